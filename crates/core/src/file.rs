@@ -1,0 +1,665 @@
+//! A versioned file: the version index, per-dataset storage state, and reads of
+//! committed versions.
+//!
+//! Invariants kept while a file is open:
+//! - `versions` mirrors the version groups on disk (committed or not); `by_time` lists
+//!   the committed ones sorted by (timestamp, name), so lookups by time are a binary
+//!   search.
+//! - a [`DataGroup`] in `data_groups` mirrors its on-disk hash table rows
+//!   `[0, largest_index)`; it is loaded once and appended to by commits, never reloaded.
+//! - decoded chunk maps of committed version datasets never change (versions are
+//!   immutable), so they are cached by (version, path).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::attrs::{AttrValue, Attrs, DATASET_RESERVED, VERSION_RESERVED};
+use crate::dtype::Dtype;
+use crate::error::{bail, err, ErrorKind, Result};
+use crate::grid::{self, AxisSel, ChunkCoord, Selection};
+use crate::h5::{self, Filters, Hid};
+use crate::hash::{HashKind, HASH_ATTR};
+use crate::time;
+
+/// Name of the group that holds all versioning data.
+pub const VERSION_DATA: &str = "_version_data";
+/// Name of the empty root version.
+pub const FIRST_VERSION: &str = "__first_version__";
+/// The format generation this library writes.
+pub const DATA_VERSION: i64 = 4;
+
+/// How to open a file (h5py's modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `r`: read-only; the file must exist and be versioned.
+    Read,
+    /// `r+`: read-write; the file must exist.
+    ReadWrite,
+    /// `a`: read-write; created if missing.
+    Append,
+    /// `w`: create, truncating any existing file.
+    Truncate,
+    /// `x`: create; fail if the file exists.
+    Exclusive,
+}
+
+impl Mode {
+    /// Parses `r`, `r+`, `a`, `w`, `x` (also `w-`).
+    pub fn parse(s: &str) -> Result<Mode> {
+        Ok(match s {
+            "r" => Mode::Read,
+            "r+" => Mode::ReadWrite,
+            "a" => Mode::Append,
+            "w" => Mode::Truncate,
+            "x" | "w-" => Mode::Exclusive,
+            _ => bail!(InvalidArgument, "unknown mode '{s}': use 'r', 'r+', 'a', 'w' or 'x'"),
+        })
+    }
+}
+
+/// Metadata of one version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// Version name.
+    pub name: String,
+    /// Parent version name (`__first_version__` for a root version).
+    pub prev_version: String,
+    /// Commit time, microseconds since the Unix epoch (UTC).
+    pub timestamp: i64,
+    /// Whether the version finished committing.
+    pub committed: bool,
+}
+
+/// Everything fixed about a dataset path, plus its shape in one version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetMeta {
+    /// Shape in this version.
+    pub shape: Vec<u64>,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Chunk shape.
+    pub chunks: Vec<u64>,
+    /// Fill value, one element as bytes.
+    pub fill: Vec<u8>,
+    /// Filters of `raw_data`.
+    pub filters: Filters,
+}
+
+/// A chunk map: chunk coordinates → first raw_data row of the chunk's slot.
+pub type ChunkMap = HashMap<ChunkCoord, u64>;
+
+/// What a path in a version names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    /// A group.
+    Group,
+    /// A dataset, with its metadata.
+    Dataset(DatasetMeta),
+}
+
+/// Storage state of one dataset path: its hash table, in memory.
+#[derive(Debug)]
+pub(crate) struct DataGroup {
+    pub raw: Hid,
+    pub table: Hid,
+    pub meta: DatasetMeta,
+    pub hash: HashKind,
+    pub index: HashMap<[u8; 32], u64>,
+    pub largest_index: u64,
+}
+
+pub(crate) struct Inner {
+    pub file: Option<Hid>,
+    pub path: String,
+    pub writable: bool,
+    pub versions: HashMap<String, VersionInfo>,
+    pub by_time: Vec<(i64, String)>,
+    pub current: String,
+    pub staging: HashSet<String>,
+    pub data_groups: HashMap<String, DataGroup>,
+    pub maps: HashMap<(String, String), Arc<ChunkMap>>,
+}
+
+/// An open versioned HDF5 file. Cheap to clone; clones share the same open file.
+#[derive(Clone)]
+pub struct VersionedFile {
+    pub(crate) inner: Arc<Mutex<Inner>>,
+}
+
+/// Absolute HDF5 path of a dataset path's data group.
+pub(crate) fn data_group_path(ds_path: &str) -> String {
+    format!("/{VERSION_DATA}/{ds_path}")
+}
+
+/// Absolute HDF5 path of a version group.
+pub(crate) fn version_group_path(name: &str) -> String {
+    format!("/{VERSION_DATA}/versions/{name}")
+}
+
+/// Normalises a user path inside a version: strips slashes at both ends, refuses
+/// empty components, `.` and `..`.
+pub fn normalize_path(p: &str) -> Result<String> {
+    let t = p.trim_matches('/');
+    if t.is_empty() {
+        return Ok(String::new());
+    }
+    for part in t.split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            bail!(InvalidArgument, "invalid path '{p}': use names separated by single '/'");
+        }
+    }
+    Ok(t.to_string())
+}
+
+impl Inner {
+    pub(crate) fn file(&self) -> Result<&Hid> {
+        self.file.as_ref().ok_or_else(|| err(ErrorKind::FileClosed, "the file is closed: open it again with VersionedFile.open"))
+    }
+
+    pub(crate) fn require_writable(&self) -> Result<()> {
+        self.file()?;
+        if !self.writable {
+            bail!(ReadOnly, "the file '{}' is open read-only: open it with mode 'a' or 'r+' to write", self.path);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn rebuild_time_index(&mut self) {
+        let mut v: Vec<(i64, String)> =
+            self.versions.values().filter(|i| i.committed).map(|i| (i.timestamp, i.name.clone())).collect();
+        v.sort();
+        self.by_time = v;
+    }
+
+    pub(crate) fn committed(&self, name: &str) -> Result<&VersionInfo> {
+        match self.versions.get(name) {
+            Some(v) if v.committed => Ok(v),
+            Some(_) => bail!(VersionNotFound, "version '{name}' was never committed (its commit was interrupted)"),
+            None if self.staging.contains(name) => {
+                bail!(VersionNotFound, "version '{name}' is still being staged: wait for stageVersion to finish")
+            }
+            None => bail!(VersionNotFound, "no version named '{name}': see versions for the committed names"),
+        }
+    }
+
+    /// Reads a version dataset's metadata.
+    pub(crate) fn dataset_meta(&self, ds: &Hid) -> Result<(DatasetMeta, String)> {
+        let shape = h5::ds_shape(ds)?;
+        let dtype = h5::dtype_of(&h5::ds_type(ds)?)?;
+        let fill = h5::ds_fill(ds, dtype)?;
+        let raw_path = match h5::read_attr(ds, "raw_data") {
+            Ok(AttrValue::Str(s)) => s,
+            _ => bail!(CorruptFile, "a version dataset has no 'raw_data' attribute: the file is not a valid versioned-hdf5 file"),
+        };
+        let chunks = match h5::read_attr(ds, "chunks") {
+            Ok(AttrValue::IntArray(v)) => v.into_iter().map(|c| c.max(1) as u64).collect(),
+            Ok(AttrValue::UIntArray(v)) => v.into_iter().map(|c| c.max(1)).collect(),
+            _ => bail!(CorruptFile, "a version dataset has no 'chunks' attribute"),
+        };
+        let file = self.file()?;
+        let filters = match h5::open_dataset(file, &raw_path) {
+            Ok(raw) => h5::ds_filters(&raw)?,
+            Err(_) => bail!(CorruptFile, "the raw data '{raw_path}' of a version dataset is missing"),
+        };
+        Ok((DatasetMeta { shape, dtype, chunks, fill, filters }, raw_path))
+    }
+
+    /// Decoded chunk map of `version`'s dataset at `path` (cached).
+    pub(crate) fn chunk_map(&mut self, version: &str, path: &str, meta: &DatasetMeta) -> Result<Arc<ChunkMap>> {
+        let key = (version.to_string(), path.to_string());
+        if let Some(m) = self.maps.get(&key) {
+            return Ok(m.clone());
+        }
+        let ds = h5::open_dataset(self.file()?, &format!("{}/{path}", version_group_path(version)))?;
+        let mut map = ChunkMap::new();
+        if let Some((mappings, _)) = h5::read_mappings(&ds)? {
+            for m in mappings {
+                let mut k = Vec::with_capacity(m.vstart.len());
+                for (i, &s) in m.vstart.iter().enumerate() {
+                    if s % meta.chunks[i] != 0 {
+                        bail!(CorruptFile, "misaligned chunk in '{path}' of version '{version}'");
+                    }
+                    k.push(s / meta.chunks[i]);
+                }
+                if grid::chunk_extent(&meta.shape, &meta.chunks, &k) != m.extent {
+                    bail!(CorruptFile, "a mapping of '{path}' in version '{version}' does not cover exactly one chunk");
+                }
+                map.insert(k, m.src_row);
+            }
+        }
+        let arc = Arc::new(map);
+        self.maps.insert(key, arc.clone());
+        Ok(arc)
+    }
+
+    /// Loads (once) the storage state of a dataset path, or `None` if it has none yet.
+    pub(crate) fn data_group(&mut self, ds_path: &str) -> Result<Option<&mut DataGroup>> {
+        if !self.data_groups.contains_key(ds_path) {
+            let file = self.file()?;
+            let gpath = data_group_path(ds_path);
+            if !h5::exists(file, &format!("{gpath}/raw_data"))? {
+                return Ok(None);
+            }
+            let raw_path = format!("{gpath}/raw_data");
+            let raw = h5::open_dataset(file, &raw_path)?;
+            let table = h5::open_dataset(file, &format!("{gpath}/hash_table"))?;
+            let dtype = h5::dtype_of(&h5::ds_type(&raw)?)?;
+            let chunks: Vec<u64> = match h5::read_attr(&raw, "chunks") {
+                Ok(AttrValue::IntArray(v)) => v.into_iter().map(|c| c.max(1) as u64).collect(),
+                Ok(AttrValue::UIntArray(v)) => v,
+                _ => bail!(CorruptFile, "'{raw_path}' has no 'chunks' attribute"),
+            };
+            let fill = h5::ds_fill(&raw, dtype)?;
+            let filters = h5::ds_filters(&raw)?;
+            let hash = match h5::attr_exists(&table, HASH_ATTR)? {
+                true => match h5::read_attr(&table, HASH_ATTR)? {
+                    AttrValue::Str(s) => match HashKind::parse(&s) {
+                        Some(k) => k,
+                        None => bail!(UnsupportedFormat, "hash table of '{ds_path}' uses hash function '{s}', unknown to this version"),
+                    },
+                    _ => bail!(CorruptFile, "hash table of '{ds_path}' has a malformed '{HASH_ATTR}' attribute"),
+                },
+                false => HashKind::Sha256,
+            };
+            let largest_index = match h5::read_attr(&table, "largest_index")? {
+                AttrValue::Int(v) if v >= 0 => v as u64,
+                AttrValue::UInt(v) => v,
+                _ => bail!(CorruptFile, "hash table of '{ds_path}' has no valid 'largest_index'"),
+            };
+            let table_len = h5::ds_shape(&table)?.first().copied().unwrap_or(0);
+            let rows = h5::read_hash_rows(&table, largest_index.min(table_len))?;
+            let mut index = HashMap::with_capacity(rows.len());
+            let c0 = chunks[0] as i64;
+            for r in rows {
+                if r.start < 0 || r.stop < r.start || r.start % c0 != 0 {
+                    bail!(CorruptFile, "hash table of '{ds_path}' has a malformed row ({}, {})", r.start, r.stop);
+                }
+                if r.stop as u64 > largest_index * chunks[0] {
+                    bail!(
+                        CorruptFile,
+                        "hash table of '{ds_path}' points past largest_index: rebuild it with Python's rebuild_hashtables() before writing"
+                    );
+                }
+                index.entry(r.hash).or_insert(r.start as u64);
+            }
+            let shape = h5::ds_shape(&raw)?;
+            let dg = DataGroup {
+                raw,
+                table,
+                meta: DatasetMeta { shape, dtype, chunks, fill, filters },
+                hash,
+                index,
+                largest_index,
+            };
+            self.data_groups.insert(ds_path.to_string(), dg);
+        }
+        Ok(self.data_groups.get_mut(ds_path))
+    }
+
+    /// Reads the edge-trimmed chunk stored at `row` of a data group.
+    pub(crate) fn read_slot(&mut self, raw_path: &str, meta: &DatasetMeta, row: u64, ext: &[u64]) -> Result<Vec<u8>> {
+        let raw = h5::open_dataset(self.file()?, raw_path)?;
+        let mut buf = vec![0u8; grid::volume(ext)? * meta.dtype.size()];
+        let mut start = vec![0u64; ext.len()];
+        start[0] = row;
+        h5::read_block(&raw, meta.dtype, &start, ext, &mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// Walks a version's tree: every group path and every dataset path with its metadata.
+pub(crate) fn walk_version(inner: &Inner, version: &str) -> Result<(BTreeMap<String, Attrs>, BTreeMap<String, (DatasetMeta, Attrs)>)> {
+    let file = inner.file()?;
+    let root = h5::open_group(file, &version_group_path(version))?;
+    let mut groups = BTreeMap::new();
+    let mut datasets = BTreeMap::new();
+    let mut stack: Vec<(String, Hid)> = vec![(String::new(), root)];
+    while let Some((prefix, g)) = stack.pop() {
+        for name in h5::list(&g)? {
+            let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let obj = h5::open_object(&g, &name)?;
+            match h5::kind_of(&obj) {
+                h5::ObjKind::Group => {
+                    groups.insert(path.clone(), read_user_attrs(&obj, &[])?);
+                    stack.push((path, obj));
+                }
+                h5::ObjKind::Dataset => {
+                    let (meta, _) = inner.dataset_meta(&obj)?;
+                    datasets.insert(path, (meta, read_user_attrs(&obj, &DATASET_RESERVED)?));
+                }
+                h5::ObjKind::Other => {}
+            }
+        }
+    }
+    Ok((groups, datasets))
+}
+
+/// Reads an object's attributes except `skip`; attributes of unsupported types are
+/// left out.
+pub(crate) fn read_user_attrs(obj: &Hid, skip: &[&str]) -> Result<Attrs> {
+    let mut out = Vec::new();
+    for name in h5::attr_names(obj)? {
+        if skip.contains(&name.as_str()) {
+            continue;
+        }
+        match h5::read_attr(obj, &name) {
+            Ok(v) => out.push((name, v)),
+            Err(e) if e.kind == ErrorKind::UnsupportedDtype => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+fn read_version_info(vgroup: &Hid, name: &str) -> Result<VersionInfo> {
+    let s = |k: &str| -> Result<Option<String>> {
+        if !h5::attr_exists(vgroup, k)? {
+            return Ok(None);
+        }
+        Ok(match h5::read_attr(vgroup, k)? {
+            AttrValue::Str(s) => Some(s),
+            _ => None,
+        })
+    };
+    let committed = if h5::attr_exists(vgroup, "committed")? {
+        matches!(h5::read_attr(vgroup, "committed")?, AttrValue::Bool(true) | AttrValue::Int(1))
+    } else {
+        false
+    };
+    let timestamp = s("timestamp")?.and_then(|t| time::parse_file_timestamp(&t)).unwrap_or(i64::MIN);
+    Ok(VersionInfo {
+        name: name.to_string(),
+        prev_version: s("prev_version")?.unwrap_or_else(|| FIRST_VERSION.to_string()),
+        timestamp,
+        committed,
+    })
+}
+
+impl VersionedFile {
+    /// Opens (or creates) a versioned file. A writable file without `_version_data`
+    /// is initialised as Python versioned-hdf5 does.
+    pub fn open(path: &str, mode: Mode) -> Result<VersionedFile> {
+        let exists = Path::new(path).exists();
+        let how = match mode {
+            Mode::Read | Mode::ReadWrite if !exists => {
+                bail!(FileNotFound, "no file at '{path}': create it with mode 'a', 'w' or 'x'")
+            }
+            Mode::Exclusive if exists => bail!(FileExists, "'{path}' exists already: open it with mode 'a' or 'r+', or use 'w' to overwrite"),
+            Mode::Read => h5::FileOpen::Read,
+            Mode::ReadWrite => h5::FileOpen::Write,
+            Mode::Append if exists => h5::FileOpen::Write,
+            Mode::Append | Mode::Exclusive => h5::FileOpen::Exclusive,
+            Mode::Truncate => h5::FileOpen::Truncate,
+        };
+        let file = h5::file_open(path, how).map_err(|e| {
+            if e.kind == ErrorKind::Hdf5Error && exists {
+                err(ErrorKind::NotVersionedFile, format!("'{path}' is not an HDF5 file, or it is damaged: {}", e.message))
+            } else {
+                e
+            }
+        })?;
+        let writable = mode != Mode::Read;
+        if !h5::exists(&file, &format!("{VERSION_DATA}/versions"))? {
+            if !writable {
+                bail!(NotVersionedFile, "'{path}' has no versioning data (_version_data): open it with mode 'a' or 'r+' to initialise it");
+            }
+            initialise(&file)?;
+        }
+        let vgroup = h5::open_group(&file, &format!("{VERSION_DATA}/versions"))?;
+        let data_version = if h5::attr_exists(&vgroup, "data_version")? {
+            match h5::read_attr(&vgroup, "data_version")? {
+                AttrValue::Int(v) => v,
+                AttrValue::UInt(v) => v as i64,
+                _ => bail!(CorruptFile, "'data_version' of '{path}' is not an integer"),
+            }
+        } else {
+            1
+        };
+        match data_version {
+            2 | 3 => bail!(
+                CorruptFile,
+                "'{path}' has data_version {data_version}, whose hash tables are corrupted: rebuild them with Python versioned-hdf5's rebuild_hashtables() or recreate the file"
+            ),
+            v if v > DATA_VERSION => bail!(
+                UnsupportedFormat,
+                "'{path}' was written by a later versioned-hdf5 (data_version {v}); update this library to read it"
+            ),
+            _ => {}
+        }
+        let current = match h5::read_attr(&vgroup, "current_version") {
+            Ok(AttrValue::Str(s)) => s,
+            _ => bail!(CorruptFile, "'{path}' has no current_version attribute"),
+        };
+        let mut versions = HashMap::new();
+        for name in h5::list(&vgroup)? {
+            if name == FIRST_VERSION {
+                continue;
+            }
+            let g = h5::open_group(&vgroup, &name)?;
+            versions.insert(name.clone(), read_version_info(&g, &name)?);
+        }
+        drop(vgroup);
+        let mut inner = Inner {
+            file: Some(file),
+            path: path.to_string(),
+            writable,
+            versions,
+            by_time: Vec::new(),
+            current,
+            staging: HashSet::new(),
+            data_groups: HashMap::new(),
+            maps: HashMap::new(),
+        };
+        inner.rebuild_time_index();
+        Ok(VersionedFile { inner: Arc::new(Mutex::new(inner)) })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the file state half-updated in
+        // a way that matters more than refusing all further use, so recover the guard.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Closes the file, flushing it. Idempotent. Staged versions not yet committed are
+    /// discarded.
+    pub fn close(&self) -> Result<()> {
+        let mut g = self.lock();
+        if let Some(f) = g.file.as_ref() {
+            if g.writable {
+                h5::file_flush(f)?;
+            }
+        }
+        g.data_groups.clear();
+        g.maps.clear();
+        g.file = None;
+        Ok(())
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().file.is_none()
+    }
+
+    /// Whether the file accepts writes.
+    pub fn is_writable(&self) -> bool {
+        self.lock().writable
+    }
+
+    /// Path the file was opened with.
+    pub fn path(&self) -> String {
+        self.lock().path.clone()
+    }
+
+    /// The current version's name (`__first_version__` in an empty file).
+    pub fn current_version(&self) -> Result<String> {
+        let g = self.lock();
+        g.file()?;
+        Ok(g.current.clone())
+    }
+
+    /// Makes `name` the current version.
+    pub fn set_current_version(&self, name: &str) -> Result<()> {
+        let mut g = self.lock();
+        g.require_writable()?;
+        if name != FIRST_VERSION {
+            g.committed(name)?;
+        }
+        let vg = h5::open_group(g.file()?, &format!("{VERSION_DATA}/versions"))?;
+        h5::write_attr(&vg, "current_version", &AttrValue::Str(name.to_string()))?;
+        h5::file_flush(g.file()?)?;
+        g.current = name.to_string();
+        Ok(())
+    }
+
+    /// Committed version names, oldest first (by timestamp, then name).
+    pub fn versions(&self) -> Result<Vec<String>> {
+        let g = self.lock();
+        g.file()?;
+        Ok(g.by_time.iter().map(|(_, n)| n.clone()).collect())
+    }
+
+    /// Committed versions' metadata, oldest first.
+    pub fn version_infos(&self) -> Result<Vec<VersionInfo>> {
+        let g = self.lock();
+        g.file()?;
+        Ok(g.by_time.iter().filter_map(|(_, n)| g.versions.get(n).cloned()).collect())
+    }
+
+    /// A committed version by name.
+    pub fn version(&self, name: &str) -> Result<VersionInfo> {
+        let g = self.lock();
+        g.file()?;
+        g.committed(name).cloned()
+    }
+
+    /// The latest committed version at or before `micros` (or exactly at it, with
+    /// `exact`). Among versions with the same timestamp, the last by name wins.
+    pub fn version_at(&self, micros: i64, exact: bool) -> Result<VersionInfo> {
+        let g = self.lock();
+        g.file()?;
+        let idx = g.by_time.partition_point(|(t, _)| *t <= micros);
+        let shown = time::format_micros(micros).unwrap_or_else(|_| micros.to_string());
+        if idx == 0 {
+            bail!(NoVersionAtTime, "no version was committed at or before {shown}");
+        }
+        let (t, name) = &g.by_time[idx - 1];
+        if exact && *t != micros {
+            bail!(NoVersionAtTime, "no version was committed exactly at {shown}: pass exact: false for the latest before it");
+        }
+        g.committed(name).cloned()
+    }
+
+    /// What `path` names in a committed version (`""` is the version's root group).
+    pub fn node(&self, version: &str, path: &str) -> Result<Node> {
+        let path = normalize_path(path)?;
+        let g = self.lock();
+        g.committed(version)?;
+        if path.is_empty() {
+            return Ok(Node::Group);
+        }
+        let vg = h5::open_group(g.file()?, &version_group_path(version))?;
+        if !h5::exists(&vg, &path)? {
+            bail!(NotFound, "version '{version}' has nothing at '{path}': see keys() for what it holds");
+        }
+        let obj = h5::open_object(&vg, &path)?;
+        match h5::kind_of(&obj) {
+            h5::ObjKind::Group => Ok(Node::Group),
+            h5::ObjKind::Dataset => Ok(Node::Dataset(g.dataset_meta(&obj)?.0)),
+            h5::ObjKind::Other => bail!(NotFound, "'{path}' in version '{version}' is neither a group nor a dataset"),
+        }
+    }
+
+    /// Names inside a group of a committed version, sorted.
+    pub fn keys(&self, version: &str, group: &str) -> Result<Vec<String>> {
+        let group = normalize_path(group)?;
+        let g = self.lock();
+        g.committed(version)?;
+        let vg = h5::open_group(g.file()?, &version_group_path(version))?;
+        let target = if group.is_empty() { vg } else {
+            if !h5::exists(&vg, &group)? {
+                bail!(NotFound, "version '{version}' has no group '{group}'");
+            }
+            h5::open_group(&vg, &group)?
+        };
+        h5::list(&target)
+    }
+
+    /// Every dataset path of a committed version, sorted.
+    pub fn dataset_paths(&self, version: &str) -> Result<Vec<String>> {
+        let g = self.lock();
+        g.committed(version)?;
+        Ok(walk_version(&g, version)?.1.into_keys().collect())
+    }
+
+    /// User attributes of a version (`path` = `""`), group or dataset; the format's
+    /// reserved attributes are left out.
+    pub fn attrs(&self, version: &str, path: &str) -> Result<Attrs> {
+        let path = normalize_path(path)?;
+        let g = self.lock();
+        g.committed(version)?;
+        let vg = h5::open_group(g.file()?, &version_group_path(version))?;
+        if path.is_empty() {
+            return read_user_attrs(&vg, &VERSION_RESERVED);
+        }
+        if !h5::exists(&vg, &path)? {
+            bail!(NotFound, "version '{version}' has nothing at '{path}'");
+        }
+        let obj = h5::open_object(&vg, &path)?;
+        let skip: &[&str] = if h5::kind_of(&obj) == h5::ObjKind::Dataset { &DATASET_RESERVED } else { &[] };
+        read_user_attrs(&obj, skip)
+    }
+
+    /// Reads a selection of a committed version's dataset. Returns the bytes (C order)
+    /// and the result shape (single-index axes dropped).
+    pub fn read(&self, version: &str, path: &str, sel: &[AxisSel]) -> Result<(Vec<u8>, Vec<u64>)> {
+        let path = normalize_path(path)?;
+        let mut g = self.lock();
+        g.committed(version)?;
+        let vg = h5::open_group(g.file()?, &version_group_path(version))?;
+        if !h5::exists(&vg, &path)? {
+            bail!(NotFound, "version '{version}' has no dataset '{path}'");
+        }
+        let ds = h5::open_dataset(&vg, &path)?;
+        let (meta, raw_path) = g.dataset_meta(&ds)?;
+        drop((ds, vg));
+        let map = g.chunk_map(version, &path, &meta)?;
+        let s = Selection::resolve(sel, &meta.shape)?;
+        let data = gather(&meta, &s, |k, ext| match map.get(k) {
+            Some(&row) => g.read_slot(&raw_path, &meta, row, ext).map(Some),
+            None => Ok(None),
+        })?;
+        Ok((data, s.result_shape()))
+    }
+}
+
+/// Creates `_version_data`, `versions`, `__first_version__` and their attributes.
+fn initialise(file: &Hid) -> Result<()> {
+    let versions = h5::create_group(file, &format!("{VERSION_DATA}/versions"))?;
+    let first = h5::create_group(&versions, FIRST_VERSION)?;
+    h5::write_attr(&first, "timestamp", &AttrValue::Str(time::format_micros(time::now_micros())?))?;
+    h5::write_attr(&versions, "current_version", &AttrValue::Str(FIRST_VERSION.to_string()))?;
+    h5::write_attr(&versions, "data_version", &AttrValue::Int(DATA_VERSION))?;
+    h5::file_flush(file)
+}
+
+/// Assembles a selection chunk by chunk. `chunk(k, extent)` returns the chunk's
+/// trimmed bytes, or `None` when it is unmapped (fill value).
+pub(crate) fn gather(
+    meta: &DatasetMeta,
+    sel: &Selection,
+    mut chunk: impl FnMut(&ChunkCoord, &[u64]) -> Result<Option<Vec<u8>>>,
+) -> Result<Vec<u8>> {
+    let es = meta.dtype.size();
+    let block_dims = sel.block_shape();
+    let mut block = grid::filled(&meta.fill, sel.count()?);
+    for (k, combos) in grid::group_by_chunk(&sel.pieces(&meta.chunks)) {
+        let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &k);
+        if let Some(buf) = chunk(&k, &ext)? {
+            for combo in combos {
+                grid::copy_pieces(grid::Direction::ChunkToBlock, &ext, &block_dims, &combo, es, false, &buf, &mut block);
+            }
+        }
+    }
+    Ok(block)
+}

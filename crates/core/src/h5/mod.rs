@@ -1,0 +1,1058 @@
+//! The only module that talks to libhdf5.
+//!
+//! Every call runs under hdf5-metno's process-wide reentrant lock ([`locked`]), which
+//! also initialises the library and registers the LZF filter. Handles are owned by
+//! [`Hid`], which releases them (under the lock) when dropped. Functions here are
+//! small and mechanical: the format logic lives in the modules above.
+
+#![allow(non_snake_case)]
+
+use std::ffi::{c_char, c_uint, c_void, CStr, CString};
+use std::ptr;
+
+use hdf5_sys::h5::{herr_t, hsize_t, htri_t, H5_index_t, H5_iter_order_t, H5free_memory};
+use hdf5_sys::h5a::*;
+use hdf5_sys::h5d::*;
+use hdf5_sys::h5e::*;
+use hdf5_sys::h5f::*;
+use hdf5_sys::h5g::*;
+use hdf5_sys::h5i::*;
+use hdf5_sys::h5l::*;
+use hdf5_sys::h5o::*;
+use hdf5_sys::h5p::*;
+use hdf5_sys::h5s::*;
+use hdf5_sys::h5t::*;
+use hdf5_sys::h5z::*;
+
+use crate::attrs::AttrValue;
+use crate::dtype::Dtype;
+use crate::error::{bail, Error, ErrorKind, Result};
+
+pub(crate) use hdf5_sys::h5i::hid_t;
+
+/// HDF5 filter id of LZF (the h5py filter the format's hash tables use).
+pub const FILTER_LZF: i32 = 32000;
+
+/// Runs `f` under the HDF5 library lock.
+pub fn locked<T>(f: impl FnOnce() -> T) -> T {
+    hdf5::sync::sync(f)
+}
+
+/// An owned HDF5 identifier.
+#[derive(Debug)]
+pub struct Hid(hid_t);
+
+impl Hid {
+    /// The raw identifier, valid while `self` lives.
+    pub fn id(&self) -> hid_t {
+        self.0
+    }
+}
+
+impl Drop for Hid {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            locked(|| {
+                // SAFETY: the id was returned by an HDF5 open/create call and is released
+                // exactly once here; a failure (id already invalid) is harmless.
+                unsafe {
+                    H5Idec_ref(self.0);
+                    H5Eclear2(H5E_DEFAULT);
+                }
+            });
+        }
+    }
+}
+
+unsafe extern "C" fn walk_cb(_n: c_uint, e: *const H5E_error2_t, data: *mut c_void) -> herr_t {
+    // SAFETY: HDF5 passes a valid error record; `data` is the `Vec<String>` given to
+    // H5Ewalk2 below, alive for the whole walk.
+    unsafe {
+        let v = &mut *(data as *mut Vec<String>);
+        let desc = if (*e).desc.is_null() { "" } else { CStr::from_ptr((*e).desc).to_str().unwrap_or("") };
+        let func = if (*e).func_name.is_null() { "" } else { CStr::from_ptr((*e).func_name).to_str().unwrap_or("") };
+        v.push(format!("{func}: {desc}"));
+    }
+    0
+}
+
+/// Builds an error from HDF5's current error stack, then clears it.
+fn h5err(what: &str) -> Error {
+    let mut msgs: Vec<String> = Vec::new();
+    // SAFETY: walking the default stack with a callback that only reads the records.
+    unsafe {
+        H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, Some(walk_cb), &mut msgs as *mut Vec<String> as *mut c_void);
+        H5Eclear2(H5E_DEFAULT);
+    }
+    let detail = msgs.join("; ");
+    let kind = if detail.contains("unable to lock file") || detail.contains("lock") && detail.contains("file") {
+        ErrorKind::FileLocked
+    } else {
+        ErrorKind::Hdf5Error
+    };
+    let mut message = format!("{what} failed");
+    if !detail.is_empty() {
+        message.push_str(&format!(" ({detail})"));
+    }
+    if kind == ErrorKind::FileLocked {
+        message.push_str(": another process has this file open for writing; close it there or open this one with mode 'r'");
+    }
+    Error::new(kind, message)
+}
+
+/// Checks an HDF5 return value (negative means failure).
+macro_rules! ck {
+    ($what:expr, $e:expr) => {{
+        let r = $e;
+        #[allow(unused_comparisons)]
+        if (r as i64) < 0 {
+            return Err(h5err($what));
+        }
+        r
+    }};
+}
+
+/// Checks a returned identifier and wraps it.
+macro_rules! hid {
+    ($what:expr, $e:expr) => {{
+        let r: hid_t = $e;
+        if r < 0 {
+            return Err(h5err($what));
+        }
+        Hid(r)
+    }};
+}
+
+fn cstr(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("name {s:?} contains a NUL character")))
+}
+
+// ---------------------------------------------------------------------------------
+// Files
+
+/// How to open a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileOpen {
+    /// Existing file, read-only.
+    Read,
+    /// Existing file, read-write.
+    Write,
+    /// New file, truncating an existing one.
+    Truncate,
+    /// New file, failing if one exists.
+    Exclusive,
+}
+
+/// Opens or creates an HDF5 file.
+pub fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
+    let c = cstr(path)?;
+    locked(|| {
+        // SAFETY: `c` is a valid C string; default property lists are used.
+        unsafe {
+            Ok(match how {
+                FileOpen::Read => hid!("opening the file read-only", H5Fopen(c.as_ptr(), H5F_ACC_RDONLY, H5P_DEFAULT)),
+                FileOpen::Write => hid!("opening the file for writing", H5Fopen(c.as_ptr(), H5F_ACC_RDWR, H5P_DEFAULT)),
+                FileOpen::Truncate => {
+                    hid!("creating the file", H5Fcreate(c.as_ptr(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT))
+                }
+                FileOpen::Exclusive => {
+                    hid!("creating the file", H5Fcreate(c.as_ptr(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT))
+                }
+            })
+        }
+    })
+}
+
+/// Flushes everything the file has buffered to disk.
+pub fn file_flush(file: &Hid) -> Result<()> {
+    locked(|| {
+        // SAFETY: `file` is an open file id.
+        unsafe { ck!("flushing the file", H5Fflush(file.id(), H5F_SCOPE_GLOBAL)) };
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Groups, links, objects
+
+/// Kind of an object in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjKind {
+    /// A group.
+    Group,
+    /// A dataset.
+    Dataset,
+    /// Anything else (named datatype, …).
+    Other,
+}
+
+/// Whether `path` (relative to `loc`, `/`-separated) exists, checking each component.
+pub fn exists(loc: &Hid, path: &str) -> Result<bool> {
+    let mut prefix = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(part);
+        let c = cstr(&prefix)?;
+        let r: htri_t = locked(|| {
+            // SAFETY: valid location and C string.
+            unsafe { H5Lexists(loc.id(), c.as_ptr(), H5P_DEFAULT) }
+        });
+        if r <= 0 {
+            locked(|| {
+                // SAFETY: clearing the default error stack is always valid.
+                unsafe { H5Eclear2(H5E_DEFAULT) }
+            });
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Opens any object.
+pub fn open_object(loc: &Hid, path: &str) -> Result<Hid> {
+    let c = cstr(path)?;
+    locked(|| {
+        // SAFETY: valid location and C string.
+        unsafe { Ok(hid!(&format!("opening '{path}'"), H5Oopen(loc.id(), c.as_ptr(), H5P_DEFAULT))) }
+    })
+}
+
+/// Kind of an open object.
+pub fn kind_of(obj: &Hid) -> ObjKind {
+    locked(|| {
+        // SAFETY: `obj` is an open id.
+        match unsafe { H5Iget_type(obj.id()) } {
+            H5I_type_t::H5I_GROUP | H5I_type_t::H5I_FILE => ObjKind::Group,
+            H5I_type_t::H5I_DATASET => ObjKind::Dataset,
+            _ => ObjKind::Other,
+        }
+    })
+}
+
+/// Opens a group.
+pub fn open_group(loc: &Hid, path: &str) -> Result<Hid> {
+    let c = cstr(path)?;
+    locked(|| {
+        // SAFETY: valid location and C string.
+        unsafe { Ok(hid!(&format!("opening group '{path}'"), H5Gopen2(loc.id(), c.as_ptr(), H5P_DEFAULT))) }
+    })
+}
+
+/// Creates a group, and any missing intermediate groups.
+pub fn create_group(loc: &Hid, path: &str) -> Result<Hid> {
+    let c = cstr(path)?;
+    locked(|| {
+        // SAFETY: property list created and released here; valid location and name.
+        unsafe {
+            let lcpl = hid!("creating a link property list", H5Pcreate(*H5P_CLS_LINK_CREATE));
+            ck!("setting intermediate group creation", H5Pset_create_intermediate_group(lcpl.id(), 1));
+            Ok(hid!(&format!("creating group '{path}'"), H5Gcreate2(loc.id(), c.as_ptr(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT)))
+        }
+    })
+}
+
+/// Names of the links in a group, in name order.
+pub fn list(group: &Hid) -> Result<Vec<String>> {
+    locked(|| {
+        // SAFETY: `group` is an open group; buffers are sized from HDF5's answer.
+        unsafe {
+            let mut info: H5G_info_t = std::mem::zeroed();
+            ck!("reading group info", H5Gget_info(group.id(), &mut info));
+            let dot = c".";
+            let mut names = Vec::with_capacity(info.nlinks as usize);
+            for i in 0..info.nlinks {
+                let n = ck!(
+                    "reading a link name",
+                    H5Lget_name_by_idx(group.id(), dot.as_ptr(), H5_index_t::H5_INDEX_NAME, H5_iter_order_t::H5_ITER_INC, i, ptr::null_mut(), 0, H5P_DEFAULT)
+                );
+                let mut buf = vec![0u8; n as usize + 1];
+                ck!(
+                    "reading a link name",
+                    H5Lget_name_by_idx(group.id(), dot.as_ptr(), H5_index_t::H5_INDEX_NAME, H5_iter_order_t::H5_ITER_INC, i, buf.as_mut_ptr() as *mut c_char, buf.len(), H5P_DEFAULT)
+                );
+                buf.truncate(n as usize);
+                names.push(String::from_utf8_lossy(&buf).into_owned());
+            }
+            Ok(names)
+        }
+    })
+}
+
+/// Removes a link.
+pub fn unlink(loc: &Hid, path: &str) -> Result<()> {
+    let c = cstr(path)?;
+    locked(|| {
+        // SAFETY: valid location and C string.
+        unsafe { ck!(&format!("deleting '{path}'"), H5Ldelete(loc.id(), c.as_ptr(), H5P_DEFAULT)) };
+        Ok(())
+    })
+}
+
+/// Copies an object (with its attributes) inside the file.
+pub fn copy_object(src: &Hid, src_path: &str, dst: &Hid, dst_path: &str) -> Result<()> {
+    let (a, b) = (cstr(src_path)?, cstr(dst_path)?);
+    locked(|| {
+        // SAFETY: valid locations and C strings.
+        unsafe {
+            ck!(&format!("copying '{src_path}'"), H5Ocopy(src.id(), a.as_ptr(), dst.id(), b.as_ptr(), H5P_DEFAULT, H5P_DEFAULT))
+        };
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Datatypes
+
+fn dtype_file_type(d: Dtype) -> Result<Hid> {
+    // SAFETY (all branches): copying a predefined type or building an enum on int8.
+    unsafe {
+        Ok(match d {
+            Dtype::Int8 => hid!("copying a type", H5Tcopy(*H5T_STD_I8LE)),
+            Dtype::Int16 => hid!("copying a type", H5Tcopy(*H5T_STD_I16LE)),
+            Dtype::Int32 => hid!("copying a type", H5Tcopy(*H5T_STD_I32LE)),
+            Dtype::Int64 => hid!("copying a type", H5Tcopy(*H5T_STD_I64LE)),
+            Dtype::UInt8 => hid!("copying a type", H5Tcopy(*H5T_STD_U8LE)),
+            Dtype::UInt16 => hid!("copying a type", H5Tcopy(*H5T_STD_U16LE)),
+            Dtype::UInt32 => hid!("copying a type", H5Tcopy(*H5T_STD_U32LE)),
+            Dtype::UInt64 => hid!("copying a type", H5Tcopy(*H5T_STD_U64LE)),
+            Dtype::Float32 => hid!("copying a type", H5Tcopy(*H5T_IEEE_F32LE)),
+            Dtype::Float64 => hid!("copying a type", H5Tcopy(*H5T_IEEE_F64LE)),
+            Dtype::Bool => {
+                // h5py's bool: enum over int8 with FALSE=0, TRUE=1.
+                let t = hid!("creating the bool enum", H5Tenum_create(*H5T_NATIVE_INT8));
+                let (f, tr) = (0i8, 1i8);
+                ck!("building the bool enum", H5Tenum_insert(t.id(), c"FALSE".as_ptr(), &f as *const i8 as *const c_void));
+                ck!("building the bool enum", H5Tenum_insert(t.id(), c"TRUE".as_ptr(), &tr as *const i8 as *const c_void));
+                t
+            }
+        })
+    }
+}
+
+/// The engine dtype of an HDF5 type, or `UNSUPPORTED_DTYPE` naming it.
+pub fn dtype_of(t: &Hid) -> Result<Dtype> {
+    locked(|| {
+        // SAFETY: `t` is an open datatype id; member names are freed with H5free_memory.
+        unsafe {
+            let class = H5Tget_class(t.id());
+            let size = H5Tget_size(t.id());
+            match class {
+                H5T_class_t::H5T_INTEGER => {
+                    let signed = H5Tget_sign(t.id()) == H5T_sign_t::H5T_SGN_2;
+                    let order_le = H5Tget_order(t.id()) == H5T_order_t::H5T_ORDER_LE;
+                    if !order_le {
+                        bail!(UnsupportedDtype, "big-endian integer datasets are not supported yet");
+                    }
+                    Ok(match (signed, size) {
+                        (true, 1) => Dtype::Int8,
+                        (true, 2) => Dtype::Int16,
+                        (true, 4) => Dtype::Int32,
+                        (true, 8) => Dtype::Int64,
+                        (false, 1) => Dtype::UInt8,
+                        (false, 2) => Dtype::UInt16,
+                        (false, 4) => Dtype::UInt32,
+                        (false, 8) => Dtype::UInt64,
+                        _ => bail!(UnsupportedDtype, "integer type of {size} bytes is not supported"),
+                    })
+                }
+                H5T_class_t::H5T_FLOAT => {
+                    if H5Tget_order(t.id()) != H5T_order_t::H5T_ORDER_LE {
+                        bail!(UnsupportedDtype, "big-endian float datasets are not supported yet");
+                    }
+                    match size {
+                        4 => Ok(Dtype::Float32),
+                        8 => Ok(Dtype::Float64),
+                        _ => bail!(UnsupportedDtype, "float type of {size} bytes (float{}) is not supported yet", size * 8),
+                    }
+                }
+                H5T_class_t::H5T_ENUM => {
+                    let n = H5Tget_nmembers(t.id());
+                    let mut names = Vec::new();
+                    for i in 0..n.max(0) as c_uint {
+                        let p = H5Tget_member_name(t.id(), i);
+                        if !p.is_null() {
+                            names.push(CStr::from_ptr(p).to_string_lossy().into_owned());
+                            H5free_memory(p as *mut c_void);
+                        }
+                    }
+                    if size == 1 && names.len() == 2 && names.contains(&"FALSE".to_string()) && names.contains(&"TRUE".to_string()) {
+                        Ok(Dtype::Bool)
+                    } else {
+                        bail!(UnsupportedDtype, "enum type with members {names:?} is not supported")
+                    }
+                }
+                H5T_class_t::H5T_STRING => bail!(UnsupportedDtype, "string datasets are not supported yet"),
+                H5T_class_t::H5T_COMPOUND => bail!(UnsupportedDtype, "compound datasets are not supported yet"),
+                other => bail!(UnsupportedDtype, "HDF5 type class {other:?} is not supported"),
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Dataspaces and dataset I/O
+
+fn simple_space(dims: &[u64], maxdims: Option<&[u64]>) -> Result<Hid> {
+    // SAFETY: `dims`/`maxdims` have `dims.len()` entries.
+    unsafe {
+        if dims.is_empty() {
+            return Ok(hid!("creating a scalar dataspace", H5Screate(H5S_class_t::H5S_SCALAR)));
+        }
+        let mp = maxdims.map_or(ptr::null(), |m| m.as_ptr());
+        Ok(hid!("creating a dataspace", H5Screate_simple(dims.len() as i32, dims.as_ptr(), mp)))
+    }
+}
+
+/// Current dimensions of a dataset.
+pub fn ds_shape(ds: &Hid) -> Result<Vec<u64>> {
+    locked(|| {
+        // SAFETY: `ds` is an open dataset; the buffer has `rank` entries.
+        unsafe {
+            let space = hid!("reading a dataspace", H5Dget_space(ds.id()));
+            let rank = ck!("reading the rank", H5Sget_simple_extent_ndims(space.id()));
+            let mut dims = vec![0u64; rank as usize];
+            ck!("reading dimensions", H5Sget_simple_extent_dims(space.id(), dims.as_mut_ptr(), ptr::null_mut()));
+            Ok(dims)
+        }
+    })
+}
+
+/// The stored datatype of a dataset.
+pub fn ds_type(ds: &Hid) -> Result<Hid> {
+    locked(|| {
+        // SAFETY: `ds` is an open dataset.
+        unsafe { Ok(hid!("reading a dataset type", H5Dget_type(ds.id()))) }
+    })
+}
+
+/// Opens a dataset.
+pub fn open_dataset(loc: &Hid, path: &str) -> Result<Hid> {
+    let c = cstr(path)?;
+    locked(|| {
+        // SAFETY: valid location and C string.
+        unsafe { Ok(hid!(&format!("opening dataset '{path}'"), H5Dopen2(loc.id(), c.as_ptr(), H5P_DEFAULT))) }
+    })
+}
+
+/// Changes a chunked dataset's extent.
+pub fn ds_set_extent(ds: &Hid, dims: &[u64]) -> Result<()> {
+    locked(|| {
+        // SAFETY: `dims` has one entry per axis of `ds`.
+        unsafe { ck!("resizing a dataset", H5Dset_extent(ds.id(), dims.as_ptr())) };
+        Ok(())
+    })
+}
+
+/// Reads or writes the block `[start, start+count)` of `ds` from/into `buf`
+/// (C order, `mem` elements).
+fn block_io(ds: &Hid, mem: &Hid, start: &[u64], count: &[u64], buf: *mut c_void, write: bool) -> Result<()> {
+    // SAFETY: caller guarantees `buf` holds `prod(count)` elements of `mem`; the file
+    // and memory spaces are created and released here.
+    unsafe {
+        let fspace = hid!("reading a dataspace", H5Dget_space(ds.id()));
+        if !start.is_empty() {
+            ck!(
+                "selecting a hyperslab",
+                H5Sselect_hyperslab(fspace.id(), H5S_seloper_t::H5S_SELECT_SET, start.as_ptr(), ptr::null(), count.as_ptr(), ptr::null())
+            );
+        }
+        let mspace = simple_space(count, None)?;
+        if write {
+            ck!("writing data", H5Dwrite(ds.id(), mem.id(), mspace.id(), fspace.id(), H5P_DEFAULT, buf));
+        } else {
+            ck!("reading data", H5Dread(ds.id(), mem.id(), mspace.id(), fspace.id(), H5P_DEFAULT, buf));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the block `[start, start+count)` of a dataset of `dtype` into `buf`.
+pub fn read_block(ds: &Hid, dtype: Dtype, start: &[u64], count: &[u64], buf: &mut [u8]) -> Result<()> {
+    debug_assert_eq!(buf.len() as u64, count.iter().product::<u64>() * dtype.size() as u64);
+    if buf.is_empty() {
+        return Ok(());
+    }
+    locked(|| {
+        let mem = dtype_file_type(dtype)?;
+        block_io(ds, &mem, start, count, buf.as_mut_ptr() as *mut c_void, false)
+    })
+}
+
+/// Writes `buf` to the block `[start, start+count)` of a dataset of `dtype`.
+pub fn write_block(ds: &Hid, dtype: Dtype, start: &[u64], count: &[u64], buf: &[u8]) -> Result<()> {
+    debug_assert_eq!(buf.len() as u64, count.iter().product::<u64>() * dtype.size() as u64);
+    if buf.is_empty() {
+        return Ok(());
+    }
+    locked(|| {
+        let mem = dtype_file_type(dtype)?;
+        block_io(ds, &mem, start, count, buf.as_ptr() as *mut c_void, true)
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Creation property lists: filters and fill values
+
+/// Compression of a dataset's `raw_data`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// No compression.
+    None,
+    /// Deflate at a level 0–9.
+    Gzip(u32),
+    /// LZF (filter 32000).
+    Lzf,
+    /// Another filter id that libhdf5 reports (read from files only).
+    Other(i32),
+}
+
+/// The filter pipeline of a dataset, in h5py's order: shuffle, compression, fletcher32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Filters {
+    /// Byte shuffle before compression.
+    pub shuffle: bool,
+    /// The compressor.
+    pub compression: Compression,
+    /// Fletcher-32 checksum.
+    pub fletcher32: bool,
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Filters { shuffle: false, compression: Compression::None, fletcher32: false }
+    }
+}
+
+fn apply_filters(dcpl: &Hid, f: &Filters) -> Result<()> {
+    // SAFETY: `dcpl` is a dataset creation property list.
+    unsafe {
+        if f.shuffle {
+            ck!("adding the shuffle filter", H5Pset_shuffle(dcpl.id()));
+        }
+        match f.compression {
+            Compression::None => {}
+            Compression::Gzip(level) => {
+                ck!("adding the gzip filter", H5Pset_deflate(dcpl.id(), level));
+            }
+            Compression::Lzf => {
+                ck!("adding the lzf filter", H5Pset_filter(dcpl.id(), FILTER_LZF, H5Z_FLAG_OPTIONAL, 0, ptr::null()));
+            }
+            Compression::Other(id) => bail!(InvalidArgument, "cannot write with filter {id}: use gzip or lzf"),
+        }
+        if f.fletcher32 {
+            ck!("adding the fletcher32 filter", H5Pset_fletcher32(dcpl.id()));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the filter pipeline of a dataset.
+pub fn ds_filters(ds: &Hid) -> Result<Filters> {
+    locked(|| {
+        // SAFETY: `ds` is an open dataset; buffers are sized as declared.
+        unsafe {
+            let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
+            let n = ck!("counting filters", H5Pget_nfilters(dcpl.id()));
+            let mut f = Filters::default();
+            for i in 0..n as c_uint {
+                let mut flags: c_uint = 0;
+                let mut nelmts: usize = 8;
+                let mut cd = [0 as c_uint; 8];
+                let mut name = [0 as c_char; 64];
+                let mut config: c_uint = 0;
+                let id = ck!(
+                    "reading a filter",
+                    H5Pget_filter2(dcpl.id(), i, &mut flags, &mut nelmts, cd.as_mut_ptr(), name.len(), name.as_mut_ptr(), &mut config)
+                );
+                match id {
+                    H5Z_FILTER_SHUFFLE => f.shuffle = true,
+                    H5Z_FILTER_FLETCHER32 => f.fletcher32 = true,
+                    H5Z_FILTER_DEFLATE => f.compression = Compression::Gzip(if nelmts > 0 { cd[0] } else { 4 }),
+                    FILTER_LZF => f.compression = Compression::Lzf,
+                    other => f.compression = Compression::Other(other),
+                }
+            }
+            Ok(f)
+        }
+    })
+}
+
+/// Reads a dataset's fill value as bytes of `dtype` (zero when undefined).
+pub fn ds_fill(ds: &Hid, dtype: Dtype) -> Result<Vec<u8>> {
+    locked(|| {
+        // SAFETY: `ds` is open; the buffer holds one element of `dtype`.
+        unsafe {
+            let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
+            let mut status = H5D_fill_value_t::H5D_FILL_VALUE_UNDEFINED;
+            ck!("reading the fill value status", H5Pfill_value_defined(dcpl.id(), &mut status));
+            let mut buf = dtype.zero();
+            if status != H5D_fill_value_t::H5D_FILL_VALUE_UNDEFINED {
+                let mem = dtype_file_type(dtype)?;
+                ck!("reading the fill value", H5Pget_fill_value(dcpl.id(), mem.id(), buf.as_mut_ptr() as *mut c_void));
+            }
+            Ok(buf)
+        }
+    })
+}
+
+/// Creates `raw_data`: shape `(0, c1, …)`, unlimited along axis 0, chunked by `chunks`.
+pub fn create_raw_data(group: &Hid, dtype: Dtype, chunks: &[u64], fill: &[u8], filters: &Filters) -> Result<Hid> {
+    locked(|| {
+        // SAFETY: property lists and spaces are created and released here; `fill`
+        // holds one element of `dtype`.
+        unsafe {
+            let t = dtype_file_type(dtype)?;
+            let mut dims = chunks.to_vec();
+            dims[0] = 0;
+            let mut maxd = chunks.to_vec();
+            maxd[0] = H5S_UNLIMITED;
+            let space = simple_space(&dims, Some(&maxd))?;
+            let dcpl = hid!("creating creation properties", H5Pcreate(*H5P_CLS_DATASET_CREATE));
+            ck!("setting chunks", H5Pset_chunk(dcpl.id(), chunks.len() as i32, chunks.as_ptr()));
+            ck!("setting the fill value", H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void));
+            apply_filters(&dcpl, filters)?;
+            Ok(hid!(
+                "creating raw_data",
+                H5Dcreate2(group.id(), c"raw_data".as_ptr(), t.id(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT)
+            ))
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Hash tables
+
+/// One row of a hash table: a chunk hash and the `(start, stop)` rows of its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashRow {
+    /// The chunk digest.
+    pub hash: [u8; 32],
+    /// First row of the slot in raw_data.
+    pub start: i64,
+    /// One past the last row of the chunk (trimmed along axis 0).
+    pub stop: i64,
+}
+
+fn hash_row_type() -> Result<Hid> {
+    // SAFETY: building a compound type from predefined types; members are released.
+    unsafe {
+        let t = hid!("creating the hash row type", H5Tcreate(H5T_class_t::H5T_COMPOUND, 48));
+        let d32: [hsize_t; 1] = [32];
+        let d2: [hsize_t; 1] = [2];
+        let h = hid!("creating the hash field", H5Tarray_create2(*H5T_STD_U8LE, 1, d32.as_ptr()));
+        let s = hid!("creating the shape field", H5Tarray_create2(*H5T_STD_I64LE, 1, d2.as_ptr()));
+        ck!("building the hash row type", H5Tinsert(t.id(), c"hash".as_ptr(), 0, h.id()));
+        ck!("building the hash row type", H5Tinsert(t.id(), c"shape".as_ptr(), 32, s.id()));
+        Ok(t)
+    }
+}
+
+fn rows_to_bytes(rows: &[HashRow]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * 48);
+    for r in rows {
+        out.extend_from_slice(&r.hash);
+        out.extend_from_slice(&r.start.to_le_bytes());
+        out.extend_from_slice(&r.stop.to_le_bytes());
+    }
+    out
+}
+
+/// Creates an empty hash table: one all-zero row, `largest_index = 0`, LZF, chunks of
+/// 4096 rows.
+pub fn create_hash_table(group: &Hid) -> Result<Hid> {
+    let ds = locked(|| {
+        // SAFETY: spaces and property lists are created and released here.
+        unsafe {
+            let t = hash_row_type()?;
+            let dims = [1u64];
+            let maxd = [H5S_UNLIMITED];
+            let space = simple_space(&dims, Some(&maxd))?;
+            let dcpl = hid!("creating creation properties", H5Pcreate(*H5P_CLS_DATASET_CREATE));
+            let chunk = [4096u64];
+            ck!("setting chunks", H5Pset_chunk(dcpl.id(), 1, chunk.as_ptr()));
+            ck!("adding the lzf filter", H5Pset_filter(dcpl.id(), FILTER_LZF, H5Z_FLAG_OPTIONAL, 0, ptr::null()));
+            let ds = hid!(
+                "creating hash_table",
+                H5Dcreate2(group.id(), c"hash_table".as_ptr(), t.id(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT)
+            );
+            let zero = [0u8; 48];
+            block_io(&ds, &t, &[0], &[1], zero.as_ptr() as *mut c_void, true)?;
+            Ok::<Hid, Error>(ds)
+        }
+    })?;
+    write_attr(&ds, "largest_index", &AttrValue::Int(0))?;
+    Ok(ds)
+}
+
+/// Reads rows `[0, n)` of a hash table.
+pub fn read_hash_rows(table: &Hid, n: u64) -> Result<Vec<HashRow>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut buf = vec![0u8; n as usize * 48];
+    locked(|| {
+        let t = hash_row_type()?;
+        block_io(table, &t, &[0], &[n], buf.as_mut_ptr() as *mut c_void, false)
+    })?;
+    Ok(buf
+        .chunks_exact(48)
+        .map(|r| {
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&r[..32]);
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&r[32..40]);
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&r[40..48]);
+            HashRow { hash, start: i64::from_le_bytes(a), stop: i64::from_le_bytes(b) }
+        })
+        .collect())
+}
+
+/// Writes `rows` at row `at`, growing the table to exactly `at + rows.len()` rows
+/// (never below one row).
+pub fn write_hash_rows(table: &Hid, at: u64, rows: &[HashRow]) -> Result<()> {
+    let total = (at + rows.len() as u64).max(1);
+    ds_set_extent(table, &[total])?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let bytes = rows_to_bytes(rows);
+    locked(|| {
+        let t = hash_row_type()?;
+        block_io(table, &t, &[at], &[rows.len() as u64], bytes.as_ptr() as *mut c_void, true)
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Virtual datasets
+
+/// One mapping of a version dataset: the chunk region starting at `vstart` with
+/// `extent` comes from raw_data rows starting at `src_row`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// Start of the region in the virtual dataset.
+    pub vstart: Vec<u64>,
+    /// Extent of the region (edge-trimmed chunk shape).
+    pub extent: Vec<u64>,
+    /// First raw_data row of the slot.
+    pub src_row: u64,
+}
+
+/// Creates a version dataset: a virtual dataset with one mapping per stored chunk, or,
+/// when there is none, a plain dataset with no storage whose reads give the fill value.
+#[allow(clippy::too_many_arguments)]
+pub fn create_version_dataset(
+    loc: &Hid,
+    name: &str,
+    dtype: Dtype,
+    shape: &[u64],
+    fill: &[u8],
+    raw_path: &str,
+    raw_dims: &[u64],
+    mappings: &[Mapping],
+) -> Result<Hid> {
+    let cname = cstr(name)?;
+    let craw = cstr(raw_path)?;
+    locked(|| {
+        // SAFETY: every id is created and released here; selections are built on
+        // dataspaces of the right rank; `fill` holds one element of `dtype`.
+        unsafe {
+            let t = dtype_file_type(dtype)?;
+            let space = simple_space(shape, Some(shape))?;
+            let dcpl = hid!("creating creation properties", H5Pcreate(*H5P_CLS_DATASET_CREATE));
+            ck!("setting the fill value", H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void));
+            if !mappings.is_empty() {
+                let vspace = simple_space(shape, Some(shape))?;
+                let mut maxd = raw_dims.to_vec();
+                maxd[0] = H5S_UNLIMITED;
+                let sspace = simple_space(raw_dims, Some(&maxd))?;
+                let ones = vec![1u64; shape.len()];
+                let mut sstart = vec![0u64; shape.len()];
+                for m in mappings {
+                    ck!(
+                        "selecting a virtual region",
+                        H5Sselect_hyperslab(vspace.id(), H5S_seloper_t::H5S_SELECT_SET, m.vstart.as_ptr(), ptr::null(), ones.as_ptr(), m.extent.as_ptr())
+                    );
+                    sstart[0] = m.src_row;
+                    ck!(
+                        "selecting a source region",
+                        H5Sselect_hyperslab(sspace.id(), H5S_seloper_t::H5S_SELECT_SET, sstart.as_ptr(), ptr::null(), ones.as_ptr(), m.extent.as_ptr())
+                    );
+                    ck!("adding a virtual mapping", H5Pset_virtual(dcpl.id(), vspace.id(), c".".as_ptr(), craw.as_ptr(), sspace.id()));
+                }
+            }
+            Ok(hid!(
+                &format!("creating version dataset '{name}'"),
+                H5Dcreate2(loc.id(), cname.as_ptr(), t.id(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT)
+            ))
+        }
+    })
+}
+
+fn regular_block(space: hid_t, what: &str) -> Result<(Vec<u64>, Vec<u64>)> {
+    // SAFETY: `space` is a dataspace id owned by the caller; buffers have `rank` entries.
+    unsafe {
+        let rank = ck!("reading a selection rank", H5Sget_simple_extent_ndims(space)) as usize;
+        if H5Sget_select_type(space) != H5S_sel_type::H5S_SEL_HYPERSLABS || H5Sis_regular_hyperslab(space) <= 0 {
+            H5Eclear2(H5E_DEFAULT);
+            bail!(CorruptFile, "{what} of a virtual mapping is not a regular hyperslab");
+        }
+        let (mut start, mut stride, mut count, mut block) = (vec![0u64; rank], vec![0u64; rank], vec![0u64; rank], vec![0u64; rank]);
+        ck!(
+            "reading a hyperslab",
+            H5Sget_regular_hyperslab(space, start.as_mut_ptr(), stride.as_mut_ptr(), count.as_mut_ptr(), block.as_mut_ptr())
+        );
+        let mut extent = Vec::with_capacity(rank);
+        for i in 0..rank {
+            extent.push(if count[i] == 1 {
+                block[i]
+            } else if block[i] == 1 && stride[i] == 1 {
+                count[i]
+            } else {
+                bail!(CorruptFile, "{what} of a virtual mapping is not one contiguous block");
+            });
+        }
+        Ok((start, extent))
+    }
+}
+
+/// Decodes a version dataset's mappings. `None` when the dataset is not virtual
+/// (a fill-only dataset). Each mapping's source must be `raw_path`.
+pub fn read_mappings(ds: &Hid) -> Result<Option<(Vec<Mapping>, Option<String>)>> {
+    locked(|| {
+        // SAFETY: ids returned by the H5Pget_virtual_* calls are owned and released;
+        // name buffers are sized from HDF5's answer.
+        unsafe {
+            let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
+            if H5Pget_layout(dcpl.id()) != H5D_layout_t::H5D_VIRTUAL {
+                return Ok(None);
+            }
+            let mut n: usize = 0;
+            ck!("counting virtual mappings", H5Pget_virtual_count(dcpl.id(), &mut n));
+            let mut out = Vec::with_capacity(n);
+            let mut source: Option<String> = None;
+            for i in 0..n {
+                let vs = hid!("reading a virtual region", H5Pget_virtual_vspace(dcpl.id(), i));
+                let ss = hid!("reading a source region", H5Pget_virtual_srcspace(dcpl.id(), i));
+                let (vstart, vext) = regular_block(vs.id(), "the virtual region")?;
+                let (sstart, sext) = regular_block(ss.id(), "the source region")?;
+                if vext != sext {
+                    bail!(CorruptFile, "virtual mapping {i} has a source region of another shape");
+                }
+                if sstart.iter().skip(1).any(|&s| s != 0) {
+                    bail!(CorruptFile, "virtual mapping {i} does not start at a slot boundary");
+                }
+                if i == 0 {
+                    let len = ck!("reading a source name", H5Pget_virtual_dsetname(dcpl.id(), i, ptr::null_mut(), 0));
+                    let mut buf = vec![0u8; len as usize + 1];
+                    ck!("reading a source name", H5Pget_virtual_dsetname(dcpl.id(), i, buf.as_mut_ptr() as *mut c_char, buf.len()));
+                    buf.truncate(len as usize);
+                    source = Some(String::from_utf8_lossy(&buf).into_owned());
+                }
+                out.push(Mapping { vstart, extent: vext, src_row: sstart[0] });
+            }
+            Ok(Some((out, source)))
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Attributes
+
+unsafe extern "C" fn attr_name_cb(_loc: hid_t, name: *const c_char, _info: *const H5A_info_t, data: *mut c_void) -> herr_t {
+    // SAFETY: `data` is the Vec<String> passed to H5Aiterate2; `name` is a valid C string.
+    unsafe {
+        let v = &mut *(data as *mut Vec<String>);
+        v.push(CStr::from_ptr(name).to_string_lossy().into_owned());
+    }
+    0
+}
+
+/// Names of an object's attributes, in name order.
+pub fn attr_names(obj: &Hid) -> Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    locked(|| {
+        let mut idx: hsize_t = 0;
+        // SAFETY: the callback only appends to `names`, which outlives the call.
+        unsafe {
+            ck!(
+                "listing attributes",
+                H5Aiterate2(obj.id(), H5_index_t::H5_INDEX_NAME, H5_iter_order_t::H5_ITER_INC, &mut idx, Some(attr_name_cb), &mut names as *mut Vec<String> as *mut c_void)
+            )
+        };
+        Ok::<(), Error>(())
+    })?;
+    Ok(names)
+}
+
+/// Whether an attribute exists.
+pub fn attr_exists(obj: &Hid, name: &str) -> Result<bool> {
+    let c = cstr(name)?;
+    locked(|| {
+        // SAFETY: valid object and C string.
+        Ok(unsafe { ck!("checking an attribute", H5Aexists(obj.id(), c.as_ptr())) } > 0)
+    })
+}
+
+fn vlen_str_type() -> Result<Hid> {
+    // SAFETY: copying and modifying a fresh string type.
+    unsafe {
+        let t = hid!("creating a string type", H5Tcopy(*H5T_C_S1));
+        ck!("creating a string type", H5Tset_size(t.id(), usize::MAX));
+        ck!("creating a string type", H5Tset_cset(t.id(), H5T_cset_t::H5T_CSET_UTF8));
+        Ok(t)
+    }
+}
+
+/// Writes (or replaces) an attribute.
+pub fn write_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
+    let c = cstr(name)?;
+    locked(|| {
+        // SAFETY: types, spaces and the attribute are created and released here; each
+        // buffer matches the memory type and element count given to H5Awrite.
+        unsafe {
+            if H5Aexists(obj.id(), c.as_ptr()) > 0 {
+                ck!("replacing an attribute", H5Adelete(obj.id(), c.as_ptr()));
+            }
+            let scalar = |t: Hid, p: *const c_void| -> Result<()> {
+                let space = simple_space(&[], None)?;
+                let a = hid!("creating an attribute", H5Acreate2(obj.id(), c.as_ptr(), t.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT));
+                ck!("writing an attribute", H5Awrite(a.id(), t.id(), p));
+                Ok(())
+            };
+            let array = |t: Hid, n: usize, p: *const c_void| -> Result<()> {
+                let space = simple_space(&[n as u64], None)?;
+                let a = hid!("creating an attribute", H5Acreate2(obj.id(), c.as_ptr(), t.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT));
+                if n > 0 {
+                    ck!("writing an attribute", H5Awrite(a.id(), t.id(), p));
+                }
+                Ok(())
+            };
+            match value {
+                AttrValue::Int(v) => scalar(dtype_file_type(Dtype::Int64)?, v as *const i64 as *const c_void),
+                AttrValue::UInt(v) => scalar(dtype_file_type(Dtype::UInt64)?, v as *const u64 as *const c_void),
+                AttrValue::Float(v) => scalar(dtype_file_type(Dtype::Float64)?, v as *const f64 as *const c_void),
+                AttrValue::Bool(v) => {
+                    let b = *v as i8;
+                    scalar(dtype_file_type(Dtype::Bool)?, &b as *const i8 as *const c_void)
+                }
+                AttrValue::Str(s) => {
+                    let cs = cstr(s)?;
+                    let p = cs.as_ptr();
+                    scalar(vlen_str_type()?, &p as *const *const c_char as *const c_void)
+                }
+                AttrValue::IntArray(v) => array(dtype_file_type(Dtype::Int64)?, v.len(), v.as_ptr() as *const c_void),
+                AttrValue::UIntArray(v) => array(dtype_file_type(Dtype::UInt64)?, v.len(), v.as_ptr() as *const c_void),
+                AttrValue::FloatArray(v) => array(dtype_file_type(Dtype::Float64)?, v.len(), v.as_ptr() as *const c_void),
+                AttrValue::BoolArray(v) => {
+                    let b: Vec<i8> = v.iter().map(|&x| x as i8).collect();
+                    array(dtype_file_type(Dtype::Bool)?, b.len(), b.as_ptr() as *const c_void)
+                }
+                AttrValue::StrArray(v) => {
+                    let cs: Vec<CString> = v.iter().map(|s| cstr(s)).collect::<Result<_>>()?;
+                    let ps: Vec<*const c_char> = cs.iter().map(|s| s.as_ptr()).collect();
+                    array(vlen_str_type()?, ps.len(), ps.as_ptr() as *const c_void)
+                }
+            }
+        }
+    })
+}
+
+/// Deletes an attribute if present.
+pub fn delete_attr(obj: &Hid, name: &str) -> Result<()> {
+    let c = cstr(name)?;
+    locked(|| {
+        // SAFETY: valid object and C string.
+        unsafe {
+            if H5Aexists(obj.id(), c.as_ptr()) > 0 {
+                ck!("deleting an attribute", H5Adelete(obj.id(), c.as_ptr()));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Reads an attribute. Types outside [`AttrValue`] give `UNSUPPORTED_DTYPE`.
+pub fn read_attr(obj: &Hid, name: &str) -> Result<AttrValue> {
+    let c = cstr(name)?;
+    locked(|| {
+        // SAFETY: the attribute, its type and space are opened and released here;
+        // buffers match the element counts read from the space; vlen strings returned
+        // by HDF5 are freed with H5free_memory.
+        unsafe {
+            let a = hid!(&format!("opening attribute '{name}'"), H5Aopen(obj.id(), c.as_ptr(), H5P_DEFAULT));
+            let t = hid!("reading an attribute type", H5Aget_type(a.id()));
+            let space = hid!("reading an attribute space", H5Aget_space(a.id()));
+            let rank = ck!("reading an attribute rank", H5Sget_simple_extent_ndims(space.id()));
+            let n = ck!("counting attribute elements", H5Sget_simple_extent_npoints(space.id())) as usize;
+            let is_scalar = rank == 0;
+            if rank > 1 {
+                bail!(UnsupportedDtype, "attribute '{name}' has {rank} dimensions; only scalars and 1-D arrays are supported");
+            }
+            let class = H5Tget_class(t.id());
+            match class {
+                H5T_class_t::H5T_STRING => {
+                    let mut out = Vec::with_capacity(n);
+                    if H5Tis_variable_str(t.id()) > 0 {
+                        let mem = vlen_str_type()?;
+                        let mut ptrs: Vec<*mut c_char> = vec![ptr::null_mut(); n];
+                        ck!("reading a string attribute", H5Aread(a.id(), mem.id(), ptrs.as_mut_ptr() as *mut c_void));
+                        for p in ptrs {
+                            if p.is_null() {
+                                out.push(String::new());
+                            } else {
+                                out.push(CStr::from_ptr(p).to_string_lossy().into_owned());
+                                H5free_memory(p as *mut c_void);
+                            }
+                        }
+                    } else {
+                        let size = H5Tget_size(t.id());
+                        let mut buf = vec![0u8; size * n];
+                        ck!("reading a string attribute", H5Aread(a.id(), t.id(), buf.as_mut_ptr() as *mut c_void));
+                        for chunk in buf.chunks(size.max(1)) {
+                            let end = chunk.iter().position(|&b| b == 0).unwrap_or(chunk.len());
+                            out.push(String::from_utf8_lossy(&chunk[..end]).into_owned());
+                        }
+                    }
+                    Ok(if is_scalar { AttrValue::Str(out.into_iter().next().unwrap_or_default()) } else { AttrValue::StrArray(out) })
+                }
+                H5T_class_t::H5T_INTEGER | H5T_class_t::H5T_FLOAT | H5T_class_t::H5T_ENUM => {
+                    let d = match dtype_of(&t) {
+                        Ok(d) => d,
+                        Err(e) => bail!(UnsupportedDtype, "attribute '{name}': {}", e.message),
+                    };
+                    let (mem_d, kind) = match d {
+                        Dtype::Float32 | Dtype::Float64 => (Dtype::Float64, 0),
+                        Dtype::Bool => (Dtype::Bool, 1),
+                        Dtype::UInt64 => (Dtype::UInt64, 2),
+                        _ => (Dtype::Int64, 3),
+                    };
+                    let mem = dtype_file_type(mem_d)?;
+                    let mut buf = vec![0u8; mem_d.size() * n];
+                    if n > 0 {
+                        ck!("reading an attribute", H5Aread(a.id(), mem.id(), buf.as_mut_ptr() as *mut c_void));
+                    }
+                    let w = mem_d.size();
+                    let v8 = |c: &[u8]| {
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(c);
+                        a
+                    };
+                    Ok(match (kind, is_scalar) {
+                        (0, true) => AttrValue::Float(f64::from_le_bytes(v8(&buf[..8]))),
+                        (0, false) => AttrValue::FloatArray(buf.chunks_exact(w).map(|c| f64::from_le_bytes(v8(c))).collect()),
+                        (1, true) => AttrValue::Bool(buf[0] != 0),
+                        (1, false) => AttrValue::BoolArray(buf.iter().map(|&b| b != 0).collect()),
+                        (2, true) => AttrValue::UInt(u64::from_le_bytes(v8(&buf[..8]))),
+                        (2, false) => AttrValue::UIntArray(buf.chunks_exact(w).map(|c| u64::from_le_bytes(v8(c))).collect()),
+                        (_, true) => AttrValue::Int(i64::from_le_bytes(v8(&buf[..8]))),
+                        (_, false) => AttrValue::IntArray(buf.chunks_exact(w).map(|c| i64::from_le_bytes(v8(c))).collect()),
+                    })
+                }
+                other => bail!(UnsupportedDtype, "attribute '{name}' has HDF5 type class {other:?}, which is not supported"),
+            }
+        }
+    })
+}

@@ -1,0 +1,37 @@
+//! Engine of versioned-hdf5 for Node.js: every version of a tree of n-dimensional
+//! datasets in one HDF5 file, in the on-disk format of the Python library
+//! versioned-hdf5 (data_version 4).
+//!
+//! The model: a file holds named, immutable versions, each a tree of groups and
+//! datasets. A dataset's data lives once per dataset path in `raw_data`, as
+//! content-addressed chunk slots (deduplicated by hash); each version's dataset is an
+//! HDF5 virtual dataset with one mapping per stored chunk. [`VersionedFile::stage`]
+//! opens a [`StagedVersion`] over a parent; its writes stay in memory until
+//! [`StagedVersion::commit`].
+//!
+//! This crate has no Node.js dependency; `crates/node` binds it.
+
+pub mod attrs;
+pub mod dtype;
+pub mod error;
+pub mod file;
+pub mod grid;
+mod h5;
+pub mod hash;
+pub mod stage;
+pub mod time;
+
+pub use attrs::{AttrValue, Attrs};
+pub use dtype::Dtype;
+pub use error::{Error, ErrorKind, Result};
+pub use file::{ChunkMap, DatasetMeta, Mode, Node, VersionInfo, VersionedFile};
+pub use grid::AxisSel;
+pub use h5::{Compression, Filters};
+pub use hash::HashKind;
+pub use stage::{CreateOptions, StageOptions, StagedNode, StagedVersion};
+
+/// Version of the linked libhdf5, as `major.minor.release`.
+pub fn hdf5_version() -> String {
+    let v = hdf5::library_version();
+    format!("{}.{}.{}", v.0, v.1, v.2)
+}

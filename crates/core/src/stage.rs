@@ -1,0 +1,867 @@
+//! Staging a version and committing it.
+//!
+//! A staged version is a tree held in memory over its parent: groups with their
+//! attributes, and datasets that keep only the chunks written so far (edge-trimmed,
+//! C order). Nothing touches the file until [`StagedVersion::commit`]; dropping or
+//! aborting a staged version leaves the file exactly as it was.
+//!
+//! Commit, in order: load the hash tables of touched datasets (file lock); hash the
+//! written chunks in parallel (no lock); then, under the lock, deduplicate against the
+//! tables, append new slots to each `raw_data`, append hash rows and write
+//! `largest_index`, create the version group with its virtual datasets and
+//! attributes, write `committed = True`, update `current_version`, flush.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rayon::prelude::*;
+
+use crate::attrs::{set_attr, AttrValue, Attrs};
+use crate::dtype::Dtype;
+use crate::error::{bail, err, ErrorKind, Result};
+use crate::file::{
+    data_group_path, gather, normalize_path, version_group_path, walk_version, ChunkMap, DatasetMeta,
+    Inner, VersionInfo, VersionedFile, FIRST_VERSION, VERSION_DATA,
+};
+use crate::grid::{self, AxisSel, ChunkCoord, Selection};
+use crate::h5::{self, Compression, Filters, HashRow, Mapping};
+use crate::hash::{hash_chunk, HashKind, HASH_ATTR};
+use crate::time;
+
+/// Options of [`VersionedFile::stage`].
+#[derive(Clone, Debug, Default)]
+pub struct StageOptions {
+    /// Parent version: `None` = the current version, `Some("")` = no parent.
+    pub prev_version: Option<String>,
+    /// Make the new version current (default true).
+    pub make_current: Option<bool>,
+    /// Commit timestamp in µs since the epoch (default: the time of commit).
+    pub timestamp: Option<i64>,
+}
+
+/// Options of [`StagedVersion::create_dataset`].
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    /// Shape; may be omitted for 1-D data (its length is used).
+    pub shape: Option<Vec<u64>>,
+    /// Element type.
+    pub dtype: Option<Dtype>,
+    /// Initial data, C order, `prod(shape)` elements of `dtype`.
+    pub data: Option<Vec<u8>>,
+    /// Chunk shape (default `[4096]` for 1-D; required for N-D).
+    pub chunks: Option<Vec<u64>>,
+    /// Fill value, one element of `dtype` (default zero).
+    pub fill: Option<Vec<u8>>,
+    /// Filters of the dataset's raw data.
+    pub filters: Filters,
+    /// Hash function for a new dataset path (default BLAKE3).
+    pub hash: Option<HashKind>,
+}
+
+#[derive(Debug)]
+struct StagedDataset {
+    meta: DatasetMeta,
+    /// The version whose chunks this dataset starts from (None: new dataset).
+    base: Option<String>,
+    base_map: Option<Arc<ChunkMap>>,
+    hash: HashKind,
+    dirty: HashMap<ChunkCoord, Vec<u8>>,
+    modified: bool,
+    attrs: Attrs,
+}
+
+#[derive(Debug)]
+struct State {
+    name: String,
+    prev: String,
+    make_current: bool,
+    timestamp: Option<i64>,
+    finished: bool,
+    root_attrs: Attrs,
+    groups: BTreeMap<String, Attrs>,
+    datasets: BTreeMap<String, StagedDataset>,
+}
+
+/// A version being staged. All methods fail with `FILE_CLOSED` once it was committed
+/// or aborted.
+#[derive(Clone)]
+pub struct StagedVersion {
+    file: VersionedFile,
+    state: Arc<Mutex<State>>,
+}
+
+/// What a path names in a staged version.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StagedNode {
+    /// A group.
+    Group,
+    /// A dataset with its current metadata.
+    Dataset(DatasetMeta),
+}
+
+fn validate_version_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        bail!(InvalidArgument, "version name is empty: give a non-empty name without '/'");
+    }
+    if name.contains('/') {
+        bail!(InvalidArgument, "version name '{name}' contains '/': version names cannot contain '/'");
+    }
+    if name == "." || name == ".." || name == FIRST_VERSION || name.contains('\0') {
+        bail!(InvalidArgument, "'{name}' cannot be used as a version name");
+    }
+    Ok(())
+}
+
+impl VersionedFile {
+    /// Starts staging version `name`. The parent's tree is read now; data chunks are
+    /// read only when touched.
+    pub fn stage(&self, name: &str, opts: StageOptions) -> Result<StagedVersion> {
+        validate_version_name(name)?;
+        let mut g = self.lock();
+        g.require_writable()?;
+        if g.versions.contains_key(name) || g.staging.contains(name) {
+            bail!(VersionExists, "a version named '{name}' exists already: choose another name");
+        }
+        let prev = match opts.prev_version.as_deref() {
+            None => g.current.clone(),
+            Some("") => FIRST_VERSION.to_string(),
+            Some(p) => p.to_string(),
+        };
+        let (groups, datasets) = if prev == FIRST_VERSION {
+            (BTreeMap::new(), BTreeMap::new())
+        } else {
+            g.committed(&prev).map_err(|e| err(ErrorKind::VersionNotFound, format!("previous version: {}", e.message)))?;
+            walk_version(&g, &prev)?
+        };
+        let mut staged = BTreeMap::new();
+        for (path, (meta, attrs)) in datasets {
+            let hash = match g.data_group(&path)? {
+                Some(dg) => dg.hash,
+                None => HashKind::Blake3,
+            };
+            staged.insert(
+                path,
+                StagedDataset { meta, base: Some(prev.clone()), base_map: None, hash, dirty: HashMap::new(), modified: false, attrs },
+            );
+        }
+        if let Some(ts) = opts.timestamp {
+            time::format_micros(ts)?;
+        }
+        g.staging.insert(name.to_string());
+        Ok(StagedVersion {
+            file: self.clone(),
+            state: Arc::new(Mutex::new(State {
+                name: name.to_string(),
+                prev,
+                make_current: opts.make_current.unwrap_or(true),
+                timestamp: opts.timestamp,
+                finished: false,
+                root_attrs: Vec::new(),
+                groups,
+                datasets: staged,
+            })),
+        })
+    }
+}
+
+impl StagedVersion {
+    fn lock(&self) -> Result<MutexGuard<'_, State>> {
+        let g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if g.finished {
+            bail!(FileClosed, "version '{}' is no longer being staged: it was committed or abandoned", g.name);
+        }
+        Ok(g)
+    }
+
+    /// Name of the version being staged.
+    pub fn name(&self) -> String {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).name.clone()
+    }
+
+    /// Name of the parent version.
+    pub fn prev_version(&self) -> String {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).prev.clone()
+    }
+
+    /// Creates a group (and missing parents).
+    pub fn create_group(&self, path: &str) -> Result<()> {
+        let path = normalize_path(path)?;
+        if path.is_empty() {
+            bail!(InvalidArgument, "group path is empty: give a name such as 'meta'");
+        }
+        let mut st = self.lock()?;
+        if st.datasets.contains_key(&path) {
+            bail!(AlreadyExists, "'{path}' is a dataset in version '{}'", st.name);
+        }
+        if st.groups.contains_key(&path) {
+            bail!(AlreadyExists, "group '{path}' exists already in version '{}'", st.name);
+        }
+        ensure_parents(&mut st, &path, true)
+    }
+
+    /// Creates (or replaces) a dataset.
+    pub fn create_dataset(&self, path: &str, opts: CreateOptions) -> Result<DatasetMeta> {
+        let path = normalize_path(path)?;
+        if path.is_empty() {
+            bail!(InvalidArgument, "dataset path is empty: give a name such as 'prices'");
+        }
+        if path == "versions" {
+            bail!(InvalidArgument, "'versions' is reserved by the file format: choose another dataset name");
+        }
+        let dtype = opts.dtype.unwrap_or(Dtype::Float64);
+        let es = dtype.size();
+        let shape = match (&opts.shape, &opts.data) {
+            (Some(s), _) => s.clone(),
+            (None, Some(d)) => {
+                if d.len() % es != 0 {
+                    bail!(ShapeMismatch, "data of {} bytes is not a whole number of {dtype} elements", d.len());
+                }
+                vec![(d.len() / es) as u64]
+            }
+            (None, None) => bail!(InvalidArgument, "createDataset needs data or shape"),
+        };
+        if shape.is_empty() {
+            bail!(InvalidArgument, "scalar datasets are not supported by the format: give a shape with at least one axis");
+        }
+        let n = grid::volume(&shape)?;
+        let chunks = match &opts.chunks {
+            Some(c) => c.clone(),
+            None if shape.len() == 1 => vec![4096],
+            None => bail!(InvalidArgument, "chunks must be given for a {}-dimensional dataset", shape.len()),
+        };
+        if chunks.len() != shape.len() {
+            bail!(InvalidArgument, "chunks {chunks:?} must have one entry per axis of shape {shape:?}");
+        }
+        if chunks.contains(&0) {
+            bail!(InvalidArgument, "chunk sizes must be positive, got {chunks:?}");
+        }
+        grid::volume(&chunks)?;
+        let fill = match &opts.fill {
+            Some(f) if f.len() != es => bail!(DtypeMismatch, "fill value must be one {dtype} element"),
+            Some(f) => f.clone(),
+            None => dtype.zero(),
+        };
+        if let Some(d) = &opts.data {
+            if d.len() != n * es {
+                bail!(ShapeMismatch, "data has {} elements but shape {shape:?} needs {n}", d.len() / es);
+            }
+        }
+        if let Compression::Gzip(l) = opts.filters.compression {
+            if l > 9 {
+                bail!(InvalidArgument, "gzip level {l} is out of range: use 0 to 9");
+            }
+        }
+        let meta = DatasetMeta { shape: shape.clone(), dtype, chunks: chunks.clone(), fill, filters: opts.filters };
+        // Settings are fixed per dataset path for the life of the file.
+        let hash = {
+            let mut f = self.file.lock();
+            f.require_writable()?;
+            match f.data_group(&path)? {
+                Some(dg) => {
+                    check_compatible(&path, &dg.meta, &meta)?;
+                    dg.hash
+                }
+                None => opts.hash.unwrap_or(HashKind::Blake3),
+            }
+        };
+        let mut dirty = HashMap::new();
+        if let Some(data) = &opts.data {
+            let gd = grid::grid_dims(&shape, &chunks);
+            for k in grid::all_chunks(&gd) {
+                let ext = grid::chunk_extent(&shape, &chunks, &k);
+                let mut buf = vec![0u8; grid::volume(&ext)? * es];
+                let sub = chunk_selection(&k, &chunks, &ext);
+                let s = Selection::resolve(&sub, &shape)?;
+                for (_, combos) in grid::group_by_chunk(&s.pieces(&shape)) {
+                    // Treat the whole dataset as one "chunk" to copy this chunk's region out.
+                    for combo in combos {
+                        grid::copy_pieces(grid::Direction::ChunkToBlock, &shape, &ext, &combo, es, false, data, &mut buf);
+                    }
+                }
+                dirty.insert(k, buf);
+            }
+        }
+        let mut st = self.lock()?;
+        if st.groups.contains_key(&path) {
+            bail!(AlreadyExists, "'{path}' is a group in version '{}'", st.name);
+        }
+        ensure_parents(&mut st, &path, false)?;
+        st.datasets.insert(
+            path,
+            StagedDataset { meta: meta.clone(), base: None, base_map: None, hash, dirty, modified: true, attrs: Vec::new() },
+        );
+        Ok(meta)
+    }
+
+    /// What `path` names in the staged tree.
+    pub fn node(&self, path: &str) -> Result<StagedNode> {
+        let path = normalize_path(path)?;
+        let st = self.lock()?;
+        if path.is_empty() || st.groups.contains_key(&path) {
+            return Ok(StagedNode::Group);
+        }
+        match st.datasets.get(&path) {
+            Some(d) => Ok(StagedNode::Dataset(d.meta.clone())),
+            None => bail!(NotFound, "version '{}' has nothing at '{path}'", st.name),
+        }
+    }
+
+    /// Names directly inside a group of the staged tree, sorted.
+    pub fn keys(&self, group: &str) -> Result<Vec<String>> {
+        let group = normalize_path(group)?;
+        let st = self.lock()?;
+        if !group.is_empty() && !st.groups.contains_key(&group) {
+            bail!(NotFound, "version '{}' has no group '{group}'", st.name);
+        }
+        let prefix = if group.is_empty() { String::new() } else { format!("{group}/") };
+        let mut out: Vec<String> = st
+            .groups
+            .keys()
+            .chain(st.datasets.keys())
+            .filter_map(|p| p.strip_prefix(&prefix))
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .map(str::to_string)
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Deletes a dataset or a group (with everything below it) from the staged tree.
+    pub fn delete(&self, path: &str) -> Result<()> {
+        let path = normalize_path(path)?;
+        let mut st = self.lock()?;
+        if st.datasets.remove(&path).is_some() {
+            return Ok(());
+        }
+        if st.groups.remove(&path).is_none() {
+            bail!(NotFound, "version '{}' has nothing at '{path}' to delete", st.name);
+        }
+        let prefix = format!("{path}/");
+        st.groups.retain(|k, _| !k.starts_with(&prefix));
+        st.datasets.retain(|k, _| !k.starts_with(&prefix));
+        Ok(())
+    }
+
+    /// Sets an attribute on the version (`path` = `""`), a group or a dataset.
+    pub fn set_attr(&self, path: &str, key: &str, value: AttrValue) -> Result<()> {
+        let path = normalize_path(path)?;
+        if key.is_empty() {
+            bail!(InvalidArgument, "attribute name is empty");
+        }
+        let mut st = self.lock()?;
+        let reserved: &[&str] = if path.is_empty() {
+            &crate::attrs::VERSION_RESERVED
+        } else if st.datasets.contains_key(&path) {
+            &crate::attrs::DATASET_RESERVED
+        } else {
+            &[]
+        };
+        if reserved.contains(&key) {
+            bail!(InvalidArgument, "attribute name '{key}' is reserved by the file format here: choose another name");
+        }
+        let name = st.name.clone();
+        let attrs = if path.is_empty() {
+            &mut st.root_attrs
+        } else if let Some(d) = st.datasets.get_mut(&path) {
+            &mut d.attrs
+        } else if let Some(a) = st.groups.get_mut(&path) {
+            a
+        } else {
+            bail!(NotFound, "version '{name}' has nothing at '{path}'");
+        };
+        set_attr(attrs, key, value);
+        Ok(())
+    }
+
+    /// Deletes an attribute; returns whether it existed.
+    pub fn delete_attr(&self, path: &str, key: &str) -> Result<bool> {
+        let path = normalize_path(path)?;
+        let mut st = self.lock()?;
+        let name = st.name.clone();
+        let attrs = if path.is_empty() {
+            &mut st.root_attrs
+        } else if let Some(d) = st.datasets.get_mut(&path) {
+            &mut d.attrs
+        } else if let Some(a) = st.groups.get_mut(&path) {
+            a
+        } else {
+            bail!(NotFound, "version '{name}' has nothing at '{path}'");
+        };
+        let before = attrs.len();
+        attrs.retain(|(k, _)| k != key);
+        Ok(attrs.len() != before)
+    }
+
+    /// Attributes of the version (`""`), a group or a dataset in the staged tree.
+    pub fn attrs(&self, path: &str) -> Result<Attrs> {
+        let path = normalize_path(path)?;
+        let st = self.lock()?;
+        if path.is_empty() {
+            return Ok(st.root_attrs.clone());
+        }
+        if let Some(d) = st.datasets.get(&path) {
+            return Ok(d.attrs.clone());
+        }
+        match st.groups.get(&path) {
+            Some(a) => Ok(a.clone()),
+            None => bail!(NotFound, "version '{}' has nothing at '{path}'", st.name),
+        }
+    }
+
+    /// Writes `data` (C order, the selection's elements, or one element to broadcast)
+    /// into a selection of a dataset. Only the chunks the selection touches are loaded.
+    pub fn write(&self, path: &str, sel: &[AxisSel], data: &[u8]) -> Result<()> {
+        let path = normalize_path(path)?;
+        let mut st = self.lock()?;
+        let name = st.name.clone();
+        let ds = match st.datasets.get_mut(&path) {
+            Some(d) => d,
+            None => bail!(NotFound, "version '{name}' has no dataset '{path}'"),
+        };
+        let es = ds.meta.dtype.size();
+        let s = Selection::resolve(sel, &ds.meta.shape)?;
+        let count = s.count()?;
+        if data.len() % es != 0 {
+            bail!(DtypeMismatch, "data of {} bytes is not a whole number of {} elements", data.len(), ds.meta.dtype);
+        }
+        let broadcast = data.len() == es && count != 1;
+        if !broadcast && data.len() != count * es {
+            bail!(
+                ShapeMismatch,
+                "the selection has {count} elements (shape {:?}) but the data has {}",
+                s.result_shape(),
+                data.len() / es
+            );
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        let block_dims = s.block_shape();
+        for (k, combos) in grid::group_by_chunk(&s.pieces(&ds.meta.chunks)) {
+            let ext = grid::chunk_extent(&ds.meta.shape, &ds.meta.chunks, &k);
+            if !ds.dirty.contains_key(&k) {
+                let buf = load_chunk(&self.file, &path, ds, &k, &ext)?;
+                ds.dirty.insert(k.clone(), buf);
+            }
+            if let Some(buf) = ds.dirty.get_mut(&k) {
+                for combo in combos {
+                    grid::copy_pieces(grid::Direction::BlockToChunk, &ext, &block_dims, &combo, es, broadcast, data, buf);
+                }
+            }
+        }
+        ds.modified = true;
+        Ok(())
+    }
+
+    /// Reads a selection of a dataset as staged (written chunks included).
+    pub fn read(&self, path: &str, sel: &[AxisSel]) -> Result<(Vec<u8>, Vec<u64>)> {
+        let path = normalize_path(path)?;
+        let mut st = self.lock()?;
+        let name = st.name.clone();
+        let ds = match st.datasets.get_mut(&path) {
+            Some(d) => d,
+            None => bail!(NotFound, "version '{name}' has no dataset '{path}'"),
+        };
+        let s = Selection::resolve(sel, &ds.meta.shape)?;
+        let meta = ds.meta.clone();
+        let data = gather(&meta, &s, |k, ext| {
+            if let Some(b) = ds.dirty.get(k) {
+                return Ok(Some(b.clone()));
+            }
+            let base = base_map(&self.file, &path, ds)?;
+            match base.and_then(|m| m.get(k).copied()) {
+                Some(row) => {
+                    let mut f = self.file.lock();
+                    f.read_slot(&format!("{}/raw_data", data_group_path(&path)), &meta, row, ext).map(Some)
+                }
+                None => Ok(None),
+            }
+        })?;
+        Ok((data, s.result_shape()))
+    }
+
+    /// Abandons the staged version: nothing is written, and its name is free again.
+    pub fn abort(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if !st.finished {
+            st.finished = true;
+            st.datasets.clear();
+            self.file.lock().staging.remove(&st.name);
+        }
+    }
+
+    /// Commits the staged version. On error nothing visible is left: the version does
+    /// not exist, its name is free, and earlier versions are untouched.
+    pub fn commit(&self) -> Result<VersionInfo> {
+        let state = {
+            let mut st = self.lock()?;
+            st.finished = true;
+            State {
+                name: st.name.clone(),
+                prev: st.prev.clone(),
+                make_current: st.make_current,
+                timestamp: st.timestamp,
+                finished: true,
+                root_attrs: std::mem::take(&mut st.root_attrs),
+                groups: std::mem::take(&mut st.groups),
+                datasets: std::mem::take(&mut st.datasets),
+            }
+        };
+        let name = state.name.clone();
+        let result = commit_state(&self.file, state);
+        self.file.lock().staging.remove(&name);
+        result
+    }
+}
+
+fn chunk_selection(k: &[u64], chunks: &[u64], ext: &[u64]) -> Vec<AxisSel> {
+    k.iter()
+        .zip(chunks)
+        .zip(ext)
+        .map(|((&ki, &c), &e)| AxisSel::Slice { start: Some((ki * c) as i64), stop: Some((ki * c + e) as i64), step: 1 })
+        .collect()
+}
+
+fn ensure_parents(st: &mut State, path: &str, include_self: bool) -> Result<()> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let upto = if include_self { parts.len() } else { parts.len() - 1 };
+    for i in 1..=upto {
+        let p = parts[..i].join("/");
+        if st.datasets.contains_key(&p) {
+            bail!(AlreadyExists, "'{p}' is a dataset, so '{path}' cannot be created below it");
+        }
+        st.groups.entry(p).or_default();
+    }
+    Ok(())
+}
+
+fn check_compatible(path: &str, have: &DatasetMeta, want: &DatasetMeta) -> Result<()> {
+    if have.dtype != want.dtype {
+        bail!(DtypeMismatch, "dataset '{path}' stores {} in this file; it cannot become {}", have.dtype, want.dtype);
+    }
+    if have.chunks != want.chunks {
+        bail!(IncompatibleDataset, "dataset '{path}' is chunked {:?} in this file; chunks cannot change to {:?}", have.chunks, want.chunks);
+    }
+    if have.fill != want.fill {
+        bail!(IncompatibleDataset, "dataset '{path}' has another fill value in this file; the fill value cannot change");
+    }
+    if have.filters != want.filters {
+        bail!(
+            IncompatibleDataset,
+            "dataset '{path}' uses filters {:?} in this file; they cannot change to {:?}",
+            have.filters,
+            want.filters
+        );
+    }
+    Ok(())
+}
+
+fn base_map(file: &VersionedFile, path: &str, ds: &mut StagedDataset) -> Result<Option<Arc<ChunkMap>>> {
+    let Some(base) = ds.base.clone() else { return Ok(None) };
+    if ds.base_map.is_none() {
+        let mut f = file.lock();
+        let m = f.chunk_map(&base, path, &ds.meta)?;
+        ds.base_map = Some(m);
+    }
+    Ok(ds.base_map.clone())
+}
+
+/// The current bytes of chunk `k`: from the parent's raw_data if mapped, else fill.
+fn load_chunk(file: &VersionedFile, path: &str, ds: &mut StagedDataset, k: &ChunkCoord, ext: &[u64]) -> Result<Vec<u8>> {
+    if let Some(row) = base_map(file, path, ds)?.and_then(|m| m.get(k).copied()) {
+        let mut f = file.lock();
+        return f.read_slot(&format!("{}/raw_data", data_group_path(path)), &ds.meta, row, ext);
+    }
+    Ok(grid::filled(&ds.meta.fill, grid::volume(ext)?))
+}
+
+/// A written chunk after hashing.
+struct Hashed {
+    coord: ChunkCoord,
+    ext: Vec<u64>,
+    hash: [u8; 32],
+    fill_only: bool,
+    data: Vec<u8>,
+}
+
+enum Plan {
+    Copy { from: String },
+    Virtual { map: ChunkMap },
+}
+
+fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
+    // Phase 1 (file lock): settle each modified dataset's storage settings.
+    let mut work: Vec<(String, StagedDataset)> = Vec::new();
+    let mut copies: Vec<(String, StagedDataset)> = Vec::new();
+    {
+        let mut f = file.lock();
+        f.require_writable()?;
+        if f.versions.contains_key(&st.name) {
+            bail!(VersionExists, "a version named '{}' exists already: choose another name", st.name);
+        }
+        for (path, mut ds) in st.datasets {
+            if !ds.modified && ds.base.is_some() {
+                copies.push((path, ds));
+                continue;
+            }
+            if let Some(dg) = f.data_group(&path)? {
+                check_compatible(&path, &dg.meta, &ds.meta)?;
+                ds.hash = dg.hash;
+            }
+            if ds.base.is_some() && ds.base_map.is_none() {
+                let base = ds.base.clone().unwrap_or_default();
+                ds.base_map = Some(f.chunk_map(&base, &path, &ds.meta)?);
+            }
+            work.push((path, ds));
+        }
+    }
+    // Phase 2 (no lock): hash every written chunk, in parallel.
+    let hashed: Vec<Vec<Hashed>> = work
+        .iter_mut()
+        .map(|(_, ds)| {
+            let full = ds.meta.chunks.clone();
+            let fill = ds.meta.fill.clone();
+            let kind = ds.hash;
+            let mut items: Vec<(ChunkCoord, Vec<u8>)> = ds.dirty.drain().collect();
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            let shape = ds.meta.shape.clone();
+            items
+                .into_par_iter()
+                .map(|(coord, data)| {
+                    let ext = grid::chunk_extent(&shape, &full, &coord);
+                    let fill_only = ext == full && grid::is_all(&data, &fill);
+                    let hash = if fill_only { [0; 32] } else { hash_chunk(kind, &data, &ext) };
+                    Hashed { coord, ext, hash, fill_only, data }
+                })
+                .collect()
+        })
+        .collect();
+    // Phase 3 (file lock): deduplicate, write, create the version.
+    let mut f = file.lock();
+    f.require_writable()?;
+    let timestamp = st.timestamp.unwrap_or_else(time::now_micros);
+    let ts_string = time::format_micros(timestamp)?;
+    let mut plans: Vec<(String, DatasetMeta, Attrs, Plan)> = Vec::new();
+    let mut new_maps: Vec<(String, Arc<ChunkMap>)> = Vec::new();
+    for ((path, ds), chunks) in work.into_iter().zip(hashed) {
+        let (map, _new_slots) = store_chunks(&mut f, &path, &ds, chunks)?;
+        let map = Arc::new(map);
+        new_maps.push((path.clone(), map.clone()));
+        plans.push((path, ds.meta, ds.attrs, Plan::Virtual { map: (*map).clone() }));
+    }
+    for (path, ds) in copies {
+        let from = ds.base.clone().unwrap_or_default();
+        plans.push((path, ds.meta, ds.attrs, Plan::Copy { from }));
+    }
+    let vpath = version_group_path(&st.name);
+    let res = write_version(&mut f, &st.name, &st.prev, &ts_string, &st.root_attrs, &st.groups, &plans, st.make_current);
+    if let Err(e) = res {
+        // Leave no half-written version behind; slots appended above are recorded in
+        // the hash tables and simply stay unreferenced.
+        if let Ok(fh) = f.file() {
+            if h5::exists(fh, &vpath).unwrap_or(false) {
+                let _ = h5::unlink(fh, &vpath);
+            }
+            if st.make_current {
+                let cur = f.current.clone();
+                if let Ok(vg) = h5::open_group(fh, &format!("{VERSION_DATA}/versions")) {
+                    let _ = h5::write_attr(&vg, "current_version", &AttrValue::Str(cur));
+                }
+            }
+            let _ = h5::file_flush(fh);
+        }
+        return Err(e);
+    }
+    let info = VersionInfo { name: st.name.clone(), prev_version: st.prev.clone(), timestamp, committed: true };
+    f.versions.insert(st.name.clone(), info.clone());
+    f.rebuild_time_index();
+    if st.make_current {
+        f.current = st.name.clone();
+    }
+    for (path, map) in new_maps {
+        f.maps.insert((st.name.clone(), path), map);
+    }
+    Ok(info)
+}
+
+/// Deduplicates hashed chunks against the dataset's hash table, appends new slots and
+/// rows, and returns the version's chunk map and the number of new slots.
+fn store_chunks(f: &mut Inner, path: &str, ds: &StagedDataset, chunks: Vec<Hashed>) -> Result<(ChunkMap, u64)> {
+    let meta = &ds.meta;
+    let gd = grid::grid_dims(&meta.shape, &meta.chunks);
+    let mut map: ChunkMap = ds
+        .base_map
+        .as_ref()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.iter().zip(&gd).all(|(a, b)| a < b))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect()
+        })
+        .unwrap_or_default();
+    if chunks.is_empty() && f.data_group(path)?.is_some() {
+        return Ok((map, 0));
+    }
+    if f.data_group(path)?.is_none() {
+        create_data_group(f, path, meta, ds.hash)?;
+    }
+    let Some(dg) = f.data_group(path)? else {
+        bail!(Hdf5Error, "the storage of '{path}' could not be created");
+    };
+    let c0 = meta.chunks[0];
+    let first_new = dg.largest_index;
+    let mut next = first_new;
+    let mut fresh: HashMap<[u8; 32], u64> = HashMap::new();
+    let mut to_write: Vec<&Hashed> = Vec::new();
+    let mut rows: Vec<HashRow> = Vec::new();
+    for h in &chunks {
+        if h.fill_only {
+            map.remove(&h.coord);
+            continue;
+        }
+        let row = if let Some(&r) = dg.index.get(&h.hash) {
+            r
+        } else if let Some(&r) = fresh.get(&h.hash) {
+            r
+        } else {
+            let r = next * c0;
+            next += 1;
+            fresh.insert(h.hash, r);
+            to_write.push(h);
+            rows.push(HashRow { hash: h.hash, start: r as i64, stop: (r + h.ext[0]) as i64 });
+            r
+        };
+        map.insert(h.coord.clone(), row);
+    }
+    let n_new = next - first_new;
+    if n_new > 0 {
+        // One write of all new slots, each padded to the full chunk with the fill value.
+        let es = meta.dtype.size();
+        let slot_elems = grid::volume(&meta.chunks)?;
+        let mut buf = Vec::with_capacity(slot_elems * es * to_write.len());
+        for h in &to_write {
+            if h.ext == meta.chunks {
+                buf.extend_from_slice(&h.data);
+            } else {
+                let mut slot = grid::filled(&meta.fill, slot_elems);
+                let sel: Vec<AxisSel> =
+                    h.ext.iter().map(|&e| AxisSel::Slice { start: Some(0), stop: Some(e as i64), step: 1 }).collect();
+                let s = Selection::resolve(&sel, &meta.chunks)?;
+                for (_, combos) in grid::group_by_chunk(&s.pieces(&meta.chunks)) {
+                    for combo in combos {
+                        grid::copy_pieces(grid::Direction::BlockToChunk, &meta.chunks, &h.ext, &combo, es, false, &h.data, &mut slot);
+                    }
+                }
+                buf.extend_from_slice(&slot);
+            }
+        }
+        let mut dims = meta.chunks.clone();
+        dims[0] = next * c0;
+        h5::ds_set_extent(&dg.raw, &dims)?;
+        let mut start = vec![0u64; dims.len()];
+        start[0] = first_new * c0;
+        let mut count = meta.chunks.clone();
+        count[0] = n_new * c0;
+        h5::write_block(&dg.raw, meta.dtype, &start, &count, &buf)?;
+        h5::write_hash_rows(&dg.table, first_new, &rows)?;
+        // largest_index last: it is the format's commit marker for the table.
+        h5::write_attr(&dg.table, "largest_index", &AttrValue::Int(next as i64))?;
+        dg.largest_index = next;
+        for r in &rows {
+            dg.index.entry(r.hash).or_insert(r.start as u64);
+        }
+        dg.meta.shape = dims;
+    }
+    Ok((map, n_new))
+}
+
+fn create_data_group(f: &mut Inner, path: &str, meta: &DatasetMeta, hash: HashKind) -> Result<()> {
+    let file = f.file()?;
+    let g = h5::create_group(file, &data_group_path(path))?;
+    let raw = h5::create_raw_data(&g, meta.dtype, &meta.chunks, &meta.fill, &meta.filters)?;
+    h5::write_attr(&raw, "chunks", &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()))?;
+    let table = h5::create_hash_table(&g)?;
+    if hash != HashKind::Sha256 {
+        h5::write_attr(&table, HASH_ATTR, &AttrValue::Str(hash.name().to_string()))?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_version(
+    f: &mut Inner,
+    name: &str,
+    prev: &str,
+    ts: &str,
+    root_attrs: &Attrs,
+    groups: &BTreeMap<String, Attrs>,
+    plans: &[(String, DatasetMeta, Attrs, Plan)],
+    make_current: bool,
+) -> Result<()> {
+    let file = f.file()?;
+    let versions = h5::open_group(file, &format!("{VERSION_DATA}/versions"))?;
+    let vg = h5::create_group(&versions, name)?;
+    h5::write_attr(&vg, "prev_version", &AttrValue::Str(prev.to_string()))?;
+    h5::write_attr(&vg, "committed", &AttrValue::Bool(false))?;
+    h5::write_attr(&vg, "timestamp", &AttrValue::Str(ts.to_string()))?;
+    for (k, v) in root_attrs {
+        h5::write_attr(&vg, k, v)?;
+    }
+    for (path, attrs) in groups {
+        let g = h5::create_group(&vg, path)?;
+        for (k, v) in attrs {
+            h5::write_attr(&g, k, v)?;
+        }
+    }
+    for (path, meta, attrs, plan) in plans {
+        let raw_path = format!("{}/raw_data", data_group_path(path));
+        let ds = match plan {
+            Plan::Copy { from } => {
+                let src = h5::open_group(file, &version_group_path(from))?;
+                h5::copy_object(&src, path, &vg, path)?;
+                let ds = h5::open_dataset(&vg, path)?;
+                for a in h5::attr_names(&ds)? {
+                    h5::delete_attr(&ds, &a)?;
+                }
+                ds
+            }
+            Plan::Virtual { map } => {
+                let raw_dims = match f.data_groups.get(path) {
+                    Some(dg) => dg.meta.shape.clone(),
+                    None => {
+                        let mut d = meta.chunks.clone();
+                        d[0] = 0;
+                        d
+                    }
+                };
+                let mut keys: Vec<&ChunkCoord> = map.keys().collect();
+                keys.sort();
+                let mappings: Vec<Mapping> = keys
+                    .into_iter()
+                    .map(|k| Mapping {
+                        vstart: k.iter().zip(&meta.chunks).map(|(a, c)| a * c).collect(),
+                        extent: grid::chunk_extent(&meta.shape, &meta.chunks, k),
+                        src_row: map[k],
+                    })
+                    .collect();
+                let (parent, leaf) = match path.rsplit_once('/') {
+                    Some((p, l)) => (Some(h5::open_group(&vg, p)?), l),
+                    None => (None, path.as_str()),
+                };
+                let loc = parent.as_ref().unwrap_or(&vg);
+                h5::create_version_dataset(loc, leaf, meta.dtype, &meta.shape, &meta.fill, &raw_path, &raw_dims, &mappings)?
+            }
+        };
+        for (k, v) in attrs {
+            h5::write_attr(&ds, k, v)?;
+        }
+        h5::write_attr(&ds, "raw_data", &AttrValue::Str(raw_path))?;
+        h5::write_attr(&ds, "chunks", &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()))?;
+    }
+    h5::write_attr(&vg, "committed", &AttrValue::Bool(true))?;
+    if make_current {
+        h5::write_attr(&versions, "current_version", &AttrValue::Str(name.to_string()))?;
+    }
+    h5::file_flush(file)
+}
