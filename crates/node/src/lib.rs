@@ -1,1 +1,25 @@
+//! Node.js binding of versioned-hdf5 (napi-rs). Each method parses its arguments,
+//! makes one call into the engine (`vh5`), and converts the result. Errors carry the
+//! engine's stable `code`.
 
+#[macro_use]
+extern crate napi_derive;
+
+mod attributes;
+mod convert;
+mod dataset;
+mod staged;
+mod version;
+mod versioned_file;
+
+/// Version of the libhdf5 this addon is linked with.
+#[napi]
+pub fn hdf5_version() -> String {
+    vh5::hdf5_version()
+}
+
+/// Every error code this library throws, with what it means.
+#[napi]
+pub fn error_codes() -> Vec<String> {
+    vh5::ErrorKind::ALL.iter().map(|k| k.code().to_string()).collect()
+}

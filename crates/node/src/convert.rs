@@ -1,0 +1,403 @@
+//! Conversions between JS values and engine types, and engine errors as JS errors.
+
+use napi::bindgen_prelude::*;
+use napi::{Env, JsValue, Status};
+
+use vh5::{AttrValue, AxisSel, Dtype};
+
+/// Turns an engine error into a thrown JS `Error` with `code` set.
+pub fn js_err(env: &Env, e: vh5::Error) -> napi::Error {
+    let build = || -> napi::Result<napi::Error> {
+        let mut obj = env.create_error(napi::Error::new(Status::GenericFailure, e.message.clone()))?;
+        obj.set_named_property("code", e.code())?;
+        Ok(napi::Error::from(obj.to_unknown()))
+    };
+    build().unwrap_or_else(|_| napi::Error::new(Status::GenericFailure, format!("{}: {}", e.code(), e.message)))
+}
+
+/// `map_err` shorthand.
+pub trait OrJs<T> {
+    /// Converts the engine error into a JS error.
+    fn js(self, env: &Env) -> napi::Result<T>;
+}
+
+impl<T> OrJs<T> for vh5::Result<T> {
+    fn js(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| js_err(env, e))
+    }
+}
+
+pub fn invalid(msg: impl Into<String>) -> vh5::Error {
+    vh5::Error::new(vh5::ErrorKind::InvalidArgument, msg)
+}
+
+/// A slice given as an object: `{ start, stop, step }`, or an index list `{ indices }`.
+#[napi(object)]
+pub struct SliceSpec {
+    /// First coordinate (default 0; negative counts from the end).
+    pub start: Option<f64>,
+    /// One past the last coordinate (default the axis length).
+    pub stop: Option<f64>,
+    /// Stride, a positive integer (default 1).
+    pub step: Option<f64>,
+    /// Explicit coordinates along this axis (any order; negative counts from the end).
+    pub indices: Option<Vec<f64>>,
+}
+
+/// One axis of a selection: an index, `null` for the whole axis, `[start, stop, step?]`
+/// (entries may be `null`), or a [`SliceSpec`] object.
+pub type AxisSpec = Option<Either3<f64, Vec<Option<f64>>, SliceSpec>>;
+
+fn int(v: f64, what: &str) -> vh5::Result<i64> {
+    if !v.is_finite() || v.fract() != 0.0 || v.abs() > 9_007_199_254_740_991.0 {
+        return Err(invalid(format!("{what} must be a whole number, got {v}")));
+    }
+    Ok(v as i64)
+}
+
+/// Parses a JS selection.
+pub fn selection(sel: Option<Vec<AxisSpec>>) -> vh5::Result<Vec<AxisSel>> {
+    let Some(sel) = sel else { return Ok(Vec::new()) };
+    sel.into_iter()
+        .map(|a| {
+            Ok(match a {
+                None => AxisSel::All,
+                Some(Either3::A(i)) => AxisSel::Index(int(i, "an index")?),
+                Some(Either3::B(v)) => {
+                    if v.is_empty() || v.len() > 3 {
+                        return Err(invalid("a slice is [start, stop] or [start, stop, step]; use { indices: [...] } for a list"));
+                    }
+                    let opt = |x: Option<&Option<f64>>, w: &str| -> vh5::Result<Option<i64>> {
+                        match x.copied().flatten() {
+                            Some(v) => Ok(Some(int(v, w)?)),
+                            None => Ok(None),
+                        }
+                    };
+                    AxisSel::Slice {
+                        start: opt(v.first(), "slice start")?,
+                        stop: opt(v.get(1), "slice stop")?,
+                        step: opt(v.get(2), "slice step")?.unwrap_or(1),
+                    }
+                }
+                Some(Either3::C(s)) => match s.indices {
+                    Some(ix) => AxisSel::List(ix.into_iter().map(|v| int(v, "an index")).collect::<vh5::Result<_>>()?),
+                    None => AxisSel::Slice {
+                        start: s.start.map(|v| int(v, "slice start")).transpose()?,
+                        stop: s.stop.map(|v| int(v, "slice stop")).transpose()?,
+                        step: s.step.map(|v| int(v, "slice step")).transpose()?.unwrap_or(1),
+                    },
+                },
+            })
+        })
+        .collect()
+}
+
+/// A shape or chunk shape from JS numbers.
+pub fn dims(v: &[f64], what: &str) -> vh5::Result<Vec<u64>> {
+    v.iter()
+        .map(|&d| {
+            let i = int(d, what)?;
+            if i < 0 {
+                return Err(invalid(format!("{what} entries must not be negative, got {d}")));
+            }
+            Ok(i as u64)
+        })
+        .collect()
+}
+
+/// The dtype a typed array carries.
+pub fn dtype_of_typed(t: TypedArrayType) -> Option<Dtype> {
+    Some(match t {
+        TypedArrayType::Int8 => Dtype::Int8,
+        TypedArrayType::Uint8 | TypedArrayType::Uint8Clamped => Dtype::UInt8,
+        TypedArrayType::Int16 => Dtype::Int16,
+        TypedArrayType::Uint16 => Dtype::UInt16,
+        TypedArrayType::Int32 => Dtype::Int32,
+        TypedArrayType::Uint32 => Dtype::UInt32,
+        TypedArrayType::Float32 => Dtype::Float32,
+        TypedArrayType::Float64 => Dtype::Float64,
+        TypedArrayType::BigInt64 => Dtype::Int64,
+        TypedArrayType::BigUint64 => Dtype::UInt64,
+        _ => return None,
+    })
+}
+
+/// Data given by the user: a typed array, or a plain array of numbers, bigints or booleans.
+pub type DataInput<'a> = Either<TypedArray<'a>, Vec<Unknown<'a>>>;
+
+fn push_num(out: &mut Vec<u8>, d: Dtype, v: f64) -> vh5::Result<()> {
+    let bad = || vh5::Error::new(vh5::ErrorKind::DtypeMismatch, format!("{v} is not a valid {d} value"));
+    let whole = v.is_finite() && v.fract() == 0.0;
+    match d {
+        Dtype::Float64 => out.extend_from_slice(&v.to_le_bytes()),
+        Dtype::Float32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
+        Dtype::Bool => out.push(if v == 0.0 { 0 } else if v == 1.0 { 1 } else { return Err(bad()) }),
+        _ if !whole => return Err(bad()),
+        Dtype::Int8 => out.extend_from_slice(&i8::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
+        Dtype::Int16 => out.extend_from_slice(&i16::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
+        Dtype::Int32 => out.extend_from_slice(&i32::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
+        Dtype::Int64 => out.extend_from_slice(&(v as i64).to_le_bytes()),
+        Dtype::UInt8 => out.extend_from_slice(&u8::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
+        Dtype::UInt16 => out.extend_from_slice(&u16::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
+        Dtype::UInt32 => out.extend_from_slice(&u32::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
+        Dtype::UInt64 => {
+            if v < 0.0 {
+                return Err(bad());
+            }
+            out.extend_from_slice(&(v as u64).to_le_bytes())
+        }
+    }
+    Ok(())
+}
+
+/// Converts user data to engine bytes of `dtype` (`None`: inferred from a typed array,
+/// float64 for plain arrays). Returns the bytes and the dtype.
+pub fn data_bytes(input: DataInput, dtype: Option<Dtype>) -> vh5::Result<(Vec<u8>, Dtype)> {
+    match input {
+        Either::A(ta) => {
+            let Some(own) = dtype_of_typed(ta.typed_array_type) else {
+                return Err(invalid("this typed array type is not supported: use Float64Array, Int32Array, …"));
+            };
+            let d = dtype.unwrap_or(own);
+            let ok = own == d || (d == Dtype::Bool && own == Dtype::UInt8);
+            if !ok {
+                return Err(vh5::Error::new(
+                    vh5::ErrorKind::DtypeMismatch,
+                    format!("data is a {:?} array but the dataset is {d}: pass the matching typed array", ta.typed_array_type),
+                ));
+            }
+            let bytes: &[u8] = &ta.arraybuffer;
+            if d == Dtype::Bool && bytes.iter().any(|&b| b > 1) {
+                return Err(vh5::Error::new(vh5::ErrorKind::DtypeMismatch, "bool data must hold only 0 and 1"));
+            }
+            Ok((bytes.to_vec(), d))
+        }
+        Either::B(items) => {
+            let d = dtype.unwrap_or(Dtype::Float64);
+            let mut out = Vec::with_capacity(items.len() * d.size());
+            for it in items {
+                match it.get_type().map_err(|e| invalid(e.reason))? {
+                    ValueType::Number => {
+                        // SAFETY: the value was just checked to be a number.
+                        let v: f64 = unsafe { it.cast() }.map_err(|e| invalid(e.reason))?;
+                        push_num(&mut out, d, v)?;
+                    }
+                    ValueType::Boolean => {
+                        // SAFETY: the value was just checked to be a boolean.
+                        let v: bool = unsafe { it.cast() }.map_err(|e| invalid(e.reason))?;
+                        push_num(&mut out, d, if v { 1.0 } else { 0.0 })?;
+                    }
+                    ValueType::BigInt => {
+                        // SAFETY: the value was just checked to be a bigint.
+                        let v: BigInt = unsafe { it.cast() }.map_err(|e| invalid(e.reason))?;
+                        match d {
+                            Dtype::Int64 => {
+                                let (x, lossless) = v.get_i64();
+                                if !lossless {
+                                    return Err(invalid("bigint out of int64 range"));
+                                }
+                                out.extend_from_slice(&x.to_le_bytes());
+                            }
+                            Dtype::UInt64 => {
+                                let (neg, x, lossless) = v.get_u64();
+                                if neg || !lossless {
+                                    return Err(invalid("bigint out of uint64 range"));
+                                }
+                                out.extend_from_slice(&x.to_le_bytes());
+                            }
+                            _ => {
+                                let (x, lossless) = v.get_i64();
+                                if !lossless {
+                                    return Err(invalid("bigint out of range"));
+                                }
+                                push_num(&mut out, d, x as f64)?;
+                            }
+                        }
+                    }
+                    other => return Err(invalid(format!("data entries must be numbers, bigints or booleans, got {other:?}"))),
+                }
+            }
+            Ok((out, d))
+        }
+    }
+}
+
+/// A typed array of `dtype` holding `bytes`.
+pub type DataOutput = Either9<Float64Array, Float32Array, Int8Array, Int16Array, Int32Array, BigInt64Array, Uint8Array, Uint16Array, Either<Uint32Array, BigUint64Array>>;
+
+/// Wraps engine bytes as the matching typed array (bool → Uint8Array of 0/1).
+pub fn typed(bytes: Vec<u8>, d: Dtype) -> DataOutput {
+    match d {
+        Dtype::Float64 => Either9::A(Float64Array::new(bytemuck::pod_collect_to_vec(&bytes))),
+        Dtype::Float32 => Either9::B(Float32Array::new(bytemuck::pod_collect_to_vec(&bytes))),
+        Dtype::Int8 => Either9::C(Int8Array::new(bytemuck::pod_collect_to_vec(&bytes))),
+        Dtype::Int16 => Either9::D(Int16Array::new(bytemuck::pod_collect_to_vec(&bytes))),
+        Dtype::Int32 => Either9::E(Int32Array::new(bytemuck::pod_collect_to_vec(&bytes))),
+        Dtype::Int64 => Either9::F(BigInt64Array::new(bytemuck::pod_collect_to_vec(&bytes))),
+        Dtype::UInt8 | Dtype::Bool => Either9::G(Uint8Array::new(bytes)),
+        Dtype::UInt16 => Either9::H(Uint16Array::new(bytemuck::pod_collect_to_vec(&bytes))),
+        Dtype::UInt32 => Either9::I(Either::A(Uint32Array::new(bytemuck::pod_collect_to_vec(&bytes)))),
+        Dtype::UInt64 => Either9::I(Either::B(BigUint64Array::new(bytemuck::pod_collect_to_vec(&bytes)))),
+    }
+}
+
+/// A scalar of `dtype` as a JS value: number, bigint (64-bit integers) or boolean.
+pub type Scalar = Either3<f64, BigInt, bool>;
+
+/// Converts one element's bytes to a JS scalar.
+pub fn scalar(b: &[u8], d: Dtype) -> Scalar {
+    let mut a = [0u8; 8];
+    a[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
+    match d {
+        Dtype::Float64 => Either3::A(f64::from_le_bytes(a)),
+        Dtype::Float32 => Either3::A(f32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
+        Dtype::Int8 => Either3::A(a[0] as i8 as f64),
+        Dtype::Int16 => Either3::A(i16::from_le_bytes([a[0], a[1]]) as f64),
+        Dtype::Int32 => Either3::A(i32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
+        Dtype::UInt8 => Either3::A(a[0] as f64),
+        Dtype::UInt16 => Either3::A(u16::from_le_bytes([a[0], a[1]]) as f64),
+        Dtype::UInt32 => Either3::A(u32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
+        Dtype::Int64 => Either3::B(BigInt::from(i64::from_le_bytes(a))),
+        Dtype::UInt64 => Either3::B(BigInt::from(u64::from_le_bytes(a))),
+        Dtype::Bool => Either3::C(a[0] != 0),
+    }
+}
+
+/// A fill value given by the user, as one element of `d`.
+pub fn fill_bytes(v: Scalar, d: Dtype) -> vh5::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match v {
+        Either3::A(x) => push_num(&mut out, d, x)?,
+        Either3::C(b) => push_num(&mut out, d, if b { 1.0 } else { 0.0 })?,
+        Either3::B(b) => match d {
+            Dtype::UInt64 => {
+                let (neg, x, ok) = b.get_u64();
+                if neg || !ok {
+                    return Err(invalid("fill value out of uint64 range"));
+                }
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+            _ => {
+                let (x, ok) = b.get_i64();
+                if !ok {
+                    return Err(invalid("fill value out of int64 range"));
+                }
+                if d == Dtype::Int64 {
+                    out.extend_from_slice(&x.to_le_bytes());
+                } else {
+                    push_num(&mut out, d, x as f64)?;
+                }
+            }
+        },
+    }
+    Ok(out)
+}
+
+/// An attribute value as JS sees it.
+pub type AttrJs = Either6<f64, BigInt, bool, String, Vec<Either3<f64, BigInt, bool>>, Vec<String>>;
+
+const MAX_SAFE: i64 = 9_007_199_254_740_991;
+
+/// Engine attribute → JS (integers become numbers when safe, else bigint).
+pub fn attr_to_js(v: AttrValue) -> AttrJs {
+    let int = |i: i64| if i.abs() <= MAX_SAFE { Either3::A(i as f64) } else { Either3::B(BigInt::from(i)) };
+    let uint = |u: u64| if u <= MAX_SAFE as u64 { Either3::A(u as f64) } else { Either3::B(BigInt::from(u)) };
+    match v {
+        AttrValue::Int(i) => match int(i) {
+            Either3::A(f) => Either6::A(f),
+            Either3::B(b) => Either6::B(b),
+            Either3::C(c) => Either6::C(c),
+        },
+        AttrValue::UInt(u) => match uint(u) {
+            Either3::A(f) => Either6::A(f),
+            Either3::B(b) => Either6::B(b),
+            Either3::C(c) => Either6::C(c),
+        },
+        AttrValue::Float(f) => Either6::A(f),
+        AttrValue::Bool(b) => Either6::C(b),
+        AttrValue::Str(s) => Either6::D(s),
+        AttrValue::IntArray(v) => Either6::E(v.into_iter().map(int).collect()),
+        AttrValue::UIntArray(v) => Either6::E(v.into_iter().map(uint).collect()),
+        AttrValue::FloatArray(v) => Either6::E(v.into_iter().map(Either3::A).collect()),
+        AttrValue::BoolArray(v) => Either6::E(v.into_iter().map(Either3::C).collect()),
+        AttrValue::StrArray(v) => Either6::F(v),
+    }
+}
+
+/// JS → engine attribute: safe integers are stored as int64, other numbers as float64.
+pub fn attr_from_js(v: AttrJs) -> vh5::Result<AttrValue> {
+    let big = |b: BigInt| -> vh5::Result<i64> {
+        let (x, ok) = b.get_i64();
+        if ok { Ok(x) } else { Err(invalid("bigint attribute out of int64 range")) }
+    };
+    Ok(match v {
+        Either6::A(f) if f.is_finite() && f.fract() == 0.0 && f.abs() <= MAX_SAFE as f64 => AttrValue::Int(f as i64),
+        Either6::A(f) => AttrValue::Float(f),
+        Either6::B(b) => AttrValue::Int(big(b)?),
+        Either6::C(b) => AttrValue::Bool(b),
+        Either6::D(s) => AttrValue::Str(s),
+        Either6::F(v) => AttrValue::StrArray(v),
+        Either6::E(items) => {
+            let all_bool = !items.is_empty() && items.iter().all(|i| matches!(i, Either3::C(_)));
+            let all_int = items.iter().all(|i| match i {
+                Either3::A(f) => f.is_finite() && f.fract() == 0.0 && f.abs() <= MAX_SAFE as f64,
+                Either3::B(_) => true,
+                Either3::C(_) => false,
+            });
+            if all_bool {
+                AttrValue::BoolArray(items.into_iter().map(|i| matches!(i, Either3::C(true))).collect())
+            } else if all_int {
+                AttrValue::IntArray(
+                    items
+                        .into_iter()
+                        .map(|i| match i {
+                            Either3::A(f) => Ok(f as i64),
+                            Either3::B(b) => big(b),
+                            Either3::C(_) => Ok(0),
+                        })
+                        .collect::<vh5::Result<_>>()?,
+                )
+            } else {
+                AttrValue::FloatArray(
+                    items
+                        .into_iter()
+                        .map(|i| match i {
+                            Either3::A(f) => Ok(f),
+                            Either3::B(b) => Ok(big(b)? as f64),
+                            Either3::C(_) => Err(invalid("an attribute array cannot mix booleans and numbers")),
+                        })
+                        .collect::<vh5::Result<_>>()?,
+                )
+            }
+        }
+    })
+}
+
+/// Timestamps from JS: a `Date`, an ISO 8601 string, or bigint microseconds.
+pub type TimeInput = Either3<chrono::DateTime<chrono::Utc>, String, BigInt>;
+
+/// Converts a JS timestamp to microseconds since the epoch.
+pub fn micros(t: TimeInput) -> vh5::Result<i64> {
+    match t {
+        Either3::A(d) => {
+            if d.timestamp_micros() == i64::MIN {
+                return Err(invalid("invalid Date"));
+            }
+            Ok(d.timestamp_micros())
+        }
+        Either3::B(s) => vh5::time::parse_user_timestamp(&s),
+        Either3::C(b) => {
+            let (x, ok) = b.get_i64();
+            if !ok {
+                return Err(invalid("timestamp bigint out of range"));
+            }
+            vh5::time::format_micros(x)?;
+            Ok(x)
+        }
+    }
+}
+
+/// Microseconds → a chrono time for JS `Date` (millisecond precision).
+pub fn to_date(us: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()
+}

@@ -1,0 +1,207 @@
+//! `StagedVersion` (internal to `stageVersion`) and `StagedGroup`, the object a
+//! builder receives.
+
+use napi::bindgen_prelude::*;
+use napi::{Env, Task};
+
+use crate::attributes::JsAttributes;
+use crate::convert::{data_bytes, dims, fill_bytes, js_err, DataInput, OrJs, Scalar};
+use crate::dataset::{JsDataset, Source};
+use crate::versioned_file::VersionInfo;
+
+/// Options of `createDataset`.
+#[napi(object)]
+pub struct CreateDatasetOptions<'a> {
+    /// Initial data: a typed array or an array of numbers/bigints/booleans, C order.
+    #[napi(ts_type = "ArrayLike<number | bigint | boolean> | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array")]
+    pub data: Option<DataInput<'a>>,
+    /// Shape; may be left out for 1-D data.
+    pub shape: Option<Vec<f64>>,
+    /// `'float64'` (default for plain arrays), `'float32'`, `'int8'`…`'int64'`,
+    /// `'uint8'`…`'uint64'`, `'bool'`. Typed arrays imply their own type.
+    pub dtype: Option<String>,
+    /// Chunk shape; default `[4096]` for 1-D, required for more axes.
+    pub chunks: Option<Vec<f64>>,
+    /// Value of elements never written (default 0 / false).
+    #[napi(ts_type = "number | bigint | boolean")]
+    pub fill_value: Option<Scalar>,
+    /// `'gzip'` or `'lzf'` (default none).
+    pub compression: Option<String>,
+    /// gzip level 0–9 (default 4).
+    pub compression_level: Option<u32>,
+    /// Byte-shuffle before compressing.
+    pub shuffle: Option<bool>,
+    /// Fletcher-32 checksums on stored chunks.
+    pub fletcher32: Option<bool>,
+    /// Chunk hash for a new dataset path: `'blake3'` (default) or `'sha256'` (choose it
+    /// when Python will also write this dataset, so both deduplicate against each other).
+    pub hash: Option<String>,
+}
+
+/// A version being staged (used by `stageVersion`).
+#[napi(js_name = "StagedVersion")]
+pub struct JsStagedVersion {
+    pub(crate) inner: vh5::StagedVersion,
+}
+
+/// Commits a staged version off the event loop.
+pub struct CommitTask {
+    stage: vh5::StagedVersion,
+}
+
+impl Task for CommitTask {
+    type Output = std::result::Result<vh5::VersionInfo, vh5::Error>;
+    type JsValue = VersionInfo;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(self.stage.commit())
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        output.map(Into::into).map_err(|e| js_err(&env, e))
+    }
+}
+
+#[napi]
+impl JsStagedVersion {
+    /// The root group of the staged version.
+    #[napi(getter, ts_return_type = "StagedGroup")]
+    pub fn root(&self) -> JsStagedGroup {
+        JsStagedGroup { stage: self.inner.clone(), path: String::new() }
+    }
+
+    /// Commits the version (off the event loop).
+    #[napi(ts_return_type = "Promise<VersionInfo>")]
+    pub fn commit(&self) -> AsyncTask<CommitTask> {
+        AsyncTask::new(CommitTask { stage: self.inner.clone() })
+    }
+
+    /// Abandons the version: nothing is written.
+    #[napi]
+    pub fn abort(&self) {
+        self.inner.abort()
+    }
+}
+
+/// A group of the version being staged: the builder's argument, and its subgroups.
+#[napi(js_name = "StagedGroup")]
+pub struct JsStagedGroup {
+    stage: vh5::StagedVersion,
+    path: String,
+}
+
+impl JsStagedGroup {
+    fn full(&self, p: &str) -> String {
+        if self.path.is_empty() { p.to_string() } else { format!("{}/{}", self.path, p) }
+    }
+}
+
+fn compression(opts: &CreateDatasetOptions) -> vh5::Result<vh5::Filters> {
+    let compression = match opts.compression.as_deref() {
+        None | Some("none") => vh5::Compression::None,
+        Some("gzip") => vh5::Compression::Gzip(opts.compression_level.unwrap_or(4)),
+        Some("lzf") => vh5::Compression::Lzf,
+        Some(other) => return Err(crate::convert::invalid(format!("unknown compression '{other}': use 'gzip' or 'lzf'"))),
+    };
+    Ok(vh5::Filters { shuffle: opts.shuffle.unwrap_or(false), compression, fletcher32: opts.fletcher32.unwrap_or(false) })
+}
+
+#[napi]
+impl JsStagedGroup {
+    /// Path of the group inside the version (`''` for the root).
+    #[napi(getter)]
+    pub fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    /// Name of the version being staged.
+    #[napi(getter)]
+    pub fn version_name(&self) -> String {
+        self.stage.name()
+    }
+
+    /// Name of the parent version.
+    #[napi(getter)]
+    pub fn prev_version(&self) -> String {
+        self.stage.prev_version()
+    }
+
+    /// Attributes of this group (of the version itself at the root).
+    #[napi(getter)]
+    pub fn attrs(&self) -> JsAttributes {
+        JsAttributes::staged(self.stage.clone(), self.path.clone())
+    }
+
+    /// Creates a dataset (nested paths create groups). Re-creating a path replaces the
+    /// dataset in this version; its chunks, dtype, fill value and filters must match
+    /// what the file already has for that path.
+    #[napi]
+    pub fn create_dataset(&self, env: &Env, path: String, options: CreateDatasetOptions) -> Result<JsDataset> {
+        let filters = compression(&options).js(env)?;
+        let mut dtype = options.dtype.as_deref().map(vh5::Dtype::parse).transpose().js(env)?;
+        let data = match options.data {
+            Some(d) => {
+                let (bytes, d) = data_bytes(d, dtype).js(env)?;
+                dtype = Some(d);
+                Some(bytes)
+            }
+            None => None,
+        };
+        let d = dtype.unwrap_or(vh5::Dtype::Float64);
+        let hash = match options.hash.as_deref() {
+            None => None,
+            Some(h) => Some(vh5::HashKind::parse(h).ok_or_else(|| crate::convert::invalid(format!("unknown hash '{h}': use 'blake3' or 'sha256'"))).js(env)?),
+        };
+        let opts = vh5::CreateOptions {
+            shape: options.shape.as_deref().map(|s| dims(s, "shape")).transpose().js(env)?,
+            dtype: Some(d),
+            data,
+            chunks: options.chunks.as_deref().map(|s| dims(s, "chunks")).transpose().js(env)?,
+            fill: options.fill_value.map(|f| fill_bytes(f, d)).transpose().js(env)?,
+            filters,
+            hash,
+        };
+        let full = self.full(&path);
+        let meta = self.stage.create_dataset(&full, opts).js(env)?;
+        let path = vh5::file::normalize_path(&full).js(env)?;
+        Ok(JsDataset { source: Source::Staged { stage: self.stage.clone() }, path, meta })
+    }
+
+    /// Creates a group (and missing parents).
+    #[napi]
+    pub fn create_group(&self, env: &Env, path: String) -> Result<JsStagedGroup> {
+        let full = self.full(&path);
+        self.stage.create_group(&full).js(env)?;
+        Ok(JsStagedGroup { stage: self.stage.clone(), path: vh5::file::normalize_path(&full).js(env)? })
+    }
+
+    /// The dataset or group at `path` (relative to this group), as staged: datasets
+    /// inherited from the parent version are writable here.
+    #[napi(ts_return_type = "Dataset | StagedGroup")]
+    pub fn get(&self, env: &Env, path: String) -> Result<Either<JsDataset, JsStagedGroup>> {
+        let full = vh5::file::normalize_path(&self.full(&path)).js(env)?;
+        Ok(match self.stage.node(&full).js(env)? {
+            vh5::StagedNode::Group => Either::B(JsStagedGroup { stage: self.stage.clone(), path: full }),
+            vh5::StagedNode::Dataset(meta) => Either::A(JsDataset { source: Source::Staged { stage: self.stage.clone() }, path: full, meta }),
+        })
+    }
+
+    /// Whether `path` names a dataset or group.
+    #[napi]
+    pub fn has(&self, env: &Env, path: String) -> Result<bool> {
+        let full = vh5::file::normalize_path(&self.full(&path)).js(env)?;
+        Ok(self.stage.node(&full).is_ok())
+    }
+
+    /// Names directly inside this group, sorted.
+    #[napi]
+    pub fn keys(&self, env: &Env) -> Result<Vec<String>> {
+        self.stage.keys(&self.path).js(env)
+    }
+
+    /// Deletes a dataset or group from this version (earlier versions keep it).
+    #[napi]
+    pub fn delete(&self, env: &Env, path: String) -> Result<()> {
+        self.stage.delete(&self.full(&path)).js(env)
+    }
+}

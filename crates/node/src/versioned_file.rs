@@ -1,0 +1,157 @@
+//! `VersionedFile`: open, list and look up versions, stage new ones.
+
+use napi::bindgen_prelude::*;
+use napi::Env;
+
+use crate::convert::{micros, to_date, OrJs, TimeInput};
+use crate::staged::JsStagedVersion;
+use crate::version::JsVersion;
+
+/// Options of `VersionedFile.open`.
+#[napi(object)]
+pub struct OpenOptions {
+    /// `'r'` read-only, `'r+'` read-write (must exist), `'a'` read-write (created if
+    /// missing; the default), `'w'` create or truncate, `'x'` create, failing if it exists.
+    pub mode: Option<String>,
+}
+
+/// Options of `stageVersion`.
+#[napi(object)]
+pub struct StageOptions {
+    /// Parent version; defaults to the current version; `''` for no parent.
+    pub prev_version: Option<String>,
+    /// Make the new version current (default `true`).
+    pub make_current: Option<bool>,
+    /// Commit time: a `Date`, an ISO 8601 string with up to microseconds, or bigint
+    /// microseconds since the epoch. Defaults to the time of commit.
+    #[napi(ts_type = "Date | string | bigint")]
+    pub timestamp: Option<TimeInput>,
+}
+
+/// Options of `versionAt`.
+#[napi(object)]
+pub struct VersionAtOptions {
+    /// Only a version committed exactly at that time (default `false`: the latest at
+    /// or before it).
+    pub exact: Option<bool>,
+}
+
+/// A version's metadata as a plain object.
+#[napi(object)]
+pub struct VersionInfo {
+    /// Version name.
+    pub name: String,
+    /// Parent version (`'__first_version__'` for a root version).
+    pub prev_version: String,
+    /// Commit time (millisecond precision; see `timestampMicros`).
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    /// Commit time in microseconds since the Unix epoch, exact.
+    pub timestamp_micros: BigInt,
+}
+
+impl From<vh5::VersionInfo> for VersionInfo {
+    fn from(v: vh5::VersionInfo) -> Self {
+        VersionInfo {
+            name: v.name,
+            prev_version: v.prev_version,
+            timestamp: to_date(v.timestamp),
+            timestamp_micros: BigInt::from(v.timestamp),
+        }
+    }
+}
+
+/// An HDF5 file holding every version of a tree of datasets, in the format of Python
+/// versioned-hdf5.
+#[napi(js_name = "VersionedFile")]
+pub struct JsVersionedFile {
+    pub(crate) inner: vh5::VersionedFile,
+}
+
+#[napi]
+impl JsVersionedFile {
+    /// Opens (or creates) a versioned file. A writable file without versioning data is
+    /// initialised.
+    #[napi(factory)]
+    pub fn open(env: &Env, path: String, options: Option<OpenOptions>) -> Result<Self> {
+        let mode = vh5::Mode::parse(options.and_then(|o| o.mode).as_deref().unwrap_or("a")).js(env)?;
+        Ok(JsVersionedFile { inner: vh5::VersionedFile::open(&path, mode).js(env)? })
+    }
+
+    /// The path the file was opened with.
+    #[napi(getter)]
+    pub fn path(&self) -> String {
+        self.inner.path()
+    }
+
+    /// Whether `close()` was called.
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Whether the file accepts new versions.
+    #[napi(getter)]
+    pub fn writable(&self) -> bool {
+        self.inner.is_writable()
+    }
+
+    /// Name of the current version (`'__first_version__'` when there is none).
+    #[napi(getter)]
+    pub fn current_version(&self, env: &Env) -> Result<String> {
+        self.inner.current_version().js(env)
+    }
+
+    /// Makes a committed version the current one.
+    #[napi]
+    pub fn set_current_version(&self, env: &Env, name: String) -> Result<()> {
+        self.inner.set_current_version(&name).js(env)
+    }
+
+    /// Committed version names, oldest first.
+    #[napi(getter)]
+    pub fn versions(&self, env: &Env) -> Result<Vec<String>> {
+        self.inner.versions().js(env)
+    }
+
+    /// Committed versions with parents and timestamps, oldest first.
+    #[napi]
+    pub fn history(&self, env: &Env) -> Result<Vec<VersionInfo>> {
+        Ok(self.inner.version_infos().js(env)?.into_iter().map(Into::into).collect())
+    }
+
+    /// A committed version by name.
+    #[napi]
+    pub fn version(&self, env: &Env, name: String) -> Result<JsVersion> {
+        let info = self.inner.version(&name).js(env)?;
+        Ok(JsVersion { file: self.inner.clone(), info })
+    }
+
+    /// The latest version committed at or before `time` (or exactly at it with
+    /// `{ exact: true }`). Throws `NO_VERSION_AT_TIME` when there is none.
+    #[napi(ts_args_type = "time: Date | string | bigint, options?: VersionAtOptions")]
+    pub fn version_at(&self, env: &Env, time: TimeInput, options: Option<VersionAtOptions>) -> Result<JsVersion> {
+        let us = micros(time).js(env)?;
+        let exact = options.and_then(|o| o.exact).unwrap_or(false);
+        let info = self.inner.version_at(us, exact).js(env)?;
+        Ok(JsVersion { file: self.inner.clone(), info })
+    }
+
+    /// Starts staging a version; used by `stageVersion`, which commits it after the
+    /// builder returns (or abandons it if the builder throws).
+    #[napi(js_name = "_beginStage")]
+    pub fn begin_stage(&self, env: &Env, name: String, options: Option<StageOptions>) -> Result<JsStagedVersion> {
+        let mut opts = vh5::StageOptions::default();
+        if let Some(o) = options {
+            opts.prev_version = o.prev_version;
+            opts.make_current = o.make_current;
+            opts.timestamp = o.timestamp.map(micros).transpose().js(env)?;
+        }
+        Ok(JsStagedVersion { inner: self.inner.stage(&name, opts).js(env)? })
+    }
+
+    /// Flushes and closes the file. Any later use throws `FILE_CLOSED`.
+    #[napi]
+    pub fn close(&self, env: &Env) -> Result<()> {
+        self.inner.close().js(env)
+    }
+}

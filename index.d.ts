@@ -1,0 +1,34 @@
+// Types of the package entry: the napi-generated declarations (binding.d.ts) plus
+// stageVersion, which index.js adds in JavaScript.
+import type { StagedGroup, StageOptions, VersionInfo } from './binding'
+
+export * from './binding'
+
+/** Stable codes carried by every error this library throws (`err.code`). */
+export type ErrorCode =
+  | 'VERSION_NOT_FOUND' | 'VERSION_EXISTS' | 'NO_VERSION_AT_TIME' | 'INVALID_ARGUMENT'
+  | 'SHAPE_MISMATCH' | 'OUT_OF_BOUNDS' | 'DTYPE_MISMATCH' | 'UNSUPPORTED_DTYPE' | 'NOT_FOUND'
+  | 'ALREADY_EXISTS' | 'INCOMPATIBLE_DATASET' | 'READ_ONLY' | 'FILE_CLOSED' | 'FILE_LOCKED'
+  | 'NOT_VERSIONED_FILE' | 'UNSUPPORTED_FORMAT' | 'CORRUPT_FILE' | 'FILE_NOT_FOUND'
+  | 'FILE_EXISTS' | 'HDF5_ERROR'
+
+/** An error thrown by this library. */
+export interface VersionedHdf5Error extends Error {
+  code: ErrorCode
+}
+
+declare module './binding' {
+  interface VersionedFile {
+    /**
+     * Stages version `name` over `options.prevVersion` (default: the current version):
+     * calls `builder` with the version's root group, then commits off the event loop.
+     * If the builder throws (or rejects), nothing is committed, the name stays free,
+     * and the error is rethrown.
+     */
+    stageVersion(
+      name: string,
+      builder: (group: StagedGroup) => void | Promise<void>,
+      options?: StageOptions,
+    ): Promise<VersionInfo>
+  }
+}

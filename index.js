@@ -1,0 +1,72 @@
+'use strict'
+// The package entry: the napi-generated binding (binding.js), plus the one piece that
+// needs JavaScript semantics — stageVersion awaits a user builder that may be async —
+// and a uniform error contract: argument-conversion errors raised by the binding
+// layer get code INVALID_ARGUMENT like the engine's own argument errors.
+
+const binding = require('./binding.js')
+
+const CONVERSION_STATUSES = new Set([
+  'InvalidArg', 'ObjectExpected', 'StringExpected', 'NameExpected', 'FunctionExpected',
+  'NumberExpected', 'BooleanExpected', 'ArrayExpected', 'GenericFailure', 'BigintExpected',
+  'DateExpected', 'ArrayBufferExpected', 'DetachableArraybufferExpected',
+])
+
+function normalise(err) {
+  if (err && typeof err === 'object' && CONVERSION_STATUSES.has(err.code)) {
+    err.code = 'INVALID_ARGUMENT'
+  }
+  return err
+}
+
+function guard(fn) {
+  return function guarded(...args) {
+    try {
+      const out = fn.apply(this, args)
+      return out && typeof out.then === 'function' ? out.catch((e) => { throw normalise(e) }) : out
+    } catch (e) {
+      throw normalise(e)
+    }
+  }
+}
+
+for (const name of ['VersionedFile', 'Version', 'Group', 'Dataset', 'StagedGroup', 'StagedVersion', 'Attributes']) {
+  const cls = binding[name]
+  for (const target of [cls.prototype, cls]) {
+    for (const key of Object.getOwnPropertyNames(target)) {
+      if (key === 'constructor' || key === 'prototype' || key === 'length' || key === 'name') continue
+      const d = Object.getOwnPropertyDescriptor(target, key)
+      if (typeof d.value === 'function') d.value = guard(d.value)
+      if (typeof d.get === 'function') d.get = guard(d.get)
+      if (typeof d.set === 'function') d.set = guard(d.set)
+      if (d.configurable) Object.defineProperty(target, key, d)
+    }
+  }
+}
+
+function codeError(code, message) {
+  const e = new Error(message)
+  e.code = code
+  return e
+}
+
+/**
+ * Stages a version: calls `builder(group)` (which may be async) with the new version's
+ * root group, then commits. If the builder throws, nothing is committed and the error
+ * is rethrown.
+ */
+binding.VersionedFile.prototype.stageVersion = async function stageVersion(name, builder, options) {
+  if (typeof builder !== 'function') {
+    throw codeError('INVALID_ARGUMENT', 'stageVersion(name, builder, options): builder must be a function receiving the version group')
+  }
+  const staged = this._beginStage(name, options)
+  try {
+    await builder(staged.root)
+  } catch (err) {
+    staged.abort()
+    throw err
+  }
+  return staged.commit()
+}
+
+module.exports = binding

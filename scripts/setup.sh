@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building and testing need and the machine may lack, idempotently:
+#   - a CMake >= 3.26 (libhdf5 2.x's build needs it) in .tools/, from PyPI;
+#   - Debian packages: hdf5-tools (h5ls/h5dump) and python3-h5py, the independent
+#     reader the tests check files with (only with --test);
+#   - the npm dev dependencies, from package-lock.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+if [ ! -x .tools/bin/cmake ]; then
+  echo "setup: installing cmake into .tools/"
+  python3 -m venv .tools
+  .tools/bin/pip install -q --disable-pip-version-check cmake==3.31.6
+fi
+
+if [ "$want_test" = 1 ]; then
+  if ! command -v h5ls >/dev/null || ! /usr/bin/python3 -c 'import h5py' 2>/dev/null; then
+    echo "setup: installing hdf5-tools and python3-h5py"
+    SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq hdf5-tools python3-h5py >/dev/null
+  fi
+fi
+
+if [ ! -d node_modules/@napi-rs/cli ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
