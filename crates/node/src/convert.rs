@@ -122,8 +122,9 @@ pub fn dtype_of_typed(t: TypedArrayType) -> Option<Dtype> {
     })
 }
 
-/// Data given by the user: a typed array, or a plain array of numbers, bigints or booleans.
-pub type DataInput<'a> = Either<TypedArray<'a>, Vec<Unknown<'a>>>;
+/// Data given by the user: a typed array, a plain array of numbers, bigints or
+/// booleans, or one such value (broadcast on write).
+pub type DataInput<'a> = Unknown<'a>;
 
 fn push_num(out: &mut Vec<u8>, d: Dtype, v: f64) -> vh5::Result<()> {
     let bad = || vh5::Error::new(vh5::ErrorKind::DtypeMismatch, format!("{v} is not a valid {d} value"));
@@ -153,7 +154,15 @@ fn push_num(out: &mut Vec<u8>, d: Dtype, v: f64) -> vh5::Result<()> {
 /// Converts user data to engine bytes of `dtype` (`None`: inferred from a typed array,
 /// float64 for plain arrays). Returns the bytes and the dtype.
 pub fn data_bytes(input: DataInput, dtype: Option<Dtype>) -> vh5::Result<(Vec<u8>, Dtype)> {
-    match input {
+    let e = |e: napi::Error| invalid(e.reason);
+    let parsed: Either<TypedArray, Vec<Unknown>> = match input.get_type().map_err(e)? {
+        ValueType::Number | ValueType::Boolean | ValueType::BigInt => Either::B(vec![input]),
+        // SAFETY (both casts): the value was just checked to be a typed array / an array.
+        ValueType::Object if input.is_typedarray().map_err(e)? => Either::A(unsafe { input.cast() }.map_err(e)?),
+        ValueType::Object if input.is_array().map_err(e)? => Either::B(unsafe { input.cast() }.map_err(e)?),
+        other => return Err(invalid(format!("data must be a typed array, an array of numbers, or a single value, got {other:?}"))),
+    };
+    match parsed {
         Either::A(ta) => {
             let Some(own) = dtype_of_typed(ta.typed_array_type) else {
                 return Err(invalid("this typed array type is not supported: use Float64Array, Int32Array, …"));

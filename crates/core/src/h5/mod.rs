@@ -95,7 +95,7 @@ fn h5err(what: &str) -> Error {
         message.push_str(&format!(" ({detail})"));
     }
     if kind == ErrorKind::FileLocked {
-        message.push_str(": another process has this file open for writing; close it there or open this one with mode 'r'");
+        message.push_str(": another process has this file open for writing (HDF5 locks the whole file); close it there first");
     }
     Error::new(kind, message)
 }

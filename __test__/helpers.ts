@@ -1,0 +1,63 @@
+// Shared test helpers: temporary files and the independent reader (h5py, h5ls).
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import type { Dataset, Group, StagedGroup, Version } from '../index.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'vh5-test-'))
+let n = 0
+
+/** A fresh path for an HDF5 file. */
+export function tmpFile(tag = 'f'): string {
+  n += 1
+  return join(dir, `${tag}-${process.pid}-${n}.h5`)
+}
+
+/** The system python with h5py (Debian's python3-h5py, installed by scripts/setup.sh). */
+export const PYTHON = process.env.VH5_H5PY_PYTHON ?? '/usr/bin/python3'
+
+/** Runs a Python snippet with `path` as sys.argv[1] and returns its JSON output. */
+export function py<T = unknown>(code: string, ...args: string[]): T {
+  // The writer may still hold the file open: HDF5's whole-file lock would refuse the reader.
+  const env = { ...process.env, HDF5_USE_FILE_LOCKING: 'FALSE' }
+  const out = execFileSync(PYTHON, ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 256 << 20, env })
+  return JSON.parse(out) as T
+}
+
+/** `h5ls -r` of a file, one object path per line. */
+export function h5ls(path: string): string[] {
+  return execFileSync('h5ls', ['-r', path], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.trim().split(/\s+/)[0])
+}
+
+/** Number of rows of a dataset path's raw_data (via h5py). */
+export function rawRows(path: string, ds: string): number {
+  return py<number>(
+    `import h5py, json, sys; f = h5py.File(sys.argv[1], 'r'); print(json.dumps(f['_version_data/' + sys.argv[2] + '/raw_data'].shape[0]))`,
+    path,
+    ds,
+  )
+}
+
+export function ds(node: Version | Group | StagedGroup, path: string): Dataset {
+  const d = node.get(path)
+  if (!('dtype' in d)) throw new Error(`${path} is not a dataset`)
+  return d as Dataset
+}
+
+/** Asserts `fn` throws (sync or async) an error whose code is `code`; returns it. */
+export async function throwsCode(t: { is: (a: unknown, b: unknown, m?: string) => void; fail: (m: string) => void }, fn: () => unknown, code: string): Promise<Error & { code?: string }> {
+  try {
+    await fn()
+  } catch (e) {
+    const err = e as Error & { code?: string }
+    t.is(err.code, code, err.message)
+    return err
+  }
+  t.fail(`expected an error with code ${code}`)
+  return new Error('unreachable')
+}
