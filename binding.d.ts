@@ -60,7 +60,7 @@ export declare class Dataset {
    * Writes `data` into a selection (same forms as `read`); a single value is
    * broadcast. Only while staging; a committed dataset throws `READ_ONLY`.
    */
-  write(selection: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec> | null | undefined, data: ArrayLike<number | bigint | boolean> | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array): void
+  write(selection: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec> | null | undefined, data: number | bigint | boolean | ArrayLike<number | bigint | boolean> | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array): void
 }
 export type JsDataset = Dataset
 
@@ -150,7 +150,7 @@ export declare class VersionedFile {
    * Opens (or creates) a versioned file. A writable file without versioning data is
    * initialised.
    */
-  static open(path: string, options?: OpenOptions | undefined | null): VersionedFile
+  static open(path: string, options?: OpenOptions): VersionedFile
   /** The path the file was opened with. */
   get path(): string
   /** Whether `close()` was called. */

@@ -114,6 +114,9 @@ mod tests {
             assert_eq!(Dtype::parse(d.name()).unwrap(), d);
         }
         assert_eq!(Dtype::parse("<f8").unwrap(), Dtype::Float64);
-        assert_eq!(Dtype::parse("complex128").unwrap_err().code(), "UNSUPPORTED_DTYPE");
+        assert_eq!(
+            Dtype::parse("complex128").unwrap_err().code(),
+            "UNSUPPORTED_DTYPE"
+        );
     }
 }

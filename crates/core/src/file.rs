@@ -53,7 +53,10 @@ impl Mode {
             "a" => Mode::Append,
             "w" => Mode::Truncate,
             "x" | "w-" => Mode::Exclusive,
-            _ => bail!(InvalidArgument, "unknown mode '{s}': use 'r', 'r+', 'a', 'w' or 'x'"),
+            _ => bail!(
+                InvalidArgument,
+                "unknown mode '{s}': use 'r', 'r+', 'a', 'w' or 'x'"
+            ),
         })
     }
 }
@@ -146,7 +149,10 @@ pub fn normalize_path(p: &str) -> Result<String> {
     }
     for part in t.split('/') {
         if part.is_empty() || part == "." || part == ".." {
-            bail!(InvalidArgument, "invalid path '{p}': use names separated by single '/'");
+            bail!(
+                InvalidArgument,
+                "invalid path '{p}': use names separated by single '/'"
+            );
         }
     }
     Ok(t.to_string())
@@ -154,20 +160,33 @@ pub fn normalize_path(p: &str) -> Result<String> {
 
 impl Inner {
     pub(crate) fn file(&self) -> Result<&Hid> {
-        self.file.as_ref().ok_or_else(|| err(ErrorKind::FileClosed, "the file is closed: open it again with VersionedFile.open"))
+        self.file.as_ref().ok_or_else(|| {
+            err(
+                ErrorKind::FileClosed,
+                "the file is closed: open it again with VersionedFile.open",
+            )
+        })
     }
 
     pub(crate) fn require_writable(&self) -> Result<()> {
         self.file()?;
         if !self.writable {
-            bail!(ReadOnly, "the file '{}' is open read-only: open it with mode 'a' or 'r+' to write", self.path);
+            bail!(
+                ReadOnly,
+                "the file '{}' is open read-only: open it with mode 'a' or 'r+' to write",
+                self.path
+            );
         }
         Ok(())
     }
 
     pub(crate) fn rebuild_time_index(&mut self) {
-        let mut v: Vec<(i64, String)> =
-            self.versions.values().filter(|i| i.committed).map(|i| (i.timestamp, i.name.clone())).collect();
+        let mut v: Vec<(i64, String)> = self
+            .versions
+            .values()
+            .filter(|i| i.committed)
+            .map(|i| (i.timestamp, i.name.clone()))
+            .collect();
         v.sort();
         self.by_time = v;
     }
@@ -175,11 +194,20 @@ impl Inner {
     pub(crate) fn committed(&self, name: &str) -> Result<&VersionInfo> {
         match self.versions.get(name) {
             Some(v) if v.committed => Ok(v),
-            Some(_) => bail!(VersionNotFound, "version '{name}' was never committed (its commit was interrupted)"),
+            Some(_) => bail!(
+                VersionNotFound,
+                "version '{name}' was never committed (its commit was interrupted)"
+            ),
             None if self.staging.contains(name) => {
-                bail!(VersionNotFound, "version '{name}' is still being staged: wait for stageVersion to finish")
+                bail!(
+                    VersionNotFound,
+                    "version '{name}' is still being staged: wait for stageVersion to finish"
+                )
             }
-            None => bail!(VersionNotFound, "no version named '{name}': see versions for the committed names"),
+            None => bail!(
+                VersionNotFound,
+                "no version named '{name}': see versions for the committed names"
+            ),
         }
     }
 
@@ -200,25 +228,48 @@ impl Inner {
         let file = self.file()?;
         let filters = match h5::open_dataset(file, &raw_path) {
             Ok(raw) => h5::ds_filters(&raw)?,
-            Err(_) => bail!(CorruptFile, "the raw data '{raw_path}' of a version dataset is missing"),
+            Err(_) => bail!(
+                CorruptFile,
+                "the raw data '{raw_path}' of a version dataset is missing"
+            ),
         };
-        Ok((DatasetMeta { shape, dtype, chunks, fill, filters }, raw_path))
+        Ok((
+            DatasetMeta {
+                shape,
+                dtype,
+                chunks,
+                fill,
+                filters,
+            },
+            raw_path,
+        ))
     }
 
     /// Decoded chunk map of `version`'s dataset at `path` (cached).
-    pub(crate) fn chunk_map(&mut self, version: &str, path: &str, meta: &DatasetMeta) -> Result<Arc<ChunkMap>> {
+    pub(crate) fn chunk_map(
+        &mut self,
+        version: &str,
+        path: &str,
+        meta: &DatasetMeta,
+    ) -> Result<Arc<ChunkMap>> {
         let key = (version.to_string(), path.to_string());
         if let Some(m) = self.maps.get(&key) {
             return Ok(m.clone());
         }
-        let ds = h5::open_dataset(self.file()?, &format!("{}/{path}", version_group_path(version)))?;
+        let ds = h5::open_dataset(
+            self.file()?,
+            &format!("{}/{path}", version_group_path(version)),
+        )?;
         let mut map = ChunkMap::new();
         if let Some((mappings, _)) = h5::read_mappings(&ds)? {
             for m in mappings {
                 let mut k = Vec::with_capacity(m.vstart.len());
                 for (i, &s) in m.vstart.iter().enumerate() {
                     if s % meta.chunks[i] != 0 {
-                        bail!(CorruptFile, "misaligned chunk in '{path}' of version '{version}'");
+                        bail!(
+                            CorruptFile,
+                            "misaligned chunk in '{path}' of version '{version}'"
+                        );
                     }
                     k.push(s / meta.chunks[i]);
                 }
@@ -265,7 +316,10 @@ impl Inner {
             let largest_index = match h5::read_attr(&table, "largest_index")? {
                 AttrValue::Int(v) if v >= 0 => v as u64,
                 AttrValue::UInt(v) => v,
-                _ => bail!(CorruptFile, "hash table of '{ds_path}' has no valid 'largest_index'"),
+                _ => bail!(
+                    CorruptFile,
+                    "hash table of '{ds_path}' has no valid 'largest_index'"
+                ),
             };
             let table_len = h5::ds_shape(&table)?.first().copied().unwrap_or(0);
             let rows = h5::read_hash_rows(&table, largest_index.min(table_len))?;
@@ -273,7 +327,12 @@ impl Inner {
             let c0 = chunks[0] as i64;
             for r in rows {
                 if r.start < 0 || r.stop < r.start || r.start % c0 != 0 {
-                    bail!(CorruptFile, "hash table of '{ds_path}' has a malformed row ({}, {})", r.start, r.stop);
+                    bail!(
+                        CorruptFile,
+                        "hash table of '{ds_path}' has a malformed row ({}, {})",
+                        r.start,
+                        r.stop
+                    );
                 }
                 if r.stop as u64 > largest_index * chunks[0] {
                     bail!(
@@ -287,7 +346,13 @@ impl Inner {
             let dg = DataGroup {
                 raw,
                 table,
-                meta: DatasetMeta { shape, dtype, chunks, fill, filters },
+                meta: DatasetMeta {
+                    shape,
+                    dtype,
+                    chunks,
+                    fill,
+                    filters,
+                },
                 hash,
                 index,
                 largest_index,
@@ -298,7 +363,13 @@ impl Inner {
     }
 
     /// Reads the edge-trimmed chunk stored at `row` of a data group.
-    pub(crate) fn read_slot(&mut self, raw_path: &str, meta: &DatasetMeta, row: u64, ext: &[u64]) -> Result<Vec<u8>> {
+    pub(crate) fn read_slot(
+        &mut self,
+        raw_path: &str,
+        meta: &DatasetMeta,
+        row: u64,
+        ext: &[u64],
+    ) -> Result<Vec<u8>> {
         let raw = h5::open_dataset(self.file()?, raw_path)?;
         let mut buf = vec![0u8; grid::volume(ext)? * meta.dtype.size()];
         let mut start = vec![0u64; ext.len()];
@@ -308,8 +379,15 @@ impl Inner {
     }
 }
 
+/// A version's tree: group paths with attributes; dataset paths with metadata and
+/// attributes.
+pub(crate) type Tree = (
+    BTreeMap<String, Attrs>,
+    BTreeMap<String, (DatasetMeta, Attrs)>,
+);
+
 /// Walks a version's tree: every group path and every dataset path with its metadata.
-pub(crate) fn walk_version(inner: &Inner, version: &str) -> Result<(BTreeMap<String, Attrs>, BTreeMap<String, (DatasetMeta, Attrs)>)> {
+pub(crate) fn walk_version(inner: &Inner, version: &str) -> Result<Tree> {
     let file = inner.file()?;
     let root = h5::open_group(file, &version_group_path(version))?;
     let mut groups = BTreeMap::new();
@@ -317,7 +395,11 @@ pub(crate) fn walk_version(inner: &Inner, version: &str) -> Result<(BTreeMap<Str
     let mut stack: Vec<(String, Hid)> = vec![(String::new(), root)];
     while let Some((prefix, g)) = stack.pop() {
         for name in h5::list(&g)? {
-            let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
             let obj = h5::open_object(&g, &name)?;
             match h5::kind_of(&obj) {
                 h5::ObjKind::Group => {
@@ -363,11 +445,16 @@ fn read_version_info(vgroup: &Hid, name: &str) -> Result<VersionInfo> {
         })
     };
     let committed = if h5::attr_exists(vgroup, "committed")? {
-        matches!(h5::read_attr(vgroup, "committed")?, AttrValue::Bool(true) | AttrValue::Int(1))
+        matches!(
+            h5::read_attr(vgroup, "committed")?,
+            AttrValue::Bool(true) | AttrValue::Int(1)
+        )
     } else {
         false
     };
-    let timestamp = s("timestamp")?.and_then(|t| time::parse_file_timestamp(&t)).unwrap_or(i64::MIN);
+    let timestamp = s("timestamp")?
+        .and_then(|t| time::parse_file_timestamp(&t))
+        .unwrap_or(i64::MIN);
     Ok(VersionInfo {
         name: name.to_string(),
         prev_version: s("prev_version")?.unwrap_or_else(|| FIRST_VERSION.to_string()),
@@ -383,9 +470,15 @@ impl VersionedFile {
         let exists = Path::new(path).exists();
         let how = match mode {
             Mode::Read | Mode::ReadWrite if !exists => {
-                bail!(FileNotFound, "no file at '{path}': create it with mode 'a', 'w' or 'x'")
+                bail!(
+                    FileNotFound,
+                    "no file at '{path}': create it with mode 'a', 'w' or 'x'"
+                )
             }
-            Mode::Exclusive if exists => bail!(FileExists, "'{path}' exists already: open it with mode 'a' or 'r+', or use 'w' to overwrite"),
+            Mode::Exclusive if exists => bail!(
+                FileExists,
+                "'{path}' exists already: open it with mode 'a' or 'r+', or use 'w' to overwrite"
+            ),
             Mode::Read => h5::FileOpen::Read,
             Mode::ReadWrite => h5::FileOpen::Write,
             Mode::Append if exists => h5::FileOpen::Write,
@@ -394,7 +487,13 @@ impl VersionedFile {
         };
         let file = h5::file_open(path, how).map_err(|e| {
             if e.kind == ErrorKind::Hdf5Error && exists {
-                err(ErrorKind::NotVersionedFile, format!("'{path}' is not an HDF5 file, or it is damaged: {}", e.message))
+                err(
+                    ErrorKind::NotVersionedFile,
+                    format!(
+                        "'{path}' is not an HDF5 file, or it is damaged: {}",
+                        e.message
+                    ),
+                )
             } else {
                 e
             }
@@ -452,7 +551,9 @@ impl VersionedFile {
             maps: HashMap::new(),
         };
         inner.rebuild_time_index();
-        Ok(VersionedFile { inner: Arc::new(Mutex::new(inner)) })
+        Ok(VersionedFile {
+            inner: Arc::new(Mutex::new(inner)),
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -523,7 +624,10 @@ impl VersionedFile {
     pub fn version_infos(&self) -> Result<Vec<VersionInfo>> {
         let g = self.lock();
         g.file()?;
-        Ok(g.by_time.iter().filter_map(|(_, n)| g.versions.get(n).cloned()).collect())
+        Ok(g.by_time
+            .iter()
+            .filter_map(|(_, n)| g.versions.get(n).cloned())
+            .collect())
     }
 
     /// A committed version by name.
@@ -541,7 +645,10 @@ impl VersionedFile {
         let idx = g.by_time.partition_point(|(t, _)| *t <= micros);
         let shown = time::format_micros(micros).unwrap_or_else(|_| micros.to_string());
         if idx == 0 {
-            bail!(NoVersionAtTime, "no version was committed at or before {shown}");
+            bail!(
+                NoVersionAtTime,
+                "no version was committed at or before {shown}"
+            );
         }
         let (t, name) = &g.by_time[idx - 1];
         if exact && *t != micros {
@@ -560,13 +667,19 @@ impl VersionedFile {
         }
         let vg = h5::open_group(g.file()?, &version_group_path(version))?;
         if !h5::exists(&vg, &path)? {
-            bail!(NotFound, "version '{version}' has nothing at '{path}': see keys() for what it holds");
+            bail!(
+                NotFound,
+                "version '{version}' has nothing at '{path}': see keys() for what it holds"
+            );
         }
         let obj = h5::open_object(&vg, &path)?;
         match h5::kind_of(&obj) {
             h5::ObjKind::Group => Ok(Node::Group),
             h5::ObjKind::Dataset => Ok(Node::Dataset(g.dataset_meta(&obj)?.0)),
-            h5::ObjKind::Other => bail!(NotFound, "'{path}' in version '{version}' is neither a group nor a dataset"),
+            h5::ObjKind::Other => bail!(
+                NotFound,
+                "'{path}' in version '{version}' is neither a group nor a dataset"
+            ),
         }
     }
 
@@ -576,7 +689,9 @@ impl VersionedFile {
         let g = self.lock();
         g.committed(version)?;
         let vg = h5::open_group(g.file()?, &version_group_path(version))?;
-        let target = if group.is_empty() { vg } else {
+        let target = if group.is_empty() {
+            vg
+        } else {
             if !h5::exists(&vg, &group)? {
                 bail!(NotFound, "version '{version}' has no group '{group}'");
             }
@@ -606,7 +721,11 @@ impl VersionedFile {
             bail!(NotFound, "version '{version}' has nothing at '{path}'");
         }
         let obj = h5::open_object(&vg, &path)?;
-        let skip: &[&str] = if h5::kind_of(&obj) == h5::ObjKind::Dataset { &DATASET_RESERVED } else { &[] };
+        let skip: &[&str] = if h5::kind_of(&obj) == h5::ObjKind::Dataset {
+            &DATASET_RESERVED
+        } else {
+            &[]
+        };
         read_user_attrs(&obj, skip)
     }
 
@@ -637,8 +756,16 @@ impl VersionedFile {
 fn initialise(file: &Hid) -> Result<()> {
     let versions = h5::create_group(file, &format!("{VERSION_DATA}/versions"))?;
     let first = h5::create_group(&versions, FIRST_VERSION)?;
-    h5::write_attr(&first, "timestamp", &AttrValue::Str(time::format_micros(time::now_micros())?))?;
-    h5::write_attr(&versions, "current_version", &AttrValue::Str(FIRST_VERSION.to_string()))?;
+    h5::write_attr(
+        &first,
+        "timestamp",
+        &AttrValue::Str(time::format_micros(time::now_micros())?),
+    )?;
+    h5::write_attr(
+        &versions,
+        "current_version",
+        &AttrValue::Str(FIRST_VERSION.to_string()),
+    )?;
     h5::write_attr(&versions, "data_version", &AttrValue::Int(DATA_VERSION))?;
     h5::file_flush(file)
 }
@@ -657,7 +784,16 @@ pub(crate) fn gather(
         let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &k);
         if let Some(buf) = chunk(&k, &ext)? {
             for combo in combos {
-                grid::copy_pieces(grid::Direction::ChunkToBlock, &ext, &block_dims, &combo, es, false, &buf, &mut block);
+                grid::copy_pieces(
+                    grid::Direction::ChunkToBlock,
+                    &ext,
+                    &block_dims,
+                    &combo,
+                    es,
+                    false,
+                    &buf,
+                    &mut block,
+                );
             }
         }
     }

@@ -13,7 +13,11 @@ pub type ChunkCoord = Vec<u64>;
 
 /// Number of chunks along each axis.
 pub fn grid_dims(shape: &[u64], chunks: &[u64]) -> Vec<u64> {
-    shape.iter().zip(chunks).map(|(&n, &c)| n.div_ceil(c)).collect()
+    shape
+        .iter()
+        .zip(chunks)
+        .map(|(&n, &c)| n.div_ceil(c))
+        .collect()
 }
 
 /// The edge-trimmed extent of chunk `k`.
@@ -32,12 +36,18 @@ pub fn volume(dims: &[u64]) -> Result<usize> {
     for &d in dims {
         v = match v.checked_mul(d) {
             Some(x) => x,
-            None => bail!(InvalidArgument, "shape {dims:?} has more elements than can be addressed"),
+            None => bail!(
+                InvalidArgument,
+                "shape {dims:?} has more elements than can be addressed"
+            ),
         };
     }
     match usize::try_from(v) {
         Ok(x) => Ok(x),
-        Err(_) => bail!(InvalidArgument, "shape {dims:?} is too large for this machine"),
+        Err(_) => bail!(
+            InvalidArgument,
+            "shape {dims:?} is too large for this machine"
+        ),
     }
 }
 
@@ -111,7 +121,10 @@ fn norm_index(i: i64, n: u64, axis: usize) -> Result<u64> {
     let n_i = n as i128;
     let j = if i < 0 { i as i128 + n_i } else { i as i128 };
     if j < 0 || j >= n_i {
-        bail!(OutOfBounds, "index {i} is out of bounds for axis {axis} with size {n}");
+        bail!(
+            OutOfBounds,
+            "index {i} is out of bounds for axis {axis} with size {n}"
+        );
     }
     Ok(j as u64)
 }
@@ -142,11 +155,22 @@ impl Selection {
             let s = sel.get(axis).unwrap_or(&AxisSel::All);
             dropped.push(matches!(s, AxisSel::Index(_)));
             axes.push(match s {
-                AxisSel::All => Resolved::Range { start: 0, step: 1, count: n },
-                AxisSel::Index(i) => Resolved::Range { start: norm_index(*i, n, axis)?, step: 1, count: 1 },
+                AxisSel::All => Resolved::Range {
+                    start: 0,
+                    step: 1,
+                    count: n,
+                },
+                AxisSel::Index(i) => Resolved::Range {
+                    start: norm_index(*i, n, axis)?,
+                    step: 1,
+                    count: 1,
+                },
                 AxisSel::Slice { start, stop, step } => {
                     if *step < 1 {
-                        bail!(InvalidArgument, "slice step {step} on axis {axis} must be a positive integer");
+                        bail!(
+                            InvalidArgument,
+                            "slice step {step} on axis {axis} must be a positive integer"
+                        );
                     }
                     let clamp = |v: i64| -> u64 {
                         let n_i = n as i128;
@@ -157,11 +181,17 @@ impl Selection {
                     let e = stop.map_or(n, clamp);
                     let step = *step as u64;
                     let count = if e > b { (e - b).div_ceil(step) } else { 0 };
-                    Resolved::Range { start: b, step, count }
+                    Resolved::Range {
+                        start: b,
+                        step,
+                        count,
+                    }
                 }
-                AxisSel::List(v) => {
-                    Resolved::List(v.iter().map(|&i| norm_index(i, n, axis)).collect::<Result<_>>()?)
-                }
+                AxisSel::List(v) => Resolved::List(
+                    v.iter()
+                        .map(|&i| norm_index(i, n, axis))
+                        .collect::<Result<_>>()?,
+                ),
             });
         }
         Ok(Selection { axes, dropped })
@@ -174,7 +204,12 @@ impl Selection {
 
     /// Shape of the result as NumPy would report it (single-index axes dropped).
     pub fn result_shape(&self) -> Vec<u64> {
-        self.axes.iter().zip(&self.dropped).filter(|(_, d)| !**d).map(|(a, _)| a.len()).collect()
+        self.axes
+            .iter()
+            .zip(&self.dropped)
+            .filter(|(_, d)| !**d)
+            .map(|(a, _)| a.len())
+            .collect()
     }
 
     /// Number of selected elements.
@@ -184,7 +219,11 @@ impl Selection {
 
     /// Splits the selection into per-chunk work items.
     pub fn pieces(&self, chunks: &[u64]) -> Vec<Vec<Piece>> {
-        self.axes.iter().zip(chunks).map(|(a, &c)| axis_pieces(a, c)).collect()
+        self.axes
+            .iter()
+            .zip(chunks)
+            .map(|(a, &c)| axis_pieces(a, c))
+            .collect()
     }
 }
 
@@ -213,13 +252,25 @@ fn axis_pieces(a: &Resolved, c: u64) -> Vec<Piece> {
                 let chunk = coord / c;
                 let end_in_chunk = (chunk + 1) * c; // first coordinate past this chunk
                 let n = ((end_in_chunk - coord).div_ceil(*step)).min(count - i);
-                out.push(Piece { chunk, out: i, inn: coord % c, n, step: *step });
+                out.push(Piece {
+                    chunk,
+                    out: i,
+                    inn: coord % c,
+                    n,
+                    step: *step,
+                });
                 i += n;
             }
         }
         Resolved::List(v) => {
             for (i, &coord) in v.iter().enumerate() {
-                out.push(Piece { chunk: coord / c, out: i as u64, inn: coord % c, n: 1, step: 1 });
+                out.push(Piece {
+                    chunk: coord / c,
+                    out: i as u64,
+                    inn: coord % c,
+                    n: 1,
+                    step: 1,
+                });
             }
         }
     }
@@ -238,7 +289,10 @@ pub fn group_by_chunk(pieces: &[Vec<Piece>]) -> Vec<(ChunkCoord, Vec<Vec<Piece>>
         }
         per_axis.push(m);
     }
-    let keys: Vec<Vec<u64>> = per_axis.iter().map(|m| m.keys().copied().collect()).collect();
+    let keys: Vec<Vec<u64>> = per_axis
+        .iter()
+        .map(|m| m.keys().copied().collect())
+        .collect();
     let mut result = Vec::new();
     if keys.iter().any(|k| k.is_empty()) {
         return result;
@@ -250,11 +304,16 @@ pub fn group_by_chunk(pieces: &[Vec<Piece>]) -> Vec<(ChunkCoord, Vec<Vec<Piece>>
         let lists: Vec<&Vec<Piece>> = coord.iter().zip(&per_axis).map(|(c, m)| &m[c]).collect();
         let mut combos: Vec<Vec<Piece>> = vec![Vec::new()];
         for l in lists {
-            combos = combos.into_iter().flat_map(|pre| l.iter().map(move |p| {
-                let mut v = pre.clone();
-                v.push(*p);
-                v
-            })).collect();
+            combos = combos
+                .into_iter()
+                .flat_map(|pre| {
+                    l.iter().map(move |p| {
+                        let mut v = pre.clone();
+                        v.push(*p);
+                        v
+                    })
+                })
+                .collect();
         }
         result.push((coord, combos));
         // Advance the odometer.
@@ -325,16 +384,27 @@ pub fn copy_pieces(
         }
         coff += last.inn * cs[nd - 1];
         boff += last.out * bs[nd - 1];
-        let (c0, b0) = (coff as usize * elem, if broadcast { 0 } else { boff as usize * elem });
+        let (c0, b0) = (
+            coff as usize * elem,
+            if broadcast { 0 } else { boff as usize * elem },
+        );
         if run_contig {
             let len = last.n as usize * elem;
-            let (s0, d0) = if dir == Direction::ChunkToBlock { (c0, b0) } else { (b0, c0) };
+            let (s0, d0) = if dir == Direction::ChunkToBlock {
+                (c0, b0)
+            } else {
+                (b0, c0)
+            };
             dst[d0..d0 + len].copy_from_slice(&src[s0..s0 + len]);
         } else {
             for j in 0..last.n as usize {
                 let c = c0 + j * last.step as usize * elem;
                 let b = if broadcast { 0 } else { b0 + j * elem };
-                let (s, d) = if dir == Direction::ChunkToBlock { (c, b) } else { (b, c) };
+                let (s, d) = if dir == Direction::ChunkToBlock {
+                    (c, b)
+                } else {
+                    (b, c)
+                };
                 dst[d..d + elem].copy_from_slice(&src[s..s + elem]);
             }
         }
@@ -389,14 +459,63 @@ mod tests {
 
     #[test]
     fn slices_follow_python() {
-        let s = Selection::resolve(&[AxisSel::Slice { start: Some(-3), stop: None, step: 1 }], &[10]).unwrap();
-        assert_eq!(s.axes[0], Resolved::Range { start: 7, step: 1, count: 3 });
-        let s = Selection::resolve(&[AxisSel::Slice { start: Some(1), stop: Some(100), step: 3 }], &[10]).unwrap();
-        assert_eq!(s.axes[0], Resolved::Range { start: 1, step: 3, count: 3 });
-        let s = Selection::resolve(&[AxisSel::Slice { start: Some(5), stop: Some(2), step: 1 }], &[10]).unwrap();
+        let s = Selection::resolve(
+            &[AxisSel::Slice {
+                start: Some(-3),
+                stop: None,
+                step: 1,
+            }],
+            &[10],
+        )
+        .unwrap();
+        assert_eq!(
+            s.axes[0],
+            Resolved::Range {
+                start: 7,
+                step: 1,
+                count: 3
+            }
+        );
+        let s = Selection::resolve(
+            &[AxisSel::Slice {
+                start: Some(1),
+                stop: Some(100),
+                step: 3,
+            }],
+            &[10],
+        )
+        .unwrap();
+        assert_eq!(
+            s.axes[0],
+            Resolved::Range {
+                start: 1,
+                step: 3,
+                count: 3
+            }
+        );
+        let s = Selection::resolve(
+            &[AxisSel::Slice {
+                start: Some(5),
+                stop: Some(2),
+                step: 1,
+            }],
+            &[10],
+        )
+        .unwrap();
         assert_eq!(s.axes[0].len(), 0);
-        assert_eq!(Selection::resolve(&[AxisSel::Index(10)], &[10]).unwrap_err().code(), "OUT_OF_BOUNDS");
-        assert_eq!(Selection::resolve(&[AxisSel::Index(-10)], &[10]).unwrap().axes[0].len(), 1);
+        assert_eq!(
+            Selection::resolve(&[AxisSel::Index(10)], &[10])
+                .unwrap_err()
+                .code(),
+            "OUT_OF_BOUNDS"
+        );
+        assert_eq!(
+            Selection::resolve(&[AxisSel::Index(-10)], &[10])
+                .unwrap()
+                .axes[0]
+                .len(),
+            1
+        );
     }
 
     /// Reference: gather the selection from a dense array directly.
@@ -405,7 +524,9 @@ mod tests {
             .axes
             .iter()
             .map(|a| match a {
-                Resolved::Range { start, step, count } => (0..*count).map(|i| start + i * step).collect(),
+                Resolved::Range { start, step, count } => {
+                    (0..*count).map(|i| start + i * step).collect()
+                }
                 Resolved::List(v) => v.clone(),
             })
             .collect();
@@ -416,7 +537,11 @@ mod tests {
             return out;
         }
         loop {
-            let off: u64 = idx.iter().enumerate().map(|(a, &i)| coords[a][i] * st[a]).sum();
+            let off: u64 = idx
+                .iter()
+                .enumerate()
+                .map(|(a, &i)| coords[a][i] * st[a])
+                .sum();
             out.push(data[off as usize]);
             let mut ax = shape.len();
             loop {
@@ -442,14 +567,30 @@ mod tests {
             let ext = chunk_extent(shape, chunks, &k);
             let mut buf = Vec::new();
             for local in all_chunks(&ext) {
-                let off: u64 = local.iter().enumerate().map(|(a, &i)| (k[a] * chunks[a] + i) * st[a]).sum();
+                let off: u64 = local
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &i)| (k[a] * chunks[a] + i) * st[a])
+                    .sum();
                 buf.extend_from_slice(&data[off as usize].to_le_bytes());
             }
             for combo in combos {
-                copy_pieces(Direction::ChunkToBlock, &ext, &block_dims, &combo, 4, false, &buf, &mut block);
+                copy_pieces(
+                    Direction::ChunkToBlock,
+                    &ext,
+                    &block_dims,
+                    &combo,
+                    4,
+                    false,
+                    &buf,
+                    &mut block,
+                );
             }
         }
-        block.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        block
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
     }
 
     fn axis_sel(n: u64) -> impl Strategy<Value = AxisSel> {
@@ -457,7 +598,11 @@ mod tests {
         prop_oneof![
             Just(AxisSel::All),
             (-n..n).prop_map(AxisSel::Index),
-            (proptest::option::of(-n - 2..n + 2), proptest::option::of(-n - 2..n + 2), 1i64..4)
+            (
+                proptest::option::of(-n - 2..n + 2),
+                proptest::option::of(-n - 2..n + 2),
+                1i64..4
+            )
                 .prop_map(|(start, stop, step)| AxisSel::Slice { start, stop, step }),
             proptest::collection::vec(-n..n, 0..6).prop_map(AxisSel::List),
         ]

@@ -162,14 +162,20 @@ mod tests {
     #[test]
     fn sha256_vectors_of_the_spec() {
         for (payload, shape, sha) in vectors() {
-            assert_eq!(hex(hash_chunk(HashKind::Sha256, &payload, &shape)), sha, "shape {shape:?}");
+            assert_eq!(
+                hex(hash_chunk(HashKind::Sha256, &payload, &shape)),
+                sha,
+                "shape {shape:?}"
+            );
         }
     }
 
     #[test]
     fn blake3_vectors_are_pinned() {
-        let got: Vec<String> =
-            vectors().iter().map(|(p, s, _)| hex(hash_chunk(HashKind::Blake3, p, s))).collect();
+        let got: Vec<String> = vectors()
+            .iter()
+            .map(|(p, s, _)| hex(hash_chunk(HashKind::Blake3, p, s)))
+            .collect();
         assert_eq!(got, BLAKE3_PINNED.to_vec());
         // BLAKE3 is the plain BLAKE3 of payload ‖ shape string.
         let (p, s, _) = &vectors()[1];
@@ -184,7 +190,10 @@ mod tests {
         let mut h = blake3::Hasher::new();
         h.update(&big);
         h.update(b"(3000000,)");
-        assert_eq!(hash_chunk(HashKind::Blake3, &big, &[3_000_000]), *h.finalize().as_bytes());
+        assert_eq!(
+            hash_chunk(HashKind::Blake3, &big, &[3_000_000]),
+            *h.finalize().as_bytes()
+        );
     }
 
     const BLAKE3_PINNED: [&str; 10] = [

@@ -11,6 +11,8 @@
 //!
 //! This crate has no Node.js dependency; `crates/node` binds it.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod attrs;
 pub mod dtype;
 pub mod error;

@@ -20,8 +20,8 @@ use crate::attrs::{set_attr, AttrValue, Attrs};
 use crate::dtype::Dtype;
 use crate::error::{bail, err, ErrorKind, Result};
 use crate::file::{
-    data_group_path, gather, normalize_path, version_group_path, walk_version, ChunkMap, DatasetMeta,
-    Inner, VersionInfo, VersionedFile, FIRST_VERSION, VERSION_DATA,
+    data_group_path, gather, normalize_path, version_group_path, walk_version, ChunkMap,
+    DatasetMeta, Inner, VersionInfo, VersionedFile, FIRST_VERSION, VERSION_DATA,
 };
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
 use crate::h5::{self, Compression, Filters, HashRow, Mapping};
@@ -101,10 +101,16 @@ pub enum StagedNode {
 
 fn validate_version_name(name: &str) -> Result<()> {
     if name.is_empty() {
-        bail!(InvalidArgument, "version name is empty: give a non-empty name without '/'");
+        bail!(
+            InvalidArgument,
+            "version name is empty: give a non-empty name without '/'"
+        );
     }
     if name.contains('/') {
-        bail!(InvalidArgument, "version name '{name}' contains '/': version names cannot contain '/'");
+        bail!(
+            InvalidArgument,
+            "version name '{name}' contains '/': version names cannot contain '/'"
+        );
     }
     if name == "." || name == ".." || name == FIRST_VERSION || name.contains('\0') {
         bail!(InvalidArgument, "'{name}' cannot be used as a version name");
@@ -120,7 +126,10 @@ impl VersionedFile {
         let mut g = self.lock();
         g.require_writable()?;
         if g.versions.contains_key(name) || g.staging.contains(name) {
-            bail!(VersionExists, "a version named '{name}' exists already: choose another name");
+            bail!(
+                VersionExists,
+                "a version named '{name}' exists already: choose another name"
+            );
         }
         let prev = match opts.prev_version.as_deref() {
             None => g.current.clone(),
@@ -130,7 +139,12 @@ impl VersionedFile {
         let (groups, datasets) = if prev == FIRST_VERSION {
             (BTreeMap::new(), BTreeMap::new())
         } else {
-            g.committed(&prev).map_err(|e| err(ErrorKind::VersionNotFound, format!("previous version: {}", e.message)))?;
+            g.committed(&prev).map_err(|e| {
+                err(
+                    ErrorKind::VersionNotFound,
+                    format!("previous version: {}", e.message),
+                )
+            })?;
             walk_version(&g, &prev)?
         };
         let mut staged = BTreeMap::new();
@@ -141,7 +155,15 @@ impl VersionedFile {
             };
             staged.insert(
                 path,
-                StagedDataset { meta, base: Some(prev.clone()), base_map: None, hash, dirty: HashMap::new(), modified: false, attrs },
+                StagedDataset {
+                    meta,
+                    base: Some(prev.clone()),
+                    base_map: None,
+                    hash,
+                    dirty: HashMap::new(),
+                    modified: false,
+                    attrs,
+                },
             );
         }
         if let Some(ts) = opts.timestamp {
@@ -168,33 +190,56 @@ impl StagedVersion {
     fn lock(&self) -> Result<MutexGuard<'_, State>> {
         let g = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if g.finished {
-            bail!(FileClosed, "version '{}' is no longer being staged: it was committed or abandoned", g.name);
+            bail!(
+                FileClosed,
+                "version '{}' is no longer being staged: it was committed or abandoned",
+                g.name
+            );
         }
         Ok(g)
     }
 
     /// Name of the version being staged.
     pub fn name(&self) -> String {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).name.clone()
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .name
+            .clone()
     }
 
     /// Name of the parent version.
     pub fn prev_version(&self) -> String {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).prev.clone()
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .prev
+            .clone()
     }
 
     /// Creates a group (and missing parents).
     pub fn create_group(&self, path: &str) -> Result<()> {
         let path = normalize_path(path)?;
         if path.is_empty() {
-            bail!(InvalidArgument, "group path is empty: give a name such as 'meta'");
+            bail!(
+                InvalidArgument,
+                "group path is empty: give a name such as 'meta'"
+            );
         }
         let mut st = self.lock()?;
         if st.datasets.contains_key(&path) {
-            bail!(AlreadyExists, "'{path}' is a dataset in version '{}'", st.name);
+            bail!(
+                AlreadyExists,
+                "'{path}' is a dataset in version '{}'",
+                st.name
+            );
         }
         if st.groups.contains_key(&path) {
-            bail!(AlreadyExists, "group '{path}' exists already in version '{}'", st.name);
+            bail!(
+                AlreadyExists,
+                "group '{path}' exists already in version '{}'",
+                st.name
+            );
         }
         ensure_parents(&mut st, &path, true)
     }
@@ -203,10 +248,16 @@ impl StagedVersion {
     pub fn create_dataset(&self, path: &str, opts: CreateOptions) -> Result<DatasetMeta> {
         let path = normalize_path(path)?;
         if path.is_empty() {
-            bail!(InvalidArgument, "dataset path is empty: give a name such as 'prices'");
+            bail!(
+                InvalidArgument,
+                "dataset path is empty: give a name such as 'prices'"
+            );
         }
         if path == "versions" {
-            bail!(InvalidArgument, "'versions' is reserved by the file format: choose another dataset name");
+            bail!(
+                InvalidArgument,
+                "'versions' is reserved by the file format: choose another dataset name"
+            );
         }
         let dtype = opts.dtype.unwrap_or(Dtype::Float64);
         let es = dtype.size();
@@ -214,7 +265,11 @@ impl StagedVersion {
             (Some(s), _) => s.clone(),
             (None, Some(d)) => {
                 if d.len() % es != 0 {
-                    bail!(ShapeMismatch, "data of {} bytes is not a whole number of {dtype} elements", d.len());
+                    bail!(
+                        ShapeMismatch,
+                        "data of {} bytes is not a whole number of {dtype} elements",
+                        d.len()
+                    );
                 }
                 vec![(d.len() / es) as u64]
             }
@@ -227,31 +282,56 @@ impl StagedVersion {
         let chunks = match &opts.chunks {
             Some(c) => c.clone(),
             None if shape.len() == 1 => vec![4096],
-            None => bail!(InvalidArgument, "chunks must be given for a {}-dimensional dataset", shape.len()),
+            None => bail!(
+                InvalidArgument,
+                "chunks must be given for a {}-dimensional dataset",
+                shape.len()
+            ),
         };
         if chunks.len() != shape.len() {
-            bail!(InvalidArgument, "chunks {chunks:?} must have one entry per axis of shape {shape:?}");
+            bail!(
+                InvalidArgument,
+                "chunks {chunks:?} must have one entry per axis of shape {shape:?}"
+            );
         }
         if chunks.contains(&0) {
-            bail!(InvalidArgument, "chunk sizes must be positive, got {chunks:?}");
+            bail!(
+                InvalidArgument,
+                "chunk sizes must be positive, got {chunks:?}"
+            );
         }
         grid::volume(&chunks)?;
         let fill = match &opts.fill {
-            Some(f) if f.len() != es => bail!(DtypeMismatch, "fill value must be one {dtype} element"),
+            Some(f) if f.len() != es => {
+                bail!(DtypeMismatch, "fill value must be one {dtype} element")
+            }
             Some(f) => f.clone(),
             None => dtype.zero(),
         };
         if let Some(d) = &opts.data {
             if d.len() != n * es {
-                bail!(ShapeMismatch, "data has {} elements but shape {shape:?} needs {n}", d.len() / es);
+                bail!(
+                    ShapeMismatch,
+                    "data has {} elements but shape {shape:?} needs {n}",
+                    d.len() / es
+                );
             }
         }
         if let Compression::Gzip(l) = opts.filters.compression {
             if l > 9 {
-                bail!(InvalidArgument, "gzip level {l} is out of range: use 0 to 9");
+                bail!(
+                    InvalidArgument,
+                    "gzip level {l} is out of range: use 0 to 9"
+                );
             }
         }
-        let meta = DatasetMeta { shape: shape.clone(), dtype, chunks: chunks.clone(), fill, filters: opts.filters };
+        let meta = DatasetMeta {
+            shape: shape.clone(),
+            dtype,
+            chunks: chunks.clone(),
+            fill,
+            filters: opts.filters,
+        };
         // Settings are fixed per dataset path for the life of the file.
         let hash = {
             let mut f = self.file.lock();
@@ -275,7 +355,16 @@ impl StagedVersion {
                 for (_, combos) in grid::group_by_chunk(&s.pieces(&shape)) {
                     // Treat the whole dataset as one "chunk" to copy this chunk's region out.
                     for combo in combos {
-                        grid::copy_pieces(grid::Direction::ChunkToBlock, &shape, &ext, &combo, es, false, data, &mut buf);
+                        grid::copy_pieces(
+                            grid::Direction::ChunkToBlock,
+                            &shape,
+                            &ext,
+                            &combo,
+                            es,
+                            false,
+                            data,
+                            &mut buf,
+                        );
                     }
                 }
                 dirty.insert(k, buf);
@@ -283,12 +372,24 @@ impl StagedVersion {
         }
         let mut st = self.lock()?;
         if st.groups.contains_key(&path) {
-            bail!(AlreadyExists, "'{path}' is a group in version '{}'", st.name);
+            bail!(
+                AlreadyExists,
+                "'{path}' is a group in version '{}'",
+                st.name
+            );
         }
         ensure_parents(&mut st, &path, false)?;
         st.datasets.insert(
             path,
-            StagedDataset { meta: meta.clone(), base: None, base_map: None, hash, dirty, modified: true, attrs: Vec::new() },
+            StagedDataset {
+                meta: meta.clone(),
+                base: None,
+                base_map: None,
+                hash,
+                dirty,
+                modified: true,
+                attrs: Vec::new(),
+            },
         );
         Ok(meta)
     }
@@ -313,7 +414,11 @@ impl StagedVersion {
         if !group.is_empty() && !st.groups.contains_key(&group) {
             bail!(NotFound, "version '{}' has no group '{group}'", st.name);
         }
-        let prefix = if group.is_empty() { String::new() } else { format!("{group}/") };
+        let prefix = if group.is_empty() {
+            String::new()
+        } else {
+            format!("{group}/")
+        };
         let mut out: Vec<String> = st
             .groups
             .keys()
@@ -335,7 +440,11 @@ impl StagedVersion {
             return Ok(());
         }
         if st.groups.remove(&path).is_none() {
-            bail!(NotFound, "version '{}' has nothing at '{path}' to delete", st.name);
+            bail!(
+                NotFound,
+                "version '{}' has nothing at '{path}' to delete",
+                st.name
+            );
         }
         let prefix = format!("{path}/");
         st.groups.retain(|k, _| !k.starts_with(&prefix));
@@ -358,7 +467,10 @@ impl StagedVersion {
             &[]
         };
         if reserved.contains(&key) {
-            bail!(InvalidArgument, "attribute name '{key}' is reserved by the file format here: choose another name");
+            bail!(
+                InvalidArgument,
+                "attribute name '{key}' is reserved by the file format here: choose another name"
+            );
         }
         let name = st.name.clone();
         let attrs = if path.is_empty() {
@@ -422,8 +534,13 @@ impl StagedVersion {
         let es = ds.meta.dtype.size();
         let s = Selection::resolve(sel, &ds.meta.shape)?;
         let count = s.count()?;
-        if data.len() % es != 0 {
-            bail!(DtypeMismatch, "data of {} bytes is not a whole number of {} elements", data.len(), ds.meta.dtype);
+        if !data.len().is_multiple_of(es) {
+            bail!(
+                DtypeMismatch,
+                "data of {} bytes is not a whole number of {} elements",
+                data.len(),
+                ds.meta.dtype
+            );
         }
         let broadcast = data.len() == es && count != 1;
         if !broadcast && data.len() != count * es {
@@ -446,7 +563,16 @@ impl StagedVersion {
             }
             if let Some(buf) = ds.dirty.get_mut(&k) {
                 for combo in combos {
-                    grid::copy_pieces(grid::Direction::BlockToChunk, &ext, &block_dims, &combo, es, broadcast, data, buf);
+                    grid::copy_pieces(
+                        grid::Direction::BlockToChunk,
+                        &ext,
+                        &block_dims,
+                        &combo,
+                        es,
+                        broadcast,
+                        data,
+                        buf,
+                    );
                 }
             }
         }
@@ -473,7 +599,13 @@ impl StagedVersion {
             match base.and_then(|m| m.get(k).copied()) {
                 Some(row) => {
                     let mut f = self.file.lock();
-                    f.read_slot(&format!("{}/raw_data", data_group_path(&path)), &meta, row, ext).map(Some)
+                    f.read_slot(
+                        &format!("{}/raw_data", data_group_path(&path)),
+                        &meta,
+                        row,
+                        ext,
+                    )
+                    .map(Some)
                 }
                 None => Ok(None),
             }
@@ -519,17 +651,28 @@ fn chunk_selection(k: &[u64], chunks: &[u64], ext: &[u64]) -> Vec<AxisSel> {
     k.iter()
         .zip(chunks)
         .zip(ext)
-        .map(|((&ki, &c), &e)| AxisSel::Slice { start: Some((ki * c) as i64), stop: Some((ki * c + e) as i64), step: 1 })
+        .map(|((&ki, &c), &e)| AxisSel::Slice {
+            start: Some((ki * c) as i64),
+            stop: Some((ki * c + e) as i64),
+            step: 1,
+        })
         .collect()
 }
 
 fn ensure_parents(st: &mut State, path: &str, include_self: bool) -> Result<()> {
     let parts: Vec<&str> = path.split('/').collect();
-    let upto = if include_self { parts.len() } else { parts.len() - 1 };
+    let upto = if include_self {
+        parts.len()
+    } else {
+        parts.len() - 1
+    };
     for i in 1..=upto {
         let p = parts[..i].join("/");
         if st.datasets.contains_key(&p) {
-            bail!(AlreadyExists, "'{p}' is a dataset, so '{path}' cannot be created below it");
+            bail!(
+                AlreadyExists,
+                "'{p}' is a dataset, so '{path}' cannot be created below it"
+            );
         }
         st.groups.entry(p).or_default();
     }
@@ -538,13 +681,26 @@ fn ensure_parents(st: &mut State, path: &str, include_self: bool) -> Result<()> 
 
 fn check_compatible(path: &str, have: &DatasetMeta, want: &DatasetMeta) -> Result<()> {
     if have.dtype != want.dtype {
-        bail!(DtypeMismatch, "dataset '{path}' stores {} in this file; it cannot become {}", have.dtype, want.dtype);
+        bail!(
+            DtypeMismatch,
+            "dataset '{path}' stores {} in this file; it cannot become {}",
+            have.dtype,
+            want.dtype
+        );
     }
     if have.chunks != want.chunks {
-        bail!(IncompatibleDataset, "dataset '{path}' is chunked {:?} in this file; chunks cannot change to {:?}", have.chunks, want.chunks);
+        bail!(
+            IncompatibleDataset,
+            "dataset '{path}' is chunked {:?} in this file; chunks cannot change to {:?}",
+            have.chunks,
+            want.chunks
+        );
     }
     if have.fill != want.fill {
-        bail!(IncompatibleDataset, "dataset '{path}' has another fill value in this file; the fill value cannot change");
+        bail!(
+            IncompatibleDataset,
+            "dataset '{path}' has another fill value in this file; the fill value cannot change"
+        );
     }
     if have.filters != want.filters {
         bail!(
@@ -557,8 +713,14 @@ fn check_compatible(path: &str, have: &DatasetMeta, want: &DatasetMeta) -> Resul
     Ok(())
 }
 
-fn base_map(file: &VersionedFile, path: &str, ds: &mut StagedDataset) -> Result<Option<Arc<ChunkMap>>> {
-    let Some(base) = ds.base.clone() else { return Ok(None) };
+fn base_map(
+    file: &VersionedFile,
+    path: &str,
+    ds: &mut StagedDataset,
+) -> Result<Option<Arc<ChunkMap>>> {
+    let Some(base) = ds.base.clone() else {
+        return Ok(None);
+    };
     if ds.base_map.is_none() {
         let mut f = file.lock();
         let m = f.chunk_map(&base, path, &ds.meta)?;
@@ -568,10 +730,21 @@ fn base_map(file: &VersionedFile, path: &str, ds: &mut StagedDataset) -> Result<
 }
 
 /// The current bytes of chunk `k`: from the parent's raw_data if mapped, else fill.
-fn load_chunk(file: &VersionedFile, path: &str, ds: &mut StagedDataset, k: &ChunkCoord, ext: &[u64]) -> Result<Vec<u8>> {
+fn load_chunk(
+    file: &VersionedFile,
+    path: &str,
+    ds: &mut StagedDataset,
+    k: &ChunkCoord,
+    ext: &[u64],
+) -> Result<Vec<u8>> {
     if let Some(row) = base_map(file, path, ds)?.and_then(|m| m.get(k).copied()) {
         let mut f = file.lock();
-        return f.read_slot(&format!("{}/raw_data", data_group_path(path)), &ds.meta, row, ext);
+        return f.read_slot(
+            &format!("{}/raw_data", data_group_path(path)),
+            &ds.meta,
+            row,
+            ext,
+        );
     }
     Ok(grid::filled(&ds.meta.fill, grid::volume(ext)?))
 }
@@ -598,7 +771,11 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         let mut f = file.lock();
         f.require_writable()?;
         if f.versions.contains_key(&st.name) {
-            bail!(VersionExists, "a version named '{}' exists already: choose another name", st.name);
+            bail!(
+                VersionExists,
+                "a version named '{}' exists already: choose another name",
+                st.name
+            );
         }
         for (path, mut ds) in st.datasets {
             if !ds.modified && ds.base.is_some() {
@@ -631,8 +808,18 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
                 .map(|(coord, data)| {
                     let ext = grid::chunk_extent(&shape, &full, &coord);
                     let fill_only = ext == full && grid::is_all(&data, &fill);
-                    let hash = if fill_only { [0; 32] } else { hash_chunk(kind, &data, &ext) };
-                    Hashed { coord, ext, hash, fill_only, data }
+                    let hash = if fill_only {
+                        [0; 32]
+                    } else {
+                        hash_chunk(kind, &data, &ext)
+                    };
+                    Hashed {
+                        coord,
+                        ext,
+                        hash,
+                        fill_only,
+                        data,
+                    }
                 })
                 .collect()
         })
@@ -648,14 +835,30 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         let (map, _new_slots) = store_chunks(&mut f, &path, &ds, chunks)?;
         let map = Arc::new(map);
         new_maps.push((path.clone(), map.clone()));
-        plans.push((path, ds.meta, ds.attrs, Plan::Virtual { map: (*map).clone() }));
+        plans.push((
+            path,
+            ds.meta,
+            ds.attrs,
+            Plan::Virtual {
+                map: (*map).clone(),
+            },
+        ));
     }
     for (path, ds) in copies {
         let from = ds.base.clone().unwrap_or_default();
         plans.push((path, ds.meta, ds.attrs, Plan::Copy { from }));
     }
     let vpath = version_group_path(&st.name);
-    let res = write_version(&mut f, &st.name, &st.prev, &ts_string, &st.root_attrs, &st.groups, &plans, st.make_current);
+    let res = write_version(
+        &mut f,
+        &st.name,
+        &st.prev,
+        &ts_string,
+        &st.root_attrs,
+        &st.groups,
+        &plans,
+        st.make_current,
+    );
     if let Err(e) = res {
         // Leave no half-written version behind; slots appended above are recorded in
         // the hash tables and simply stay unreferenced.
@@ -673,7 +876,12 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         }
         return Err(e);
     }
-    let info = VersionInfo { name: st.name.clone(), prev_version: st.prev.clone(), timestamp, committed: true };
+    let info = VersionInfo {
+        name: st.name.clone(),
+        prev_version: st.prev.clone(),
+        timestamp,
+        committed: true,
+    };
     f.versions.insert(st.name.clone(), info.clone());
     f.rebuild_time_index();
     if st.make_current {
@@ -687,7 +895,12 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
 
 /// Deduplicates hashed chunks against the dataset's hash table, appends new slots and
 /// rows, and returns the version's chunk map and the number of new slots.
-fn store_chunks(f: &mut Inner, path: &str, ds: &StagedDataset, chunks: Vec<Hashed>) -> Result<(ChunkMap, u64)> {
+fn store_chunks(
+    f: &mut Inner,
+    path: &str,
+    ds: &StagedDataset,
+    chunks: Vec<Hashed>,
+) -> Result<(ChunkMap, u64)> {
     let meta = &ds.meta;
     let gd = grid::grid_dims(&meta.shape, &meta.chunks);
     let mut map: ChunkMap = ds
@@ -729,7 +942,11 @@ fn store_chunks(f: &mut Inner, path: &str, ds: &StagedDataset, chunks: Vec<Hashe
             next += 1;
             fresh.insert(h.hash, r);
             to_write.push(h);
-            rows.push(HashRow { hash: h.hash, start: r as i64, stop: (r + h.ext[0]) as i64 });
+            rows.push(HashRow {
+                hash: h.hash,
+                start: r as i64,
+                stop: (r + h.ext[0]) as i64,
+            });
             r
         };
         map.insert(h.coord.clone(), row);
@@ -745,12 +962,28 @@ fn store_chunks(f: &mut Inner, path: &str, ds: &StagedDataset, chunks: Vec<Hashe
                 buf.extend_from_slice(&h.data);
             } else {
                 let mut slot = grid::filled(&meta.fill, slot_elems);
-                let sel: Vec<AxisSel> =
-                    h.ext.iter().map(|&e| AxisSel::Slice { start: Some(0), stop: Some(e as i64), step: 1 }).collect();
+                let sel: Vec<AxisSel> = h
+                    .ext
+                    .iter()
+                    .map(|&e| AxisSel::Slice {
+                        start: Some(0),
+                        stop: Some(e as i64),
+                        step: 1,
+                    })
+                    .collect();
                 let s = Selection::resolve(&sel, &meta.chunks)?;
                 for (_, combos) in grid::group_by_chunk(&s.pieces(&meta.chunks)) {
                     for combo in combos {
-                        grid::copy_pieces(grid::Direction::BlockToChunk, &meta.chunks, &h.ext, &combo, es, false, &h.data, &mut slot);
+                        grid::copy_pieces(
+                            grid::Direction::BlockToChunk,
+                            &meta.chunks,
+                            &h.ext,
+                            &combo,
+                            es,
+                            false,
+                            &h.data,
+                            &mut slot,
+                        );
                     }
                 }
                 buf.extend_from_slice(&slot);
@@ -780,7 +1013,11 @@ fn create_data_group(f: &mut Inner, path: &str, meta: &DatasetMeta, hash: HashKi
     let file = f.file()?;
     let g = h5::create_group(file, &data_group_path(path))?;
     let raw = h5::create_raw_data(&g, meta.dtype, &meta.chunks, &meta.fill, &meta.filters)?;
-    h5::write_attr(&raw, "chunks", &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()))?;
+    h5::write_attr(
+        &raw,
+        "chunks",
+        &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()),
+    )?;
     let table = h5::create_hash_table(&g)?;
     if hash != HashKind::Sha256 {
         h5::write_attr(&table, HASH_ATTR, &AttrValue::Str(hash.name().to_string()))?;
@@ -850,18 +1087,35 @@ fn write_version(
                     None => (None, path.as_str()),
                 };
                 let loc = parent.as_ref().unwrap_or(&vg);
-                h5::create_version_dataset(loc, leaf, meta.dtype, &meta.shape, &meta.fill, &raw_path, &raw_dims, &mappings)?
+                h5::create_version_dataset(
+                    loc,
+                    leaf,
+                    meta.dtype,
+                    &meta.shape,
+                    &meta.fill,
+                    &raw_path,
+                    &raw_dims,
+                    &mappings,
+                )?
             }
         };
         for (k, v) in attrs {
             h5::write_attr(&ds, k, v)?;
         }
         h5::write_attr(&ds, "raw_data", &AttrValue::Str(raw_path))?;
-        h5::write_attr(&ds, "chunks", &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()))?;
+        h5::write_attr(
+            &ds,
+            "chunks",
+            &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()),
+        )?;
     }
     h5::write_attr(&vg, "committed", &AttrValue::Bool(true))?;
     if make_current {
-        h5::write_attr(&versions, "current_version", &AttrValue::Str(name.to_string()))?;
+        h5::write_attr(
+            &versions,
+            "current_version",
+            &AttrValue::Str(name.to_string()),
+        )?;
     }
     h5::file_flush(file)
 }

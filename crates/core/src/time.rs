@@ -9,7 +9,10 @@ use crate::error::{bail, Result};
 pub fn format_micros(micros: i64) -> Result<String> {
     match DateTime::<Utc>::from_timestamp_micros(micros) {
         Some(t) => Ok(t.format("%Y-%m-%d %H:%M:%S%.6f+0000").to_string()),
-        None => bail!(InvalidArgument, "timestamp {micros} µs is outside the representable range"),
+        None => bail!(
+            InvalidArgument,
+            "timestamp {micros} µs is outside the representable range"
+        ),
     }
 }
 
@@ -20,7 +23,9 @@ pub fn parse_file_timestamp(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%z") {
         return Some(t.timestamp_micros());
     }
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok().map(|t| t.and_utc().timestamp_micros())
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc().timestamp_micros())
 }
 
 /// Parses a user timestamp string: RFC 3339 / ISO 8601 with an offset or `Z`
@@ -30,7 +35,11 @@ pub fn parse_user_timestamp(s: &str) -> Result<i64> {
     let parsed = DateTime::parse_from_rfc3339(s.trim())
         .map(|t| (t.timestamp_micros(), t.timestamp_subsec_nanos()))
         .ok()
-        .or_else(|| DateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f%z").ok().map(|t| (t.timestamp_micros(), t.timestamp_subsec_nanos())));
+        .or_else(|| {
+            DateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f%z")
+                .ok()
+                .map(|t| (t.timestamp_micros(), t.timestamp_subsec_nanos()))
+        });
     match parsed {
         Some((_, nanos)) if nanos % 1000 != 0 => bail!(
             InvalidArgument,
@@ -67,8 +76,16 @@ mod tests {
         assert_eq!(format_micros(a).unwrap(), "2020-06-29 20:12:56.000000+0000");
         let b = parse_user_timestamp("2020-06-29T22:12:56.000001+02:00").unwrap();
         assert_eq!(b - a, 1);
-        assert_eq!(parse_user_timestamp("yesterday").unwrap_err().code(), "INVALID_ARGUMENT");
-        assert_eq!(parse_user_timestamp("2020-06-29T20:12:56.0000001Z").unwrap_err().code(), "INVALID_ARGUMENT");
+        assert_eq!(
+            parse_user_timestamp("yesterday").unwrap_err().code(),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            parse_user_timestamp("2020-06-29T20:12:56.0000001Z")
+                .unwrap_err()
+                .code(),
+            "INVALID_ARGUMENT"
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ fn f64s(v: &[f64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 fn to_f64(b: &[u8]) -> Vec<f64> {
-    b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()
+    b.chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 fn raw_slots(path: &str, ds: &str, c0: u64) -> u64 {
@@ -27,7 +29,12 @@ fn commit_read_and_dedup() {
     let s = vf.stage("v1", StageOptions::default()).unwrap();
     s.create_dataset(
         "g/x",
-        CreateOptions { data: Some(f64s(&data)), chunks: Some(vec![10]), dtype: Some(Dtype::Float64), ..Default::default() },
+        CreateOptions {
+            data: Some(f64s(&data)),
+            chunks: Some(vec![10]),
+            dtype: Some(Dtype::Float64),
+            ..Default::default()
+        },
     )
     .unwrap();
     s.commit().unwrap();
@@ -37,8 +44,18 @@ fn commit_read_and_dedup() {
     assert_eq!(shape, vec![25]);
 
     let s = vf.stage("v2", StageOptions::default()).unwrap();
-    s.write("g/x", &[AxisSel::Index(0)], &f64s(&[100.0])).unwrap();
-    let (b, _) = s.read("g/x", &[AxisSel::Slice { start: Some(0), stop: Some(3), step: 1 }]).unwrap();
+    s.write("g/x", &[AxisSel::Index(0)], &f64s(&[100.0]))
+        .unwrap();
+    let (b, _) = s
+        .read(
+            "g/x",
+            &[AxisSel::Slice {
+                start: Some(0),
+                stop: Some(3),
+                step: 1,
+            }],
+        )
+        .unwrap();
     assert_eq!(to_f64(&b), vec![100.0, 1.0, 2.0]);
     s.commit().unwrap();
     assert_eq!(raw_slots(path, "g/x", 10), 4);
@@ -49,14 +66,26 @@ fn commit_read_and_dedup() {
     assert_eq!(raw_slots(path, "g/x", 10), 4);
     assert_eq!(to_f64(&vf.read("v1", "g/x", &[]).unwrap().0), data);
     assert_eq!(to_f64(&vf.read("v3", "g/x", &[]).unwrap().0), data);
-    assert_eq!(to_f64(&vf.read("v2", "g/x", &[AxisSel::Index(0)]).unwrap().0), vec![100.0]);
+    assert_eq!(
+        to_f64(&vf.read("v2", "g/x", &[AxisSel::Index(0)]).unwrap().0),
+        vec![100.0]
+    );
     assert_eq!(vf.versions().unwrap(), vec!["v1", "v2", "v3"]);
     vf.close().unwrap();
 
     let vf = VersionedFile::open(path, Mode::Read).unwrap();
     assert_eq!(vf.current_version().unwrap(), "v3");
-    assert_eq!(to_f64(&vf.read("v2", "g/x", &[]).unwrap().0)[..2], [100.0, 1.0]);
-    assert_eq!(vf.stage("v4", StageOptions::default()).err().unwrap().code(), "READ_ONLY");
+    assert_eq!(
+        to_f64(&vf.read("v2", "g/x", &[]).unwrap().0)[..2],
+        [100.0, 1.0]
+    );
+    assert_eq!(
+        vf.stage("v4", StageOptions::default())
+            .err()
+            .unwrap()
+            .code(),
+        "READ_ONLY"
+    );
 }
 
 #[test]
@@ -66,11 +95,25 @@ fn abort_leaves_file_unchanged() {
     let path = path.to_str().unwrap();
     let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
     let s = vf.stage("v1", StageOptions::default()).unwrap();
-    s.create_dataset("x", CreateOptions { data: Some(f64s(&[1.0, 2.0])), ..Default::default() }).unwrap();
+    s.create_dataset(
+        "x",
+        CreateOptions {
+            data: Some(f64s(&[1.0, 2.0])),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     s.abort();
     assert!(vf.versions().unwrap().is_empty());
     let s = vf.stage("v1", StageOptions::default()).unwrap();
-    s.create_dataset("x", CreateOptions { data: Some(f64s(&[1.0, 2.0])), ..Default::default() }).unwrap();
+    s.create_dataset(
+        "x",
+        CreateOptions {
+            data: Some(f64s(&[1.0, 2.0])),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     s.commit().unwrap();
     assert_eq!(vf.versions().unwrap(), vec!["v1"]);
 }

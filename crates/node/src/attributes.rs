@@ -7,8 +7,13 @@ use crate::convert::{attr_from_js, attr_to_js, js_err, AttrJs, OrJs};
 
 #[derive(Clone)]
 enum Owner {
-    Committed { file: vh5::VersionedFile, version: String },
-    Staged { stage: vh5::StagedVersion },
+    Committed {
+        file: vh5::VersionedFile,
+        version: String,
+    },
+    Staged {
+        stage: vh5::StagedVersion,
+    },
 }
 
 /// Attributes of a version, group or dataset. Values are numbers, bigints, booleans,
@@ -21,11 +26,17 @@ pub struct JsAttributes {
 
 impl JsAttributes {
     pub(crate) fn committed(file: vh5::VersionedFile, version: String, path: String) -> Self {
-        JsAttributes { owner: Owner::Committed { file, version }, path }
+        JsAttributes {
+            owner: Owner::Committed { file, version },
+            path,
+        }
     }
 
     pub(crate) fn staged(stage: vh5::StagedVersion, path: String) -> Self {
-        JsAttributes { owner: Owner::Staged { stage }, path }
+        JsAttributes {
+            owner: Owner::Staged { stage },
+            path,
+        }
     }
 
     fn all(&self) -> vh5::Result<vh5::Attrs> {
@@ -40,7 +51,12 @@ impl JsAttributes {
             Owner::Staged { stage } => Ok(stage),
             Owner::Committed { version, .. } => Err(js_err(
                 env,
-                vh5::Error::new(vh5::ErrorKind::ReadOnly, format!("version '{version}' is committed: set attributes while staging a version")),
+                vh5::Error::new(
+                    vh5::ErrorKind::ReadOnly,
+                    format!(
+                        "version '{version}' is committed: set attributes while staging a version"
+                    ),
+                ),
             )),
         }
     }
@@ -63,19 +79,35 @@ impl JsAttributes {
     }
 
     /// The attribute's value, or `undefined`.
-    #[napi(ts_return_type = "number | bigint | boolean | string | Array<number | bigint | boolean> | string[] | undefined")]
+    #[napi(
+        ts_return_type = "number | bigint | boolean | string | Array<number | bigint | boolean> | string[] | undefined"
+    )]
     pub fn get(&self, env: &Env, name: String) -> Result<Option<AttrJs>> {
-        Ok(self.all().js(env)?.into_iter().find(|(k, _)| *k == name).map(|(_, v)| attr_to_js(v)))
+        Ok(self
+            .all()
+            .js(env)?
+            .into_iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| attr_to_js(v)))
     }
 
     /// All attributes as a plain object.
-    #[napi(ts_return_type = "Record<string, number | bigint | boolean | string | Array<number | bigint | boolean> | string[]>")]
+    #[napi(
+        ts_return_type = "Record<string, number | bigint | boolean | string | Array<number | bigint | boolean> | string[]>"
+    )]
     pub fn to_object(&self, env: &Env) -> Result<std::collections::HashMap<String, AttrJs>> {
-        Ok(self.all().js(env)?.into_iter().map(|(k, v)| (k, attr_to_js(v))).collect())
+        Ok(self
+            .all()
+            .js(env)?
+            .into_iter()
+            .map(|(k, v)| (k, attr_to_js(v)))
+            .collect())
     }
 
     /// Sets an attribute (staging only; committed versions throw `READ_ONLY`).
-    #[napi(ts_args_type = "name: string, value: number | bigint | boolean | string | Array<number | bigint | boolean> | string[]")]
+    #[napi(
+        ts_args_type = "name: string, value: number | bigint | boolean | string | Array<number | bigint | boolean> | string[]"
+    )]
     pub fn set(&self, env: &Env, name: String, value: AttrJs) -> Result<()> {
         let stage = self.staged_or_read_only(env)?;
         let v = attr_from_js(value).js(env)?;

@@ -8,11 +8,17 @@ use vh5::{AttrValue, AxisSel, Dtype};
 /// Turns an engine error into a thrown JS `Error` with `code` set.
 pub fn js_err(env: &Env, e: vh5::Error) -> napi::Error {
     let build = || -> napi::Result<napi::Error> {
-        let mut obj = env.create_error(napi::Error::new(Status::GenericFailure, e.message.clone()))?;
+        let mut obj =
+            env.create_error(napi::Error::new(Status::GenericFailure, e.message.clone()))?;
         obj.set_named_property("code", e.code())?;
         Ok(napi::Error::from(obj.to_unknown()))
     };
-    build().unwrap_or_else(|_| napi::Error::new(Status::GenericFailure, format!("{}: {}", e.code(), e.message)))
+    build().unwrap_or_else(|_| {
+        napi::Error::new(
+            Status::GenericFailure,
+            format!("{}: {}", e.code(), e.message),
+        )
+    })
 }
 
 /// `map_err` shorthand.
@@ -57,7 +63,9 @@ fn int(v: f64, what: &str) -> vh5::Result<i64> {
 
 /// Parses a JS selection.
 pub fn selection(sel: Option<Vec<AxisSpec>>) -> vh5::Result<Vec<AxisSel>> {
-    let Some(sel) = sel else { return Ok(Vec::new()) };
+    let Some(sel) = sel else {
+        return Ok(Vec::new());
+    };
     sel.into_iter()
         .map(|a| {
             Ok(match a {
@@ -98,7 +106,9 @@ pub fn dims(v: &[f64], what: &str) -> vh5::Result<Vec<u64>> {
         .map(|&d| {
             let i = int(d, what)?;
             if i < 0 {
-                return Err(invalid(format!("{what} entries must not be negative, got {d}")));
+                return Err(invalid(format!(
+                    "{what} entries must not be negative, got {d}"
+                )));
             }
             Ok(i as u64)
         })
@@ -127,20 +137,43 @@ pub fn dtype_of_typed(t: TypedArrayType) -> Option<Dtype> {
 pub type DataInput<'a> = Unknown<'a>;
 
 fn push_num(out: &mut Vec<u8>, d: Dtype, v: f64) -> vh5::Result<()> {
-    let bad = || vh5::Error::new(vh5::ErrorKind::DtypeMismatch, format!("{v} is not a valid {d} value"));
+    let bad = || {
+        vh5::Error::new(
+            vh5::ErrorKind::DtypeMismatch,
+            format!("{v} is not a valid {d} value"),
+        )
+    };
     let whole = v.is_finite() && v.fract() == 0.0;
     match d {
         Dtype::Float64 => out.extend_from_slice(&v.to_le_bytes()),
         Dtype::Float32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
-        Dtype::Bool => out.push(if v == 0.0 { 0 } else if v == 1.0 { 1 } else { return Err(bad()) }),
+        Dtype::Bool => out.push(if v == 0.0 {
+            0
+        } else if v == 1.0 {
+            1
+        } else {
+            return Err(bad());
+        }),
         _ if !whole => return Err(bad()),
-        Dtype::Int8 => out.extend_from_slice(&i8::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
-        Dtype::Int16 => out.extend_from_slice(&i16::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
-        Dtype::Int32 => out.extend_from_slice(&i32::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
+        Dtype::Int8 => {
+            out.extend_from_slice(&i8::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
+        }
+        Dtype::Int16 => {
+            out.extend_from_slice(&i16::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
+        }
+        Dtype::Int32 => {
+            out.extend_from_slice(&i32::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
+        }
         Dtype::Int64 => out.extend_from_slice(&(v as i64).to_le_bytes()),
-        Dtype::UInt8 => out.extend_from_slice(&u8::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
-        Dtype::UInt16 => out.extend_from_slice(&u16::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
-        Dtype::UInt32 => out.extend_from_slice(&u32::try_from(v as i64).map_err(|_| bad())?.to_le_bytes()),
+        Dtype::UInt8 => {
+            out.extend_from_slice(&u8::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
+        }
+        Dtype::UInt16 => {
+            out.extend_from_slice(&u16::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
+        }
+        Dtype::UInt32 => {
+            out.extend_from_slice(&u32::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
+        }
         Dtype::UInt64 => {
             if v < 0.0 {
                 return Err(bad());
@@ -157,15 +190,26 @@ pub fn data_bytes(input: DataInput, dtype: Option<Dtype>) -> vh5::Result<(Vec<u8
     let e = |e: napi::Error| invalid(e.reason);
     let parsed: Either<TypedArray, Vec<Unknown>> = match input.get_type().map_err(e)? {
         ValueType::Number | ValueType::Boolean | ValueType::BigInt => Either::B(vec![input]),
-        // SAFETY (both casts): the value was just checked to be a typed array / an array.
-        ValueType::Object if input.is_typedarray().map_err(e)? => Either::A(unsafe { input.cast() }.map_err(e)?),
-        ValueType::Object if input.is_array().map_err(e)? => Either::B(unsafe { input.cast() }.map_err(e)?),
-        other => return Err(invalid(format!("data must be a typed array, an array of numbers, or a single value, got {other:?}"))),
+        ValueType::Object if input.is_typedarray().map_err(e)? => {
+            // SAFETY: the value was just checked to be a typed array.
+            Either::A(unsafe { input.cast() }.map_err(e)?)
+        }
+        ValueType::Object if input.is_array().map_err(e)? => {
+            // SAFETY: the value was just checked to be an array.
+            Either::B(unsafe { input.cast() }.map_err(e)?)
+        }
+        other => {
+            return Err(invalid(format!(
+                "data must be a typed array, an array of numbers, or a single value, got {other:?}"
+            )))
+        }
     };
     match parsed {
         Either::A(ta) => {
             let Some(own) = dtype_of_typed(ta.typed_array_type) else {
-                return Err(invalid("this typed array type is not supported: use Float64Array, Int32Array, …"));
+                return Err(invalid(
+                    "this typed array type is not supported: use Float64Array, Int32Array, …",
+                ));
             };
             let d = dtype.unwrap_or(own);
             let ok = own == d || (d == Dtype::Bool && own == Dtype::UInt8);
@@ -177,7 +221,10 @@ pub fn data_bytes(input: DataInput, dtype: Option<Dtype>) -> vh5::Result<(Vec<u8
             }
             let bytes: &[u8] = &ta.arraybuffer;
             if d == Dtype::Bool && bytes.iter().any(|&b| b > 1) {
-                return Err(vh5::Error::new(vh5::ErrorKind::DtypeMismatch, "bool data must hold only 0 and 1"));
+                return Err(vh5::Error::new(
+                    vh5::ErrorKind::DtypeMismatch,
+                    "bool data must hold only 0 and 1",
+                ));
             }
             Ok((bytes.to_vec(), d))
         }
@@ -223,7 +270,11 @@ pub fn data_bytes(input: DataInput, dtype: Option<Dtype>) -> vh5::Result<(Vec<u8
                             }
                         }
                     }
-                    other => return Err(invalid(format!("data entries must be numbers, bigints or booleans, got {other:?}"))),
+                    other => {
+                        return Err(invalid(format!(
+                            "data entries must be numbers, bigints or booleans, got {other:?}"
+                        )))
+                    }
                 }
             }
             Ok((out, d))
@@ -232,7 +283,17 @@ pub fn data_bytes(input: DataInput, dtype: Option<Dtype>) -> vh5::Result<(Vec<u8
 }
 
 /// A typed array of `dtype` holding `bytes`.
-pub type DataOutput = Either9<Float64Array, Float32Array, Int8Array, Int16Array, Int32Array, BigInt64Array, Uint8Array, Uint16Array, Either<Uint32Array, BigUint64Array>>;
+pub type DataOutput = Either9<
+    Float64Array,
+    Float32Array,
+    Int8Array,
+    Int16Array,
+    Int32Array,
+    BigInt64Array,
+    Uint8Array,
+    Uint16Array,
+    Either<Uint32Array, BigUint64Array>,
+>;
 
 /// Wraps engine bytes as the matching typed array (bool → Uint8Array of 0/1).
 pub fn typed(bytes: Vec<u8>, d: Dtype) -> DataOutput {
@@ -245,8 +306,12 @@ pub fn typed(bytes: Vec<u8>, d: Dtype) -> DataOutput {
         Dtype::Int64 => Either9::F(BigInt64Array::new(bytemuck::pod_collect_to_vec(&bytes))),
         Dtype::UInt8 | Dtype::Bool => Either9::G(Uint8Array::new(bytes)),
         Dtype::UInt16 => Either9::H(Uint16Array::new(bytemuck::pod_collect_to_vec(&bytes))),
-        Dtype::UInt32 => Either9::I(Either::A(Uint32Array::new(bytemuck::pod_collect_to_vec(&bytes)))),
-        Dtype::UInt64 => Either9::I(Either::B(BigUint64Array::new(bytemuck::pod_collect_to_vec(&bytes)))),
+        Dtype::UInt32 => Either9::I(Either::A(Uint32Array::new(bytemuck::pod_collect_to_vec(
+            &bytes,
+        )))),
+        Dtype::UInt64 => Either9::I(Either::B(BigUint64Array::new(
+            bytemuck::pod_collect_to_vec(&bytes),
+        ))),
     }
 }
 
@@ -309,8 +374,20 @@ const MAX_SAFE: i64 = 9_007_199_254_740_991;
 
 /// Engine attribute → JS (integers become numbers when safe, else bigint).
 pub fn attr_to_js(v: AttrValue) -> AttrJs {
-    let int = |i: i64| if i.abs() <= MAX_SAFE { Either3::A(i as f64) } else { Either3::B(BigInt::from(i)) };
-    let uint = |u: u64| if u <= MAX_SAFE as u64 { Either3::A(u as f64) } else { Either3::B(BigInt::from(u)) };
+    let int = |i: i64| {
+        if i.abs() <= MAX_SAFE {
+            Either3::A(i as f64)
+        } else {
+            Either3::B(BigInt::from(i))
+        }
+    };
+    let uint = |u: u64| {
+        if u <= MAX_SAFE as u64 {
+            Either3::A(u as f64)
+        } else {
+            Either3::B(BigInt::from(u))
+        }
+    };
     match v {
         AttrValue::Int(i) => match int(i) {
             Either3::A(f) => Either6::A(f),
@@ -337,10 +414,16 @@ pub fn attr_to_js(v: AttrValue) -> AttrJs {
 pub fn attr_from_js(v: AttrJs) -> vh5::Result<AttrValue> {
     let big = |b: BigInt| -> vh5::Result<i64> {
         let (x, ok) = b.get_i64();
-        if ok { Ok(x) } else { Err(invalid("bigint attribute out of int64 range")) }
+        if ok {
+            Ok(x)
+        } else {
+            Err(invalid("bigint attribute out of int64 range"))
+        }
     };
     Ok(match v {
-        Either6::A(f) if f.is_finite() && f.fract() == 0.0 && f.abs() <= MAX_SAFE as f64 => AttrValue::Int(f as i64),
+        Either6::A(f) if f.is_finite() && f.fract() == 0.0 && f.abs() <= MAX_SAFE as f64 => {
+            AttrValue::Int(f as i64)
+        }
         Either6::A(f) => AttrValue::Float(f),
         Either6::B(b) => AttrValue::Int(big(b)?),
         Either6::C(b) => AttrValue::Bool(b),
@@ -354,7 +437,12 @@ pub fn attr_from_js(v: AttrJs) -> vh5::Result<AttrValue> {
                 Either3::C(_) => false,
             });
             if all_bool {
-                AttrValue::BoolArray(items.into_iter().map(|i| matches!(i, Either3::C(true))).collect())
+                AttrValue::BoolArray(
+                    items
+                        .into_iter()
+                        .map(|i| matches!(i, Either3::C(true)))
+                        .collect(),
+                )
             } else if all_int {
                 AttrValue::IntArray(
                     items
@@ -373,7 +461,9 @@ pub fn attr_from_js(v: AttrJs) -> vh5::Result<AttrValue> {
                         .map(|i| match i {
                             Either3::A(f) => Ok(f),
                             Either3::B(b) => Ok(big(b)? as f64),
-                            Either3::C(_) => Err(invalid("an attribute array cannot mix booleans and numbers")),
+                            Either3::C(_) => Err(invalid(
+                                "an attribute array cannot mix booleans and numbers",
+                            )),
                         })
                         .collect::<vh5::Result<_>>()?,
                 )

@@ -5,12 +5,19 @@ use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 
 use crate::attributes::JsAttributes;
-use crate::convert::{data_bytes, js_err, scalar, selection, typed, AxisSpec, DataInput, DataOutput, OrJs, Scalar};
+use crate::convert::{
+    data_bytes, js_err, scalar, selection, typed, AxisSpec, DataInput, DataOutput, OrJs, Scalar,
+};
 
 #[derive(Clone)]
 pub(crate) enum Source {
-    Committed { file: vh5::VersionedFile, version: String },
-    Staged { stage: vh5::StagedVersion },
+    Committed {
+        file: vh5::VersionedFile,
+        version: String,
+    },
+    Staged {
+        stage: vh5::StagedVersion,
+    },
 }
 
 /// An n-dimensional dataset. Data crosses as typed arrays in C order
@@ -23,8 +30,17 @@ pub struct JsDataset {
 }
 
 impl JsDataset {
-    pub(crate) fn committed(file: vh5::VersionedFile, version: String, path: String, meta: vh5::DatasetMeta) -> Self {
-        JsDataset { source: Source::Committed { file, version }, path, meta }
+    pub(crate) fn committed(
+        file: vh5::VersionedFile,
+        version: String,
+        path: String,
+        meta: vh5::DatasetMeta,
+    ) -> Self {
+        JsDataset {
+            source: Source::Committed { file, version },
+            path,
+            meta,
+        }
     }
 
     fn current_meta(&self) -> vh5::Result<vh5::DatasetMeta> {
@@ -32,7 +48,10 @@ impl JsDataset {
             Source::Committed { .. } => Ok(self.meta.clone()),
             Source::Staged { stage } => match stage.node(&self.path)? {
                 vh5::StagedNode::Dataset(m) => Ok(m),
-                vh5::StagedNode::Group => Err(vh5::Error::new(vh5::ErrorKind::NotFound, format!("'{}' is now a group", self.path))),
+                vh5::StagedNode::Group => Err(vh5::Error::new(
+                    vh5::ErrorKind::NotFound,
+                    format!("'{}' is now a group", self.path),
+                )),
             },
         }
     }
@@ -83,7 +102,13 @@ impl JsDataset {
     /// Shape (one entry per axis).
     #[napi(getter)]
     pub fn shape(&self, env: &Env) -> Result<Vec<f64>> {
-        Ok(self.current_meta().js(env)?.shape.iter().map(|&d| d as f64).collect())
+        Ok(self
+            .current_meta()
+            .js(env)?
+            .shape
+            .iter()
+            .map(|&d| d as f64)
+            .collect())
     }
 
     /// Element type: `'float64'`, `'int32'`, `'bool'`, …
@@ -119,7 +144,9 @@ impl JsDataset {
     #[napi(getter)]
     pub fn attrs(&self) -> JsAttributes {
         match &self.source {
-            Source::Committed { file, version } => JsAttributes::committed(file.clone(), version.clone(), self.path.clone()),
+            Source::Committed { file, version } => {
+                JsAttributes::committed(file.clone(), version.clone(), self.path.clone())
+            }
             Source::Staged { stage } => JsAttributes::staged(stage.clone(), self.path.clone()),
         }
     }
@@ -127,22 +154,43 @@ impl JsDataset {
     /// Reads the whole dataset or a selection: one entry per axis, each an index, `null`
     /// (whole axis), `[start, stop]`, `[start, stop, step]` or `{ start, stop, step }`.
     /// Runs off the event loop.
-    #[napi(ts_args_type = "selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>", ts_return_type = "Promise<Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array>")]
+    #[napi(
+        ts_args_type = "selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>",
+        ts_return_type = "Promise<Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array>"
+    )]
     pub fn read(&self, selection_: Option<Vec<AxisSpec>>) -> AsyncTask<ReadTask> {
-        AsyncTask::new(ReadTask { source: self.source.clone(), path: self.path.clone(), dtype: self.meta.dtype, sel: selection(selection_) })
+        AsyncTask::new(ReadTask {
+            source: self.source.clone(),
+            path: self.path.clone(),
+            dtype: self.meta.dtype,
+            sel: selection(selection_),
+        })
     }
 
     /// Synchronous twin of `read`.
-    #[napi(ts_args_type = "selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>", ts_return_type = "Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array")]
+    #[napi(
+        ts_args_type = "selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>",
+        ts_return_type = "Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array"
+    )]
     pub fn read_sync(&self, env: &Env, selection_: Option<Vec<AxisSpec>>) -> Result<DataOutput> {
         let sel = selection(selection_).js(env)?;
-        Ok(typed(read_now(&self.source, &self.path, &sel).js(env)?, self.meta.dtype))
+        Ok(typed(
+            read_now(&self.source, &self.path, &sel).js(env)?,
+            self.meta.dtype,
+        ))
     }
 
     /// Writes `data` into a selection (same forms as `read`); a single value is
     /// broadcast. Only while staging; a committed dataset throws `READ_ONLY`.
-    #[napi(ts_args_type = "selection: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec> | null | undefined, data: ArrayLike<number | bigint | boolean> | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array")]
-    pub fn write(&self, env: &Env, selection_: Option<Vec<AxisSpec>>, data: DataInput) -> Result<()> {
+    #[napi(
+        ts_args_type = "selection: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec> | null | undefined, data: number | bigint | boolean | ArrayLike<number | bigint | boolean> | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array"
+    )]
+    pub fn write(
+        &self,
+        env: &Env,
+        selection_: Option<Vec<AxisSpec>>,
+        data: DataInput,
+    ) -> Result<()> {
         match &self.source {
             Source::Committed { version, .. } => Err(js_err(
                 env,

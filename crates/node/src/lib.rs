@@ -21,5 +21,8 @@ pub fn hdf5_version() -> String {
 /// Every error code this library throws, with what it means.
 #[napi]
 pub fn error_codes() -> Vec<String> {
-    vh5::ErrorKind::ALL.iter().map(|k| k.code().to_string()).collect()
+    vh5::ErrorKind::ALL
+        .iter()
+        .map(|k| k.code().to_string())
+        .collect()
 }

@@ -13,7 +13,9 @@ use crate::versioned_file::VersionInfo;
 #[napi(object)]
 pub struct CreateDatasetOptions<'a> {
     /// Initial data: a typed array or an array of numbers/bigints/booleans, C order.
-    #[napi(ts_type = "ArrayLike<number | bigint | boolean> | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array")]
+    #[napi(
+        ts_type = "ArrayLike<number | bigint | boolean> | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array"
+    )]
     pub data: Option<DataInput<'a>>,
     /// Shape; may be left out for 1-D data.
     pub shape: Option<Vec<f64>>,
@@ -67,13 +69,18 @@ impl JsStagedVersion {
     /// The root group of the staged version.
     #[napi(getter, ts_return_type = "StagedGroup")]
     pub fn root(&self) -> JsStagedGroup {
-        JsStagedGroup { stage: self.inner.clone(), path: String::new() }
+        JsStagedGroup {
+            stage: self.inner.clone(),
+            path: String::new(),
+        }
     }
 
     /// Commits the version (off the event loop).
     #[napi(ts_return_type = "Promise<VersionInfo>")]
     pub fn commit(&self) -> AsyncTask<CommitTask> {
-        AsyncTask::new(CommitTask { stage: self.inner.clone() })
+        AsyncTask::new(CommitTask {
+            stage: self.inner.clone(),
+        })
     }
 
     /// Abandons the version: nothing is written.
@@ -92,7 +99,11 @@ pub struct JsStagedGroup {
 
 impl JsStagedGroup {
     fn full(&self, p: &str) -> String {
-        if self.path.is_empty() { p.to_string() } else { format!("{}/{}", self.path, p) }
+        if self.path.is_empty() {
+            p.to_string()
+        } else {
+            format!("{}/{}", self.path, p)
+        }
     }
 }
 
@@ -101,9 +112,17 @@ fn compression(opts: &CreateDatasetOptions) -> vh5::Result<vh5::Filters> {
         None | Some("none") => vh5::Compression::None,
         Some("gzip") => vh5::Compression::Gzip(opts.compression_level.unwrap_or(4)),
         Some("lzf") => vh5::Compression::Lzf,
-        Some(other) => return Err(crate::convert::invalid(format!("unknown compression '{other}': use 'gzip' or 'lzf'"))),
+        Some(other) => {
+            return Err(crate::convert::invalid(format!(
+                "unknown compression '{other}': use 'gzip' or 'lzf'"
+            )))
+        }
     };
-    Ok(vh5::Filters { shuffle: opts.shuffle.unwrap_or(false), compression, fletcher32: opts.fletcher32.unwrap_or(false) })
+    Ok(vh5::Filters {
+        shuffle: opts.shuffle.unwrap_or(false),
+        compression,
+        fletcher32: opts.fletcher32.unwrap_or(false),
+    })
 }
 
 #[napi]
@@ -136,9 +155,19 @@ impl JsStagedGroup {
     /// dataset in this version; its chunks, dtype, fill value and filters must match
     /// what the file already has for that path.
     #[napi]
-    pub fn create_dataset(&self, env: &Env, path: String, options: CreateDatasetOptions) -> Result<JsDataset> {
+    pub fn create_dataset(
+        &self,
+        env: &Env,
+        path: String,
+        options: CreateDatasetOptions,
+    ) -> Result<JsDataset> {
         let filters = compression(&options).js(env)?;
-        let mut dtype = options.dtype.as_deref().map(vh5::Dtype::parse).transpose().js(env)?;
+        let mut dtype = options
+            .dtype
+            .as_deref()
+            .map(vh5::Dtype::parse)
+            .transpose()
+            .js(env)?;
         let data = match options.data {
             Some(d) => {
                 let (bytes, d) = data_bytes(d, dtype).js(env)?;
@@ -150,21 +179,49 @@ impl JsStagedGroup {
         let d = dtype.unwrap_or(vh5::Dtype::Float64);
         let hash = match options.hash.as_deref() {
             None => None,
-            Some(h) => Some(vh5::HashKind::parse(h).ok_or_else(|| crate::convert::invalid(format!("unknown hash '{h}': use 'blake3' or 'sha256'"))).js(env)?),
+            Some(h) => Some(
+                vh5::HashKind::parse(h)
+                    .ok_or_else(|| {
+                        crate::convert::invalid(format!(
+                            "unknown hash '{h}': use 'blake3' or 'sha256'"
+                        ))
+                    })
+                    .js(env)?,
+            ),
         };
         let opts = vh5::CreateOptions {
-            shape: options.shape.as_deref().map(|s| dims(s, "shape")).transpose().js(env)?,
+            shape: options
+                .shape
+                .as_deref()
+                .map(|s| dims(s, "shape"))
+                .transpose()
+                .js(env)?,
             dtype: Some(d),
             data,
-            chunks: options.chunks.as_deref().map(|s| dims(s, "chunks")).transpose().js(env)?,
-            fill: options.fill_value.map(|f| fill_bytes(f, d)).transpose().js(env)?,
+            chunks: options
+                .chunks
+                .as_deref()
+                .map(|s| dims(s, "chunks"))
+                .transpose()
+                .js(env)?,
+            fill: options
+                .fill_value
+                .map(|f| fill_bytes(f, d))
+                .transpose()
+                .js(env)?,
             filters,
             hash,
         };
         let full = self.full(&path);
         let meta = self.stage.create_dataset(&full, opts).js(env)?;
         let path = vh5::file::normalize_path(&full).js(env)?;
-        Ok(JsDataset { source: Source::Staged { stage: self.stage.clone() }, path, meta })
+        Ok(JsDataset {
+            source: Source::Staged {
+                stage: self.stage.clone(),
+            },
+            path,
+            meta,
+        })
     }
 
     /// Creates a group (and missing parents).
@@ -172,7 +229,10 @@ impl JsStagedGroup {
     pub fn create_group(&self, env: &Env, path: String) -> Result<JsStagedGroup> {
         let full = self.full(&path);
         self.stage.create_group(&full).js(env)?;
-        Ok(JsStagedGroup { stage: self.stage.clone(), path: vh5::file::normalize_path(&full).js(env)? })
+        Ok(JsStagedGroup {
+            stage: self.stage.clone(),
+            path: vh5::file::normalize_path(&full).js(env)?,
+        })
     }
 
     /// The dataset or group at `path` (relative to this group), as staged: datasets
@@ -181,8 +241,17 @@ impl JsStagedGroup {
     pub fn get(&self, env: &Env, path: String) -> Result<Either<JsDataset, JsStagedGroup>> {
         let full = vh5::file::normalize_path(&self.full(&path)).js(env)?;
         Ok(match self.stage.node(&full).js(env)? {
-            vh5::StagedNode::Group => Either::B(JsStagedGroup { stage: self.stage.clone(), path: full }),
-            vh5::StagedNode::Dataset(meta) => Either::A(JsDataset { source: Source::Staged { stage: self.stage.clone() }, path: full, meta }),
+            vh5::StagedNode::Group => Either::B(JsStagedGroup {
+                stage: self.stage.clone(),
+                path: full,
+            }),
+            vh5::StagedNode::Dataset(meta) => Either::A(JsDataset {
+                source: Source::Staged {
+                    stage: self.stage.clone(),
+                },
+                path: full,
+                meta,
+            }),
         })
     }
 

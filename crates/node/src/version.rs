@@ -14,11 +14,25 @@ pub struct JsVersion {
     pub(crate) info: vh5::VersionInfo,
 }
 
-pub(crate) fn open_node(file: &vh5::VersionedFile, version: &str, path: &str, env: &Env) -> Result<Either<JsDataset, JsGroup>> {
+pub(crate) fn open_node(
+    file: &vh5::VersionedFile,
+    version: &str,
+    path: &str,
+    env: &Env,
+) -> Result<Either<JsDataset, JsGroup>> {
     let path = vh5::file::normalize_path(path).js(env)?;
     Ok(match file.node(version, &path).js(env)? {
-        vh5::Node::Group => Either::B(JsGroup { file: file.clone(), version: version.to_string(), path }),
-        vh5::Node::Dataset(meta) => Either::A(JsDataset::committed(file.clone(), version.to_string(), path, meta)),
+        vh5::Node::Group => Either::B(JsGroup {
+            file: file.clone(),
+            version: version.to_string(),
+            path,
+        }),
+        vh5::Node::Dataset(meta) => Either::A(JsDataset::committed(
+            file.clone(),
+            version.to_string(),
+            path,
+            meta,
+        )),
     })
 }
 
@@ -57,7 +71,9 @@ impl JsVersion {
     /// Names at the top of the version (or inside group `path`), sorted.
     #[napi]
     pub fn keys(&self, env: &Env, path: Option<String>) -> Result<Vec<String>> {
-        self.file.keys(&self.info.name, path.as_deref().unwrap_or("")).js(env)
+        self.file
+            .keys(&self.info.name, path.as_deref().unwrap_or(""))
+            .js(env)
     }
 
     /// Every dataset path in the version, sorted.
@@ -104,6 +120,11 @@ impl JsGroup {
     /// The dataset or group at `path`, relative to this group.
     #[napi(ts_return_type = "Dataset | Group")]
     pub fn get(&self, env: &Env, path: String) -> Result<Either<JsDataset, JsGroup>> {
-        open_node(&self.file, &self.version, &format!("{}/{}", self.path, path), env)
+        open_node(
+            &self.file,
+            &self.version,
+            &format!("{}/{}", self.path, path),
+            env,
+        )
     }
 }

@@ -71,10 +71,23 @@ pub struct JsVersionedFile {
 impl JsVersionedFile {
     /// Opens (or creates) a versioned file. A writable file without versioning data is
     /// initialised.
-    #[napi(factory)]
-    pub fn open(env: &Env, path: String, options: Option<OpenOptions>) -> Result<Self> {
-        let mode = vh5::Mode::parse(options.and_then(|o| o.mode).as_deref().unwrap_or("a")).js(env)?;
-        Ok(JsVersionedFile { inner: vh5::VersionedFile::open(&path, mode).js(env)? })
+    #[napi(factory, ts_args_type = "path: string, options?: OpenOptions")]
+    pub fn open(env: &Env, path: Unknown, options: Option<OpenOptions>) -> Result<Self> {
+        let path: String = match path.get_type() {
+            // SAFETY: the value was just checked to be a string.
+            Ok(ValueType::String) => unsafe { path.cast() }?,
+            _ => {
+                return Err(crate::convert::js_err(
+                    env,
+                    crate::convert::invalid("the path must be a string"),
+                ))
+            }
+        };
+        let mode =
+            vh5::Mode::parse(options.and_then(|o| o.mode).as_deref().unwrap_or("a")).js(env)?;
+        Ok(JsVersionedFile {
+            inner: vh5::VersionedFile::open(&path, mode).js(env)?,
+        })
     }
 
     /// The path the file was opened with.
@@ -116,37 +129,61 @@ impl JsVersionedFile {
     /// Committed versions with parents and timestamps, oldest first.
     #[napi]
     pub fn history(&self, env: &Env) -> Result<Vec<VersionInfo>> {
-        Ok(self.inner.version_infos().js(env)?.into_iter().map(Into::into).collect())
+        Ok(self
+            .inner
+            .version_infos()
+            .js(env)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// A committed version by name.
     #[napi]
     pub fn version(&self, env: &Env, name: String) -> Result<JsVersion> {
         let info = self.inner.version(&name).js(env)?;
-        Ok(JsVersion { file: self.inner.clone(), info })
+        Ok(JsVersion {
+            file: self.inner.clone(),
+            info,
+        })
     }
 
     /// The latest version committed at or before `time` (or exactly at it with
     /// `{ exact: true }`). Throws `NO_VERSION_AT_TIME` when there is none.
     #[napi(ts_args_type = "time: Date | string | bigint, options?: VersionAtOptions")]
-    pub fn version_at(&self, env: &Env, time: TimeInput, options: Option<VersionAtOptions>) -> Result<JsVersion> {
+    pub fn version_at(
+        &self,
+        env: &Env,
+        time: TimeInput,
+        options: Option<VersionAtOptions>,
+    ) -> Result<JsVersion> {
         let us = micros(time).js(env)?;
         let exact = options.and_then(|o| o.exact).unwrap_or(false);
         let info = self.inner.version_at(us, exact).js(env)?;
-        Ok(JsVersion { file: self.inner.clone(), info })
+        Ok(JsVersion {
+            file: self.inner.clone(),
+            info,
+        })
     }
 
     /// Starts staging a version; used by `stageVersion`, which commits it after the
     /// builder returns (or abandons it if the builder throws).
     #[napi(js_name = "_beginStage")]
-    pub fn begin_stage(&self, env: &Env, name: String, options: Option<StageOptions>) -> Result<JsStagedVersion> {
+    pub fn begin_stage(
+        &self,
+        env: &Env,
+        name: String,
+        options: Option<StageOptions>,
+    ) -> Result<JsStagedVersion> {
         let mut opts = vh5::StageOptions::default();
         if let Some(o) = options {
             opts.prev_version = o.prev_version;
             opts.make_current = o.make_current;
             opts.timestamp = o.timestamp.map(micros).transpose().js(env)?;
         }
-        Ok(JsStagedVersion { inner: self.inner.stage(&name, opts).js(env)? })
+        Ok(JsStagedVersion {
+            inner: self.inner.stage(&name, opts).js(env)?,
+        })
     }
 
     /// Flushes and closes the file. Any later use throws `FILE_CLOSED`.

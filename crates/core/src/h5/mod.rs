@@ -69,8 +69,16 @@ unsafe extern "C" fn walk_cb(_n: c_uint, e: *const H5E_error2_t, data: *mut c_vo
     // H5Ewalk2 below, alive for the whole walk.
     unsafe {
         let v = &mut *(data as *mut Vec<String>);
-        let desc = if (*e).desc.is_null() { "" } else { CStr::from_ptr((*e).desc).to_str().unwrap_or("") };
-        let func = if (*e).func_name.is_null() { "" } else { CStr::from_ptr((*e).func_name).to_str().unwrap_or("") };
+        let desc = if (*e).desc.is_null() {
+            ""
+        } else {
+            CStr::from_ptr((*e).desc).to_str().unwrap_or("")
+        };
+        let func = if (*e).func_name.is_null() {
+            ""
+        } else {
+            CStr::from_ptr((*e).func_name).to_str().unwrap_or("")
+        };
         v.push(format!("{func}: {desc}"));
     }
     0
@@ -81,11 +89,16 @@ fn h5err(what: &str) -> Error {
     let mut msgs: Vec<String> = Vec::new();
     // SAFETY: walking the default stack with a callback that only reads the records.
     unsafe {
-        H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, Some(walk_cb), &mut msgs as *mut Vec<String> as *mut c_void);
+        H5Ewalk2(
+            H5E_DEFAULT,
+            H5E_WALK_DOWNWARD,
+            Some(walk_cb),
+            &mut msgs as *mut Vec<String> as *mut c_void,
+        );
         H5Eclear2(H5E_DEFAULT);
     }
     let detail = msgs.join("; ");
-    let kind = if detail.contains("unable to lock file") || detail.contains("lock") && detail.contains("file") {
+    let kind = if detail.contains("unable to lock") {
         ErrorKind::FileLocked
     } else {
         ErrorKind::Hdf5Error
@@ -124,7 +137,12 @@ macro_rules! hid {
 }
 
 fn cstr(s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("name {s:?} contains a NUL character")))
+    CString::new(s).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("name {s:?} contains a NUL character"),
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------------
@@ -150,13 +168,25 @@ pub fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
         // SAFETY: `c` is a valid C string; default property lists are used.
         unsafe {
             Ok(match how {
-                FileOpen::Read => hid!("opening the file read-only", H5Fopen(c.as_ptr(), H5F_ACC_RDONLY, H5P_DEFAULT)),
-                FileOpen::Write => hid!("opening the file for writing", H5Fopen(c.as_ptr(), H5F_ACC_RDWR, H5P_DEFAULT)),
+                FileOpen::Read => hid!(
+                    "opening the file read-only",
+                    H5Fopen(c.as_ptr(), H5F_ACC_RDONLY, H5P_DEFAULT)
+                ),
+                FileOpen::Write => hid!(
+                    "opening the file for writing",
+                    H5Fopen(c.as_ptr(), H5F_ACC_RDWR, H5P_DEFAULT)
+                ),
                 FileOpen::Truncate => {
-                    hid!("creating the file", H5Fcreate(c.as_ptr(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT))
+                    hid!(
+                        "creating the file",
+                        H5Fcreate(c.as_ptr(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)
+                    )
                 }
                 FileOpen::Exclusive => {
-                    hid!("creating the file", H5Fcreate(c.as_ptr(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT))
+                    hid!(
+                        "creating the file",
+                        H5Fcreate(c.as_ptr(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT)
+                    )
                 }
             })
         }
@@ -215,7 +245,12 @@ pub fn open_object(loc: &Hid, path: &str) -> Result<Hid> {
     let c = cstr(path)?;
     locked(|| {
         // SAFETY: valid location and C string.
-        unsafe { Ok(hid!(&format!("opening '{path}'"), H5Oopen(loc.id(), c.as_ptr(), H5P_DEFAULT))) }
+        unsafe {
+            Ok(hid!(
+                &format!("opening '{path}'"),
+                H5Oopen(loc.id(), c.as_ptr(), H5P_DEFAULT)
+            ))
+        }
     })
 }
 
@@ -236,7 +271,12 @@ pub fn open_group(loc: &Hid, path: &str) -> Result<Hid> {
     let c = cstr(path)?;
     locked(|| {
         // SAFETY: valid location and C string.
-        unsafe { Ok(hid!(&format!("opening group '{path}'"), H5Gopen2(loc.id(), c.as_ptr(), H5P_DEFAULT))) }
+        unsafe {
+            Ok(hid!(
+                &format!("opening group '{path}'"),
+                H5Gopen2(loc.id(), c.as_ptr(), H5P_DEFAULT)
+            ))
+        }
     })
 }
 
@@ -246,9 +286,18 @@ pub fn create_group(loc: &Hid, path: &str) -> Result<Hid> {
     locked(|| {
         // SAFETY: property list created and released here; valid location and name.
         unsafe {
-            let lcpl = hid!("creating a link property list", H5Pcreate(*H5P_CLS_LINK_CREATE));
-            ck!("setting intermediate group creation", H5Pset_create_intermediate_group(lcpl.id(), 1));
-            Ok(hid!(&format!("creating group '{path}'"), H5Gcreate2(loc.id(), c.as_ptr(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT)))
+            let lcpl = hid!(
+                "creating a link property list",
+                H5Pcreate(*H5P_CLS_LINK_CREATE)
+            );
+            ck!(
+                "setting intermediate group creation",
+                H5Pset_create_intermediate_group(lcpl.id(), 1)
+            );
+            Ok(hid!(
+                &format!("creating group '{path}'"),
+                H5Gcreate2(loc.id(), c.as_ptr(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT)
+            ))
         }
     })
 }
@@ -265,12 +314,30 @@ pub fn list(group: &Hid) -> Result<Vec<String>> {
             for i in 0..info.nlinks {
                 let n = ck!(
                     "reading a link name",
-                    H5Lget_name_by_idx(group.id(), dot.as_ptr(), H5_index_t::H5_INDEX_NAME, H5_iter_order_t::H5_ITER_INC, i, ptr::null_mut(), 0, H5P_DEFAULT)
+                    H5Lget_name_by_idx(
+                        group.id(),
+                        dot.as_ptr(),
+                        H5_index_t::H5_INDEX_NAME,
+                        H5_iter_order_t::H5_ITER_INC,
+                        i,
+                        ptr::null_mut(),
+                        0,
+                        H5P_DEFAULT
+                    )
                 );
                 let mut buf = vec![0u8; n as usize + 1];
                 ck!(
                     "reading a link name",
-                    H5Lget_name_by_idx(group.id(), dot.as_ptr(), H5_index_t::H5_INDEX_NAME, H5_iter_order_t::H5_ITER_INC, i, buf.as_mut_ptr() as *mut c_char, buf.len(), H5P_DEFAULT)
+                    H5Lget_name_by_idx(
+                        group.id(),
+                        dot.as_ptr(),
+                        H5_index_t::H5_INDEX_NAME,
+                        H5_iter_order_t::H5_ITER_INC,
+                        i,
+                        buf.as_mut_ptr() as *mut c_char,
+                        buf.len(),
+                        H5P_DEFAULT
+                    )
                 );
                 buf.truncate(n as usize);
                 names.push(String::from_utf8_lossy(&buf).into_owned());
@@ -285,7 +352,12 @@ pub fn unlink(loc: &Hid, path: &str) -> Result<()> {
     let c = cstr(path)?;
     locked(|| {
         // SAFETY: valid location and C string.
-        unsafe { ck!(&format!("deleting '{path}'"), H5Ldelete(loc.id(), c.as_ptr(), H5P_DEFAULT)) };
+        unsafe {
+            ck!(
+                &format!("deleting '{path}'"),
+                H5Ldelete(loc.id(), c.as_ptr(), H5P_DEFAULT)
+            )
+        };
         Ok(())
     })
 }
@@ -296,7 +368,17 @@ pub fn copy_object(src: &Hid, src_path: &str, dst: &Hid, dst_path: &str) -> Resu
     locked(|| {
         // SAFETY: valid locations and C strings.
         unsafe {
-            ck!(&format!("copying '{src_path}'"), H5Ocopy(src.id(), a.as_ptr(), dst.id(), b.as_ptr(), H5P_DEFAULT, H5P_DEFAULT))
+            ck!(
+                &format!("copying '{src_path}'"),
+                H5Ocopy(
+                    src.id(),
+                    a.as_ptr(),
+                    dst.id(),
+                    b.as_ptr(),
+                    H5P_DEFAULT,
+                    H5P_DEFAULT
+                )
+            )
         };
         Ok(())
     })
@@ -306,7 +388,7 @@ pub fn copy_object(src: &Hid, src_path: &str, dst: &Hid, dst_path: &str) -> Resu
 // Datatypes
 
 fn dtype_file_type(d: Dtype) -> Result<Hid> {
-    // SAFETY (all branches): copying a predefined type or building an enum on int8.
+    // SAFETY: every branch copies a predefined type or builds an enum on int8.
     unsafe {
         Ok(match d {
             Dtype::Int8 => hid!("copying a type", H5Tcopy(*H5T_STD_I8LE)),
@@ -323,8 +405,14 @@ fn dtype_file_type(d: Dtype) -> Result<Hid> {
                 // h5py's bool: enum over int8 with FALSE=0, TRUE=1.
                 let t = hid!("creating the bool enum", H5Tenum_create(*H5T_NATIVE_INT8));
                 let (f, tr) = (0i8, 1i8);
-                ck!("building the bool enum", H5Tenum_insert(t.id(), c"FALSE".as_ptr(), &f as *const i8 as *const c_void));
-                ck!("building the bool enum", H5Tenum_insert(t.id(), c"TRUE".as_ptr(), &tr as *const i8 as *const c_void));
+                ck!(
+                    "building the bool enum",
+                    H5Tenum_insert(t.id(), c"FALSE".as_ptr(), &f as *const i8 as *const c_void)
+                );
+                ck!(
+                    "building the bool enum",
+                    H5Tenum_insert(t.id(), c"TRUE".as_ptr(), &tr as *const i8 as *const c_void)
+                );
                 t
             }
         })
@@ -343,7 +431,10 @@ pub fn dtype_of(t: &Hid) -> Result<Dtype> {
                     let signed = H5Tget_sign(t.id()) == H5T_sign_t::H5T_SGN_2;
                     let order_le = H5Tget_order(t.id()) == H5T_order_t::H5T_ORDER_LE;
                     if !order_le {
-                        bail!(UnsupportedDtype, "big-endian integer datasets are not supported yet");
+                        bail!(
+                            UnsupportedDtype,
+                            "big-endian integer datasets are not supported yet"
+                        );
                     }
                     Ok(match (signed, size) {
                         (true, 1) => Dtype::Int8,
@@ -354,17 +445,27 @@ pub fn dtype_of(t: &Hid) -> Result<Dtype> {
                         (false, 2) => Dtype::UInt16,
                         (false, 4) => Dtype::UInt32,
                         (false, 8) => Dtype::UInt64,
-                        _ => bail!(UnsupportedDtype, "integer type of {size} bytes is not supported"),
+                        _ => bail!(
+                            UnsupportedDtype,
+                            "integer type of {size} bytes is not supported"
+                        ),
                     })
                 }
                 H5T_class_t::H5T_FLOAT => {
                     if H5Tget_order(t.id()) != H5T_order_t::H5T_ORDER_LE {
-                        bail!(UnsupportedDtype, "big-endian float datasets are not supported yet");
+                        bail!(
+                            UnsupportedDtype,
+                            "big-endian float datasets are not supported yet"
+                        );
                     }
                     match size {
                         4 => Ok(Dtype::Float32),
                         8 => Ok(Dtype::Float64),
-                        _ => bail!(UnsupportedDtype, "float type of {size} bytes (float{}) is not supported yet", size * 8),
+                        _ => bail!(
+                            UnsupportedDtype,
+                            "float type of {size} bytes (float{}) is not supported yet",
+                            size * 8
+                        ),
                     }
                 }
                 H5T_class_t::H5T_ENUM => {
@@ -377,15 +478,29 @@ pub fn dtype_of(t: &Hid) -> Result<Dtype> {
                             H5free_memory(p as *mut c_void);
                         }
                     }
-                    if size == 1 && names.len() == 2 && names.contains(&"FALSE".to_string()) && names.contains(&"TRUE".to_string()) {
+                    if size == 1
+                        && names.len() == 2
+                        && names.contains(&"FALSE".to_string())
+                        && names.contains(&"TRUE".to_string())
+                    {
                         Ok(Dtype::Bool)
                     } else {
-                        bail!(UnsupportedDtype, "enum type with members {names:?} is not supported")
+                        bail!(
+                            UnsupportedDtype,
+                            "enum type with members {names:?} is not supported"
+                        )
                     }
                 }
-                H5T_class_t::H5T_STRING => bail!(UnsupportedDtype, "string datasets are not supported yet"),
-                H5T_class_t::H5T_COMPOUND => bail!(UnsupportedDtype, "compound datasets are not supported yet"),
-                other => bail!(UnsupportedDtype, "HDF5 type class {other:?} is not supported"),
+                H5T_class_t::H5T_STRING => {
+                    bail!(UnsupportedDtype, "string datasets are not supported yet")
+                }
+                H5T_class_t::H5T_COMPOUND => {
+                    bail!(UnsupportedDtype, "compound datasets are not supported yet")
+                }
+                other => bail!(
+                    UnsupportedDtype,
+                    "HDF5 type class {other:?} is not supported"
+                ),
             }
         }
     })
@@ -398,10 +513,16 @@ fn simple_space(dims: &[u64], maxdims: Option<&[u64]>) -> Result<Hid> {
     // SAFETY: `dims`/`maxdims` have `dims.len()` entries.
     unsafe {
         if dims.is_empty() {
-            return Ok(hid!("creating a scalar dataspace", H5Screate(H5S_class_t::H5S_SCALAR)));
+            return Ok(hid!(
+                "creating a scalar dataspace",
+                H5Screate(H5S_class_t::H5S_SCALAR)
+            ));
         }
         let mp = maxdims.map_or(ptr::null(), |m| m.as_ptr());
-        Ok(hid!("creating a dataspace", H5Screate_simple(dims.len() as i32, dims.as_ptr(), mp)))
+        Ok(hid!(
+            "creating a dataspace",
+            H5Screate_simple(dims.len() as i32, dims.as_ptr(), mp)
+        ))
     }
 }
 
@@ -413,7 +534,10 @@ pub fn ds_shape(ds: &Hid) -> Result<Vec<u64>> {
             let space = hid!("reading a dataspace", H5Dget_space(ds.id()));
             let rank = ck!("reading the rank", H5Sget_simple_extent_ndims(space.id()));
             let mut dims = vec![0u64; rank as usize];
-            ck!("reading dimensions", H5Sget_simple_extent_dims(space.id(), dims.as_mut_ptr(), ptr::null_mut()));
+            ck!(
+                "reading dimensions",
+                H5Sget_simple_extent_dims(space.id(), dims.as_mut_ptr(), ptr::null_mut())
+            );
             Ok(dims)
         }
     })
@@ -432,7 +556,12 @@ pub fn open_dataset(loc: &Hid, path: &str) -> Result<Hid> {
     let c = cstr(path)?;
     locked(|| {
         // SAFETY: valid location and C string.
-        unsafe { Ok(hid!(&format!("opening dataset '{path}'"), H5Dopen2(loc.id(), c.as_ptr(), H5P_DEFAULT))) }
+        unsafe {
+            Ok(hid!(
+                &format!("opening dataset '{path}'"),
+                H5Dopen2(loc.id(), c.as_ptr(), H5P_DEFAULT)
+            ))
+        }
     })
 }
 
@@ -447,7 +576,14 @@ pub fn ds_set_extent(ds: &Hid, dims: &[u64]) -> Result<()> {
 
 /// Reads or writes the block `[start, start+count)` of `ds` from/into `buf`
 /// (C order, `mem` elements).
-fn block_io(ds: &Hid, mem: &Hid, start: &[u64], count: &[u64], buf: *mut c_void, write: bool) -> Result<()> {
+fn block_io(
+    ds: &Hid,
+    mem: &Hid,
+    start: &[u64],
+    count: &[u64],
+    buf: *mut c_void,
+    write: bool,
+) -> Result<()> {
     // SAFETY: caller guarantees `buf` holds `prod(count)` elements of `mem`; the file
     // and memory spaces are created and released here.
     unsafe {
@@ -455,34 +591,80 @@ fn block_io(ds: &Hid, mem: &Hid, start: &[u64], count: &[u64], buf: *mut c_void,
         if !start.is_empty() {
             ck!(
                 "selecting a hyperslab",
-                H5Sselect_hyperslab(fspace.id(), H5S_seloper_t::H5S_SELECT_SET, start.as_ptr(), ptr::null(), count.as_ptr(), ptr::null())
+                H5Sselect_hyperslab(
+                    fspace.id(),
+                    H5S_seloper_t::H5S_SELECT_SET,
+                    start.as_ptr(),
+                    ptr::null(),
+                    count.as_ptr(),
+                    ptr::null()
+                )
             );
         }
         let mspace = simple_space(count, None)?;
         if write {
-            ck!("writing data", H5Dwrite(ds.id(), mem.id(), mspace.id(), fspace.id(), H5P_DEFAULT, buf));
+            ck!(
+                "writing data",
+                H5Dwrite(
+                    ds.id(),
+                    mem.id(),
+                    mspace.id(),
+                    fspace.id(),
+                    H5P_DEFAULT,
+                    buf
+                )
+            );
         } else {
-            ck!("reading data", H5Dread(ds.id(), mem.id(), mspace.id(), fspace.id(), H5P_DEFAULT, buf));
+            ck!(
+                "reading data",
+                H5Dread(
+                    ds.id(),
+                    mem.id(),
+                    mspace.id(),
+                    fspace.id(),
+                    H5P_DEFAULT,
+                    buf
+                )
+            );
         }
     }
     Ok(())
 }
 
 /// Reads the block `[start, start+count)` of a dataset of `dtype` into `buf`.
-pub fn read_block(ds: &Hid, dtype: Dtype, start: &[u64], count: &[u64], buf: &mut [u8]) -> Result<()> {
-    debug_assert_eq!(buf.len() as u64, count.iter().product::<u64>() * dtype.size() as u64);
+pub fn read_block(
+    ds: &Hid,
+    dtype: Dtype,
+    start: &[u64],
+    count: &[u64],
+    buf: &mut [u8],
+) -> Result<()> {
+    debug_assert_eq!(
+        buf.len() as u64,
+        count.iter().product::<u64>() * dtype.size() as u64
+    );
     if buf.is_empty() {
         return Ok(());
     }
     locked(|| {
         let mem = dtype_file_type(dtype)?;
-        block_io(ds, &mem, start, count, buf.as_mut_ptr() as *mut c_void, false)
+        block_io(
+            ds,
+            &mem,
+            start,
+            count,
+            buf.as_mut_ptr() as *mut c_void,
+            false,
+        )
     })
 }
 
 /// Writes `buf` to the block `[start, start+count)` of a dataset of `dtype`.
 pub fn write_block(ds: &Hid, dtype: Dtype, start: &[u64], count: &[u64], buf: &[u8]) -> Result<()> {
-    debug_assert_eq!(buf.len() as u64, count.iter().product::<u64>() * dtype.size() as u64);
+    debug_assert_eq!(
+        buf.len() as u64,
+        count.iter().product::<u64>() * dtype.size() as u64
+    );
     if buf.is_empty() {
         return Ok(());
     }
@@ -521,7 +703,11 @@ pub struct Filters {
 
 impl Default for Filters {
     fn default() -> Self {
-        Filters { shuffle: false, compression: Compression::None, fletcher32: false }
+        Filters {
+            shuffle: false,
+            compression: Compression::None,
+            fletcher32: false,
+        }
     }
 }
 
@@ -537,9 +723,15 @@ fn apply_filters(dcpl: &Hid, f: &Filters) -> Result<()> {
                 ck!("adding the gzip filter", H5Pset_deflate(dcpl.id(), level));
             }
             Compression::Lzf => {
-                ck!("adding the lzf filter", H5Pset_filter(dcpl.id(), FILTER_LZF, H5Z_FLAG_OPTIONAL, 0, ptr::null()));
+                ck!(
+                    "adding the lzf filter",
+                    H5Pset_filter(dcpl.id(), FILTER_LZF, H5Z_FLAG_OPTIONAL, 0, ptr::null())
+                );
             }
-            Compression::Other(id) => bail!(InvalidArgument, "cannot write with filter {id}: use gzip or lzf"),
+            Compression::Other(id) => bail!(
+                InvalidArgument,
+                "cannot write with filter {id}: use gzip or lzf"
+            ),
         }
         if f.fletcher32 {
             ck!("adding the fletcher32 filter", H5Pset_fletcher32(dcpl.id()));
@@ -564,12 +756,23 @@ pub fn ds_filters(ds: &Hid) -> Result<Filters> {
                 let mut config: c_uint = 0;
                 let id = ck!(
                     "reading a filter",
-                    H5Pget_filter2(dcpl.id(), i, &mut flags, &mut nelmts, cd.as_mut_ptr(), name.len(), name.as_mut_ptr(), &mut config)
+                    H5Pget_filter2(
+                        dcpl.id(),
+                        i,
+                        &mut flags,
+                        &mut nelmts,
+                        cd.as_mut_ptr(),
+                        name.len(),
+                        name.as_mut_ptr(),
+                        &mut config
+                    )
                 );
                 match id {
                     H5Z_FILTER_SHUFFLE => f.shuffle = true,
                     H5Z_FILTER_FLETCHER32 => f.fletcher32 = true,
-                    H5Z_FILTER_DEFLATE => f.compression = Compression::Gzip(if nelmts > 0 { cd[0] } else { 4 }),
+                    H5Z_FILTER_DEFLATE => {
+                        f.compression = Compression::Gzip(if nelmts > 0 { cd[0] } else { 4 })
+                    }
                     FILTER_LZF => f.compression = Compression::Lzf,
                     other => f.compression = Compression::Other(other),
                 }
@@ -586,11 +789,17 @@ pub fn ds_fill(ds: &Hid, dtype: Dtype) -> Result<Vec<u8>> {
         unsafe {
             let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
             let mut status = H5D_fill_value_t::H5D_FILL_VALUE_UNDEFINED;
-            ck!("reading the fill value status", H5Pfill_value_defined(dcpl.id(), &mut status));
+            ck!(
+                "reading the fill value status",
+                H5Pfill_value_defined(dcpl.id(), &mut status)
+            );
             let mut buf = dtype.zero();
             if status != H5D_fill_value_t::H5D_FILL_VALUE_UNDEFINED {
                 let mem = dtype_file_type(dtype)?;
-                ck!("reading the fill value", H5Pget_fill_value(dcpl.id(), mem.id(), buf.as_mut_ptr() as *mut c_void));
+                ck!(
+                    "reading the fill value",
+                    H5Pget_fill_value(dcpl.id(), mem.id(), buf.as_mut_ptr() as *mut c_void)
+                );
             }
             Ok(buf)
         }
@@ -598,7 +807,13 @@ pub fn ds_fill(ds: &Hid, dtype: Dtype) -> Result<Vec<u8>> {
 }
 
 /// Creates `raw_data`: shape `(0, c1, …)`, unlimited along axis 0, chunked by `chunks`.
-pub fn create_raw_data(group: &Hid, dtype: Dtype, chunks: &[u64], fill: &[u8], filters: &Filters) -> Result<Hid> {
+pub fn create_raw_data(
+    group: &Hid,
+    dtype: Dtype,
+    chunks: &[u64],
+    fill: &[u8],
+    filters: &Filters,
+) -> Result<Hid> {
     locked(|| {
         // SAFETY: property lists and spaces are created and released here; `fill`
         // holds one element of `dtype`.
@@ -609,13 +824,30 @@ pub fn create_raw_data(group: &Hid, dtype: Dtype, chunks: &[u64], fill: &[u8], f
             let mut maxd = chunks.to_vec();
             maxd[0] = H5S_UNLIMITED;
             let space = simple_space(&dims, Some(&maxd))?;
-            let dcpl = hid!("creating creation properties", H5Pcreate(*H5P_CLS_DATASET_CREATE));
-            ck!("setting chunks", H5Pset_chunk(dcpl.id(), chunks.len() as i32, chunks.as_ptr()));
-            ck!("setting the fill value", H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void));
+            let dcpl = hid!(
+                "creating creation properties",
+                H5Pcreate(*H5P_CLS_DATASET_CREATE)
+            );
+            ck!(
+                "setting chunks",
+                H5Pset_chunk(dcpl.id(), chunks.len() as i32, chunks.as_ptr())
+            );
+            ck!(
+                "setting the fill value",
+                H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void)
+            );
             apply_filters(&dcpl, filters)?;
             Ok(hid!(
                 "creating raw_data",
-                H5Dcreate2(group.id(), c"raw_data".as_ptr(), t.id(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT)
+                H5Dcreate2(
+                    group.id(),
+                    c"raw_data".as_ptr(),
+                    t.id(),
+                    space.id(),
+                    H5P_DEFAULT,
+                    dcpl.id(),
+                    H5P_DEFAULT
+                )
             ))
         }
     })
@@ -638,13 +870,28 @@ pub struct HashRow {
 fn hash_row_type() -> Result<Hid> {
     // SAFETY: building a compound type from predefined types; members are released.
     unsafe {
-        let t = hid!("creating the hash row type", H5Tcreate(H5T_class_t::H5T_COMPOUND, 48));
+        let t = hid!(
+            "creating the hash row type",
+            H5Tcreate(H5T_class_t::H5T_COMPOUND, 48)
+        );
         let d32: [hsize_t; 1] = [32];
         let d2: [hsize_t; 1] = [2];
-        let h = hid!("creating the hash field", H5Tarray_create2(*H5T_STD_U8LE, 1, d32.as_ptr()));
-        let s = hid!("creating the shape field", H5Tarray_create2(*H5T_STD_I64LE, 1, d2.as_ptr()));
-        ck!("building the hash row type", H5Tinsert(t.id(), c"hash".as_ptr(), 0, h.id()));
-        ck!("building the hash row type", H5Tinsert(t.id(), c"shape".as_ptr(), 32, s.id()));
+        let h = hid!(
+            "creating the hash field",
+            H5Tarray_create2(*H5T_STD_U8LE, 1, d32.as_ptr())
+        );
+        let s = hid!(
+            "creating the shape field",
+            H5Tarray_create2(*H5T_STD_I64LE, 1, d2.as_ptr())
+        );
+        ck!(
+            "building the hash row type",
+            H5Tinsert(t.id(), c"hash".as_ptr(), 0, h.id())
+        );
+        ck!(
+            "building the hash row type",
+            H5Tinsert(t.id(), c"shape".as_ptr(), 32, s.id())
+        );
         Ok(t)
     }
 }
@@ -669,13 +916,27 @@ pub fn create_hash_table(group: &Hid) -> Result<Hid> {
             let dims = [1u64];
             let maxd = [H5S_UNLIMITED];
             let space = simple_space(&dims, Some(&maxd))?;
-            let dcpl = hid!("creating creation properties", H5Pcreate(*H5P_CLS_DATASET_CREATE));
+            let dcpl = hid!(
+                "creating creation properties",
+                H5Pcreate(*H5P_CLS_DATASET_CREATE)
+            );
             let chunk = [4096u64];
             ck!("setting chunks", H5Pset_chunk(dcpl.id(), 1, chunk.as_ptr()));
-            ck!("adding the lzf filter", H5Pset_filter(dcpl.id(), FILTER_LZF, H5Z_FLAG_OPTIONAL, 0, ptr::null()));
+            ck!(
+                "adding the lzf filter",
+                H5Pset_filter(dcpl.id(), FILTER_LZF, H5Z_FLAG_OPTIONAL, 0, ptr::null())
+            );
             let ds = hid!(
                 "creating hash_table",
-                H5Dcreate2(group.id(), c"hash_table".as_ptr(), t.id(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT)
+                H5Dcreate2(
+                    group.id(),
+                    c"hash_table".as_ptr(),
+                    t.id(),
+                    space.id(),
+                    H5P_DEFAULT,
+                    dcpl.id(),
+                    H5P_DEFAULT
+                )
             );
             let zero = [0u8; 48];
             block_io(&ds, &t, &[0], &[1], zero.as_ptr() as *mut c_void, true)?;
@@ -694,7 +955,14 @@ pub fn read_hash_rows(table: &Hid, n: u64) -> Result<Vec<HashRow>> {
     let mut buf = vec![0u8; n as usize * 48];
     locked(|| {
         let t = hash_row_type()?;
-        block_io(table, &t, &[0], &[n], buf.as_mut_ptr() as *mut c_void, false)
+        block_io(
+            table,
+            &t,
+            &[0],
+            &[n],
+            buf.as_mut_ptr() as *mut c_void,
+            false,
+        )
     })?;
     Ok(buf
         .chunks_exact(48)
@@ -705,7 +973,11 @@ pub fn read_hash_rows(table: &Hid, n: u64) -> Result<Vec<HashRow>> {
             a.copy_from_slice(&r[32..40]);
             let mut b = [0u8; 8];
             b.copy_from_slice(&r[40..48]);
-            HashRow { hash, start: i64::from_le_bytes(a), stop: i64::from_le_bytes(b) }
+            HashRow {
+                hash,
+                start: i64::from_le_bytes(a),
+                stop: i64::from_le_bytes(b),
+            }
         })
         .collect())
 }
@@ -721,7 +993,14 @@ pub fn write_hash_rows(table: &Hid, at: u64, rows: &[HashRow]) -> Result<()> {
     let bytes = rows_to_bytes(rows);
     locked(|| {
         let t = hash_row_type()?;
-        block_io(table, &t, &[at], &[rows.len() as u64], bytes.as_ptr() as *mut c_void, true)
+        block_io(
+            table,
+            &t,
+            &[at],
+            &[rows.len() as u64],
+            bytes.as_ptr() as *mut c_void,
+            true,
+        )
     })
 }
 
@@ -761,8 +1040,14 @@ pub fn create_version_dataset(
         unsafe {
             let t = dtype_file_type(dtype)?;
             let space = simple_space(shape, Some(shape))?;
-            let dcpl = hid!("creating creation properties", H5Pcreate(*H5P_CLS_DATASET_CREATE));
-            ck!("setting the fill value", H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void));
+            let dcpl = hid!(
+                "creating creation properties",
+                H5Pcreate(*H5P_CLS_DATASET_CREATE)
+            );
+            ck!(
+                "setting the fill value",
+                H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void)
+            );
             if !mappings.is_empty() {
                 let vspace = simple_space(shape, Some(shape))?;
                 let mut maxd = raw_dims.to_vec();
@@ -773,19 +1058,50 @@ pub fn create_version_dataset(
                 for m in mappings {
                     ck!(
                         "selecting a virtual region",
-                        H5Sselect_hyperslab(vspace.id(), H5S_seloper_t::H5S_SELECT_SET, m.vstart.as_ptr(), ptr::null(), ones.as_ptr(), m.extent.as_ptr())
+                        H5Sselect_hyperslab(
+                            vspace.id(),
+                            H5S_seloper_t::H5S_SELECT_SET,
+                            m.vstart.as_ptr(),
+                            ptr::null(),
+                            ones.as_ptr(),
+                            m.extent.as_ptr()
+                        )
                     );
                     sstart[0] = m.src_row;
                     ck!(
                         "selecting a source region",
-                        H5Sselect_hyperslab(sspace.id(), H5S_seloper_t::H5S_SELECT_SET, sstart.as_ptr(), ptr::null(), ones.as_ptr(), m.extent.as_ptr())
+                        H5Sselect_hyperslab(
+                            sspace.id(),
+                            H5S_seloper_t::H5S_SELECT_SET,
+                            sstart.as_ptr(),
+                            ptr::null(),
+                            ones.as_ptr(),
+                            m.extent.as_ptr()
+                        )
                     );
-                    ck!("adding a virtual mapping", H5Pset_virtual(dcpl.id(), vspace.id(), c".".as_ptr(), craw.as_ptr(), sspace.id()));
+                    ck!(
+                        "adding a virtual mapping",
+                        H5Pset_virtual(
+                            dcpl.id(),
+                            vspace.id(),
+                            c".".as_ptr(),
+                            craw.as_ptr(),
+                            sspace.id()
+                        )
+                    );
                 }
             }
             Ok(hid!(
                 &format!("creating version dataset '{name}'"),
-                H5Dcreate2(loc.id(), cname.as_ptr(), t.id(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT)
+                H5Dcreate2(
+                    loc.id(),
+                    cname.as_ptr(),
+                    t.id(),
+                    space.id(),
+                    H5P_DEFAULT,
+                    dcpl.id(),
+                    H5P_DEFAULT
+                )
             ))
         }
     })
@@ -794,15 +1110,34 @@ pub fn create_version_dataset(
 fn regular_block(space: hid_t, what: &str) -> Result<(Vec<u64>, Vec<u64>)> {
     // SAFETY: `space` is a dataspace id owned by the caller; buffers have `rank` entries.
     unsafe {
-        let rank = ck!("reading a selection rank", H5Sget_simple_extent_ndims(space)) as usize;
-        if H5Sget_select_type(space) != H5S_sel_type::H5S_SEL_HYPERSLABS || H5Sis_regular_hyperslab(space) <= 0 {
+        let rank = ck!(
+            "reading a selection rank",
+            H5Sget_simple_extent_ndims(space)
+        ) as usize;
+        if H5Sget_select_type(space) != H5S_sel_type::H5S_SEL_HYPERSLABS
+            || H5Sis_regular_hyperslab(space) <= 0
+        {
             H5Eclear2(H5E_DEFAULT);
-            bail!(CorruptFile, "{what} of a virtual mapping is not a regular hyperslab");
+            bail!(
+                CorruptFile,
+                "{what} of a virtual mapping is not a regular hyperslab"
+            );
         }
-        let (mut start, mut stride, mut count, mut block) = (vec![0u64; rank], vec![0u64; rank], vec![0u64; rank], vec![0u64; rank]);
+        let (mut start, mut stride, mut count, mut block) = (
+            vec![0u64; rank],
+            vec![0u64; rank],
+            vec![0u64; rank],
+            vec![0u64; rank],
+        );
         ck!(
             "reading a hyperslab",
-            H5Sget_regular_hyperslab(space, start.as_mut_ptr(), stride.as_mut_ptr(), count.as_mut_ptr(), block.as_mut_ptr())
+            H5Sget_regular_hyperslab(
+                space,
+                start.as_mut_ptr(),
+                stride.as_mut_ptr(),
+                count.as_mut_ptr(),
+                block.as_mut_ptr()
+            )
         );
         let mut extent = Vec::with_capacity(rank);
         for i in 0..rank {
@@ -811,7 +1146,10 @@ fn regular_block(space: hid_t, what: &str) -> Result<(Vec<u64>, Vec<u64>)> {
             } else if block[i] == 1 && stride[i] == 1 {
                 count[i]
             } else {
-                bail!(CorruptFile, "{what} of a virtual mapping is not one contiguous block");
+                bail!(
+                    CorruptFile,
+                    "{what} of a virtual mapping is not one contiguous block"
+                );
             });
         }
         Ok((start, extent))
@@ -830,28 +1168,58 @@ pub fn read_mappings(ds: &Hid) -> Result<Option<(Vec<Mapping>, Option<String>)>>
                 return Ok(None);
             }
             let mut n: usize = 0;
-            ck!("counting virtual mappings", H5Pget_virtual_count(dcpl.id(), &mut n));
+            ck!(
+                "counting virtual mappings",
+                H5Pget_virtual_count(dcpl.id(), &mut n)
+            );
             let mut out = Vec::with_capacity(n);
             let mut source: Option<String> = None;
             for i in 0..n {
-                let vs = hid!("reading a virtual region", H5Pget_virtual_vspace(dcpl.id(), i));
-                let ss = hid!("reading a source region", H5Pget_virtual_srcspace(dcpl.id(), i));
+                let vs = hid!(
+                    "reading a virtual region",
+                    H5Pget_virtual_vspace(dcpl.id(), i)
+                );
+                let ss = hid!(
+                    "reading a source region",
+                    H5Pget_virtual_srcspace(dcpl.id(), i)
+                );
                 let (vstart, vext) = regular_block(vs.id(), "the virtual region")?;
                 let (sstart, sext) = regular_block(ss.id(), "the source region")?;
                 if vext != sext {
-                    bail!(CorruptFile, "virtual mapping {i} has a source region of another shape");
+                    bail!(
+                        CorruptFile,
+                        "virtual mapping {i} has a source region of another shape"
+                    );
                 }
                 if sstart.iter().skip(1).any(|&s| s != 0) {
-                    bail!(CorruptFile, "virtual mapping {i} does not start at a slot boundary");
+                    bail!(
+                        CorruptFile,
+                        "virtual mapping {i} does not start at a slot boundary"
+                    );
                 }
                 if i == 0 {
-                    let len = ck!("reading a source name", H5Pget_virtual_dsetname(dcpl.id(), i, ptr::null_mut(), 0));
+                    let len = ck!(
+                        "reading a source name",
+                        H5Pget_virtual_dsetname(dcpl.id(), i, ptr::null_mut(), 0)
+                    );
                     let mut buf = vec![0u8; len as usize + 1];
-                    ck!("reading a source name", H5Pget_virtual_dsetname(dcpl.id(), i, buf.as_mut_ptr() as *mut c_char, buf.len()));
+                    ck!(
+                        "reading a source name",
+                        H5Pget_virtual_dsetname(
+                            dcpl.id(),
+                            i,
+                            buf.as_mut_ptr() as *mut c_char,
+                            buf.len()
+                        )
+                    );
                     buf.truncate(len as usize);
                     source = Some(String::from_utf8_lossy(&buf).into_owned());
                 }
-                out.push(Mapping { vstart, extent: vext, src_row: sstart[0] });
+                out.push(Mapping {
+                    vstart,
+                    extent: vext,
+                    src_row: sstart[0],
+                });
             }
             Ok(Some((out, source)))
         }
@@ -861,7 +1229,12 @@ pub fn read_mappings(ds: &Hid) -> Result<Option<(Vec<Mapping>, Option<String>)>>
 // ---------------------------------------------------------------------------------
 // Attributes
 
-unsafe extern "C" fn attr_name_cb(_loc: hid_t, name: *const c_char, _info: *const H5A_info_t, data: *mut c_void) -> herr_t {
+unsafe extern "C" fn attr_name_cb(
+    _loc: hid_t,
+    name: *const c_char,
+    _info: *const H5A_info_t,
+    data: *mut c_void,
+) -> herr_t {
     // SAFETY: `data` is the Vec<String> passed to H5Aiterate2; `name` is a valid C string.
     unsafe {
         let v = &mut *(data as *mut Vec<String>);
@@ -879,7 +1252,14 @@ pub fn attr_names(obj: &Hid) -> Result<Vec<String>> {
         unsafe {
             ck!(
                 "listing attributes",
-                H5Aiterate2(obj.id(), H5_index_t::H5_INDEX_NAME, H5_iter_order_t::H5_ITER_INC, &mut idx, Some(attr_name_cb), &mut names as *mut Vec<String> as *mut c_void)
+                H5Aiterate2(
+                    obj.id(),
+                    H5_index_t::H5_INDEX_NAME,
+                    H5_iter_order_t::H5_ITER_INC,
+                    &mut idx,
+                    Some(attr_name_cb),
+                    &mut names as *mut Vec<String> as *mut c_void
+                )
             )
         };
         Ok::<(), Error>(())
@@ -901,7 +1281,10 @@ fn vlen_str_type() -> Result<Hid> {
     unsafe {
         let t = hid!("creating a string type", H5Tcopy(*H5T_C_S1));
         ck!("creating a string type", H5Tset_size(t.id(), usize::MAX));
-        ck!("creating a string type", H5Tset_cset(t.id(), H5T_cset_t::H5T_CSET_UTF8));
+        ck!(
+            "creating a string type",
+            H5Tset_cset(t.id(), H5T_cset_t::H5T_CSET_UTF8)
+        );
         Ok(t)
     }
 }
@@ -918,37 +1301,88 @@ pub fn write_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
             }
             let scalar = |t: Hid, p: *const c_void| -> Result<()> {
                 let space = simple_space(&[], None)?;
-                let a = hid!("creating an attribute", H5Acreate2(obj.id(), c.as_ptr(), t.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT));
+                let a = hid!(
+                    "creating an attribute",
+                    H5Acreate2(
+                        obj.id(),
+                        c.as_ptr(),
+                        t.id(),
+                        space.id(),
+                        H5P_DEFAULT,
+                        H5P_DEFAULT
+                    )
+                );
                 ck!("writing an attribute", H5Awrite(a.id(), t.id(), p));
                 Ok(())
             };
             let array = |t: Hid, n: usize, p: *const c_void| -> Result<()> {
                 let space = simple_space(&[n as u64], None)?;
-                let a = hid!("creating an attribute", H5Acreate2(obj.id(), c.as_ptr(), t.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT));
+                let a = hid!(
+                    "creating an attribute",
+                    H5Acreate2(
+                        obj.id(),
+                        c.as_ptr(),
+                        t.id(),
+                        space.id(),
+                        H5P_DEFAULT,
+                        H5P_DEFAULT
+                    )
+                );
                 if n > 0 {
                     ck!("writing an attribute", H5Awrite(a.id(), t.id(), p));
                 }
                 Ok(())
             };
             match value {
-                AttrValue::Int(v) => scalar(dtype_file_type(Dtype::Int64)?, v as *const i64 as *const c_void),
-                AttrValue::UInt(v) => scalar(dtype_file_type(Dtype::UInt64)?, v as *const u64 as *const c_void),
-                AttrValue::Float(v) => scalar(dtype_file_type(Dtype::Float64)?, v as *const f64 as *const c_void),
+                AttrValue::Int(v) => scalar(
+                    dtype_file_type(Dtype::Int64)?,
+                    v as *const i64 as *const c_void,
+                ),
+                AttrValue::UInt(v) => scalar(
+                    dtype_file_type(Dtype::UInt64)?,
+                    v as *const u64 as *const c_void,
+                ),
+                AttrValue::Float(v) => scalar(
+                    dtype_file_type(Dtype::Float64)?,
+                    v as *const f64 as *const c_void,
+                ),
                 AttrValue::Bool(v) => {
                     let b = *v as i8;
-                    scalar(dtype_file_type(Dtype::Bool)?, &b as *const i8 as *const c_void)
+                    scalar(
+                        dtype_file_type(Dtype::Bool)?,
+                        &b as *const i8 as *const c_void,
+                    )
                 }
                 AttrValue::Str(s) => {
                     let cs = cstr(s)?;
                     let p = cs.as_ptr();
-                    scalar(vlen_str_type()?, &p as *const *const c_char as *const c_void)
+                    scalar(
+                        vlen_str_type()?,
+                        &p as *const *const c_char as *const c_void,
+                    )
                 }
-                AttrValue::IntArray(v) => array(dtype_file_type(Dtype::Int64)?, v.len(), v.as_ptr() as *const c_void),
-                AttrValue::UIntArray(v) => array(dtype_file_type(Dtype::UInt64)?, v.len(), v.as_ptr() as *const c_void),
-                AttrValue::FloatArray(v) => array(dtype_file_type(Dtype::Float64)?, v.len(), v.as_ptr() as *const c_void),
+                AttrValue::IntArray(v) => array(
+                    dtype_file_type(Dtype::Int64)?,
+                    v.len(),
+                    v.as_ptr() as *const c_void,
+                ),
+                AttrValue::UIntArray(v) => array(
+                    dtype_file_type(Dtype::UInt64)?,
+                    v.len(),
+                    v.as_ptr() as *const c_void,
+                ),
+                AttrValue::FloatArray(v) => array(
+                    dtype_file_type(Dtype::Float64)?,
+                    v.len(),
+                    v.as_ptr() as *const c_void,
+                ),
                 AttrValue::BoolArray(v) => {
                     let b: Vec<i8> = v.iter().map(|&x| x as i8).collect();
-                    array(dtype_file_type(Dtype::Bool)?, b.len(), b.as_ptr() as *const c_void)
+                    array(
+                        dtype_file_type(Dtype::Bool)?,
+                        b.len(),
+                        b.as_ptr() as *const c_void,
+                    )
                 }
                 AttrValue::StrArray(v) => {
                     let cs: Vec<CString> = v.iter().map(|s| cstr(s)).collect::<Result<_>>()?;
@@ -982,11 +1416,20 @@ pub fn read_attr(obj: &Hid, name: &str) -> Result<AttrValue> {
         // buffers match the element counts read from the space; vlen strings returned
         // by HDF5 are freed with H5free_memory.
         unsafe {
-            let a = hid!(&format!("opening attribute '{name}'"), H5Aopen(obj.id(), c.as_ptr(), H5P_DEFAULT));
+            let a = hid!(
+                &format!("opening attribute '{name}'"),
+                H5Aopen(obj.id(), c.as_ptr(), H5P_DEFAULT)
+            );
             let t = hid!("reading an attribute type", H5Aget_type(a.id()));
             let space = hid!("reading an attribute space", H5Aget_space(a.id()));
-            let rank = ck!("reading an attribute rank", H5Sget_simple_extent_ndims(space.id()));
-            let n = ck!("counting attribute elements", H5Sget_simple_extent_npoints(space.id())) as usize;
+            let rank = ck!(
+                "reading an attribute rank",
+                H5Sget_simple_extent_ndims(space.id())
+            );
+            let n = ck!(
+                "counting attribute elements",
+                H5Sget_simple_extent_npoints(space.id())
+            ) as usize;
             let is_scalar = rank == 0;
             if rank > 1 {
                 bail!(UnsupportedDtype, "attribute '{name}' has {rank} dimensions; only scalars and 1-D arrays are supported");
@@ -998,7 +1441,10 @@ pub fn read_attr(obj: &Hid, name: &str) -> Result<AttrValue> {
                     if H5Tis_variable_str(t.id()) > 0 {
                         let mem = vlen_str_type()?;
                         let mut ptrs: Vec<*mut c_char> = vec![ptr::null_mut(); n];
-                        ck!("reading a string attribute", H5Aread(a.id(), mem.id(), ptrs.as_mut_ptr() as *mut c_void));
+                        ck!(
+                            "reading a string attribute",
+                            H5Aread(a.id(), mem.id(), ptrs.as_mut_ptr() as *mut c_void)
+                        );
                         for p in ptrs {
                             if p.is_null() {
                                 out.push(String::new());
@@ -1010,13 +1456,20 @@ pub fn read_attr(obj: &Hid, name: &str) -> Result<AttrValue> {
                     } else {
                         let size = H5Tget_size(t.id());
                         let mut buf = vec![0u8; size * n];
-                        ck!("reading a string attribute", H5Aread(a.id(), t.id(), buf.as_mut_ptr() as *mut c_void));
+                        ck!(
+                            "reading a string attribute",
+                            H5Aread(a.id(), t.id(), buf.as_mut_ptr() as *mut c_void)
+                        );
                         for chunk in buf.chunks(size.max(1)) {
                             let end = chunk.iter().position(|&b| b == 0).unwrap_or(chunk.len());
                             out.push(String::from_utf8_lossy(&chunk[..end]).into_owned());
                         }
                     }
-                    Ok(if is_scalar { AttrValue::Str(out.into_iter().next().unwrap_or_default()) } else { AttrValue::StrArray(out) })
+                    Ok(if is_scalar {
+                        AttrValue::Str(out.into_iter().next().unwrap_or_default())
+                    } else {
+                        AttrValue::StrArray(out)
+                    })
                 }
                 H5T_class_t::H5T_INTEGER | H5T_class_t::H5T_FLOAT | H5T_class_t::H5T_ENUM => {
                     let d = match dtype_of(&t) {
@@ -1032,7 +1485,10 @@ pub fn read_attr(obj: &Hid, name: &str) -> Result<AttrValue> {
                     let mem = dtype_file_type(mem_d)?;
                     let mut buf = vec![0u8; mem_d.size() * n];
                     if n > 0 {
-                        ck!("reading an attribute", H5Aread(a.id(), mem.id(), buf.as_mut_ptr() as *mut c_void));
+                        ck!(
+                            "reading an attribute",
+                            H5Aread(a.id(), mem.id(), buf.as_mut_ptr() as *mut c_void)
+                        );
                     }
                     let w = mem_d.size();
                     let v8 = |c: &[u8]| {
@@ -1042,16 +1498,31 @@ pub fn read_attr(obj: &Hid, name: &str) -> Result<AttrValue> {
                     };
                     Ok(match (kind, is_scalar) {
                         (0, true) => AttrValue::Float(f64::from_le_bytes(v8(&buf[..8]))),
-                        (0, false) => AttrValue::FloatArray(buf.chunks_exact(w).map(|c| f64::from_le_bytes(v8(c))).collect()),
+                        (0, false) => AttrValue::FloatArray(
+                            buf.chunks_exact(w)
+                                .map(|c| f64::from_le_bytes(v8(c)))
+                                .collect(),
+                        ),
                         (1, true) => AttrValue::Bool(buf[0] != 0),
                         (1, false) => AttrValue::BoolArray(buf.iter().map(|&b| b != 0).collect()),
                         (2, true) => AttrValue::UInt(u64::from_le_bytes(v8(&buf[..8]))),
-                        (2, false) => AttrValue::UIntArray(buf.chunks_exact(w).map(|c| u64::from_le_bytes(v8(c))).collect()),
+                        (2, false) => AttrValue::UIntArray(
+                            buf.chunks_exact(w)
+                                .map(|c| u64::from_le_bytes(v8(c)))
+                                .collect(),
+                        ),
                         (_, true) => AttrValue::Int(i64::from_le_bytes(v8(&buf[..8]))),
-                        (_, false) => AttrValue::IntArray(buf.chunks_exact(w).map(|c| i64::from_le_bytes(v8(c))).collect()),
+                        (_, false) => AttrValue::IntArray(
+                            buf.chunks_exact(w)
+                                .map(|c| i64::from_le_bytes(v8(c)))
+                                .collect(),
+                        ),
                     })
                 }
-                other => bail!(UnsupportedDtype, "attribute '{name}' has HDF5 type class {other:?}, which is not supported"),
+                other => bail!(
+                    UnsupportedDtype,
+                    "attribute '{name}' has HDF5 type class {other:?}, which is not supported"
+                ),
             }
         }
     })

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, builds the published (static) addon,
+# checks it carries no libhdf5 dependency, then runs the Rust and the JS tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+export CMAKE="$PWD/.tools/bin/cmake" CARGO_TARGET_DIR="$PWD/target/static"
+
+echo "== build (static libhdf5)"
+bash scripts/build.sh release
+if ldd versioned-hdf5.linux-x64-gnu.node | grep -i hdf5; then
+  echo "FAIL: the addon links a shared libhdf5" >&2
+  exit 1
+fi
+echo "ldd: no libhdf5 in versioned-hdf5.linux-x64-gnu.node"
+
+echo "== lint"
+cargo fmt --all -- --check
+cargo clippy --release --features static -p versioned-hdf5-core -p versioned-hdf5-node --all-targets -- -D warnings
+
+echo "== rust tests"
+cargo test --release --features static -p versioned-hdf5-core
+
+echo "== js tests"
+npx --no-install ava
