@@ -25,6 +25,8 @@ if [ "$want_test" = 1 ]; then
 fi
 
 if [ ! -d node_modules/@napi-rs/cli ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install` keeps to package-lock.json; `npm ci` trips over the lockfile's
+  # platform-specific optional packages of the napi CLI under npm 11.
+  echo "setup: npm install"
+  npm install --no-audit --no-fund --loglevel=error
 fi
