@@ -38,12 +38,26 @@ export declare class Dataset {
   get path(): string
   /** Shape (one entry per axis). */
   get shape(): Array<number>
-  /** Element type: `'float64'`, `'int32'`, `'bool'`, … */
+  /** Number of axes. */
+  get ndim(): number
+  /** Number of elements (the product of the shape). */
+  get size(): number
+  /**
+   * Element type: `'float64'`, `'int32'`, `'bool'`, `'float16'`, `'string'`
+   * (variable-length UTF-8), `'ascii'`, `'S20'` (fixed-length bytes),
+   * `'utf8[20]'`, or `'compound{a:int32,b:float64}'`.
+   */
   get dtype(): string
   /** Chunk shape. */
   get chunks(): Array<number>
-  /** Fill value: what unwritten elements read as. */
-  get fillValue(): number | bigint | boolean
+  /** Fill value: what unwritten elements read as (`null` for compound datasets). */
+  get fillValue(): number | bigint | boolean | string | null
+  /** gzip level when the compression is gzip, else `null`. */
+  get compressionLevel(): number | null
+  /** Whether the stored chunks use the shuffle filter. */
+  get shuffle(): boolean
+  /** Whether the stored chunks carry Fletcher-32 checksums. */
+  get fletcher32(): boolean
   /** Compression of the stored chunks: `'gzip'`, `'lzf'`, or `null`. */
   get compression(): string | null
   /** The dataset's attributes (writable only while staging). */
@@ -53,14 +67,21 @@ export declare class Dataset {
    * (whole axis), `[start, stop]`, `[start, stop, step]` or `{ start, stop, step }`.
    * Runs off the event loop.
    */
-  read(selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>): Promise<Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array>
+  read(selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>): Promise<Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]>>
   /** Synchronous twin of `read`. */
-  readSync(selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>): Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array
+  readSync(selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>): Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]>
   /**
    * Writes `data` into a selection (same forms as `read`); a single value is
    * broadcast. Only while staging; a committed dataset throws `READ_ONLY`.
    */
-  write(selection: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec> | null | undefined, data: number | bigint | boolean | ArrayLike<number | bigint | boolean> | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array): void
+  write(selection: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec> | null | undefined, data: number | bigint | boolean | string | ArrayLike<number | bigint | boolean> | string[] | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array): void
+  /**
+   * Changes the shape while staging, as h5py's `resize`: `resize([rows, cols])`,
+   * `resize(n)` for 1-D, or `resize(n, { axis })` for one axis (negative counts
+   * from the end). Existing elements keep their coordinates; new ones read as the
+   * fill value. A committed dataset throws `READ_ONLY`.
+   */
+  resize(size: number | number[], options?: ResizeOptions): void
 }
 export type JsDataset = Dataset
 
@@ -74,6 +95,21 @@ export declare class Group {
   keys(): Array<string>
   /** The dataset or group at `path`, relative to this group. */
   get(path: string): Dataset | Group
+  /**
+   * The dataset at `path` (relative to this group); `NOT_FOUND` if there is none,
+   * `INVALID_ARGUMENT` if it is a group.
+   */
+  dataset(path: string): Dataset
+  /**
+   * The group at `path` (relative to this group); `NOT_FOUND` if there is none,
+   * `INVALID_ARGUMENT` if it is a dataset.
+   */
+  group(path: string): Group
+  /**
+   * Whether `path` names a dataset or group: relative to this group (a trailing
+   * `/` is allowed) or absolute inside the file.
+   */
+  has(path: string): boolean
 }
 export type JsGroup = Group
 
@@ -100,8 +136,22 @@ export declare class StagedGroup {
    * inherited from the parent version are writable here.
    */
   get(path: string): Dataset | StagedGroup
-  /** Whether `path` names a dataset or group. */
+  /**
+   * Whether `path` names a dataset or group: relative to this group (a trailing
+   * `/` is allowed), or absolute inside the file
+   * (`/_version_data/versions/<version>/a/b`).
+   */
   has(path: string): boolean
+  /**
+   * The dataset at `path`; `NOT_FOUND` if there is none, `INVALID_ARGUMENT` if it
+   * is a group.
+   */
+  dataset(path: string): Dataset
+  /**
+   * The group at `path`; `NOT_FOUND` if there is none, `INVALID_ARGUMENT` if it is
+   * a dataset.
+   */
+  group(path: string): StagedGroup
   /** Names directly inside this group, sorted. */
   keys(): Array<string>
   /** Deletes a dataset or group from this version (earlier versions keep it). */
@@ -138,6 +188,21 @@ export declare class Version {
   datasets(): Array<string>
   /** The dataset or group at `path` (nested paths like `'a/b/c'` are fine). */
   get(path: string): Dataset | Group
+  /**
+   * The dataset at `path`; `NOT_FOUND` if there is none, `INVALID_ARGUMENT` if it
+   * is a group.
+   */
+  dataset(path: string): Dataset
+  /**
+   * The group at `path`; `NOT_FOUND` if there is none, `INVALID_ARGUMENT` if it is
+   * a dataset.
+   */
+  group(path: string): JsGroup
+  /**
+   * Whether `path` names a dataset or group: relative (a trailing `/` is allowed)
+   * or absolute inside the file (`/_version_data/versions/<version>/a/b`).
+   */
+  has(path: string): boolean
 }
 export type JsVersion = Version
 
@@ -166,7 +231,7 @@ export declare class VersionedFile {
   /** Committed versions with parents and timestamps, oldest first. */
   history(): Array<VersionInfo>
   /** A committed version by name. */
-  version(name: string): Version
+  version(name: string | number): Version
   /**
    * The latest version committed at or before `time` (or exactly at it with
    * `{ exact: true }`). Throws `NO_VERSION_AT_TIME` when there is none.
@@ -225,6 +290,12 @@ export interface OpenOptions {
    * missing; the default), `'w'` create or truncate, `'x'` create, failing if it exists.
    */
   mode?: string
+}
+
+/** Options of `Dataset.resize`. */
+export interface ResizeOptions {
+  /** Resize only this axis (negative counts from the end); `size` is then a number. */
+  axis?: number
 }
 
 /** A slice given as an object: `{ start, stop, step }`, or an index list `{ indices }`. */

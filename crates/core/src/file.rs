@@ -20,6 +20,7 @@ use crate::error::{bail, err, ErrorKind, Result};
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
 use crate::h5::{self, Filters, Hid};
 use crate::hash::{HashKind, HASH_ATTR};
+use crate::strings::{from_elements, StrPool, Values};
 use crate::time;
 
 /// Name of the group that holds all versioning data.
@@ -122,6 +123,8 @@ pub(crate) struct Inner {
     pub staging: HashSet<String>,
     pub data_groups: HashMap<String, DataGroup>,
     pub maps: HashMap<(String, String), Arc<ChunkMap>>,
+    /// The file's `data_version` (1 when the attribute is absent).
+    pub data_version: i64,
 }
 
 /// An open versioned HDF5 file. Cheap to clone; clones share the same open file.
@@ -138,6 +141,22 @@ pub(crate) fn data_group_path(ds_path: &str) -> String {
 /// Absolute HDF5 path of a version group.
 pub(crate) fn version_group_path(name: &str) -> String {
     format!("/{VERSION_DATA}/versions/{name}")
+}
+
+/// Resolves a path given relative to a version, or absolute inside the file
+/// (`/_version_data/versions/<version>/a/b`), to a path relative to `version`.
+/// `None` when an absolute path points outside the version.
+pub fn version_relative(version: &str, p: &str) -> Option<String> {
+    if !p.starts_with('/') {
+        return Some(p.to_string());
+    }
+    let root = version_group_path(version);
+    let rest = p.strip_prefix(&root)?;
+    if rest.is_empty() || rest.starts_with('/') {
+        Some(rest.to_string())
+    } else {
+        None
+    }
 }
 
 /// Normalises a user path inside a version: strips slashes at both ends, refuses
@@ -215,7 +234,7 @@ impl Inner {
     pub(crate) fn dataset_meta(&self, ds: &Hid) -> Result<(DatasetMeta, String)> {
         let shape = h5::ds_shape(ds)?;
         let dtype = h5::dtype_of(&h5::ds_type(ds)?)?;
-        let fill = h5::ds_fill(ds, dtype)?;
+        let fill = h5::ds_fill(ds, &dtype)?;
         let raw_path = match h5::read_attr(ds, "raw_data") {
             Ok(AttrValue::Str(s)) => s,
             _ => bail!(CorruptFile, "a version dataset has no 'raw_data' attribute: the file is not a valid versioned-hdf5 file"),
@@ -301,7 +320,7 @@ impl Inner {
                 Ok(AttrValue::UIntArray(v)) => v,
                 _ => bail!(CorruptFile, "'{raw_path}' has no 'chunks' attribute"),
             };
-            let fill = h5::ds_fill(&raw, dtype)?;
+            let fill = h5::ds_fill(&raw, &dtype)?;
             let filters = h5::ds_filters(&raw)?;
             let hash = match h5::attr_exists(&table, HASH_ATTR)? {
                 true => match h5::read_attr(&table, HASH_ATTR)? {
@@ -322,7 +341,14 @@ impl Inner {
                 ),
             };
             let table_len = h5::ds_shape(&table)?.first().copied().unwrap_or(0);
-            let rows = h5::read_hash_rows(&table, largest_index.min(table_len))?;
+            // Generation-1 files hashed strings by object pointer: those rows say
+            // nothing about content, so they are not used for deduplication.
+            let trusted = !(dtype.is_vlen() && self.data_version < DATA_VERSION);
+            let rows = if trusted {
+                h5::read_hash_rows(&table, largest_index.min(table_len))?
+            } else {
+                Vec::new()
+            };
             let mut index = HashMap::with_capacity(rows.len());
             let c0 = chunks[0] as i64;
             for r in rows {
@@ -369,12 +395,17 @@ impl Inner {
         meta: &DatasetMeta,
         row: u64,
         ext: &[u64],
+        pool: &mut StrPool,
     ) -> Result<Vec<u8>> {
         let raw = h5::open_dataset(self.file()?, raw_path)?;
-        let mut buf = vec![0u8; grid::volume(ext)? * meta.dtype.size()];
         let mut start = vec![0u64; ext.len()];
         start[0] = row;
-        h5::read_block(&raw, meta.dtype, &start, ext, &mut buf)?;
+        if meta.dtype.is_vlen() {
+            let strings = h5::read_strings(&raw, &start, ext)?;
+            return Ok(pool.encode(&strings));
+        }
+        let mut buf = vec![0u8; grid::volume(ext)? * meta.dtype.size()];
+        h5::read_block(&raw, &meta.dtype, &start, ext, &mut buf)?;
         Ok(buf)
     }
 }
@@ -549,6 +580,7 @@ impl VersionedFile {
             staging: HashSet::new(),
             data_groups: HashMap::new(),
             maps: HashMap::new(),
+            data_version,
         };
         inner.rebuild_time_index();
         Ok(VersionedFile {
@@ -657,6 +689,29 @@ impl VersionedFile {
         g.committed(name).cloned()
     }
 
+    /// The `n`-th ancestor of the current version (0 = the current version), walking
+    /// `prev_version` links.
+    pub fn nth_previous(&self, n: u64) -> Result<VersionInfo> {
+        let g = self.lock();
+        g.file()?;
+        let start = g.current.clone();
+        let mut name = start.clone();
+        for i in 0..=n {
+            if name == FIRST_VERSION {
+                bail!(
+                    VersionNotFound,
+                    "'{start}' has fewer than {n} versions before it ({i} found)"
+                );
+            }
+            let info = g.committed(&name)?;
+            if i == n {
+                return Ok(info.clone());
+            }
+            name = info.prev_version.clone();
+        }
+        bail!(VersionNotFound, "no version {n} steps before '{start}'")
+    }
+
     /// What `path` names in a committed version (`""` is the version's root group).
     pub fn node(&self, version: &str, path: &str) -> Result<Node> {
         let path = normalize_path(path)?;
@@ -681,6 +736,22 @@ impl VersionedFile {
                 "'{path}' in version '{version}' is neither a group nor a dataset"
             ),
         }
+    }
+
+    /// Whether `path` names a group or dataset in a committed version. Accepts
+    /// relative paths (trailing `/` allowed) and absolute paths inside the file.
+    pub fn has(&self, version: &str, path: &str) -> Result<bool> {
+        let Some(rel) = version_relative(version, path) else {
+            return Ok(false);
+        };
+        let path = normalize_path(&rel)?;
+        let g = self.lock();
+        g.committed(version)?;
+        if path.is_empty() {
+            return Ok(true);
+        }
+        let vg = h5::open_group(g.file()?, &version_group_path(version))?;
+        h5::exists(&vg, &path)
     }
 
     /// Names inside a group of a committed version, sorted.
@@ -731,7 +802,7 @@ impl VersionedFile {
 
     /// Reads a selection of a committed version's dataset. Returns the bytes (C order)
     /// and the result shape (single-index axes dropped).
-    pub fn read(&self, version: &str, path: &str, sel: &[AxisSel]) -> Result<(Vec<u8>, Vec<u64>)> {
+    pub fn read(&self, version: &str, path: &str, sel: &[AxisSel]) -> Result<(Values, Vec<u64>)> {
         let path = normalize_path(path)?;
         let mut g = self.lock();
         g.committed(version)?;
@@ -744,11 +815,12 @@ impl VersionedFile {
         drop((ds, vg));
         let map = g.chunk_map(version, &path, &meta)?;
         let s = Selection::resolve(sel, &meta.shape)?;
+        let mut pool = StrPool::default();
         let data = gather(&meta, &s, |k, ext| match map.get(k) {
-            Some(&row) => g.read_slot(&raw_path, &meta, row, ext).map(Some),
+            Some(&row) => g.read_slot(&raw_path, &meta, row, ext, &mut pool).map(Some),
             None => Ok(None),
         })?;
-        Ok((data, s.result_shape()))
+        Ok((from_elements(&meta.dtype, data, &pool), s.result_shape()))
     }
 }
 

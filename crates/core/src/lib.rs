@@ -21,16 +21,18 @@ pub mod grid;
 mod h5;
 pub mod hash;
 pub mod stage;
+pub mod strings;
 pub mod time;
 
 pub use attrs::{AttrValue, Attrs};
-pub use dtype::Dtype;
+pub use dtype::{Compound, Dtype, Field};
 pub use error::{Error, ErrorKind, Result};
 pub use file::{ChunkMap, DatasetMeta, Mode, Node, VersionInfo, VersionedFile};
 pub use grid::AxisSel;
 pub use h5::{Compression, Filters};
 pub use hash::HashKind;
 pub use stage::{CreateOptions, StageOptions, StagedNode, StagedVersion};
+pub use strings::Values;
 
 /// Version of the linked libhdf5, as `major.minor.release`.
 pub fn hdf5_version() -> String {

@@ -25,7 +25,8 @@ use crate::file::{
 };
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
 use crate::h5::{self, Compression, Filters, HashRow, Mapping};
-use crate::hash::{hash_chunk, HashKind, HASH_ATTR};
+use crate::hash::{hash_chunk, string_payload, HashKind, HASH_ATTR};
+use crate::strings::{from_elements, to_elements, StrPool, Values};
 use crate::time;
 
 /// Options of [`VersionedFile::stage`].
@@ -47,11 +48,12 @@ pub struct CreateOptions {
     /// Element type.
     pub dtype: Option<Dtype>,
     /// Initial data, C order, `prod(shape)` elements of `dtype`.
-    pub data: Option<Vec<u8>>,
+    pub data: Option<Values>,
     /// Chunk shape (default `[4096]` for 1-D; required for N-D).
     pub chunks: Option<Vec<u64>>,
-    /// Fill value, one element of `dtype` (default zero).
-    pub fill: Option<Vec<u8>>,
+    /// Fill value, one element of `dtype` (default zero / the empty string).
+    /// Variable-length string datasets only take the empty string.
+    pub fill: Option<Values>,
     /// Filters of the dataset's raw data.
     pub filters: Filters,
     /// Hash function for a new dataset path (default BLAKE3).
@@ -68,6 +70,8 @@ struct StagedDataset {
     dirty: HashMap<ChunkCoord, Vec<u8>>,
     modified: bool,
     attrs: Attrs,
+    /// Strings of a variable-length string dataset (chunks hold indices into it).
+    pool: StrPool,
 }
 
 #[derive(Debug)]
@@ -163,6 +167,7 @@ impl VersionedFile {
                     dirty: HashMap::new(),
                     modified: false,
                     attrs,
+                    pool: StrPool::default(),
                 },
             );
         }
@@ -219,6 +224,7 @@ impl StagedVersion {
 
     /// Creates a group (and missing parents).
     pub fn create_group(&self, path: &str) -> Result<()> {
+        refuse_absolute(path)?;
         let path = normalize_path(path)?;
         if path.is_empty() {
             bail!(
@@ -246,6 +252,7 @@ impl StagedVersion {
 
     /// Creates (or replaces) a dataset.
     pub fn create_dataset(&self, path: &str, opts: CreateOptions) -> Result<DatasetMeta> {
+        refuse_absolute(path)?;
         let path = normalize_path(path)?;
         if path.is_empty() {
             bail!(
@@ -259,20 +266,21 @@ impl StagedVersion {
                 "'versions' is reserved by the file format: choose another dataset name"
             );
         }
-        let dtype = opts.dtype.unwrap_or(Dtype::Float64);
+        let dtype = match (&opts.dtype, &opts.data) {
+            (Some(d), _) => d.clone(),
+            (None, Some(Values::Strings(_))) => Dtype::VlenString { utf8: true },
+            (None, _) => Dtype::Float64,
+        };
+        dtype.require_writable()?;
         let es = dtype.size();
-        let shape = match (&opts.shape, &opts.data) {
+        let mut pool = StrPool::default();
+        let data = match &opts.data {
+            Some(v) => Some(to_elements(&dtype, v, &mut pool)?),
+            None => None,
+        };
+        let shape = match (&opts.shape, &data) {
             (Some(s), _) => s.clone(),
-            (None, Some(d)) => {
-                if d.len() % es != 0 {
-                    bail!(
-                        ShapeMismatch,
-                        "data of {} bytes is not a whole number of {dtype} elements",
-                        d.len()
-                    );
-                }
-                vec![(d.len() / es) as u64]
-            }
+            (None, Some(d)) => vec![(d.len() / es) as u64],
             (None, None) => bail!(InvalidArgument, "createDataset needs data or shape"),
         };
         if shape.is_empty() {
@@ -302,13 +310,22 @@ impl StagedVersion {
         }
         grid::volume(&chunks)?;
         let fill = match &opts.fill {
-            Some(f) if f.len() != es => {
-                bail!(DtypeMismatch, "fill value must be one {dtype} element")
-            }
-            Some(f) => f.clone(),
             None => dtype.zero(),
+            Some(f) => {
+                if dtype.is_vlen() && *f != Values::Strings(vec![Vec::new()]) {
+                    bail!(
+                        InvalidArgument,
+                        "variable-length string datasets only support the empty string as fill value"
+                    );
+                }
+                let b = to_elements(&dtype, f, &mut pool)?;
+                if b.len() != es {
+                    bail!(DtypeMismatch, "fill value must be one {dtype} element");
+                }
+                b
+            }
         };
-        if let Some(d) = &opts.data {
+        if let Some(d) = &data {
             if d.len() != n * es {
                 bail!(
                     ShapeMismatch,
@@ -325,7 +342,7 @@ impl StagedVersion {
                 );
             }
         }
-        let meta = DatasetMeta {
+        let mut meta = DatasetMeta {
             shape: shape.clone(),
             dtype,
             chunks: chunks.clone(),
@@ -339,13 +356,15 @@ impl StagedVersion {
             match f.data_group(&path)? {
                 Some(dg) => {
                     check_compatible(&path, &dg.meta, &meta)?;
+                    // Strings of either character set share one stored type.
+                    meta.dtype = dg.meta.dtype.clone();
                     dg.hash
                 }
                 None => opts.hash.unwrap_or(HashKind::Blake3),
             }
         };
         let mut dirty = HashMap::new();
-        if let Some(data) = &opts.data {
+        if let Some(data) = &data {
             let gd = grid::grid_dims(&shape, &chunks);
             for k in grid::all_chunks(&gd) {
                 let ext = grid::chunk_extent(&shape, &chunks, &k);
@@ -389,6 +408,7 @@ impl StagedVersion {
                 dirty,
                 modified: true,
                 attrs: Vec::new(),
+                pool,
             },
         );
         Ok(meta)
@@ -523,34 +543,23 @@ impl StagedVersion {
 
     /// Writes `data` (C order, the selection's elements, or one element to broadcast)
     /// into a selection of a dataset. Only the chunks the selection touches are loaded.
-    pub fn write(&self, path: &str, sel: &[AxisSel], data: &[u8]) -> Result<()> {
+    pub fn write(&self, path: &str, sel: &[AxisSel], data: &Values) -> Result<()> {
         let path = normalize_path(path)?;
         let mut st = self.lock()?;
-        let name = st.name.clone();
-        let ds = match st.datasets.get_mut(&path) {
-            Some(d) => d,
-            None => bail!(NotFound, "version '{name}' has no dataset '{path}'"),
-        };
+        let ds = dataset_mut(&mut st, &path)?;
         let es = ds.meta.dtype.size();
         let s = Selection::resolve(sel, &ds.meta.shape)?;
         let count = s.count()?;
-        if !data.len().is_multiple_of(es) {
-            bail!(
-                DtypeMismatch,
-                "data of {} bytes is not a whole number of {} elements",
-                data.len(),
-                ds.meta.dtype
-            );
-        }
-        let broadcast = data.len() == es && count != 1;
-        if !broadcast && data.len() != count * es {
+        let n = data.len(&ds.meta.dtype);
+        let broadcast = n == 1 && count != 1;
+        if !broadcast && n != count {
             bail!(
                 ShapeMismatch,
-                "the selection has {count} elements (shape {:?}) but the data has {}",
+                "the selection has {count} elements (shape {:?}) but the data has {n}",
                 s.result_shape(),
-                data.len() / es
             );
         }
+        let data = to_elements(&ds.meta.dtype, data, &mut ds.pool)?;
         if count == 0 {
             return Ok(());
         }
@@ -570,7 +579,7 @@ impl StagedVersion {
                         &combo,
                         es,
                         broadcast,
-                        data,
+                        &data,
                         buf,
                     );
                 }
@@ -580,37 +589,117 @@ impl StagedVersion {
         Ok(())
     }
 
-    /// Reads a selection of a dataset as staged (written chunks included).
-    pub fn read(&self, path: &str, sel: &[AxisSel]) -> Result<(Vec<u8>, Vec<u64>)> {
+    /// Changes a dataset's shape as h5py's `resize` does: every axis may grow or
+    /// shrink, existing coordinates keep their values, new elements read as the fill
+    /// value. Only chunks whose edge-trimmed extent changes are loaded and re-stored.
+    pub fn resize(&self, path: &str, shape: &[u64]) -> Result<DatasetMeta> {
         let path = normalize_path(path)?;
         let mut st = self.lock()?;
-        let name = st.name.clone();
-        let ds = match st.datasets.get_mut(&path) {
-            Some(d) => d,
-            None => bail!(NotFound, "version '{name}' has no dataset '{path}'"),
-        };
+        let ds = dataset_mut(&mut st, &path)?;
+        ds.meta.dtype.require_writable()?;
+        let old = ds.meta.shape.clone();
+        if shape.len() != old.len() {
+            bail!(
+                ShapeMismatch,
+                "cannot resize '{path}' of shape {old:?} to {shape:?}: the number of axes cannot change"
+            );
+        }
+        grid::volume(shape)?;
+        if shape == old.as_slice() {
+            return Ok(ds.meta.clone());
+        }
+        let chunks = ds.meta.chunks.clone();
+        let new_grid = grid::grid_dims(shape, &chunks);
+        let inside = |k: &ChunkCoord| k.iter().zip(&new_grid).all(|(a, b)| a < b);
+        let es = ds.meta.dtype.size();
+        // Written chunks: drop those now outside, re-cut those whose extent changes.
+        let coords: Vec<ChunkCoord> = ds.dirty.keys().cloned().collect();
+        for k in coords {
+            let Some(buf) = ds.dirty.remove(&k) else {
+                continue;
+            };
+            if !inside(&k) {
+                continue;
+            }
+            let from = grid::chunk_extent(&old, &chunks, &k);
+            let to = grid::chunk_extent(shape, &chunks, &k);
+            let buf = if from == to {
+                buf
+            } else {
+                recut(&buf, &from, &to, &ds.meta.fill, es)?
+            };
+            ds.dirty.insert(k, buf);
+        }
+        // Stored chunks of the parent: the same, loading the ones to re-cut.
+        if let Some(base) = base_map(&self.file, &path, ds)? {
+            let mut keep = (*base).clone();
+            let mut changed = false;
+            for (k, &row) in base.iter() {
+                if ds.dirty.contains_key(k) {
+                    continue;
+                }
+                if !inside(k) {
+                    keep.remove(k);
+                    changed = true;
+                    continue;
+                }
+                let from = grid::chunk_extent(&old, &chunks, k);
+                let to = grid::chunk_extent(shape, &chunks, k);
+                if from != to {
+                    let raw_path = format!("{}/raw_data", data_group_path(&path));
+                    let buf = {
+                        let mut f = self.file.lock();
+                        f.read_slot(&raw_path, &ds.meta, row, &from, &mut ds.pool)?
+                    };
+                    ds.dirty
+                        .insert(k.clone(), recut(&buf, &from, &to, &ds.meta.fill, es)?);
+                    keep.remove(k);
+                    changed = true;
+                }
+            }
+            if changed {
+                ds.base_map = Some(Arc::new(keep));
+            }
+        }
+        ds.meta.shape = shape.to_vec();
+        ds.modified = true;
+        Ok(ds.meta.clone())
+    }
+
+    /// Reads a selection of a dataset as staged (written chunks included).
+    pub fn read(&self, path: &str, sel: &[AxisSel]) -> Result<(Values, Vec<u64>)> {
+        let path = normalize_path(path)?;
+        let mut st = self.lock()?;
+        let ds = dataset_mut(&mut st, &path)?;
         let s = Selection::resolve(sel, &ds.meta.shape)?;
         let meta = ds.meta.clone();
+        let base = base_map(&self.file, &path, ds)?;
+        let raw_path = format!("{}/raw_data", data_group_path(&path));
+        let StagedDataset { dirty, pool, .. } = ds;
         let data = gather(&meta, &s, |k, ext| {
-            if let Some(b) = ds.dirty.get(k) {
+            if let Some(b) = dirty.get(k) {
                 return Ok(Some(b.clone()));
             }
-            let base = base_map(&self.file, &path, ds)?;
-            match base.and_then(|m| m.get(k).copied()) {
+            match base.as_ref().and_then(|m| m.get(k).copied()) {
                 Some(row) => {
                     let mut f = self.file.lock();
-                    f.read_slot(
-                        &format!("{}/raw_data", data_group_path(&path)),
-                        &meta,
-                        row,
-                        ext,
-                    )
-                    .map(Some)
+                    f.read_slot(&raw_path, &meta, row, ext, pool).map(Some)
                 }
                 None => Ok(None),
             }
         })?;
-        Ok((data, s.result_shape()))
+        Ok((from_elements(&meta.dtype, data, pool), s.result_shape()))
+    }
+
+    /// Whether `path` names a group or dataset in the staged tree. Accepts relative
+    /// paths (trailing `/` allowed) and absolute paths inside the file.
+    pub fn has(&self, path: &str) -> Result<bool> {
+        let st = self.lock()?;
+        let Some(rel) = crate::file::version_relative(&st.name, path) else {
+            return Ok(false);
+        };
+        let path = normalize_path(&rel)?;
+        Ok(path.is_empty() || st.groups.contains_key(&path) || st.datasets.contains_key(&path))
     }
 
     /// Abandons the staged version: nothing is written, and its name is free again.
@@ -680,7 +769,7 @@ fn ensure_parents(st: &mut State, path: &str, include_self: bool) -> Result<()> 
 }
 
 fn check_compatible(path: &str, have: &DatasetMeta, want: &DatasetMeta) -> Result<()> {
-    if have.dtype != want.dtype {
+    if !have.dtype.compatible(&want.dtype) {
         bail!(
             DtypeMismatch,
             "dataset '{path}' stores {} in this file; it cannot become {}",
@@ -729,6 +818,72 @@ fn base_map(
     Ok(ds.base_map.clone())
 }
 
+fn dataset_mut<'a>(st: &'a mut State, path: &str) -> Result<&'a mut StagedDataset> {
+    let name = st.name.clone();
+    match st.datasets.get_mut(path) {
+        Some(d) => Ok(d),
+        None => bail!(NotFound, "version '{name}' has no dataset '{path}'"),
+    }
+}
+
+fn refuse_absolute(path: &str) -> Result<()> {
+    if path.starts_with('/') {
+        bail!(
+            InvalidArgument,
+            "'{path}' starts with '/': paths inside a version are relative to its root, as in 'group/name'"
+        );
+    }
+    Ok(())
+}
+
+/// A chunk's elements re-cut from extent `from` to extent `to` (same origin): the
+/// overlap is kept, the rest is the fill value.
+fn recut(buf: &[u8], from: &[u64], to: &[u64], fill: &[u8], es: usize) -> Result<Vec<u8>> {
+    let mut out = grid::filled(fill, grid::volume(to)?);
+    let overlap: Vec<AxisSel> = from
+        .iter()
+        .zip(to)
+        .map(|(&a, &b)| AxisSel::Slice {
+            start: Some(0),
+            stop: Some(a.min(b) as i64),
+            step: 1,
+        })
+        .collect();
+    let s = Selection::resolve(&overlap, from)?;
+    let block = s.block_shape();
+    let mut tmp = grid::filled(fill, s.count()?);
+    for (_, combos) in grid::group_by_chunk(&s.pieces(from)) {
+        for combo in combos {
+            grid::copy_pieces(
+                grid::Direction::ChunkToBlock,
+                from,
+                &block,
+                &combo,
+                es,
+                false,
+                buf,
+                &mut tmp,
+            );
+        }
+    }
+    let t = Selection::resolve(&overlap, to)?;
+    for (_, combos) in grid::group_by_chunk(&t.pieces(to)) {
+        for combo in combos {
+            grid::copy_pieces(
+                grid::Direction::BlockToChunk,
+                to,
+                &block,
+                &combo,
+                es,
+                false,
+                &tmp,
+                &mut out,
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// The current bytes of chunk `k`: from the parent's raw_data if mapped, else fill.
 fn load_chunk(
     file: &VersionedFile,
@@ -744,6 +899,7 @@ fn load_chunk(
             &ds.meta,
             row,
             ext,
+            &mut ds.pool,
         );
     }
     Ok(grid::filled(&ds.meta.fill, grid::volume(ext)?))
@@ -785,6 +941,7 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
             if let Some(dg) = f.data_group(&path)? {
                 check_compatible(&path, &dg.meta, &ds.meta)?;
                 ds.hash = dg.hash;
+                ds.meta.dtype = dg.meta.dtype.clone();
             }
             if ds.base.is_some() && ds.base_map.is_none() {
                 let base = ds.base.clone().unwrap_or_default();
@@ -803,6 +960,8 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
             let mut items: Vec<(ChunkCoord, Vec<u8>)> = ds.dirty.drain().collect();
             items.sort_by(|a, b| a.0.cmp(&b.0));
             let shape = ds.meta.shape.clone();
+            let pool = &ds.pool;
+            let vlen = ds.meta.dtype.is_vlen();
             items
                 .into_par_iter()
                 .map(|(coord, data)| {
@@ -810,6 +969,9 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
                     let fill_only = ext == full && grid::is_all(&data, &fill);
                     let hash = if fill_only {
                         [0; 32]
+                    } else if vlen {
+                        let strings: Vec<&[u8]> = pool.decode(&data).collect();
+                        hash_chunk(kind, &string_payload(&strings), &ext)
                     } else {
                         hash_chunk(kind, &data, &ext)
                     };
@@ -996,7 +1158,12 @@ fn store_chunks(
         start[0] = first_new * c0;
         let mut count = meta.chunks.clone();
         count[0] = n_new * c0;
-        h5::write_block(&dg.raw, meta.dtype, &start, &count, &buf)?;
+        if meta.dtype.is_vlen() {
+            let strings: Vec<&[u8]> = ds.pool.decode(&buf).collect();
+            h5::write_strings(&dg.raw, &start, &count, &strings)?;
+        } else {
+            h5::write_block(&dg.raw, &meta.dtype, &start, &count, &buf)?;
+        }
         h5::write_hash_rows(&dg.table, first_new, &rows)?;
         // largest_index last: it is the format's commit marker for the table.
         h5::write_attr(&dg.table, "largest_index", &AttrValue::Int(next as i64))?;
@@ -1012,7 +1179,7 @@ fn store_chunks(
 fn create_data_group(f: &mut Inner, path: &str, meta: &DatasetMeta, hash: HashKind) -> Result<()> {
     let file = f.file()?;
     let g = h5::create_group(file, &data_group_path(path))?;
-    let raw = h5::create_raw_data(&g, meta.dtype, &meta.chunks, &meta.fill, &meta.filters)?;
+    let raw = h5::create_raw_data(&g, &meta.dtype, &meta.chunks, &meta.fill, &meta.filters)?;
     h5::write_attr(
         &raw,
         "chunks",
@@ -1090,7 +1257,7 @@ fn write_version(
                 h5::create_version_dataset(
                     loc,
                     leaf,
-                    meta.dtype,
+                    &meta.dtype,
                     &meta.shape,
                     &meta.fill,
                     &raw_path,

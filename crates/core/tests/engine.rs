@@ -1,12 +1,15 @@
 //! End-to-end tests of the engine on real files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use vh5::{AxisSel, CreateOptions, Dtype, Mode, StageOptions, VersionedFile};
+use vh5::{AxisSel, CreateOptions, Dtype, Mode, StageOptions, Values, VersionedFile};
 
-fn f64s(v: &[f64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+fn f64s(v: &[f64]) -> Values {
+    Values::Raw(v.iter().flat_map(|x| x.to_le_bytes()).collect())
 }
-fn to_f64(b: &[u8]) -> Vec<f64> {
+fn to_f64(b: &Values) -> Vec<f64> {
+    let Values::Raw(b) = b else {
+        panic!("strings where numbers were expected")
+    };
     b.chunks_exact(8)
         .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
         .collect()

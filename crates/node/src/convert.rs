@@ -3,7 +3,9 @@
 use napi::bindgen_prelude::*;
 use napi::{Env, JsValue, Status};
 
-use vh5::{AttrValue, AxisSel, Dtype};
+use std::collections::BTreeMap;
+
+use vh5::{AttrValue, AxisSel, Dtype, Values};
 
 /// Turns an engine error into a thrown JS `Error` with `code` set.
 pub fn js_err(env: &Env, e: vh5::Error) -> napi::Error {
@@ -132,11 +134,11 @@ pub fn dtype_of_typed(t: TypedArrayType) -> Option<Dtype> {
     })
 }
 
-/// Data given by the user: a typed array, a plain array of numbers, bigints or
-/// booleans, or one such value (broadcast on write).
+/// Data given by the user: a typed array, a plain array of numbers, bigints, booleans
+/// or strings, or one such value (broadcast on write).
 pub type DataInput<'a> = Unknown<'a>;
 
-fn push_num(out: &mut Vec<u8>, d: Dtype, v: f64) -> vh5::Result<()> {
+fn push_num(out: &mut Vec<u8>, d: &Dtype, v: f64) -> vh5::Result<()> {
     let bad = || {
         vh5::Error::new(
             vh5::ErrorKind::DtypeMismatch,
@@ -147,6 +149,7 @@ fn push_num(out: &mut Vec<u8>, d: Dtype, v: f64) -> vh5::Result<()> {
     match d {
         Dtype::Float64 => out.extend_from_slice(&v.to_le_bytes()),
         Dtype::Float32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
+        Dtype::Float16 => out.extend_from_slice(&half::f16::from_f64(v).to_le_bytes()),
         Dtype::Bool => out.push(if v == 0.0 {
             0
         } else if v == 1.0 {
@@ -154,6 +157,12 @@ fn push_num(out: &mut Vec<u8>, d: Dtype, v: f64) -> vh5::Result<()> {
         } else {
             return Err(bad());
         }),
+        Dtype::FixedString { .. } | Dtype::VlenString { .. } | Dtype::Compound(_) => {
+            return Err(vh5::Error::new(
+                vh5::ErrorKind::DtypeMismatch,
+                format!("numbers cannot be stored in a {d} dataset"),
+            ))
+        }
         _ if !whole => return Err(bad()),
         Dtype::Int8 => {
             out.extend_from_slice(&i8::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
@@ -164,7 +173,12 @@ fn push_num(out: &mut Vec<u8>, d: Dtype, v: f64) -> vh5::Result<()> {
         Dtype::Int32 => {
             out.extend_from_slice(&i32::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
         }
-        Dtype::Int64 => out.extend_from_slice(&(v as i64).to_le_bytes()),
+        Dtype::Int64 => {
+            if v.abs() >= 9.223_372_036_854_776e18 {
+                return Err(bad());
+            }
+            out.extend_from_slice(&(v as i64).to_le_bytes())
+        }
         Dtype::UInt8 => {
             out.extend_from_slice(&u8::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
         }
@@ -175,7 +189,7 @@ fn push_num(out: &mut Vec<u8>, d: Dtype, v: f64) -> vh5::Result<()> {
             out.extend_from_slice(&u32::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
         }
         Dtype::UInt64 => {
-            if v < 0.0 {
+            if !(0.0..1.844_674_407_370_955_2e19).contains(&v) {
                 return Err(bad());
             }
             out.extend_from_slice(&(v as u64).to_le_bytes())
@@ -184,12 +198,40 @@ fn push_num(out: &mut Vec<u8>, d: Dtype, v: f64) -> vh5::Result<()> {
     Ok(())
 }
 
-/// Converts user data to engine bytes of `dtype` (`None`: inferred from a typed array,
-/// float64 for plain arrays). Returns the bytes and the dtype.
-pub fn data_bytes(input: DataInput, dtype: Option<Dtype>) -> vh5::Result<(Vec<u8>, Dtype)> {
+/// A bigint as one element of `d`.
+fn push_bigint(out: &mut Vec<u8>, d: &Dtype, v: BigInt) -> vh5::Result<()> {
+    match d {
+        Dtype::UInt64 => {
+            let (neg, x, lossless) = v.get_u64();
+            if neg || !lossless {
+                return Err(invalid("bigint out of uint64 range"));
+            }
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        _ => {
+            let (x, lossless) = v.get_i64();
+            if !lossless {
+                return Err(invalid(format!("bigint out of {d} range")));
+            }
+            if *d == Dtype::Int64 {
+                out.extend_from_slice(&x.to_le_bytes());
+            } else {
+                push_num(out, d, x as f64)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Converts user data to engine values of `dtype` (`None`: inferred from a typed
+/// array, `string` for strings, float64 for plain arrays of numbers). Returns the
+/// values and the dtype.
+pub fn data_values(input: DataInput, dtype: Option<&Dtype>) -> vh5::Result<(Values, Dtype)> {
     let e = |e: napi::Error| invalid(e.reason);
     let parsed: Either<TypedArray, Vec<Unknown>> = match input.get_type().map_err(e)? {
-        ValueType::Number | ValueType::Boolean | ValueType::BigInt => Either::B(vec![input]),
+        ValueType::Number | ValueType::Boolean | ValueType::BigInt | ValueType::String => {
+            Either::B(vec![input])
+        }
         ValueType::Object if input.is_typedarray().map_err(e)? => {
             // SAFETY: the value was just checked to be a typed array.
             Either::A(unsafe { input.cast() }.map_err(e)?)
@@ -200,7 +242,7 @@ pub fn data_bytes(input: DataInput, dtype: Option<Dtype>) -> vh5::Result<(Vec<u8
         }
         other => {
             return Err(invalid(format!(
-                "data must be a typed array, an array of numbers, or a single value, got {other:?}"
+                "data must be a typed array, an array of numbers or strings, or a single value, got {other:?}"
             )))
         }
     };
@@ -211,7 +253,23 @@ pub fn data_bytes(input: DataInput, dtype: Option<Dtype>) -> vh5::Result<(Vec<u8
                     "this typed array type is not supported: use Float64Array, Int32Array, …",
                 ));
             };
-            let d = dtype.unwrap_or(own);
+            let d = dtype.cloned().unwrap_or_else(|| own.clone());
+            let bytes: &[u8] = &ta.arraybuffer;
+            if d == Dtype::Float16 && matches!(own, Dtype::Float32 | Dtype::Float64) {
+                // float16 data comes as JS numbers, rounded to nearest even.
+                let out: Vec<u8> = if own == Dtype::Float32 {
+                    bytemuck::pod_collect_to_vec::<u8, f32>(bytes)
+                        .into_iter()
+                        .flat_map(|x| half::f16::from_f32(x).to_le_bytes())
+                        .collect()
+                } else {
+                    bytemuck::pod_collect_to_vec::<u8, f64>(bytes)
+                        .into_iter()
+                        .flat_map(|x| half::f16::from_f64(x).to_le_bytes())
+                        .collect()
+                };
+                return Ok((Values::Raw(out), d));
+            }
             let ok = own == d || (d == Dtype::Bool && own == Dtype::UInt8);
             if !ok {
                 return Err(vh5::Error::new(
@@ -219,71 +277,75 @@ pub fn data_bytes(input: DataInput, dtype: Option<Dtype>) -> vh5::Result<(Vec<u8
                     format!("data is a {:?} array but the dataset is {d}: pass the matching typed array", ta.typed_array_type),
                 ));
             }
-            let bytes: &[u8] = &ta.arraybuffer;
             if d == Dtype::Bool && bytes.iter().any(|&b| b > 1) {
                 return Err(vh5::Error::new(
                     vh5::ErrorKind::DtypeMismatch,
                     "bool data must hold only 0 and 1",
                 ));
             }
-            Ok((bytes.to_vec(), d))
+            Ok((Values::Raw(bytes.to_vec()), d))
         }
         Either::B(items) => {
-            let d = dtype.unwrap_or(Dtype::Float64);
+            let first_is_string = match items.first() {
+                Some(it) => it.get_type().map_err(e)? == ValueType::String,
+                None => false,
+            };
+            let d = match dtype {
+                Some(d) => d.clone(),
+                None if first_is_string => Dtype::VlenString { utf8: true },
+                None => Dtype::Float64,
+            };
+            if d.is_string() {
+                let mut out = Vec::with_capacity(items.len());
+                for it in items {
+                    if it.get_type().map_err(e)? != ValueType::String {
+                        return Err(vh5::Error::new(
+                            vh5::ErrorKind::DtypeMismatch,
+                            format!("a {d} dataset takes strings: every entry must be a string"),
+                        ));
+                    }
+                    // SAFETY: the value was just checked to be a string.
+                    let v: String = unsafe { it.cast() }.map_err(e)?;
+                    out.push(v.into_bytes());
+                }
+                return Ok((Values::Strings(out), d));
+            }
             let mut out = Vec::with_capacity(items.len() * d.size());
             for it in items {
-                match it.get_type().map_err(|e| invalid(e.reason))? {
+                match it.get_type().map_err(e)? {
                     ValueType::Number => {
                         // SAFETY: the value was just checked to be a number.
-                        let v: f64 = unsafe { it.cast() }.map_err(|e| invalid(e.reason))?;
-                        push_num(&mut out, d, v)?;
+                        let v: f64 = unsafe { it.cast() }.map_err(e)?;
+                        push_num(&mut out, &d, v)?;
                     }
                     ValueType::Boolean => {
                         // SAFETY: the value was just checked to be a boolean.
-                        let v: bool = unsafe { it.cast() }.map_err(|e| invalid(e.reason))?;
-                        push_num(&mut out, d, if v { 1.0 } else { 0.0 })?;
+                        let v: bool = unsafe { it.cast() }.map_err(e)?;
+                        push_num(&mut out, &d, if v { 1.0 } else { 0.0 })?;
                     }
                     ValueType::BigInt => {
                         // SAFETY: the value was just checked to be a bigint.
-                        let v: BigInt = unsafe { it.cast() }.map_err(|e| invalid(e.reason))?;
-                        match d {
-                            Dtype::Int64 => {
-                                let (x, lossless) = v.get_i64();
-                                if !lossless {
-                                    return Err(invalid("bigint out of int64 range"));
-                                }
-                                out.extend_from_slice(&x.to_le_bytes());
-                            }
-                            Dtype::UInt64 => {
-                                let (neg, x, lossless) = v.get_u64();
-                                if neg || !lossless {
-                                    return Err(invalid("bigint out of uint64 range"));
-                                }
-                                out.extend_from_slice(&x.to_le_bytes());
-                            }
-                            _ => {
-                                let (x, lossless) = v.get_i64();
-                                if !lossless {
-                                    return Err(invalid("bigint out of range"));
-                                }
-                                push_num(&mut out, d, x as f64)?;
-                            }
-                        }
+                        let v: BigInt = unsafe { it.cast() }.map_err(e)?;
+                        push_bigint(&mut out, &d, v)?;
                     }
-                    other => {
-                        return Err(invalid(format!(
-                            "data entries must be numbers, bigints or booleans, got {other:?}"
-                        )))
+                    ValueType::String => {
+                        return Err(vh5::Error::new(
+                            vh5::ErrorKind::DtypeMismatch,
+                            format!("strings cannot be stored in a {d} dataset: pass numbers"),
+                        ))
                     }
+                    other => return Err(invalid(format!(
+                        "data entries must be numbers, bigints, booleans or strings, got {other:?}"
+                    ))),
                 }
             }
-            Ok((out, d))
+            Ok((Values::Raw(out), d))
         }
     }
 }
 
-/// A typed array of `dtype` holding `bytes`.
-pub type DataOutput = Either9<
+/// A typed array of a numeric dtype.
+pub type TypedOutput = Either9<
     Float64Array,
     Float32Array,
     Int8Array,
@@ -295,76 +357,150 @@ pub type DataOutput = Either9<
     Either<Uint32Array, BigUint64Array>,
 >;
 
-/// Wraps engine bytes as the matching typed array (bool → Uint8Array of 0/1).
-pub fn typed(bytes: Vec<u8>, d: Dtype) -> DataOutput {
+/// What a read returns: a typed array for numbers, `string[]` for strings, and for
+/// compound datasets an object with one such array per field.
+pub type DataOutput =
+    Either3<TypedOutput, Vec<String>, BTreeMap<String, Either<TypedOutput, Vec<String>>>>;
+
+/// Fixed-length string elements as text: trailing NULs removed, UTF-8 decoded
+/// (invalid bytes become U+FFFD).
+fn fixed_strings(bytes: &[u8], len: usize) -> Vec<String> {
+    bytes
+        .chunks_exact(len.max(1))
+        .map(|c| {
+            let end = c.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            String::from_utf8_lossy(&c[..end]).into_owned()
+        })
+        .collect()
+}
+
+/// One field (or a whole non-compound dataset) as its JS array.
+fn field_output(bytes: Vec<u8>, d: &Dtype) -> Either<TypedOutput, Vec<String>> {
+    let t = |v| Either::A(v);
     match d {
-        Dtype::Float64 => Either9::A(Float64Array::new(bytemuck::pod_collect_to_vec(&bytes))),
-        Dtype::Float32 => Either9::B(Float32Array::new(bytemuck::pod_collect_to_vec(&bytes))),
-        Dtype::Int8 => Either9::C(Int8Array::new(bytemuck::pod_collect_to_vec(&bytes))),
-        Dtype::Int16 => Either9::D(Int16Array::new(bytemuck::pod_collect_to_vec(&bytes))),
-        Dtype::Int32 => Either9::E(Int32Array::new(bytemuck::pod_collect_to_vec(&bytes))),
-        Dtype::Int64 => Either9::F(BigInt64Array::new(bytemuck::pod_collect_to_vec(&bytes))),
-        Dtype::UInt8 | Dtype::Bool => Either9::G(Uint8Array::new(bytes)),
-        Dtype::UInt16 => Either9::H(Uint16Array::new(bytemuck::pod_collect_to_vec(&bytes))),
-        Dtype::UInt32 => Either9::I(Either::A(Uint32Array::new(bytemuck::pod_collect_to_vec(
+        Dtype::Float64 => t(Either9::A(Float64Array::new(bytemuck::pod_collect_to_vec(
             &bytes,
         )))),
-        Dtype::UInt64 => Either9::I(Either::B(BigUint64Array::new(
+        Dtype::Float32 => t(Either9::B(Float32Array::new(bytemuck::pod_collect_to_vec(
+            &bytes,
+        )))),
+        Dtype::Float16 => t(Either9::B(Float32Array::new(
+            bytes
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+        ))),
+        Dtype::Int8 => t(Either9::C(Int8Array::new(bytemuck::pod_collect_to_vec(
+            &bytes,
+        )))),
+        Dtype::Int16 => t(Either9::D(Int16Array::new(bytemuck::pod_collect_to_vec(
+            &bytes,
+        )))),
+        Dtype::Int32 => t(Either9::E(Int32Array::new(bytemuck::pod_collect_to_vec(
+            &bytes,
+        )))),
+        Dtype::Int64 => t(Either9::F(BigInt64Array::new(
             bytemuck::pod_collect_to_vec(&bytes),
         ))),
+        Dtype::UInt8 | Dtype::Bool => t(Either9::G(Uint8Array::new(bytes))),
+        Dtype::UInt16 => t(Either9::H(Uint16Array::new(bytemuck::pod_collect_to_vec(
+            &bytes,
+        )))),
+        Dtype::UInt32 => t(Either9::I(Either::A(Uint32Array::new(
+            bytemuck::pod_collect_to_vec(&bytes),
+        )))),
+        Dtype::UInt64 => t(Either9::I(Either::B(BigUint64Array::new(
+            bytemuck::pod_collect_to_vec(&bytes),
+        )))),
+        Dtype::FixedString { len, .. } => Either::B(fixed_strings(&bytes, *len)),
+        // Not reachable for fields (refused when the type is read) nor for whole
+        // datasets (handled by `output`); shown as raw bytes to stay total.
+        Dtype::VlenString { .. } | Dtype::Compound(_) => t(Either9::G(Uint8Array::new(bytes))),
     }
 }
 
-/// A scalar of `dtype` as a JS value: number, bigint (64-bit integers) or boolean.
-pub type Scalar = Either3<f64, BigInt, bool>;
-
-/// Converts one element's bytes to a JS scalar.
-pub fn scalar(b: &[u8], d: Dtype) -> Scalar {
-    let mut a = [0u8; 8];
-    a[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
-    match d {
-        Dtype::Float64 => Either3::A(f64::from_le_bytes(a)),
-        Dtype::Float32 => Either3::A(f32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
-        Dtype::Int8 => Either3::A(a[0] as i8 as f64),
-        Dtype::Int16 => Either3::A(i16::from_le_bytes([a[0], a[1]]) as f64),
-        Dtype::Int32 => Either3::A(i32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
-        Dtype::UInt8 => Either3::A(a[0] as f64),
-        Dtype::UInt16 => Either3::A(u16::from_le_bytes([a[0], a[1]]) as f64),
-        Dtype::UInt32 => Either3::A(u32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
-        Dtype::Int64 => Either3::B(BigInt::from(i64::from_le_bytes(a))),
-        Dtype::UInt64 => Either3::B(BigInt::from(u64::from_le_bytes(a))),
-        Dtype::Bool => Either3::C(a[0] != 0),
-    }
-}
-
-/// A fill value given by the user, as one element of `d`.
-pub fn fill_bytes(v: Scalar, d: Dtype) -> vh5::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    match v {
-        Either3::A(x) => push_num(&mut out, d, x)?,
-        Either3::C(b) => push_num(&mut out, d, if b { 1.0 } else { 0.0 })?,
-        Either3::B(b) => match d {
-            Dtype::UInt64 => {
-                let (neg, x, ok) = b.get_u64();
-                if neg || !ok {
-                    return Err(invalid("fill value out of uint64 range"));
+/// Engine values of `d` as the JS value a read returns.
+pub fn output(values: Values, d: &Dtype) -> DataOutput {
+    match (values, d) {
+        (Values::Strings(v), _) => Either3::B(
+            v.into_iter()
+                .map(|s| {
+                    String::from_utf8(s)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                })
+                .collect(),
+        ),
+        (Values::Raw(bytes), Dtype::Compound(c)) => {
+            let n = bytes.len() / c.size.max(1);
+            let mut out = BTreeMap::new();
+            for f in &c.fields {
+                let w = f.dtype.size();
+                let mut col = Vec::with_capacity(n * w);
+                for rec in bytes.chunks_exact(c.size.max(1)) {
+                    col.extend_from_slice(&rec[f.offset..f.offset + w]);
                 }
-                out.extend_from_slice(&x.to_le_bytes());
+                out.insert(f.name.clone(), field_output(col, &f.dtype));
             }
-            _ => {
-                let (x, ok) = b.get_i64();
-                if !ok {
-                    return Err(invalid("fill value out of int64 range"));
-                }
-                if d == Dtype::Int64 {
-                    out.extend_from_slice(&x.to_le_bytes());
-                } else {
-                    push_num(&mut out, d, x as f64)?;
-                }
-            }
+            Either3::C(out)
+        }
+        (Values::Raw(bytes), d) => match field_output(bytes, d) {
+            Either::A(t) => Either3::A(t),
+            Either::B(s) => Either3::B(s),
         },
     }
-    Ok(out)
+}
+
+/// A scalar of `dtype` as a JS value: number, bigint (64-bit integers), boolean or
+/// string.
+pub type Scalar = Either4<f64, BigInt, bool, String>;
+
+/// Converts one element's bytes to a JS scalar (`null` for compound records).
+pub fn scalar(b: &[u8], d: &Dtype) -> Option<Scalar> {
+    let mut a = [0u8; 8];
+    a[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
+    Some(match d {
+        Dtype::Float64 => Either4::A(f64::from_le_bytes(a)),
+        Dtype::Float32 => Either4::A(f32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
+        Dtype::Float16 => Either4::A(half::f16::from_le_bytes([a[0], a[1]]).to_f64()),
+        Dtype::Int8 => Either4::A(a[0] as i8 as f64),
+        Dtype::Int16 => Either4::A(i16::from_le_bytes([a[0], a[1]]) as f64),
+        Dtype::Int32 => Either4::A(i32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
+        Dtype::UInt8 => Either4::A(a[0] as f64),
+        Dtype::UInt16 => Either4::A(u16::from_le_bytes([a[0], a[1]]) as f64),
+        Dtype::UInt32 => Either4::A(u32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
+        Dtype::Int64 => Either4::B(BigInt::from(i64::from_le_bytes(a))),
+        Dtype::UInt64 => Either4::B(BigInt::from(u64::from_le_bytes(a))),
+        Dtype::Bool => Either4::C(a[0] != 0),
+        Dtype::FixedString { len, .. } => Either4::D(
+            fixed_strings(b, *len)
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
+        ),
+        // The only fill value of variable-length strings is the empty string.
+        Dtype::VlenString { .. } => Either4::D(String::new()),
+        Dtype::Compound(_) => return None,
+    })
+}
+
+/// A fill value given by the user, as values of `d`.
+pub fn fill_values(v: Scalar, d: &Dtype) -> vh5::Result<Values> {
+    let mut out = Vec::new();
+    match v {
+        Either4::A(x) => push_num(&mut out, d, x)?,
+        Either4::C(b) => push_num(&mut out, d, if b { 1.0 } else { 0.0 })?,
+        Either4::B(b) => push_bigint(&mut out, d, b)?,
+        Either4::D(s) => {
+            if !d.is_string() {
+                return Err(vh5::Error::new(
+                    vh5::ErrorKind::DtypeMismatch,
+                    format!("a string cannot be the fill value of a {d} dataset"),
+                ));
+            }
+            return Ok(Values::Strings(vec![s.into_bytes()]));
+        }
+    }
+    Ok(Values::Raw(out))
 }
 
 /// An attribute value as JS sees it.

@@ -6,7 +6,8 @@ use napi::{Env, Task};
 
 use crate::attributes::JsAttributes;
 use crate::convert::{
-    data_bytes, js_err, scalar, selection, typed, AxisSpec, DataInput, DataOutput, OrJs, Scalar,
+    data_values, dims, invalid, js_err, output, scalar, selection, AxisSpec, DataInput, DataOutput,
+    OrJs, Scalar,
 };
 
 #[derive(Clone)]
@@ -57,7 +58,7 @@ impl JsDataset {
     }
 }
 
-fn read_now(source: &Source, path: &str, sel: &[vh5::AxisSel]) -> vh5::Result<Vec<u8>> {
+fn read_now(source: &Source, path: &str, sel: &[vh5::AxisSel]) -> vh5::Result<vh5::Values> {
     Ok(match source {
         Source::Committed { file, version } => file.read(version, path, sel)?.0,
         Source::Staged { stage } => stage.read(path, sel)?.0,
@@ -73,7 +74,7 @@ pub struct ReadTask {
 }
 
 impl Task for ReadTask {
-    type Output = std::result::Result<Vec<u8>, vh5::Error>;
+    type Output = std::result::Result<vh5::Values, vh5::Error>;
     type JsValue = DataOutput;
 
     fn compute(&mut self) -> Result<Self::Output> {
@@ -83,9 +84,9 @@ impl Task for ReadTask {
         })
     }
 
-    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        match output {
-            Ok(bytes) => Ok(typed(bytes, self.dtype)),
+    fn resolve(&mut self, env: Env, result: Self::Output) -> Result<Self::JsValue> {
+        match result {
+            Ok(values) => Ok(output(values, &self.dtype)),
             Err(e) => Err(js_err(&env, e)),
         }
     }
@@ -111,10 +112,25 @@ impl JsDataset {
             .collect())
     }
 
-    /// Element type: `'float64'`, `'int32'`, `'bool'`, …
+    /// Number of axes.
+    #[napi(getter)]
+    pub fn ndim(&self) -> u32 {
+        self.meta.shape.len() as u32
+    }
+
+    /// Number of elements (the product of the shape).
+    #[napi(getter)]
+    pub fn size(&self, env: &Env) -> Result<f64> {
+        let m = self.current_meta().js(env)?;
+        Ok(m.shape.iter().map(|&d| d as f64).product())
+    }
+
+    /// Element type: `'float64'`, `'int32'`, `'bool'`, `'float16'`, `'string'`
+    /// (variable-length UTF-8), `'ascii'`, `'S20'` (fixed-length bytes),
+    /// `'utf8[20]'`, or `'compound{a:int32,b:float64}'`.
     #[napi(getter)]
     pub fn dtype(&self) -> String {
-        self.meta.dtype.name().to_string()
+        self.meta.dtype.name()
     }
 
     /// Chunk shape.
@@ -123,10 +139,31 @@ impl JsDataset {
         self.meta.chunks.iter().map(|&d| d as f64).collect()
     }
 
-    /// Fill value: what unwritten elements read as.
-    #[napi(getter, ts_return_type = "number | bigint | boolean")]
-    pub fn fill_value(&self) -> Scalar {
-        scalar(&self.meta.fill, self.meta.dtype)
+    /// Fill value: what unwritten elements read as (`null` for compound datasets).
+    #[napi(getter, ts_return_type = "number | bigint | boolean | string | null")]
+    pub fn fill_value(&self) -> Option<Scalar> {
+        scalar(&self.meta.fill, &self.meta.dtype)
+    }
+
+    /// gzip level when the compression is gzip, else `null`.
+    #[napi(getter)]
+    pub fn compression_level(&self) -> Option<u32> {
+        match self.meta.filters.compression {
+            vh5::Compression::Gzip(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Whether the stored chunks use the shuffle filter.
+    #[napi(getter)]
+    pub fn shuffle(&self) -> bool {
+        self.meta.filters.shuffle
+    }
+
+    /// Whether the stored chunks carry Fletcher-32 checksums.
+    #[napi(getter)]
+    pub fn fletcher32(&self) -> bool {
+        self.meta.filters.fletcher32
     }
 
     /// Compression of the stored chunks: `'gzip'`, `'lzf'`, or `null`.
@@ -156,13 +193,13 @@ impl JsDataset {
     /// Runs off the event loop.
     #[napi(
         ts_args_type = "selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>",
-        ts_return_type = "Promise<Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array>"
+        ts_return_type = "Promise<Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]>>"
     )]
     pub fn read(&self, selection_: Option<Vec<AxisSpec>>) -> AsyncTask<ReadTask> {
         AsyncTask::new(ReadTask {
             source: self.source.clone(),
             path: self.path.clone(),
-            dtype: self.meta.dtype,
+            dtype: self.meta.dtype.clone(),
             sel: selection(selection_),
         })
     }
@@ -170,20 +207,20 @@ impl JsDataset {
     /// Synchronous twin of `read`.
     #[napi(
         ts_args_type = "selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>",
-        ts_return_type = "Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array"
+        ts_return_type = "Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]>"
     )]
     pub fn read_sync(&self, env: &Env, selection_: Option<Vec<AxisSpec>>) -> Result<DataOutput> {
         let sel = selection(selection_).js(env)?;
-        Ok(typed(
+        Ok(output(
             read_now(&self.source, &self.path, &sel).js(env)?,
-            self.meta.dtype,
+            &self.meta.dtype,
         ))
     }
 
     /// Writes `data` into a selection (same forms as `read`); a single value is
     /// broadcast. Only while staging; a committed dataset throws `READ_ONLY`.
     #[napi(
-        ts_args_type = "selection: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec> | null | undefined, data: number | bigint | boolean | ArrayLike<number | bigint | boolean> | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array"
+        ts_args_type = "selection: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec> | null | undefined, data: number | bigint | boolean | string | ArrayLike<number | bigint | boolean> | string[] | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array"
     )]
     pub fn write(
         &self,
@@ -192,18 +229,81 @@ impl JsDataset {
         data: DataInput,
     ) -> Result<()> {
         match &self.source {
-            Source::Committed { version, .. } => Err(js_err(
-                env,
-                vh5::Error::new(
-                    vh5::ErrorKind::ReadOnly,
-                    format!("version '{version}' is committed and immutable: stage a new version to change '{}'", self.path),
-                ),
-            )),
+            Source::Committed { .. } => Err(js_err(env, self.read_only())),
             Source::Staged { stage } => {
                 let sel = selection(selection_).js(env)?;
-                let (bytes, _) = data_bytes(data, Some(self.meta.dtype)).js(env)?;
-                stage.write(&self.path, &sel, &bytes).js(env)
+                let (values, _) = data_values(data, Some(&self.meta.dtype)).js(env)?;
+                stage.write(&self.path, &sel, &values).js(env)
             }
         }
+    }
+
+    /// Changes the shape while staging, as h5py's `resize`: `resize([rows, cols])`,
+    /// `resize(n)` for 1-D, or `resize(n, { axis })` for one axis (negative counts
+    /// from the end). Existing elements keep their coordinates; new ones read as the
+    /// fill value. A committed dataset throws `READ_ONLY`.
+    #[napi(ts_args_type = "size: number | number[], options?: ResizeOptions")]
+    pub fn resize(
+        &mut self,
+        env: &Env,
+        size: Either<f64, Vec<f64>>,
+        options: Option<ResizeOptions>,
+    ) -> Result<()> {
+        let Source::Staged { stage } = &self.source else {
+            return Err(js_err(env, self.read_only()));
+        };
+        let current = self.current_meta().js(env)?.shape;
+        let shape = new_shape(&current, size, options.and_then(|o| o.axis)).js(env)?;
+        self.meta = stage.resize(&self.path, &shape).js(env)?;
+        Ok(())
+    }
+}
+
+/// Options of `Dataset.resize`.
+#[napi(object)]
+pub struct ResizeOptions {
+    /// Resize only this axis (negative counts from the end); `size` is then a number.
+    pub axis: Option<f64>,
+}
+
+fn new_shape(
+    current: &[u64],
+    size: Either<f64, Vec<f64>>,
+    axis: Option<f64>,
+) -> vh5::Result<Vec<u64>> {
+    let rank = current.len() as i64;
+    match (size, axis) {
+        (Either::A(n), Some(ax)) => {
+            if !ax.is_finite() || ax.fract() != 0.0 {
+                return Err(invalid(format!("axis must be a whole number, got {ax}")));
+            }
+            let a = ax as i64;
+            let idx = if a < 0 { a + rank } else { a };
+            if !(0..rank).contains(&idx) {
+                return Err(vh5::Error::new(
+                    vh5::ErrorKind::OutOfBounds,
+                    format!("axis {a} is out of bounds for a dataset of {rank} axes"),
+                ));
+            }
+            let mut s = current.to_vec();
+            s[idx as usize] = dims(&[n], "size")?[0];
+            Ok(s)
+        }
+        (Either::B(_), Some(_)) => Err(invalid("size must be a single number when axis is given")),
+        (Either::A(n), None) => dims(&[n], "size"),
+        (Either::B(v), None) => dims(&v, "shape"),
+    }
+}
+
+impl JsDataset {
+    fn read_only(&self) -> vh5::Error {
+        let version = match &self.source {
+            Source::Committed { version, .. } => version.clone(),
+            Source::Staged { stage } => stage.name(),
+        };
+        vh5::Error::new(
+            vh5::ErrorKind::ReadOnly,
+            format!("version '{version}' is committed and immutable: stage a new version to change '{}'", self.path),
+        )
     }
 }

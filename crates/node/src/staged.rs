@@ -5,7 +5,7 @@ use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 
 use crate::attributes::JsAttributes;
-use crate::convert::{data_bytes, dims, fill_bytes, js_err, DataInput, OrJs, Scalar};
+use crate::convert::{data_values, dims, fill_values, js_err, DataInput, OrJs, Scalar};
 use crate::dataset::{JsDataset, Source};
 use crate::versioned_file::VersionInfo;
 
@@ -170,9 +170,9 @@ impl JsStagedGroup {
             .js(env)?;
         let data = match options.data {
             Some(d) => {
-                let (bytes, d) = data_bytes(d, dtype).js(env)?;
+                let (values, d) = data_values(d, dtype.as_ref()).js(env)?;
                 dtype = Some(d);
-                Some(bytes)
+                Some(values)
             }
             None => None,
         };
@@ -196,7 +196,7 @@ impl JsStagedGroup {
                 .map(|s| dims(s, "shape"))
                 .transpose()
                 .js(env)?,
-            dtype: Some(d),
+            dtype: Some(d.clone()),
             data,
             chunks: options
                 .chunks
@@ -206,7 +206,7 @@ impl JsStagedGroup {
                 .js(env)?,
             fill: options
                 .fill_value
-                .map(|f| fill_bytes(f, d))
+                .map(|f| fill_values(f, &d))
                 .transpose()
                 .js(env)?,
             filters,
@@ -255,11 +255,41 @@ impl JsStagedGroup {
         })
     }
 
-    /// Whether `path` names a dataset or group.
+    /// Whether `path` names a dataset or group: relative to this group (a trailing
+    /// `/` is allowed), or absolute inside the file
+    /// (`/_version_data/versions/<version>/a/b`).
     #[napi]
     pub fn has(&self, env: &Env, path: String) -> Result<bool> {
-        let full = vh5::file::normalize_path(&self.full(&path)).js(env)?;
-        Ok(self.stage.node(&full).is_ok())
+        if path.starts_with('/') {
+            return self.stage.has(&path).js(env);
+        }
+        self.stage.has(&self.full(&path)).js(env)
+    }
+
+    /// The dataset at `path`; `NOT_FOUND` if there is none, `INVALID_ARGUMENT` if it
+    /// is a group.
+    #[napi]
+    pub fn dataset(&self, env: &Env, path: String) -> Result<JsDataset> {
+        match self.get(env, path.clone())? {
+            Either::A(d) => Ok(d),
+            Either::B(_) => Err(js_err(
+                env,
+                crate::convert::invalid(format!("'{path}' is a group, not a dataset")),
+            )),
+        }
+    }
+
+    /// The group at `path`; `NOT_FOUND` if there is none, `INVALID_ARGUMENT` if it is
+    /// a dataset.
+    #[napi]
+    pub fn group(&self, env: &Env, path: String) -> Result<JsStagedGroup> {
+        match self.get(env, path.clone())? {
+            Either::B(g) => Ok(g),
+            Either::A(_) => Err(js_err(
+                env,
+                crate::convert::invalid(format!("'{path}' is a dataset, not a group")),
+            )),
+        }
     }
 
     /// Names directly inside this group, sorted.

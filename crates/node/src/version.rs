@@ -7,6 +7,26 @@ use crate::attributes::JsAttributes;
 use crate::convert::{to_date, OrJs};
 use crate::dataset::JsDataset;
 
+fn want_dataset(env: &Env, n: Either<JsDataset, JsGroup>, path: &str) -> Result<JsDataset> {
+    match n {
+        Either::A(d) => Ok(d),
+        Either::B(_) => Err(crate::convert::js_err(
+            env,
+            crate::convert::invalid(format!("'{path}' is a group, not a dataset")),
+        )),
+    }
+}
+
+fn want_group(env: &Env, n: Either<JsDataset, JsGroup>, path: &str) -> Result<JsGroup> {
+    match n {
+        Either::B(g) => Ok(g),
+        Either::A(_) => Err(crate::convert::js_err(
+            env,
+            crate::convert::invalid(format!("'{path}' is a dataset, not a group")),
+        )),
+    }
+}
+
 /// A committed, immutable version.
 #[napi(js_name = "Version")]
 pub struct JsVersion {
@@ -87,6 +107,27 @@ impl JsVersion {
     pub fn get(&self, env: &Env, path: String) -> Result<Either<JsDataset, JsGroup>> {
         open_node(&self.file, &self.info.name, &path, env)
     }
+
+    /// The dataset at `path`; `NOT_FOUND` if there is none, `INVALID_ARGUMENT` if it
+    /// is a group.
+    #[napi]
+    pub fn dataset(&self, env: &Env, path: String) -> Result<JsDataset> {
+        want_dataset(env, self.get(env, path.clone())?, &path)
+    }
+
+    /// The group at `path`; `NOT_FOUND` if there is none, `INVALID_ARGUMENT` if it is
+    /// a dataset.
+    #[napi]
+    pub fn group(&self, env: &Env, path: String) -> Result<JsGroup> {
+        want_group(env, self.get(env, path.clone())?, &path)
+    }
+
+    /// Whether `path` names a dataset or group: relative (a trailing `/` is allowed)
+    /// or absolute inside the file (`/_version_data/versions/<version>/a/b`).
+    #[napi]
+    pub fn has(&self, env: &Env, path: String) -> Result<bool> {
+        self.file.has(&self.info.name, &path).js(env)
+    }
 }
 
 /// A group inside a committed version.
@@ -126,5 +167,31 @@ impl JsGroup {
             &format!("{}/{}", self.path, path),
             env,
         )
+    }
+
+    /// The dataset at `path` (relative to this group); `NOT_FOUND` if there is none,
+    /// `INVALID_ARGUMENT` if it is a group.
+    #[napi]
+    pub fn dataset(&self, env: &Env, path: String) -> Result<JsDataset> {
+        want_dataset(env, self.get(env, path.clone())?, &path)
+    }
+
+    /// The group at `path` (relative to this group); `NOT_FOUND` if there is none,
+    /// `INVALID_ARGUMENT` if it is a dataset.
+    #[napi]
+    pub fn group(&self, env: &Env, path: String) -> Result<JsGroup> {
+        want_group(env, self.get(env, path.clone())?, &path)
+    }
+
+    /// Whether `path` names a dataset or group: relative to this group (a trailing
+    /// `/` is allowed) or absolute inside the file.
+    #[napi]
+    pub fn has(&self, env: &Env, path: String) -> Result<bool> {
+        if path.starts_with('/') {
+            return self.file.has(&self.version, &path).js(env);
+        }
+        self.file
+            .has(&self.version, &format!("{}/{}", self.path, path))
+            .js(env)
     }
 }

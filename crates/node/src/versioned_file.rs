@@ -140,8 +140,20 @@ impl JsVersionedFile {
 
     /// A committed version by name.
     #[napi]
-    pub fn version(&self, env: &Env, name: String) -> Result<JsVersion> {
-        let info = self.inner.version(&name).js(env)?;
+    pub fn version(&self, env: &Env, name: Either<String, f64>) -> Result<JsVersion> {
+        let info = match name {
+            Either::A(n) => self.inner.version(&n),
+            Either::B(n) => {
+                if !n.is_finite() || n.fract() != 0.0 || n > 0.0 {
+                    Err(crate::convert::invalid(format!(
+                        "version({n}): a number must be 0 (the current version) or negative (-1 is its parent)"
+                    )))
+                } else {
+                    self.inner.nth_previous((-n) as u64)
+                }
+            }
+        }
+        .js(env)?;
         Ok(JsVersion {
             file: self.inner.clone(),
             info,

@@ -387,8 +387,9 @@ pub fn copy_object(src: &Hid, src_path: &str, dst: &Hid, dst_path: &str) -> Resu
 // ---------------------------------------------------------------------------------
 // Datatypes
 
-fn dtype_file_type(d: Dtype) -> Result<Hid> {
-    // SAFETY: every branch copies a predefined type or builds an enum on int8.
+fn dtype_file_type(d: &Dtype) -> Result<Hid> {
+    // SAFETY: every branch copies a predefined type and adjusts the copy, or builds an
+    // enum/compound type from such copies; member names are valid C strings.
     unsafe {
         Ok(match d {
             Dtype::Int8 => hid!("copying a type", H5Tcopy(*H5T_STD_I8LE)),
@@ -399,6 +400,15 @@ fn dtype_file_type(d: Dtype) -> Result<Hid> {
             Dtype::UInt16 => hid!("copying a type", H5Tcopy(*H5T_STD_U16LE)),
             Dtype::UInt32 => hid!("copying a type", H5Tcopy(*H5T_STD_U32LE)),
             Dtype::UInt64 => hid!("copying a type", H5Tcopy(*H5T_STD_U64LE)),
+            Dtype::Float16 => {
+                // IEEE binary16 built the way h5py builds it, so it is the same type
+                // on every libhdf5 (older ones have no predefined half type).
+                let t = hid!("copying a type", H5Tcopy(*H5T_IEEE_F32LE));
+                ck!("building float16", H5Tset_fields(t.id(), 15, 10, 5, 0, 10));
+                ck!("building float16", H5Tset_size(t.id(), 2));
+                ck!("building float16", H5Tset_ebias(t.id(), 15));
+                t
+            }
             Dtype::Float32 => hid!("copying a type", H5Tcopy(*H5T_IEEE_F32LE)),
             Dtype::Float64 => hid!("copying a type", H5Tcopy(*H5T_IEEE_F64LE)),
             Dtype::Bool => {
@@ -415,95 +425,190 @@ fn dtype_file_type(d: Dtype) -> Result<Hid> {
                 );
                 t
             }
+            Dtype::FixedString { len, utf8 } => {
+                let t = hid!("copying a type", H5Tcopy(*H5T_C_S1));
+                ck!("sizing a string type", H5Tset_size(t.id(), *len));
+                ck!(
+                    "setting string padding",
+                    H5Tset_strpad(t.id(), H5T_str_t::H5T_STR_NULLPAD)
+                );
+                ck!("setting a character set", H5Tset_cset(t.id(), cset(*utf8)));
+                t
+            }
+            Dtype::VlenString { utf8 } => {
+                let t = hid!("copying a type", H5Tcopy(*H5T_C_S1));
+                ck!("sizing a string type", H5Tset_size(t.id(), H5T_VARIABLE));
+                ck!("setting a character set", H5Tset_cset(t.id(), cset(*utf8)));
+                t
+            }
+            Dtype::Compound(c) => {
+                let t = hid!(
+                    "creating a compound type",
+                    H5Tcreate(H5T_class_t::H5T_COMPOUND, c.size)
+                );
+                for f in &c.fields {
+                    let ft = dtype_file_type(&f.dtype)?;
+                    let name = cstr(&f.name)?;
+                    ck!(
+                        "building a compound type",
+                        H5Tinsert(t.id(), name.as_ptr(), f.offset, ft.id())
+                    );
+                }
+                t
+            }
         })
+    }
+}
+
+fn cset(utf8: bool) -> H5T_cset_t {
+    if utf8 {
+        H5T_cset_t::H5T_CSET_UTF8
+    } else {
+        H5T_cset_t::H5T_CSET_ASCII
     }
 }
 
 /// The engine dtype of an HDF5 type, or `UNSUPPORTED_DTYPE` naming it.
 pub fn dtype_of(t: &Hid) -> Result<Dtype> {
     locked(|| {
-        // SAFETY: `t` is an open datatype id; member names are freed with H5free_memory.
-        unsafe {
-            let class = H5Tget_class(t.id());
-            let size = H5Tget_size(t.id());
-            match class {
-                H5T_class_t::H5T_INTEGER => {
-                    let signed = H5Tget_sign(t.id()) == H5T_sign_t::H5T_SGN_2;
-                    let order_le = H5Tget_order(t.id()) == H5T_order_t::H5T_ORDER_LE;
-                    if !order_le {
-                        bail!(
-                            UnsupportedDtype,
-                            "big-endian integer datasets are not supported yet"
-                        );
-                    }
-                    Ok(match (signed, size) {
-                        (true, 1) => Dtype::Int8,
-                        (true, 2) => Dtype::Int16,
-                        (true, 4) => Dtype::Int32,
-                        (true, 8) => Dtype::Int64,
-                        (false, 1) => Dtype::UInt8,
-                        (false, 2) => Dtype::UInt16,
-                        (false, 4) => Dtype::UInt32,
-                        (false, 8) => Dtype::UInt64,
-                        _ => bail!(
-                            UnsupportedDtype,
-                            "integer type of {size} bytes is not supported"
-                        ),
-                    })
-                }
-                H5T_class_t::H5T_FLOAT => {
-                    if H5Tget_order(t.id()) != H5T_order_t::H5T_ORDER_LE {
-                        bail!(
-                            UnsupportedDtype,
-                            "big-endian float datasets are not supported yet"
-                        );
-                    }
-                    match size {
-                        4 => Ok(Dtype::Float32),
-                        8 => Ok(Dtype::Float64),
-                        _ => bail!(
-                            UnsupportedDtype,
-                            "float type of {size} bytes (float{}) is not supported yet",
-                            size * 8
-                        ),
-                    }
-                }
-                H5T_class_t::H5T_ENUM => {
-                    let n = H5Tget_nmembers(t.id());
-                    let mut names = Vec::new();
-                    for i in 0..n.max(0) as c_uint {
-                        let p = H5Tget_member_name(t.id(), i);
-                        if !p.is_null() {
-                            names.push(CStr::from_ptr(p).to_string_lossy().into_owned());
-                            H5free_memory(p as *mut c_void);
-                        }
-                    }
-                    if size == 1
-                        && names.len() == 2
-                        && names.contains(&"FALSE".to_string())
-                        && names.contains(&"TRUE".to_string())
-                    {
-                        Ok(Dtype::Bool)
-                    } else {
-                        bail!(
-                            UnsupportedDtype,
-                            "enum type with members {names:?} is not supported"
-                        )
-                    }
-                }
-                H5T_class_t::H5T_STRING => {
-                    bail!(UnsupportedDtype, "string datasets are not supported yet")
-                }
-                H5T_class_t::H5T_COMPOUND => {
-                    bail!(UnsupportedDtype, "compound datasets are not supported yet")
-                }
-                other => bail!(
+        // SAFETY: `t` is an open datatype id.
+        unsafe { dtype_of_id(t.id()) }
+    })
+}
+
+/// # Safety
+/// `t` must be an open datatype id; call under the library lock.
+unsafe fn dtype_of_id(t: hid_t) -> Result<Dtype> {
+    let class = H5Tget_class(t);
+    let size = H5Tget_size(t);
+    let little = || H5Tget_order(t) == H5T_order_t::H5T_ORDER_LE;
+    match class {
+        H5T_class_t::H5T_INTEGER => {
+            let signed = H5Tget_sign(t) == H5T_sign_t::H5T_SGN_2;
+            if !little() {
+                bail!(
                     UnsupportedDtype,
-                    "HDF5 type class {other:?} is not supported"
+                    "big-endian integer datasets are not supported"
+                );
+            }
+            Ok(match (signed, size) {
+                (true, 1) => Dtype::Int8,
+                (true, 2) => Dtype::Int16,
+                (true, 4) => Dtype::Int32,
+                (true, 8) => Dtype::Int64,
+                (false, 1) => Dtype::UInt8,
+                (false, 2) => Dtype::UInt16,
+                (false, 4) => Dtype::UInt32,
+                (false, 8) => Dtype::UInt64,
+                _ => bail!(
+                    UnsupportedDtype,
+                    "integer type of {size} bytes is not supported"
+                ),
+            })
+        }
+        H5T_class_t::H5T_FLOAT => {
+            if !little() {
+                bail!(UnsupportedDtype, "big-endian float datasets are not supported");
+            }
+            match size {
+                2 => Ok(Dtype::Float16),
+                4 => Ok(Dtype::Float32),
+                8 => Ok(Dtype::Float64),
+                _ => bail!(
+                    UnsupportedDtype,
+                    "float type of {size} bytes (float{}) is not supported",
+                    size * 8
                 ),
             }
         }
-    })
+        H5T_class_t::H5T_ENUM => {
+            let n = H5Tget_nmembers(t);
+            let mut names = Vec::new();
+            for i in 0..n.max(0) as c_uint {
+                let p = H5Tget_member_name(t, i);
+                if !p.is_null() {
+                    names.push(CStr::from_ptr(p).to_string_lossy().into_owned());
+                    H5free_memory(p as *mut c_void);
+                }
+            }
+            if size == 1
+                && names.len() == 2
+                && names.contains(&"FALSE".to_string())
+                && names.contains(&"TRUE".to_string())
+            {
+                Ok(Dtype::Bool)
+            } else {
+                bail!(
+                    UnsupportedDtype,
+                    "enum type with members {names:?} is not supported"
+                )
+            }
+        }
+        H5T_class_t::H5T_STRING => {
+            let utf8 = H5Tget_cset(t) == H5T_cset_t::H5T_CSET_UTF8;
+            if H5Tis_variable_str(t) > 0 {
+                Ok(Dtype::VlenString { utf8 })
+            } else {
+                Ok(Dtype::FixedString { len: size, utf8 })
+            }
+        }
+        H5T_class_t::H5T_COMPOUND => {
+            let n = H5Tget_nmembers(t).max(0) as c_uint;
+            let mut fields = Vec::with_capacity(n as usize);
+            for i in 0..n {
+                let p = H5Tget_member_name(t, i);
+                let name = if p.is_null() {
+                    String::new()
+                } else {
+                    let s = CStr::from_ptr(p).to_string_lossy().into_owned();
+                    H5free_memory(p as *mut c_void);
+                    s
+                };
+                let offset = H5Tget_member_offset(t, i);
+                let mt = Hid(H5Tget_member_type(t, i));
+                if mt.id() < 0 {
+                    return Err(h5err("reading a compound member type"));
+                }
+                let dtype = match dtype_of_id(mt.id()) {
+                    Ok(d @ (Dtype::VlenString { .. } | Dtype::Compound(_))) => bail!(
+                        UnsupportedDtype,
+                        "compound field '{name}' of type {d} is not supported: only numbers, bools and fixed-length strings can be fields"
+                    ),
+                    Ok(d) => d,
+                    Err(e) => bail!(
+                        UnsupportedDtype,
+                        "compound field '{name}': {}",
+                        e.message
+                    ),
+                };
+                fields.push(crate::dtype::Field {
+                    name,
+                    offset,
+                    dtype,
+                });
+            }
+            Ok(Dtype::Compound(std::sync::Arc::new(crate::dtype::Compound {
+                size,
+                fields,
+            })))
+        }
+        H5T_class_t::H5T_OPAQUE => bail!(
+            UnsupportedDtype,
+            "opaque (NumPy void, V{size}) datasets are not supported"
+        ),
+        H5T_class_t::H5T_ARRAY => bail!(
+            UnsupportedDtype,
+            "array-of-array element types are not supported"
+        ),
+        H5T_class_t::H5T_VLEN => bail!(
+            UnsupportedDtype,
+            "variable-length sequences of non-strings are not supported (the format cannot hash them)"
+        ),
+        other => bail!(
+            UnsupportedDtype,
+            "HDF5 type class {other:?} is not supported"
+        ),
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -631,14 +736,21 @@ fn block_io(
     Ok(())
 }
 
-/// Reads the block `[start, start+count)` of a dataset of `dtype` into `buf`.
+/// Reads the block `[start, start+count)` of a dataset of `dtype` into `buf`
+/// (fixed-size dtypes; variable-length strings go through [`read_strings`]).
 pub fn read_block(
     ds: &Hid,
-    dtype: Dtype,
+    dtype: &Dtype,
     start: &[u64],
     count: &[u64],
     buf: &mut [u8],
 ) -> Result<()> {
+    if dtype.is_vlen() {
+        bail!(
+            Hdf5Error,
+            "read_block called on a variable-length string dataset"
+        );
+    }
     debug_assert_eq!(
         buf.len() as u64,
         count.iter().product::<u64>() * dtype.size() as u64
@@ -659,8 +771,21 @@ pub fn read_block(
     })
 }
 
-/// Writes `buf` to the block `[start, start+count)` of a dataset of `dtype`.
-pub fn write_block(ds: &Hid, dtype: Dtype, start: &[u64], count: &[u64], buf: &[u8]) -> Result<()> {
+/// Writes `buf` to the block `[start, start+count)` of a dataset of `dtype`
+/// (fixed-size dtypes; variable-length strings go through [`write_strings`]).
+pub fn write_block(
+    ds: &Hid,
+    dtype: &Dtype,
+    start: &[u64],
+    count: &[u64],
+    buf: &[u8],
+) -> Result<()> {
+    if dtype.is_vlen() {
+        bail!(
+            Hdf5Error,
+            "write_block called on a variable-length string dataset"
+        );
+    }
     debug_assert_eq!(
         buf.len() as u64,
         count.iter().product::<u64>() * dtype.size() as u64
@@ -671,6 +796,71 @@ pub fn write_block(ds: &Hid, dtype: Dtype, start: &[u64], count: &[u64], buf: &[
     locked(|| {
         let mem = dtype_file_type(dtype)?;
         block_io(ds, &mem, start, count, buf.as_ptr() as *mut c_void, true)
+    })
+}
+
+/// Reads the block `[start, start+count)` of a variable-length string dataset, one
+/// byte string per element in C order (a null element reads as empty).
+pub fn read_strings(ds: &Hid, start: &[u64], count: &[u64]) -> Result<Vec<Vec<u8>>> {
+    let n = count.iter().product::<u64>() as usize;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    locked(|| {
+        // The dataset's own type as memory type: libhdf5 does not convert between
+        // character sets.
+        let mem = ds_type(ds)?;
+        let mut ptrs: Vec<*mut c_char> = vec![ptr::null_mut(); n];
+        block_io(
+            ds,
+            &mem,
+            start,
+            count,
+            ptrs.as_mut_ptr() as *mut c_void,
+            false,
+        )?;
+        let mut out = Vec::with_capacity(n);
+        for p in ptrs {
+            if p.is_null() {
+                out.push(Vec::new());
+            } else {
+                // SAFETY: libhdf5 returned a NUL-terminated string it allocated for
+                // this read; it is copied, then released once with H5free_memory.
+                unsafe {
+                    out.push(CStr::from_ptr(p).to_bytes().to_vec());
+                    H5free_memory(p as *mut c_void);
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Writes byte strings (C order) to the block `[start, start+count)` of a
+/// variable-length string dataset. Strings must not contain NUL bytes.
+pub fn write_strings<S: AsRef<[u8]>>(
+    ds: &Hid,
+    start: &[u64],
+    count: &[u64],
+    values: &[S],
+) -> Result<()> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let owned: Vec<CString> = values
+        .iter()
+        .map(|v| CString::new(v.as_ref()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                "strings cannot contain NUL characters",
+            )
+        })?;
+    let ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+    locked(|| {
+        let mem = ds_type(ds)?;
+        block_io(ds, &mem, start, count, ptrs.as_ptr() as *mut c_void, true)
     })
 }
 
@@ -783,7 +973,11 @@ pub fn ds_filters(ds: &Hid) -> Result<Filters> {
 }
 
 /// Reads a dataset's fill value as bytes of `dtype` (zero when undefined).
-pub fn ds_fill(ds: &Hid, dtype: Dtype) -> Result<Vec<u8>> {
+pub fn ds_fill(ds: &Hid, dtype: &Dtype) -> Result<Vec<u8>> {
+    if dtype.is_vlen() {
+        // The format allows no other fill than the empty string (pool index 0).
+        return Ok(dtype.zero());
+    }
     locked(|| {
         // SAFETY: `ds` is open; the buffer holds one element of `dtype`.
         unsafe {
@@ -809,7 +1003,7 @@ pub fn ds_fill(ds: &Hid, dtype: Dtype) -> Result<Vec<u8>> {
 /// Creates `raw_data`: shape `(0, c1, …)`, unlimited along axis 0, chunked by `chunks`.
 pub fn create_raw_data(
     group: &Hid,
-    dtype: Dtype,
+    dtype: &Dtype,
     chunks: &[u64],
     fill: &[u8],
     filters: &Filters,
@@ -832,10 +1026,12 @@ pub fn create_raw_data(
                 "setting chunks",
                 H5Pset_chunk(dcpl.id(), chunks.len() as i32, chunks.as_ptr())
             );
-            ck!(
-                "setting the fill value",
-                H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void)
-            );
+            if !dtype.is_vlen() {
+                ck!(
+                    "setting the fill value",
+                    H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void)
+                );
+            }
             apply_filters(&dcpl, filters)?;
             Ok(hid!(
                 "creating raw_data",
@@ -1025,7 +1221,7 @@ pub struct Mapping {
 pub fn create_version_dataset(
     loc: &Hid,
     name: &str,
-    dtype: Dtype,
+    dtype: &Dtype,
     shape: &[u64],
     fill: &[u8],
     raw_path: &str,
@@ -1044,10 +1240,12 @@ pub fn create_version_dataset(
                 "creating creation properties",
                 H5Pcreate(*H5P_CLS_DATASET_CREATE)
             );
-            ck!(
-                "setting the fill value",
-                H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void)
-            );
+            if !dtype.is_vlen() {
+                ck!(
+                    "setting the fill value",
+                    H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void)
+                );
+            }
             if !mappings.is_empty() {
                 let vspace = simple_space(shape, Some(shape))?;
                 let mut maxd = raw_dims.to_vec();
@@ -1335,21 +1533,21 @@ pub fn write_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
             };
             match value {
                 AttrValue::Int(v) => scalar(
-                    dtype_file_type(Dtype::Int64)?,
+                    dtype_file_type(&Dtype::Int64)?,
                     v as *const i64 as *const c_void,
                 ),
                 AttrValue::UInt(v) => scalar(
-                    dtype_file_type(Dtype::UInt64)?,
+                    dtype_file_type(&Dtype::UInt64)?,
                     v as *const u64 as *const c_void,
                 ),
                 AttrValue::Float(v) => scalar(
-                    dtype_file_type(Dtype::Float64)?,
+                    dtype_file_type(&Dtype::Float64)?,
                     v as *const f64 as *const c_void,
                 ),
                 AttrValue::Bool(v) => {
                     let b = *v as i8;
                     scalar(
-                        dtype_file_type(Dtype::Bool)?,
+                        dtype_file_type(&Dtype::Bool)?,
                         &b as *const i8 as *const c_void,
                     )
                 }
@@ -1362,24 +1560,24 @@ pub fn write_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
                     )
                 }
                 AttrValue::IntArray(v) => array(
-                    dtype_file_type(Dtype::Int64)?,
+                    dtype_file_type(&Dtype::Int64)?,
                     v.len(),
                     v.as_ptr() as *const c_void,
                 ),
                 AttrValue::UIntArray(v) => array(
-                    dtype_file_type(Dtype::UInt64)?,
+                    dtype_file_type(&Dtype::UInt64)?,
                     v.len(),
                     v.as_ptr() as *const c_void,
                 ),
                 AttrValue::FloatArray(v) => array(
-                    dtype_file_type(Dtype::Float64)?,
+                    dtype_file_type(&Dtype::Float64)?,
                     v.len(),
                     v.as_ptr() as *const c_void,
                 ),
                 AttrValue::BoolArray(v) => {
                     let b: Vec<i8> = v.iter().map(|&x| x as i8).collect();
                     array(
-                        dtype_file_type(Dtype::Bool)?,
+                        dtype_file_type(&Dtype::Bool)?,
                         b.len(),
                         b.as_ptr() as *const c_void,
                     )
@@ -1482,7 +1680,7 @@ pub fn read_attr(obj: &Hid, name: &str) -> Result<AttrValue> {
                         Dtype::UInt64 => (Dtype::UInt64, 2),
                         _ => (Dtype::Int64, 3),
                     };
-                    let mem = dtype_file_type(mem_d)?;
+                    let mem = dtype_file_type(&mem_d)?;
                     let mut buf = vec![0u8; mem_d.size() * n];
                     if n > 0 {
                         ck!(
