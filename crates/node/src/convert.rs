@@ -334,9 +334,11 @@ pub fn data_values(input: DataInput, dtype: Option<&Dtype>) -> vh5::Result<(Valu
                             format!("strings cannot be stored in a {d} dataset: pass numbers"),
                         ))
                     }
-                    other => return Err(invalid(format!(
+                    other => {
+                        return Err(invalid(format!(
                         "data entries must be numbers, bigints, booleans or strings, got {other:?}"
-                    ))),
+                    )))
+                    }
                 }
             }
             Ok((Values::Raw(out), d))
