@@ -35,6 +35,28 @@ impl<T> OrJs<T> for vh5::Result<T> {
     }
 }
 
+/// The dataset side of a lookup result; `INVALID_ARGUMENT` when `path` is a group.
+pub fn want_dataset<D, G>(env: &Env, node: Either<D, G>, path: &str) -> napi::Result<D> {
+    match node {
+        Either::A(d) => Ok(d),
+        Either::B(_) => Err(js_err(
+            env,
+            invalid(format!("'{path}' is a group, not a dataset")),
+        )),
+    }
+}
+
+/// The group side of a lookup result; `INVALID_ARGUMENT` when `path` is a dataset.
+pub fn want_group<D, G>(env: &Env, node: Either<D, G>, path: &str) -> napi::Result<G> {
+    match node {
+        Either::B(g) => Ok(g),
+        Either::A(_) => Err(js_err(
+            env,
+            invalid(format!("'{path}' is a dataset, not a group")),
+        )),
+    }
+}
+
 pub fn invalid(msg: impl Into<String>) -> vh5::Error {
     vh5::Error::new(vh5::ErrorKind::InvalidArgument, msg)
 }

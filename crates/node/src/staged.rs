@@ -5,7 +5,9 @@ use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 
 use crate::attributes::JsAttributes;
-use crate::convert::{data_values, dims, fill_values, js_err, DataInput, OrJs, Scalar};
+use crate::convert::{
+    data_values, dims, fill_values, js_err, want_dataset, want_group, DataInput, OrJs, Scalar,
+};
 use crate::dataset::{JsDataset, Source};
 use crate::versioned_file::VersionInfo;
 
@@ -270,26 +272,14 @@ impl JsStagedGroup {
     /// is a group.
     #[napi]
     pub fn dataset(&self, env: &Env, path: String) -> Result<JsDataset> {
-        match self.get(env, path.clone())? {
-            Either::A(d) => Ok(d),
-            Either::B(_) => Err(js_err(
-                env,
-                crate::convert::invalid(format!("'{path}' is a group, not a dataset")),
-            )),
-        }
+        want_dataset(env, self.get(env, path.clone())?, &path)
     }
 
     /// The group at `path`; `NOT_FOUND` if there is none, `INVALID_ARGUMENT` if it is
     /// a dataset.
     #[napi]
     pub fn group(&self, env: &Env, path: String) -> Result<JsStagedGroup> {
-        match self.get(env, path.clone())? {
-            Either::B(g) => Ok(g),
-            Either::A(_) => Err(js_err(
-                env,
-                crate::convert::invalid(format!("'{path}' is a dataset, not a group")),
-            )),
-        }
+        want_group(env, self.get(env, path.clone())?, &path)
     }
 
     /// Names directly inside this group, sorted.

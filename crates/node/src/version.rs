@@ -4,28 +4,8 @@ use napi::bindgen_prelude::*;
 use napi::Env;
 
 use crate::attributes::JsAttributes;
-use crate::convert::{to_date, OrJs};
+use crate::convert::{to_date, want_dataset, want_group, OrJs};
 use crate::dataset::JsDataset;
-
-fn want_dataset(env: &Env, n: Either<JsDataset, JsGroup>, path: &str) -> Result<JsDataset> {
-    match n {
-        Either::A(d) => Ok(d),
-        Either::B(_) => Err(crate::convert::js_err(
-            env,
-            crate::convert::invalid(format!("'{path}' is a group, not a dataset")),
-        )),
-    }
-}
-
-fn want_group(env: &Env, n: Either<JsDataset, JsGroup>, path: &str) -> Result<JsGroup> {
-    match n {
-        Either::B(g) => Ok(g),
-        Either::A(_) => Err(crate::convert::js_err(
-            env,
-            crate::convert::invalid(format!("'{path}' is a dataset, not a group")),
-        )),
-    }
-}
 
 /// A committed, immutable version.
 #[napi(js_name = "Version")]
