@@ -133,3 +133,19 @@ test('branches: prevVersion and makeCurrent: false', async (t) => {
   t.true(statSync(vf.path + '.copy').size > 0)
   t.is(VersionedFile.open(vf.path + '.copy', { mode: 'r' }).currentVersion, 'root2')
 })
+
+test('a file still open read-only in this process cannot be opened for writing: FILE_LOCKED, then fine once closed', async (t) => {
+  const p = tmpFile('twice')
+  const w = VersionedFile.open(p, { mode: 'w' })
+  await w.stageVersion('v1', (g) => {
+    g.createDataset('x', { data: [1, 2, 3] })
+  })
+  w.close()
+  const r = VersionedFile.open(p, { mode: 'r' })
+  const e = await throwsCode(t, () => VersionedFile.open(p, { mode: 'a' }), 'FILE_LOCKED')
+  t.regex(e.message, /close the other/)
+  r.close()
+  const again = VersionedFile.open(p, { mode: 'a' })
+  t.deepEqual(again.versions, ['v1'])
+  again.close()
+})

@@ -517,7 +517,17 @@ impl VersionedFile {
             Mode::Truncate => h5::FileOpen::Truncate,
         };
         let file = h5::file_open(path, how).map_err(|e| {
-            if e.kind == ErrorKind::Hdf5Error && exists {
+            if e.kind == ErrorKind::Hdf5Error && e.message.contains("already open") {
+                // libhdf5 keeps one handle per file per process: an open read-only
+                // handle here blocks a writer here.
+                err(
+                    ErrorKind::FileLocked,
+                    format!(
+                        "'{path}' is already open in this process in another mode: close the other VersionedFile first ({})",
+                        e.message
+                    ),
+                )
+            } else if e.kind == ErrorKind::Hdf5Error && exists {
                 err(
                     ErrorKind::NotVersionedFile,
                     format!(
