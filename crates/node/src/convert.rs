@@ -249,6 +249,9 @@ fn push_bigint(out: &mut Vec<u8>, d: &Dtype, v: BigInt) -> vh5::Result<()> {
 /// array, `string` for strings, float64 for plain arrays of numbers). Returns the
 /// values and the dtype.
 pub fn data_values(input: DataInput, dtype: Option<&Dtype>) -> vh5::Result<(Values, Dtype)> {
+    if let Some(d) = dtype {
+        d.require_writable()?;
+    }
     let e = |e: napi::Error| invalid(e.reason);
     let parsed: Either<TypedArray, Vec<Unknown>> = match input.get_type().map_err(e)? {
         ValueType::Number | ValueType::Boolean | ValueType::BigInt | ValueType::String => {
