@@ -77,7 +77,7 @@ function copyFixture(file: string): string {
 const isStringDtype = (dtype: string) => dtype === 'string' || dtype === 'ascii' || /^S\d+$/.test(dtype) || /^utf8\[\d+\]$/.test(dtype)
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1)
 
-/** The typed array `read()` must return for each numeric dtype (contract of the binding). */
+/** The typed array `read()` must return for each numeric dtype (as the README documents). */
 const TYPED: Record<string, { name: string }> = {
   float64: Float64Array, float32: Float32Array, float16: Float32Array,
   int8: Int8Array, int16: Int16Array, int32: Int32Array, int64: BigInt64Array,

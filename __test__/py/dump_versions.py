@@ -22,7 +22,7 @@ non-finite floats NaN/Infinity/-Infinity, which JSON cannot hold, are the string
 "NaN", "Infinity", "-Infinity"); bools are JSON booleans. Compound datasets give
 {"field": [flat values], ...}.
 
-dtype names follow the Node library's contract: 'string' (vlen UTF-8), 'ascii' (vlen
+dtype names follow the Node library's dtype names (README): 'string' (vlen UTF-8), 'ascii' (vlen
 ASCII), 'S<n>' (fixed n-byte ASCII), 'utf8[<n>]' (fixed n-byte UTF-8), numpy names
 otherwise ('float64', 'int32', 'bool', 'float16', ...), and
 'compound{a:int32,b:float64}' for compound types.

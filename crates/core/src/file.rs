@@ -567,6 +567,15 @@ impl VersionedFile {
             ),
             _ => {}
         }
+        // Like Python: a generation-1 file opened for writing is upgraded when it has
+        // no variable-length string data (the only data its generation hashed wrong).
+        let data_version = if writable && data_version < DATA_VERSION && !has_vlen_data(&file)? {
+            h5::write_attr(&vgroup, "data_version", &AttrValue::Int(DATA_VERSION))?;
+            h5::file_flush(&file)?;
+            DATA_VERSION
+        } else {
+            data_version
+        };
         let current = match h5::read_attr(&vgroup, "current_version") {
             Ok(AttrValue::Str(s)) => s,
             _ => bail!(CorruptFile, "'{path}' has no current_version attribute"),
@@ -674,6 +683,12 @@ impl VersionedFile {
 
     /// A committed version by name.
     pub fn version(&self, name: &str) -> Result<VersionInfo> {
+        if name.starts_with('/') {
+            bail!(
+                InvalidArgument,
+                "'{name}' is not a version name: names cannot start with '/' (see versions for the names)"
+            );
+        }
         let g = self.lock();
         g.file()?;
         g.committed(name).cloned()
@@ -832,6 +847,34 @@ impl VersionedFile {
         })?;
         Ok((from_elements(&meta.dtype, data, &pool), s.result_shape()))
     }
+}
+
+/// Whether any data group under `_version_data` stores variable-length strings (an
+/// unreadable `raw_data` type counts as yes, to stay on the safe side).
+fn has_vlen_data(file: &Hid) -> Result<bool> {
+    let root = h5::open_group(file, VERSION_DATA)?;
+    let mut stack = vec![root];
+    let mut top = true;
+    while let Some(g) = stack.pop() {
+        for name in h5::list(&g)? {
+            if top && name == "versions" {
+                continue;
+            }
+            let obj = h5::open_object(&g, &name)?;
+            match h5::kind_of(&obj) {
+                h5::ObjKind::Group => stack.push(obj),
+                h5::ObjKind::Dataset if name == "raw_data" => {
+                    match h5::ds_type(&obj).and_then(|t| h5::dtype_of(&t)) {
+                        Ok(d) if !d.is_vlen() => {}
+                        _ => return Ok(true),
+                    }
+                }
+                _ => {}
+            }
+        }
+        top = false;
+    }
+    Ok(false)
 }
 
 /// Creates `_version_data`, `versions`, `__first_version__` and their attributes.

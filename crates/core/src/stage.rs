@@ -81,6 +81,8 @@ struct State {
     make_current: bool,
     timestamp: Option<i64>,
     finished: bool,
+    /// Set once the commit succeeded: later use is a write to a committed version.
+    committed: bool,
     root_attrs: Attrs,
     groups: BTreeMap<String, Attrs>,
     datasets: BTreeMap<String, StagedDataset>,
@@ -183,6 +185,7 @@ impl VersionedFile {
                 make_current: opts.make_current.unwrap_or(true),
                 timestamp: opts.timestamp,
                 finished: false,
+                committed: false,
                 root_attrs: Vec::new(),
                 groups,
                 datasets: staged,
@@ -194,10 +197,18 @@ impl VersionedFile {
 impl StagedVersion {
     fn lock(&self) -> Result<MutexGuard<'_, State>> {
         let g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if g.committed {
+            bail!(
+                ReadOnly,
+                "version '{}' was committed and is immutable: read it with vf.version('{}'), or stage a new version to change it",
+                g.name,
+                g.name
+            );
+        }
         if g.finished {
             bail!(
                 FileClosed,
-                "version '{}' is no longer being staged: it was committed or abandoned",
+                "version '{}' is no longer being staged: it was abandoned",
                 g.name
             );
         }
@@ -312,10 +323,11 @@ impl StagedVersion {
         let fill = match &opts.fill {
             None => dtype.zero(),
             Some(f) => {
-                if dtype.is_vlen() && *f != Values::Strings(vec![Vec::new()]) {
+                let utf8_fixed = matches!(dtype, Dtype::FixedString { utf8: true, .. });
+                if (dtype.is_vlen() || utf8_fixed) && *f != Values::Strings(vec![Vec::new()]) {
                     bail!(
                         InvalidArgument,
-                        "variable-length string datasets only support the empty string as fill value"
+                        "{dtype} datasets only support the empty string as fill value (the format's rule for encoded strings); S<n> byte strings take any"
                     );
                 }
                 let b = to_elements(&dtype, f, &mut pool)?;
@@ -724,6 +736,7 @@ impl StagedVersion {
                 make_current: st.make_current,
                 timestamp: st.timestamp,
                 finished: true,
+                committed: false,
                 root_attrs: std::mem::take(&mut st.root_attrs),
                 groups: std::mem::take(&mut st.groups),
                 datasets: std::mem::take(&mut st.datasets),
@@ -732,6 +745,12 @@ impl StagedVersion {
         let name = state.name.clone();
         let result = commit_state(&self.file, state);
         self.file.lock().staging.remove(&name);
+        if result.is_ok() {
+            self.state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .committed = true;
+        }
         result
     }
 }

@@ -99,6 +99,17 @@ pub struct JsStagedGroup {
     path: String,
 }
 
+/// Whether user data is a single value rather than an array.
+fn is_scalar(d: &DataInput) -> vh5::Result<bool> {
+    let t = d
+        .get_type()
+        .map_err(|e| crate::convert::invalid(e.reason))?;
+    Ok(matches!(
+        t,
+        ValueType::Number | ValueType::Boolean | ValueType::BigInt | ValueType::String
+    ))
+}
+
 impl JsStagedGroup {
     fn full(&self, p: &str) -> String {
         if self.path.is_empty() {
@@ -171,6 +182,12 @@ impl JsStagedGroup {
             .transpose()
             .js(env)?;
         let data = match options.data {
+            Some(d) if is_scalar(&d).js(env)? => return Err(js_err(
+                env,
+                crate::convert::invalid(
+                    "scalar datasets are not supported by the format: pass an array (or a shape)",
+                ),
+            )),
             Some(d) => {
                 let (values, d) = data_values(d, dtype.as_ref()).js(env)?;
                 dtype = Some(d);
