@@ -1,6 +1,6 @@
 // Shared test helpers: temporary files and the independent reader (h5py, h5ls).
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -17,6 +17,26 @@ export function tmpFile(tag = 'f'): string {
 
 /** The system python with h5py (Debian's python3-h5py, installed by scripts/setup.sh). */
 export const PYTHON = process.env.VH5_H5PY_PYTHON ?? '/usr/bin/python3'
+
+/**
+ * The interop oracle: the venv with Python versioned-hdf5 2.4.0 from PyPI that
+ * scripts/setup.sh --test creates (.venv, pins in scripts/requirements-interop.txt).
+ */
+export const VENV_PYTHON = process.env.VH5_VENV_PYTHON ?? join(__dirname, '..', '.venv', 'bin', 'python')
+
+/**
+ * Runs a Python file or snippet (`-c`) with the versioned-hdf5 venv and returns its JSON
+ * output. Fails loudly, never skips, when the venv is missing.
+ */
+export function vpy<T = unknown>(scriptOrCode: string, ...args: string[]): T {
+  if (!existsSync(VENV_PYTHON)) {
+    throw new Error(`the interop venv is missing (${VENV_PYTHON}): run 'bash scripts/setup.sh --test' (needs python3 -m venv and pypi.org)`)
+  }
+  const env = { ...process.env, HDF5_USE_FILE_LOCKING: 'FALSE', PYTHONWARNINGS: 'ignore' }
+  const argv = scriptOrCode.endsWith('.py') ? [scriptOrCode, ...args] : ['-c', scriptOrCode, ...args]
+  const out = execFileSync(VENV_PYTHON, argv, { encoding: 'utf8', maxBuffer: 512 << 20, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  return JSON.parse(out) as T
+}
 
 /** Runs a Python snippet with `path` as sys.argv[1] and returns its JSON output. */
 export function py<T = unknown>(code: string, ...args: string[]): T {

@@ -3,6 +3,8 @@
 #   - a CMake >= 3.26 (libhdf5 2.x's build needs it) in .tools/, from PyPI;
 #   - Debian packages: hdf5-tools (h5ls/h5dump) and python3-h5py, the independent
 #     reader the tests check files with (only with --test);
+#   - .venv/ with Python versioned-hdf5 2.4.0 from PyPI (scripts/requirements-interop.txt),
+#     the interop oracle (only with --test); rebuilt when the pins change;
 #   - the npm dev dependencies, from package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,19 @@ if [ "$want_test" = 1 ]; then
     SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq hdf5-tools python3-h5py >/dev/null
+  fi
+fi
+
+if [ "$want_test" = 1 ]; then
+  if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements-interop.txt .venv/requirements-interop.txt; then
+    echo "setup: creating .venv with Python versioned-hdf5 (scripts/requirements-interop.txt)"
+    rm -rf .venv
+    if ! python3 -m venv .venv || ! .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-interop.txt; then
+      echo "setup: FAILED to create the interop venv (.venv): the interop tests need Python versioned-hdf5 from PyPI; check network access to pypi.org and python3 -m venv" >&2
+      rm -rf .venv
+      exit 1
+    fi
+    cp scripts/requirements-interop.txt .venv/requirements-interop.txt
   fi
 fi
 
