@@ -23,6 +23,7 @@ pub mod hash;
 pub mod stage;
 pub mod strings;
 pub mod time;
+pub mod verify;
 
 pub use attrs::{AttrValue, Attrs};
 pub use dtype::{Compound, Dtype, Field};
@@ -33,6 +34,7 @@ pub use h5::{Compression, Filters};
 pub use hash::HashKind;
 pub use stage::{CreateOptions, StageOptions, StagedNode, StagedVersion};
 pub use strings::Values;
+pub use verify::{Problem, Report};
 
 /// Version of the linked libhdf5, as `major.minor.release`.
 pub fn hdf5_version() -> String {

@@ -287,3 +287,128 @@ fn strings_round_trip_dedup_and_hash_like_the_spec() {
     );
     assert_eq!(&raw[..32], &want);
 }
+
+fn three_versions(path: &str) {
+    let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
+    let s = vf.stage("v1", StageOptions::default()).unwrap();
+    s.create_dataset(
+        "x",
+        CreateOptions {
+            data: Some(f64s(&(0..25).map(f64::from).collect::<Vec<_>>())),
+            chunks: Some(vec![10]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    s.create_dataset(
+        "g/s",
+        CreateOptions {
+            data: Some(Values::Strings(vec![b"a".to_vec(), b"bc".to_vec()])),
+            chunks: Some(vec![1]),
+            hash: Some(vh5::HashKind::Sha256),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    s.commit().unwrap();
+    for name in ["v2", "v3"] {
+        let s = vf.stage(name, StageOptions::default()).unwrap();
+        s.write("x", &[AxisSel::Index(3)], &f64s(&[100.0])).unwrap();
+        s.commit().unwrap();
+    }
+    vf.close().unwrap();
+}
+
+#[test]
+fn verify_passes_sound_files_and_names_each_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.h5");
+    let path = path.to_str().unwrap();
+    three_versions(path);
+    let rep = VersionedFile::open(path, Mode::Read)
+        .unwrap()
+        .verify()
+        .unwrap();
+    assert!(rep.ok(), "{:?}", rep.problems);
+    assert_eq!((rep.versions, rep.datasets), (3, 6));
+    // 3 chunks of x in v1 + 1 new in v2 (v3 equals v2) + 2 string chunks.
+    assert_eq!(rep.chunks, 6);
+
+    // A changed byte in a stored chunk.
+    {
+        let f = hdf5::File::open_rw(path).unwrap();
+        let raw = f.dataset("_version_data/x/raw_data").unwrap();
+        raw.write_slice(&[-7.0f64], 11..12).unwrap();
+    }
+    let rep = VersionedFile::open(path, Mode::Read)
+        .unwrap()
+        .verify()
+        .unwrap();
+    assert_eq!(rep.problems.len(), 1, "{:?}", rep.problems);
+    assert!(rep.problems[0]
+        .location
+        .contains("/_version_data/x slot at row 10"));
+    assert!(rep.problems[0].message.contains("does not match"));
+
+    // raw_data cut short: the mappings past its end are reported, nothing panics.
+    three_versions(path);
+    {
+        let f = hdf5::File::open_rw(path).unwrap();
+        let raw = f.dataset("_version_data/x/raw_data").unwrap();
+        raw.resize(15).unwrap();
+    }
+    let rep = VersionedFile::open(path, Mode::Read)
+        .unwrap()
+        .verify()
+        .unwrap();
+    assert!(
+        rep.problems
+            .iter()
+            .any(|p| p.message.contains("past the end of raw_data")),
+        "{:?}",
+        rep.problems
+    );
+
+    // A dangling parent, and a version group left by an interrupted commit.
+    three_versions(path);
+    {
+        let f = hdf5::File::open_rw(path).unwrap();
+        f.unlink("_version_data/versions/v1").unwrap();
+        let g = f.create_group("_version_data/versions/half").unwrap();
+        g.new_attr::<bool>()
+            .create("committed")
+            .unwrap()
+            .write_scalar(&false)
+            .unwrap();
+        g.new_attr::<hdf5::types::VarLenUnicode>()
+            .create("prev_version")
+            .unwrap()
+            .write_scalar(&"v3".parse::<hdf5::types::VarLenUnicode>().unwrap())
+            .unwrap();
+        g.new_attr::<hdf5::types::VarLenUnicode>()
+            .create("timestamp")
+            .unwrap()
+            .write_scalar(
+                &"2024-01-01 00:00:00.000000+0000"
+                    .parse::<hdf5::types::VarLenUnicode>()
+                    .unwrap(),
+            )
+            .unwrap();
+    }
+    let rep = VersionedFile::open(path, Mode::Read)
+        .unwrap()
+        .verify()
+        .unwrap();
+    assert!(
+        rep.problems
+            .iter()
+            .any(|p| p.location == "v2" && p.message.contains("prev_version 'v1'")),
+        "{:?}",
+        rep.problems
+    );
+    assert!(
+        rep.warnings.iter().any(|p| p.location == "half"),
+        "{:?}",
+        rep.warnings
+    );
+}

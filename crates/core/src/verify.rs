@@ -1,0 +1,308 @@
+//! `verify`: checks that a file is sound — every committed version and everything its
+//! datasets point at — and reports each problem with its location, without changing
+//! the file.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::error::Result;
+use crate::file::{
+    data_group_path, version_group_path, walk_version, VersionedFile, DATA_VERSION, FIRST_VERSION,
+};
+use crate::h5;
+use crate::hash::{hash_chunk, string_payload};
+use crate::strings::StrPool;
+
+/// One finding of [`VersionedFile::verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: a version, `version:path`, or a data group `/_version_data/<path>`.
+    pub location: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The result of [`VersionedFile::verify`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Committed versions checked.
+    pub versions: usize,
+    /// Version datasets checked.
+    pub datasets: usize,
+    /// Distinct stored chunks read and hashed.
+    pub chunks: usize,
+    /// Chunks whose hash could not be checked (generation-1 string hash tables).
+    pub unchecked_chunks: usize,
+    /// Problems that make data wrong or unreadable.
+    pub problems: Vec<Problem>,
+    /// Findings that lose no committed data (e.g. a version group left by an
+    /// interrupted commit).
+    pub warnings: Vec<Problem>,
+}
+
+impl Report {
+    /// Whether no problem was found.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// A stored slot as versions reference it.
+struct SlotUse {
+    extent: Vec<u64>,
+    first_user: String,
+}
+
+impl VersionedFile {
+    /// Checks the whole file: every `prev_version` resolves; every mapping of every
+    /// committed version points at a whole hash-table row inside `raw_data` below
+    /// `largest_index`, always with the same geometry; every stored chunk reads and its
+    /// hash equals its hash-table row. Read-only; works on files opened `'r'`.
+    pub fn verify(&self) -> Result<Report> {
+        let mut g = self.lock();
+        g.file()?;
+        let mut rep = Report::default();
+        let mut names: Vec<String> = g.versions.keys().cloned().collect();
+        names.sort();
+        let mut uses: BTreeMap<String, BTreeMap<u64, SlotUse>> = BTreeMap::new();
+        for name in &names {
+            let Some(info) = g.versions.get(name).cloned() else {
+                continue;
+            };
+            if !info.committed {
+                rep.warnings.push(Problem {
+                    location: name.clone(),
+                    message: "version group was never committed (an interrupted commit); it is not listed and can be deleted".into(),
+                });
+                continue;
+            }
+            rep.versions += 1;
+            if info.prev_version != FIRST_VERSION
+                && !g
+                    .versions
+                    .get(&info.prev_version)
+                    .is_some_and(|p| p.committed)
+            {
+                rep.problems.push(Problem {
+                    location: name.clone(),
+                    message: format!(
+                        "prev_version '{}' is not a committed version",
+                        info.prev_version
+                    ),
+                });
+            }
+            let tree = match walk_version(&g, name) {
+                Ok(t) => t,
+                Err(e) => {
+                    rep.problems.push(Problem {
+                        location: name.clone(),
+                        message: format!("cannot read the version's tree: {}", e.message),
+                    });
+                    continue;
+                }
+            };
+            for (path, (meta, _)) in tree.1 {
+                rep.datasets += 1;
+                let loc = format!("{name}:{path}");
+                let vds = match h5::open_group(g.file()?, &version_group_path(name))
+                    .and_then(|vg| h5::open_dataset(&vg, &path))
+                {
+                    Ok(d) => d,
+                    Err(e) => {
+                        rep.problems.push(Problem {
+                            location: loc,
+                            message: e.message,
+                        });
+                        continue;
+                    }
+                };
+                let mappings = match h5::read_mappings(&vds) {
+                    Ok(Some((m, source))) => {
+                        let want = format!("{}/raw_data", data_group_path(&path));
+                        if let Some(s) = source
+                            .filter(|s| s.trim_start_matches('/') != want.trim_start_matches('/'))
+                        {
+                            rep.problems.push(Problem {
+                                location: loc.clone(),
+                                message: format!("maps '{s}' instead of '{want}'"),
+                            });
+                        }
+                        m
+                    }
+                    Ok(None) => Vec::new(),
+                    Err(e) => {
+                        rep.problems.push(Problem {
+                            location: loc,
+                            message: e.message,
+                        });
+                        continue;
+                    }
+                };
+                if let Err(e) = g.chunk_map(name, &path, &meta) {
+                    rep.problems.push(Problem {
+                        location: loc.clone(),
+                        message: e.message,
+                    });
+                }
+                if mappings.is_empty() {
+                    continue;
+                }
+                let dg = match g.data_group(&path) {
+                    Ok(Some(dg)) => dg,
+                    Ok(None) => {
+                        rep.problems.push(Problem {
+                            location: loc,
+                            message: "its raw_data is missing: the mapped data is lost".into(),
+                        });
+                        continue;
+                    }
+                    Err(e) => {
+                        rep.problems.push(Problem {
+                            location: loc,
+                            message: e.message,
+                        });
+                        continue;
+                    }
+                };
+                let c0 = dg.meta.chunks[0];
+                let raw_rows = h5::ds_shape(&dg.raw)?.first().copied().unwrap_or(0);
+                let slots = uses.entry(path.clone()).or_default();
+                for m in mappings {
+                    let at = format!("{loc} chunk at {:?}", m.vstart);
+                    if m.src_row % c0 != 0 {
+                        rep.problems.push(Problem {
+                            location: at,
+                            message: format!("source row {} is not at a slot boundary", m.src_row),
+                        });
+                        continue;
+                    }
+                    if m.src_row / c0 >= dg.largest_index {
+                        rep.problems.push(Problem {
+                            location: at,
+                            message: format!(
+                                "source slot {} is at or past largest_index {}",
+                                m.src_row / c0,
+                                dg.largest_index
+                            ),
+                        });
+                        continue;
+                    }
+                    if m.src_row + m.extent[0] > raw_rows {
+                        rep.problems.push(Problem {
+                            location: at,
+                            message: format!(
+                                "source rows {}..{} run past the end of raw_data ({raw_rows} rows)",
+                                m.src_row,
+                                m.src_row + m.extent[0]
+                            ),
+                        });
+                        continue;
+                    }
+                    if m.extent.iter().zip(&dg.meta.chunks).any(|(e, c)| e > c) {
+                        rep.problems.push(Problem {
+                            location: at,
+                            message: format!(
+                                "extent {:?} is larger than a chunk {:?}",
+                                m.extent, dg.meta.chunks
+                            ),
+                        });
+                        continue;
+                    }
+                    match slots.get(&m.src_row) {
+                        Some(u) if u.extent != m.extent => rep.problems.push(Problem {
+                            location: at,
+                            message: format!(
+                                "slot at row {} is used with extent {:?} here and {:?} by {}",
+                                m.src_row, m.extent, u.extent, u.first_user
+                            ),
+                        }),
+                        Some(_) => {}
+                        None => {
+                            slots.insert(
+                                m.src_row,
+                                SlotUse {
+                                    extent: m.extent.clone(),
+                                    first_user: loc.clone(),
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // Every referenced slot: its hash-table row, its bytes, its hash.
+        let data_version = g.data_version;
+        for (path, slots) in uses {
+            let loc = data_group_path(&path);
+            let Ok(Some(dg)) = g.data_group(&path) else {
+                continue;
+            };
+            let table_len = h5::ds_shape(&dg.table)?.first().copied().unwrap_or(0);
+            let rows = match h5::read_hash_rows(&dg.table, dg.largest_index.min(table_len)) {
+                Ok(r) => r,
+                Err(e) => {
+                    rep.problems.push(Problem {
+                        location: loc,
+                        message: format!("hash table unreadable: {}", e.message),
+                    });
+                    continue;
+                }
+            };
+            let by_start: HashMap<i64, (i64, [u8; 32])> =
+                rows.iter().map(|r| (r.start, (r.stop, r.hash))).collect();
+            let meta = dg.meta.clone();
+            let kind = dg.hash;
+            let trusted = !(meta.dtype.is_vlen() && data_version < DATA_VERSION);
+            let raw_path = format!("{loc}/raw_data");
+            for (row, u) in slots {
+                let at = format!("{loc} slot at row {row}");
+                let Some(&(stop, hash)) = by_start.get(&(row as i64)) else {
+                    rep.problems.push(Problem {
+                        location: at,
+                        message: "no hash-table row starts here".into(),
+                    });
+                    continue;
+                };
+                if stop - row as i64 != u.extent[0] as i64 {
+                    rep.problems.push(Problem {
+                        location: at.clone(),
+                        message: format!(
+                            "hash-table row says {} rows, {} maps {}",
+                            stop - row as i64,
+                            u.first_user,
+                            u.extent[0]
+                        ),
+                    });
+                }
+                let mut pool = StrPool::default();
+                let bytes = match g.read_slot(&raw_path, &meta, row, &u.extent, &mut pool) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        rep.problems.push(Problem {
+                            location: at,
+                            message: format!("unreadable: {}", e.message),
+                        });
+                        continue;
+                    }
+                };
+                rep.chunks += 1;
+                if !trusted {
+                    rep.unchecked_chunks += 1;
+                    continue;
+                }
+                let got = if meta.dtype.is_vlen() {
+                    let strings: Vec<&[u8]> = pool.decode(&bytes).collect();
+                    hash_chunk(kind, &string_payload(&strings), &u.extent)
+                } else {
+                    hash_chunk(kind, &bytes, &u.extent)
+                };
+                if got != hash {
+                    rep.problems.push(Problem {
+                        location: at,
+                        message: format!("stored chunk does not match its {} hash: the data changed after it was written", kind.name()),
+                    });
+                }
+            }
+        }
+        Ok(rep)
+    }
+}
