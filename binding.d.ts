@@ -242,6 +242,15 @@ export declare class VersionedFile {
    * builder returns (or abandons it if the builder throws).
    */
   _beginStage(name: string, options?: StageOptions | undefined | null): StagedVersion
+  /**
+   * Checks that the file is sound (off the event loop): every `prevVersion`
+   * resolves; every mapping of every committed version points at a whole
+   * hash-table row inside `raw_data`, below `largest_index`, always with the same
+   * geometry; every stored chunk reads and matches its hash. Changes nothing.
+   */
+  verify(): Promise<VerifyReport>
+  /** Synchronous twin of `verify`. */
+  verifySync(): VerifyReport
   /** Flushes and closes the file. Any later use throws `FILE_CLOSED`. */
   close(): void
 }
@@ -321,6 +330,38 @@ export interface StageOptions {
    * microseconds since the epoch. Defaults to the time of commit.
    */
   timestamp?: Date | string | bigint
+}
+
+/** One finding of `verify`. */
+export interface VerifyProblem {
+  /** Where: a version name, `version:path`, or `/_version_data/<path> slot at row N`. */
+  location: string
+  /** What is wrong. */
+  message: string
+}
+
+/** What `verify` found. */
+export interface VerifyReport {
+  /** No problems (warnings allowed). */
+  ok: boolean
+  /** Committed versions checked. */
+  versions: number
+  /** Version datasets checked. */
+  datasets: number
+  /** Distinct stored chunks read and hashed. */
+  chunks: number
+  /**
+   * Chunks whose hash could not be checked (string hash tables of files of format
+   * generation 1).
+   */
+  uncheckedChunks: number
+  /** Problems that make data wrong or unreadable. */
+  problems: Array<VerifyProblem>
+  /**
+   * Findings that lose no committed data, e.g. a version group left by an
+   * interrupted commit.
+   */
+  warnings: Array<VerifyProblem>
 }
 
 /** Options of `versionAt`. */

@@ -538,7 +538,7 @@ const MAX_SAFE: i64 = 9_007_199_254_740_991;
 /// Engine attribute → JS (integers become numbers when safe, else bigint).
 pub fn attr_to_js(v: AttrValue) -> AttrJs {
     let int = |i: i64| {
-        if i.abs() <= MAX_SAFE {
+        if i.unsigned_abs() <= MAX_SAFE as u64 {
             Either3::A(i as f64)
         } else {
             Either3::B(BigInt::from(i))

@@ -1,9 +1,9 @@
 //! `VersionedFile`: open, list and look up versions, stage new ones.
 
 use napi::bindgen_prelude::*;
-use napi::Env;
+use napi::{Env, Task};
 
-use crate::convert::{micros, to_date, OrJs, TimeInput};
+use crate::convert::{js_err, micros, to_date, OrJs, TimeInput};
 use crate::staged::JsStagedVersion;
 use crate::version::JsVersion;
 
@@ -47,6 +47,76 @@ pub struct VersionInfo {
     pub timestamp: chrono::DateTime<chrono::Utc>,
     /// Commit time in microseconds since the Unix epoch, exact.
     pub timestamp_micros: BigInt,
+}
+
+/// One finding of `verify`.
+#[napi(object)]
+pub struct VerifyProblem {
+    /// Where: a version name, `version:path`, or `/_version_data/<path> slot at row N`.
+    pub location: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What `verify` found.
+#[napi(object)]
+pub struct VerifyReport {
+    /// No problems (warnings allowed).
+    pub ok: bool,
+    /// Committed versions checked.
+    pub versions: u32,
+    /// Version datasets checked.
+    pub datasets: u32,
+    /// Distinct stored chunks read and hashed.
+    pub chunks: u32,
+    /// Chunks whose hash could not be checked (string hash tables of files of format
+    /// generation 1).
+    pub unchecked_chunks: u32,
+    /// Problems that make data wrong or unreadable.
+    pub problems: Vec<VerifyProblem>,
+    /// Findings that lose no committed data, e.g. a version group left by an
+    /// interrupted commit.
+    pub warnings: Vec<VerifyProblem>,
+}
+
+impl From<vh5::Report> for VerifyReport {
+    fn from(r: vh5::Report) -> Self {
+        let conv = |v: Vec<vh5::Problem>| {
+            v.into_iter()
+                .map(|p| VerifyProblem {
+                    location: p.location,
+                    message: p.message,
+                })
+                .collect()
+        };
+        VerifyReport {
+            ok: r.ok(),
+            versions: r.versions as u32,
+            datasets: r.datasets as u32,
+            chunks: r.chunks as u32,
+            unchecked_chunks: r.unchecked_chunks as u32,
+            problems: conv(r.problems),
+            warnings: conv(r.warnings),
+        }
+    }
+}
+
+/// Runs `verify` off the event loop.
+pub struct VerifyTask {
+    file: vh5::VersionedFile,
+}
+
+impl Task for VerifyTask {
+    type Output = std::result::Result<vh5::Report, vh5::Error>;
+    type JsValue = VerifyReport;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(self.file.verify())
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        output.map(Into::into).map_err(|e| js_err(&env, e))
+    }
 }
 
 impl From<vh5::VersionInfo> for VersionInfo {
@@ -196,6 +266,23 @@ impl JsVersionedFile {
         Ok(JsStagedVersion {
             inner: self.inner.stage(&name, opts).js(env)?,
         })
+    }
+
+    /// Checks that the file is sound (off the event loop): every `prevVersion`
+    /// resolves; every mapping of every committed version points at a whole
+    /// hash-table row inside `raw_data`, below `largest_index`, always with the same
+    /// geometry; every stored chunk reads and matches its hash. Changes nothing.
+    #[napi(ts_return_type = "Promise<VerifyReport>")]
+    pub fn verify(&self) -> AsyncTask<VerifyTask> {
+        AsyncTask::new(VerifyTask {
+            file: self.inner.clone(),
+        })
+    }
+
+    /// Synchronous twin of `verify`.
+    #[napi]
+    pub fn verify_sync(&self, env: &Env) -> Result<VerifyReport> {
+        Ok(self.inner.verify().js(env)?.into())
     }
 
     /// Flushes and closes the file. Any later use throws `FILE_CLOSED`.

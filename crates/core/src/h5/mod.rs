@@ -1675,7 +1675,7 @@ pub fn read_attr(obj: &Hid, name: &str) -> Result<AttrValue> {
                         Err(e) => bail!(UnsupportedDtype, "attribute '{name}': {}", e.message),
                     };
                     let (mem_d, kind) = match d {
-                        Dtype::Float32 | Dtype::Float64 => (Dtype::Float64, 0),
+                        Dtype::Float16 | Dtype::Float32 | Dtype::Float64 => (Dtype::Float64, 0),
                         Dtype::Bool => (Dtype::Bool, 1),
                         Dtype::UInt64 => (Dtype::UInt64, 2),
                         _ => (Dtype::Int64, 3),
