@@ -837,8 +837,18 @@ impl VersionedFile {
         }
         let ds = h5::open_dataset(&vg, &path)?;
         let (meta, raw_path) = g.dataset_meta(&ds)?;
-        drop((ds, vg));
-        let map = g.chunk_map(version, &path, &meta)?;
+        drop(vg);
+        let map = match g.chunk_map(version, &path, &meta) {
+            Ok(m) => m,
+            Err(e) if e.kind == ErrorKind::Hdf5Error => {
+                // The mappings cannot be decoded (seen after Python's modify_metadata on
+                // string datasets, which stores a fill value libhdf5 cannot read back):
+                // read through libhdf5's own virtual-dataset engine instead, as h5py does.
+                return read_through_vds(&ds, &meta, sel);
+            }
+            Err(e) => return Err(e),
+        };
+        drop(ds);
         let s = Selection::resolve(sel, &meta.shape)?;
         let mut pool = StrPool::default();
         let data = gather(&meta, &s, |k, ext| match map.get(k) {
@@ -847,6 +857,29 @@ impl VersionedFile {
         })?;
         Ok((from_elements(&meta.dtype, data, &pool), s.result_shape()))
     }
+}
+
+/// Reads a selection of a version dataset through libhdf5's virtual-dataset engine:
+/// the whole dataset at once, then the selection out of it. Only for datasets whose
+/// mappings cannot be decoded.
+fn read_through_vds(ds: &Hid, meta: &DatasetMeta, sel: &[AxisSel]) -> Result<(Values, Vec<u64>)> {
+    let s = Selection::resolve(sel, &meta.shape)?;
+    let zeros = vec![0u64; meta.shape.len()];
+    let mut pool = StrPool::default();
+    let whole = if meta.dtype.is_vlen() {
+        pool.encode(&h5::read_strings(ds, &zeros, &meta.shape)?)
+    } else {
+        let mut buf = vec![0u8; grid::volume(&meta.shape)? * meta.dtype.size()];
+        h5::read_block(ds, &meta.dtype, &zeros, &meta.shape, &mut buf)?;
+        buf
+    };
+    // The whole dataset as one chunk.
+    let one = DatasetMeta {
+        chunks: meta.shape.iter().map(|&d| d.max(1)).collect(),
+        ..meta.clone()
+    };
+    let data = gather(&one, &s, |_, _| Ok(Some(whole.clone())))?;
+    Ok((from_elements(&meta.dtype, data, &pool), s.result_shape()))
 }
 
 /// Whether any data group under `_version_data` stores variable-length strings (an
