@@ -201,6 +201,49 @@ impl Dtype {
     }
 }
 
+/// IEEE binary16 bits of `x`, rounded once to nearest, ties to even (as NumPy's
+/// `float16(x)`). Rounding through float32 first would round twice and can differ.
+pub fn f16_bits_from_f64(x: f64) -> u16 {
+    let bits = x.to_bits();
+    let sign = ((bits >> 48) & 0x8000) as u16;
+    let exp = ((bits >> 52) & 0x7ff) as i32;
+    let man = bits & 0x000f_ffff_ffff_ffff;
+    if exp == 0x7ff {
+        // Infinity, or NaN keeping the top of its payload (and staying a NaN).
+        return if man == 0 {
+            sign | 0x7c00
+        } else {
+            sign | 0x7e00 | ((man >> 42) as u16 & 0x3ff)
+        };
+    }
+    let e = exp - 1023 + 15;
+    if e >= 31 {
+        return sign | 0x7c00;
+    }
+    let round = |kept: u64, rem: u64, halfway: u64| -> u64 {
+        if rem > halfway || (rem == halfway && kept & 1 == 1) {
+            kept + 1
+        } else {
+            kept
+        }
+    };
+    if e <= 0 {
+        // Subnormal (or zero) in binary16: units of 2^-24.
+        if e < -10 {
+            return sign;
+        }
+        let m = man | (1u64 << 52);
+        let shift = (43 - e) as u32;
+        let kept = m >> shift;
+        let rem = m & ((1u64 << shift) - 1);
+        return sign | round(kept, rem, 1u64 << (shift - 1)) as u16;
+    }
+    let kept = ((e as u64) << 10) | (man >> 42);
+    let rem = man & ((1u64 << 42) - 1);
+    // A carry out of the mantissa correctly bumps the exponent (up to infinity).
+    sign | round(kept, rem, 1u64 << 41) as u16
+}
+
 impl std::fmt::Display for Dtype {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.name())
@@ -210,6 +253,37 @@ impl std::fmt::Display for Dtype {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn f16_rounds_once_to_nearest_even() {
+        let p = |e: i32| 2f64.powi(e);
+        for (x, want) in [
+            (1.0, 0x3c00),
+            (1.0 + p(-11) + p(-30), 0x3c01), // through float32 this became 1.0
+            (1.0 + p(-11), 0x3c00),          // tie: to even
+            (1.0 + 3.0 * p(-11), 0x3c02),    // tie: to even (up)
+            (65504.0, 0x7bff),
+            (65519.999, 0x7bff),
+            (65520.0, 0x7c00),
+            (p(-24), 0x0001),
+            (p(-25), 0x0000),
+            (p(-25) * 1.000001, 0x0001),
+            (1.5 * p(-24), 0x0002),
+            (2.5 * p(-24), 0x0002),
+            (p(-14) - p(-25), 0x0400), // rounds up into the normals
+            (0.1, 0x2e66),
+            (1.0 / 3.0, 0x3555),
+            (-2.0, 0xc000),
+            (-0.0, 0x8000),
+            (f64::INFINITY, 0x7c00),
+            (f64::NEG_INFINITY, 0xfc00),
+            (1e300, 0x7c00),
+            (1e-300, 0x0000),
+        ] {
+            assert_eq!(f16_bits_from_f64(x), want, "{x:e}");
+        }
+        assert_eq!(f16_bits_from_f64(f64::NAN) & 0x7e00, 0x7e00);
+    }
 
     #[test]
     fn names_round_trip() {

@@ -26,7 +26,7 @@ pub mod time;
 pub mod verify;
 
 pub use attrs::{AttrValue, Attrs};
-pub use dtype::{Compound, Dtype, Field};
+pub use dtype::{f16_bits_from_f64, Compound, Dtype, Field};
 pub use error::{Error, ErrorKind, Result};
 pub use file::{ChunkMap, DatasetMeta, Mode, Node, VersionInfo, VersionedFile};
 pub use grid::AxisSel;

@@ -171,7 +171,7 @@ fn push_num(out: &mut Vec<u8>, d: &Dtype, v: f64) -> vh5::Result<()> {
     match d {
         Dtype::Float64 => out.extend_from_slice(&v.to_le_bytes()),
         Dtype::Float32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
-        Dtype::Float16 => out.extend_from_slice(&half::f16::from_f64(v).to_le_bytes()),
+        Dtype::Float16 => out.extend_from_slice(&vh5::f16_bits_from_f64(v).to_le_bytes()),
         Dtype::Bool => out.push(if v == 0.0 {
             0
         } else if v == 1.0 {
@@ -285,12 +285,12 @@ pub fn data_values(input: DataInput, dtype: Option<&Dtype>) -> vh5::Result<(Valu
                 let out: Vec<u8> = if own == Dtype::Float32 {
                     bytemuck::pod_collect_to_vec::<u8, f32>(bytes)
                         .into_iter()
-                        .flat_map(|x| half::f16::from_f32(x).to_le_bytes())
+                        .flat_map(|x| vh5::f16_bits_from_f64(f64::from(x)).to_le_bytes())
                         .collect()
                 } else {
                     bytemuck::pod_collect_to_vec::<u8, f64>(bytes)
                         .into_iter()
-                        .flat_map(|x| half::f16::from_f64(x).to_le_bytes())
+                        .flat_map(|x| vh5::f16_bits_from_f64(x).to_le_bytes())
                         .collect()
                 };
                 return Ok((Values::Raw(out), d));
