@@ -289,6 +289,12 @@ export interface CreateDatasetOptions {
 /** Every error code this library throws, with what it means. */
 export declare function errorCodes(): Array<string>
 
+/**
+ * Number of HDF5 objects (files, groups, datasets, types, attributes) open in this
+ * process: stays flat across open/commit/close cycles (useful for leak checks).
+ */
+export declare function hdf5OpenObjects(): number
+
 /** Version of the libhdf5 this addon is linked with. */
 export declare function hdf5Version(): string
 

@@ -81,8 +81,25 @@ test.serial('file errors', async (t) => {
   cut.close()
   py(`import h5py, sys; f = h5py.File(sys.argv[1], 'r+'); f['_version_data/x/raw_data'].resize((2,)); print(1)`, cut.path)
   const reopened = VersionedFile.open(cut.path, { mode: 'r' })
-  await expectCode(t, () => ds(reopened.version('v1'), 'x').read(), 'HDF5_ERROR')
+  await expectCode(t, () => ds(reopened.version('v1'), 'x').read(), 'CORRUPT_FILE')
   reopened.close()
+
+  // A stored gzip chunk overwritten with garbage: libhdf5's filter fails, and so does the read.
+  const gz = tmpFile('gz')
+  const g = VersionedFile.open(gz, { mode: 'w' })
+  await g.stageVersion('v1', (grp) => void grp.createDataset('z', { data: new Float64Array(4096).map((_, i) => i), compression: 'gzip' }))
+  g.close()
+  py(`import h5py, sys
+f = h5py.File(sys.argv[1], 'r')
+off = f['_version_data/z/raw_data'].id.get_chunk_info(0).byte_offset
+f.close()
+with open(sys.argv[1], 'r+b') as fh:
+    fh.seek(off)
+    fh.write(bytes([255]) * 64)
+print(1)`, gz)
+  const bad = VersionedFile.open(gz, { mode: 'r' })
+  await expectCode(t, () => bad.version('v1').dataset('z').read(), 'HDF5_ERROR')
+  bad.close()
 })
 
 test.serial('a second process opening the file for writing gets FILE_LOCKED', async (t) => {

@@ -398,6 +398,14 @@ impl Inner {
         pool: &mut StrPool,
     ) -> Result<Vec<u8>> {
         let raw = h5::open_dataset(self.file()?, raw_path)?;
+        let rows = h5::ds_shape(&raw)?.first().copied().unwrap_or(0);
+        if row + ext.first().copied().unwrap_or(0) > rows {
+            bail!(
+                CorruptFile,
+                "a version maps rows {row}..{} of '{raw_path}', which has only {rows} rows: the stored data is missing (truncated file?)",
+                row + ext.first().copied().unwrap_or(0)
+            );
+        }
         let mut start = vec![0u64; ext.len()];
         start[0] = row;
         if meta.dtype.is_vlen() {

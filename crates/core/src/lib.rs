@@ -36,6 +36,11 @@ pub use stage::{CreateOptions, StageOptions, StagedNode, StagedVersion};
 pub use strings::Values;
 pub use verify::{Problem, Report};
 
+/// Number of HDF5 objects open in this process (for leak checks).
+pub fn hdf5_open_objects() -> i64 {
+    h5::open_object_count()
+}
+
 /// Version of the linked libhdf5, as `major.minor.release`.
 pub fn hdf5_version() -> String {
     let v = hdf5::library_version();

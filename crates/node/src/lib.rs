@@ -26,3 +26,10 @@ pub fn error_codes() -> Vec<String> {
         .map(|k| k.code().to_string())
         .collect()
 }
+
+/// Number of HDF5 objects (files, groups, datasets, types, attributes) open in this
+/// process: stays flat across open/commit/close cycles (useful for leak checks).
+#[napi]
+pub fn hdf5_open_objects() -> i64 {
+    vh5::hdf5_open_objects()
+}

@@ -193,6 +193,15 @@ pub fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
     })
 }
 
+/// Number of HDF5 objects (files, groups, datasets, types, attributes) open in this
+/// process, across all files.
+pub fn open_object_count() -> i64 {
+    locked(|| {
+        // SAFETY: H5F_OBJ_ALL as the file id asks about every open file; always valid.
+        unsafe { H5Fget_obj_count(H5F_OBJ_ALL as hid_t, H5F_OBJ_ALL) as i64 }
+    })
+}
+
 /// Flushes everything the file has buffered to disk.
 pub fn file_flush(file: &Hid) -> Result<()> {
     locked(|| {
