@@ -850,4 +850,5 @@ module.exports.JsVersion = nativeBinding.JsVersion
 module.exports.VersionedFile = nativeBinding.VersionedFile
 module.exports.JsVersionedFile = nativeBinding.JsVersionedFile
 module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.hdf5OpenObjects = nativeBinding.hdf5OpenObjects
 module.exports.hdf5Version = nativeBinding.hdf5Version

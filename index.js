@@ -13,10 +13,17 @@ const CONVERSION_STATUSES = new Set([
 ])
 
 function normalise(err) {
-  if (err && typeof err === 'object' && CONVERSION_STATUSES.has(err.code)) {
+  if (err && typeof err === 'object' && (CONVERSION_STATUSES.has(err.code) || (err instanceof TypeError && err.code === undefined))) {
     err.code = 'INVALID_ARGUMENT'
   }
   return err
+}
+
+/** Throws INVALID_ARGUMENT for a Date that holds no time (new Date(NaN)). */
+function checkDate(value, what) {
+  if (value instanceof Date && Number.isNaN(value.getTime())) {
+    throw codeError('INVALID_ARGUMENT', `${what} is an invalid Date`)
+  }
 }
 
 function guard(fn) {
@@ -59,6 +66,10 @@ binding.VersionedFile.prototype.stageVersion = async function stageVersion(name,
   if (typeof builder !== 'function') {
     throw codeError('INVALID_ARGUMENT', 'stageVersion(name, builder, options): builder must be a function receiving the version group')
   }
+  if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+    throw codeError('INVALID_ARGUMENT', 'stageVersion(name, builder, options): options must be an object such as { prevVersion, makeCurrent, timestamp }')
+  }
+  if (options) checkDate(options.timestamp, 'options.timestamp')
   const staged = this._beginStage(name, options)
   try {
     await builder(staged.root)
@@ -67,6 +78,12 @@ binding.VersionedFile.prototype.stageVersion = async function stageVersion(name,
     throw err
   }
   return staged.commit()
+}
+
+const versionAt = binding.VersionedFile.prototype.versionAt
+binding.VersionedFile.prototype.versionAt = function (time, options) {
+  checkDate(time, 'versionAt(time)')
+  return versionAt.call(this, time, options)
 }
 
 module.exports = binding

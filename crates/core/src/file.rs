@@ -305,11 +305,131 @@ impl Inner {
 
     /// Loads (once) the storage state of a dataset path, or `None` if it has none yet.
     pub(crate) fn data_group(&mut self, ds_path: &str) -> Result<Option<&mut DataGroup>> {
+        let loaded = self.load_data_group(ds_path);
+        match loaded {
+            Err(e)
+                if self.writable
+                    && matches!(e.kind, ErrorKind::CorruptFile | ErrorKind::Hdf5Error) =>
+            {
+                // A hash table that cannot be read or holds malformed rows (an
+                // interrupted commit can leave its last chunk half-written) is an index,
+                // not data: rebuild it from the chunks the committed versions map.
+                self.rebuild_hash_table(ds_path).map_err(|r| {
+                    err(
+                        r.kind,
+                        format!(
+                            "{} (rebuilding the damaged hash table failed: {})",
+                            e.message, r.message
+                        ),
+                    )
+                })?;
+                self.load_data_group(ds_path)?;
+            }
+            other => {
+                other?;
+            }
+        }
+        Ok(self.data_groups.get_mut(ds_path))
+    }
+
+    /// Rewrites the hash table of `ds_path` from scratch: one row per slot up to the
+    /// last slot any committed version maps, hashed from the stored chunk (rows of
+    /// unreferenced slots get an all-zero hash that matches nothing).
+    fn rebuild_hash_table(&mut self, ds_path: &str) -> Result<()> {
+        self.data_groups.remove(ds_path);
+        let gpath = data_group_path(ds_path);
+        let raw_path = format!("{gpath}/raw_data");
+        let (meta, kind, slots) = {
+            let file = self.file()?;
+            let raw = h5::open_dataset(file, &raw_path)?;
+            let dtype = h5::dtype_of(&h5::ds_type(&raw)?)?;
+            let chunks: Vec<u64> = match h5::read_attr(&raw, "chunks") {
+                Ok(AttrValue::IntArray(v)) => v.into_iter().map(|c| c.max(1) as u64).collect(),
+                Ok(AttrValue::UIntArray(v)) => v,
+                _ => bail!(CorruptFile, "'{raw_path}' has no 'chunks' attribute"),
+            };
+            let meta = DatasetMeta {
+                shape: h5::ds_shape(&raw)?,
+                fill: h5::ds_fill(&raw, &dtype)?,
+                filters: h5::ds_filters(&raw)?,
+                dtype,
+                chunks,
+            };
+            let table_path = format!("{gpath}/hash_table");
+            let kind = h5::open_dataset(file, &table_path)
+                .and_then(|t| h5::read_attr(&t, HASH_ATTR))
+                .ok()
+                .and_then(|a| match a {
+                    AttrValue::Str(s) => HashKind::parse(&s),
+                    _ => None,
+                })
+                .unwrap_or(HashKind::Sha256);
+            let mut slots: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+            for v in self.versions.values().filter(|v| v.committed) {
+                let vg = h5::open_group(file, &version_group_path(&v.name))?;
+                if !h5::exists(&vg, ds_path)? {
+                    continue;
+                }
+                let ds = h5::open_dataset(&vg, ds_path)?;
+                if let Some((mappings, _)) = h5::read_mappings(&ds)? {
+                    for m in mappings {
+                        slots.entry(m.src_row).or_insert(m.extent);
+                    }
+                }
+            }
+            if h5::exists(file, &table_path)? {
+                h5::unlink(file, &table_path)?;
+            }
+            (meta, kind, slots)
+        };
+        let c0 = meta.chunks[0];
+        let n = slots.keys().next_back().map_or(0, |r| r / c0 + 1);
+        let mut rows = Vec::with_capacity(n as usize);
+        for k in 0..n {
+            let start = k * c0;
+            let row = match slots.get(&start) {
+                Some(ext) => {
+                    let mut pool = StrPool::default();
+                    let bytes = self.read_slot(&raw_path, &meta, start, ext, &mut pool)?;
+                    let hash = if meta.dtype.is_vlen() {
+                        let strings: Vec<&[u8]> = pool.decode(&bytes).collect();
+                        crate::hash::hash_chunk(kind, &crate::hash::string_payload(&strings), ext)
+                    } else {
+                        crate::hash::hash_chunk(kind, &bytes, ext)
+                    };
+                    h5::HashRow {
+                        hash,
+                        start: start as i64,
+                        stop: (start + ext[0]) as i64,
+                    }
+                }
+                None => h5::HashRow {
+                    hash: [0; 32],
+                    start: start as i64,
+                    stop: start as i64,
+                },
+            };
+            rows.push(row);
+        }
+        let file = self.file()?;
+        let g = h5::open_group(file, &gpath)?;
+        let table = h5::create_hash_table(&g)?;
+        if kind != HashKind::Sha256 {
+            h5::write_attr(&table, HASH_ATTR, &AttrValue::Str(kind.name().to_string()))?;
+        }
+        h5::write_hash_rows(&table, 0, &rows)?;
+        h5::write_attr(&table, "largest_index", &AttrValue::Int(n as i64))?;
+        h5::file_flush(file)
+    }
+
+    /// Loads (once) the storage state of a dataset path into `data_groups`; nothing
+    /// when the path has no storage yet.
+    fn load_data_group(&mut self, ds_path: &str) -> Result<()> {
         if !self.data_groups.contains_key(ds_path) {
             let file = self.file()?;
             let gpath = data_group_path(ds_path);
             if !h5::exists(file, &format!("{gpath}/raw_data"))? {
-                return Ok(None);
+                return Ok(());
             }
             let raw_path = format!("{gpath}/raw_data");
             let raw = h5::open_dataset(file, &raw_path)?;
@@ -385,7 +505,7 @@ impl Inner {
             };
             self.data_groups.insert(ds_path.to_string(), dg);
         }
-        Ok(self.data_groups.get_mut(ds_path))
+        Ok(())
     }
 
     /// Reads the edge-trimmed chunk stored at `row` of a data group.
@@ -595,6 +715,33 @@ impl VersionedFile {
             }
             let g = h5::open_group(&vgroup, &name)?;
             versions.insert(name.clone(), read_version_info(&g, &name)?);
+        }
+        // Recovery: a version group still marked committed=False is what an interrupted
+        // commit leaves (the file lock rules out a writer still working on it). A writer
+        // removes it, so the name is free again; slots it appended past largest_index
+        // are simply overwritten by the next commit.
+        let mut current = current;
+        if writable {
+            let half: Vec<VersionInfo> = versions
+                .values()
+                .filter(|v| !v.committed)
+                .cloned()
+                .collect();
+            for v in &half {
+                h5::unlink(&vgroup, &v.name)?;
+                versions.remove(&v.name);
+                if current == v.name {
+                    current = if versions.get(&v.prev_version).is_some_and(|p| p.committed) {
+                        v.prev_version.clone()
+                    } else {
+                        FIRST_VERSION.to_string()
+                    };
+                    h5::write_attr(&vgroup, "current_version", &AttrValue::Str(current.clone()))?;
+                }
+            }
+            if !half.is_empty() {
+                h5::file_flush(&file)?;
+            }
         }
         drop(vgroup);
         let mut inner = Inner {
@@ -945,7 +1092,15 @@ pub(crate) fn gather(
 ) -> Result<Vec<u8>> {
     let es = meta.dtype.size();
     let block_dims = sel.block_shape();
-    let mut block = grid::filled(&meta.fill, sel.count()?);
+    let count = sel.count()?;
+    // A typed array holds fewer than 2^32 elements; refuse before allocating.
+    if count as u64 >= 1 << 32 || (count as u128) * (es as u128) >= 1 << 34 {
+        bail!(
+            InvalidArgument,
+            "the selection has {count} elements, too many to read at once: read it in parts"
+        );
+    }
+    let mut block = grid::filled(&meta.fill, count);
     for (k, combos) in grid::group_by_chunk(&sel.pieces(&meta.chunks)) {
         let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &k);
         if let Some(buf) = chunk(&k, &ext)? {

@@ -319,7 +319,13 @@ impl StagedVersion {
                 "chunk sizes must be positive, got {chunks:?}"
             );
         }
-        grid::volume(&chunks)?;
+        let chunk_bytes = grid::volume(&chunks)? as u128 * es as u128;
+        if chunks.iter().any(|&c| c >= 1 << 32) || chunk_bytes >= 1 << 32 {
+            bail!(
+                InvalidArgument,
+                "chunks {chunks:?} are too large: HDF5 chunks hold less than 4 GiB and each axis less than 2^32 elements"
+            );
+        }
         let fill = match &opts.fill {
             None => dtype.zero(),
             Some(f) => {
@@ -612,7 +618,7 @@ impl StagedVersion {
         let old = ds.meta.shape.clone();
         if shape.len() != old.len() {
             bail!(
-                ShapeMismatch,
+                InvalidArgument,
                 "cannot resize '{path}' of shape {old:?} to {shape:?}: the number of axes cannot change"
             );
         }
@@ -1012,8 +1018,10 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     let ts_string = time::format_micros(timestamp)?;
     let mut plans: Vec<(String, DatasetMeta, Attrs, Plan)> = Vec::new();
     let mut new_maps: Vec<(String, Arc<ChunkMap>)> = Vec::new();
+    let mut updates: Vec<TableUpdate> = Vec::new();
     for ((path, ds), chunks) in work.into_iter().zip(hashed) {
-        let (map, _new_slots) = store_chunks(&mut f, &path, &ds, chunks)?;
+        let (map, update) = store_chunks(&mut f, &path, &ds, chunks)?;
+        updates.extend(update);
         let map = Arc::new(map);
         new_maps.push((path.clone(), map.clone()));
         plans.push((
@@ -1038,8 +1046,17 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         &st.root_attrs,
         &st.groups,
         &plans,
-        st.make_current,
-    );
+    )
+    .and_then(|()| {
+        // Hash tables last, then a flush, then the commit mark: rewriting a table's
+        // compressed chunk frees its old place in the file, and nothing else may be
+        // allocated (and land there) before the new table is on disk.
+        for u in &updates {
+            apply_table_update(&mut f, u)?;
+        }
+        h5::file_flush(f.file()?)?;
+        finish_version(&f, &st.name, st.make_current)
+    });
     if let Err(e) = res {
         // Leave no half-written version behind; slots appended above are recorded in
         // the hash tables and simply stay unreferenced.
@@ -1074,14 +1091,14 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     Ok(info)
 }
 
-/// Deduplicates hashed chunks against the dataset's hash table, appends new slots and
-/// rows, and returns the version's chunk map and the number of new slots.
+/// Deduplicates hashed chunks against the dataset's hash table and appends new slots;
+/// returns the version's chunk map and the hash-table rows still to write.
 fn store_chunks(
     f: &mut Inner,
     path: &str,
     ds: &StagedDataset,
     chunks: Vec<Hashed>,
-) -> Result<(ChunkMap, u64)> {
+) -> Result<(ChunkMap, Option<TableUpdate>)> {
     let meta = &ds.meta;
     let gd = grid::grid_dims(&meta.shape, &meta.chunks);
     let mut map: ChunkMap = ds
@@ -1095,7 +1112,7 @@ fn store_chunks(
         })
         .unwrap_or_default();
     if chunks.is_empty() && f.data_group(path)?.is_some() {
-        return Ok((map, 0));
+        return Ok((map, None));
     }
     if f.data_group(path)?.is_none() {
         create_data_group(f, path, meta, ds.hash)?;
@@ -1183,16 +1200,44 @@ fn store_chunks(
         } else {
             h5::write_block(&dg.raw, &meta.dtype, &start, &count, &buf)?;
         }
-        h5::write_hash_rows(&dg.table, first_new, &rows)?;
-        // largest_index last: it is the format's commit marker for the table.
-        h5::write_attr(&dg.table, "largest_index", &AttrValue::Int(next as i64))?;
-        dg.largest_index = next;
-        for r in &rows {
-            dg.index.entry(r.hash).or_insert(r.start as u64);
-        }
         dg.meta.shape = dims;
+        return Ok((
+            map,
+            Some(TableUpdate {
+                path: path.to_string(),
+                first_new,
+                rows,
+                next,
+            }),
+        ));
     }
-    Ok((map, n_new))
+    Ok((map, None))
+}
+
+/// Hash-table rows a commit appends for one dataset path, written after its data.
+struct TableUpdate {
+    path: String,
+    first_new: u64,
+    rows: Vec<HashRow>,
+    next: u64,
+}
+
+fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
+    let Some(dg) = f.data_group(&u.path)? else {
+        bail!(
+            Hdf5Error,
+            "the storage of '{}' vanished during a commit",
+            u.path
+        );
+    };
+    h5::write_hash_rows(&dg.table, u.first_new, &u.rows)?;
+    // largest_index last: it is the format's commit marker for the table.
+    h5::write_attr(&dg.table, "largest_index", &AttrValue::Int(u.next as i64))?;
+    dg.largest_index = u.next;
+    for r in &u.rows {
+        dg.index.entry(r.hash).or_insert(r.start as u64);
+    }
+    Ok(())
 }
 
 fn create_data_group(f: &mut Inner, path: &str, meta: &DatasetMeta, hash: HashKind) -> Result<()> {
@@ -1220,7 +1265,6 @@ fn write_version(
     root_attrs: &Attrs,
     groups: &BTreeMap<String, Attrs>,
     plans: &[(String, DatasetMeta, Attrs, Plan)],
-    make_current: bool,
 ) -> Result<()> {
     let file = f.file()?;
     let versions = h5::open_group(file, &format!("{VERSION_DATA}/versions"))?;
@@ -1295,6 +1339,15 @@ fn write_version(
             &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()),
         )?;
     }
+    Ok(())
+}
+
+/// The commit mark: `committed = True` on the version group, then `current_version`,
+/// then a flush.
+fn finish_version(f: &Inner, name: &str, make_current: bool) -> Result<()> {
+    let file = f.file()?;
+    let versions = h5::open_group(file, &format!("{VERSION_DATA}/versions"))?;
+    let vg = h5::open_group(&versions, name)?;
     h5::write_attr(&vg, "committed", &AttrValue::Bool(true))?;
     if make_current {
         h5::write_attr(

@@ -7,6 +7,15 @@ use crate::error::{bail, Result};
 
 /// Formats microseconds since the epoch in the file's timestamp format.
 pub fn format_micros(micros: i64) -> Result<String> {
+    // Years 1 to 9999: what the format's readers (Python's datetime) can represent.
+    const MIN: i64 = -62_135_596_800_000_000; // 0001-01-01T00:00:00Z
+    const MAX: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
+    if !(MIN..=MAX).contains(&micros) {
+        bail!(
+            InvalidArgument,
+            "timestamp {micros} µs is outside years 1 to 9999, which the file format's readers support"
+        );
+    }
     match DateTime::<Utc>::from_timestamp_micros(micros) {
         Some(t) => Ok(t.format("%Y-%m-%d %H:%M:%S%.6f+0000").to_string()),
         None => bail!(

@@ -156,9 +156,10 @@ impl VersionedFile {
                         continue;
                     }
                     Err(e) => {
-                        rep.problems.push(Problem {
-                            location: loc,
-                            message: e.message,
+                        // The table is an index over raw_data: a writer rebuilds it.
+                        rep.warnings.push(Problem {
+                            location: data_group_path(&path),
+                            message: format!("hash table is damaged ({}); it is rebuilt from the stored chunks when the file is next opened for writing", e.message),
                         });
                         continue;
                     }

@@ -90,6 +90,23 @@ pub fn selection(sel: Option<Vec<AxisSpec>>) -> vh5::Result<Vec<AxisSel>> {
     let Some(sel) = sel else {
         return Ok(Vec::new());
     };
+    let lists = sel
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Some(Either3::C(SliceSpec {
+                    indices: Some(_),
+                    ..
+                }))
+            )
+        })
+        .count();
+    if lists > 1 {
+        return Err(invalid(
+            "a selection takes at most one index list ({ indices }), as in h5py: read the other axes with slices",
+        ));
+    }
     sel.into_iter()
         .map(|a| {
             Ok(match a {

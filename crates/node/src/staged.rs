@@ -32,7 +32,7 @@ pub struct CreateDatasetOptions<'a> {
     /// `'gzip'` or `'lzf'` (default none).
     pub compression: Option<String>,
     /// gzip level 0–9 (default 4).
-    pub compression_level: Option<u32>,
+    pub compression_level: Option<f64>,
     /// Byte-shuffle before compressing.
     pub shuffle: Option<bool>,
     /// Fletcher-32 checksums on stored chunks.
@@ -123,7 +123,17 @@ impl JsStagedGroup {
 fn compression(opts: &CreateDatasetOptions) -> vh5::Result<vh5::Filters> {
     let compression = match opts.compression.as_deref() {
         None | Some("none") => vh5::Compression::None,
-        Some("gzip") => vh5::Compression::Gzip(opts.compression_level.unwrap_or(4)),
+        Some("gzip") => match opts.compression_level {
+            None => vh5::Compression::Gzip(4),
+            Some(l) if l.fract() == 0.0 && (0.0..=9.0).contains(&l) => {
+                vh5::Compression::Gzip(l as u32)
+            }
+            Some(l) => {
+                return Err(crate::convert::invalid(format!(
+                    "gzip level {l} is out of range: use a whole number from 0 to 9"
+                )))
+            }
+        },
         Some("lzf") => vh5::Compression::Lzf,
         Some(other) => {
             return Err(crate::convert::invalid(format!(

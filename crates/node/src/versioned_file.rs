@@ -9,10 +9,49 @@ use crate::version::JsVersion;
 
 /// Options of `VersionedFile.open`.
 #[napi(object)]
+#[allow(dead_code)] // the TypeScript type of `open`'s options; parsed by `open_mode`
 pub struct OpenOptions {
     /// `'r'` read-only, `'r+'` read-write (must exist), `'a'` read-write (created if
     /// missing; the default), `'w'` create or truncate, `'x'` create, failing if it exists.
     pub mode: Option<String>,
+}
+
+/// The `mode` of `open`'s options (default `'a'`), refusing anything but an options
+/// object with a string mode.
+fn open_mode(options: Option<Unknown>) -> vh5::Result<String> {
+    let bad = |what: &str| {
+        crate::convert::invalid(format!(
+            "open(path, options): {what}; pass e.g. {{ mode: 'r' }}"
+        ))
+    };
+    let Some(o) = options else {
+        return Ok("a".into());
+    };
+    match o
+        .get_type()
+        .map_err(|e| crate::convert::invalid(e.reason))?
+    {
+        ValueType::Undefined | ValueType::Null => return Ok("a".into()),
+        ValueType::Object => {}
+        _ => return Err(bad("options must be an object")),
+    }
+    // SAFETY: the value was just checked to be an object.
+    let obj: Object = unsafe { o.cast() }.map_err(|e| crate::convert::invalid(e.reason))?;
+    let mode: Unknown = obj
+        .get_named_property("mode")
+        .map_err(|e| crate::convert::invalid(e.reason))?;
+    match mode
+        .get_type()
+        .map_err(|e| crate::convert::invalid(e.reason))?
+    {
+        ValueType::Undefined => Ok("a".into()),
+        ValueType::String => {
+            // SAFETY: the value was just checked to be a string.
+            let m = unsafe { mode.cast::<String>() };
+            m.map_err(|e| crate::convert::invalid(e.reason))
+        }
+        _ => Err(bad("mode must be one of 'r', 'r+', 'a', 'w', 'x'")),
+    }
 }
 
 /// Options of `stageVersion`.
@@ -142,7 +181,7 @@ impl JsVersionedFile {
     /// Opens (or creates) a versioned file. A writable file without versioning data is
     /// initialised.
     #[napi(factory, ts_args_type = "path: string, options?: OpenOptions")]
-    pub fn open(env: &Env, path: Unknown, options: Option<OpenOptions>) -> Result<Self> {
+    pub fn open(env: &Env, path: Unknown, options: Option<Unknown>) -> Result<Self> {
         let path: String = match path.get_type() {
             // SAFETY: the value was just checked to be a string.
             Ok(ValueType::String) => unsafe { path.cast() }?,
@@ -153,8 +192,7 @@ impl JsVersionedFile {
                 ))
             }
         };
-        let mode =
-            vh5::Mode::parse(options.and_then(|o| o.mode).as_deref().unwrap_or("a")).js(env)?;
+        let mode = vh5::Mode::parse(&open_mode(options).js(env)?).js(env)?;
         Ok(JsVersionedFile {
             inner: vh5::VersionedFile::open(&path, mode).js(env)?,
         })
