@@ -352,6 +352,12 @@ impl StagedVersion {
                 );
             }
         }
+        if dtype.is_vlen() && opts.filters.fletcher32 {
+            bail!(
+                InvalidArgument,
+                "fletcher32 cannot checksum variable-length strings (libhdf5 refuses it): drop fletcher32 for '{path}'"
+            );
+        }
         if let Compression::Gzip(l) = opts.filters.compression {
             if l > 9 {
                 bail!(
@@ -991,7 +997,8 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
                 .into_par_iter()
                 .map(|(coord, data)| {
                     let ext = grid::chunk_extent(&shape, &full, &coord);
-                    let fill_only = ext == full && grid::is_all(&data, &fill);
+                    // All fill value (edge chunks too): left unmapped, reads give the fill.
+                    let fill_only = grid::is_all(&data, &fill);
                     let hash = if fill_only {
                         [0; 32]
                     } else if vlen {
@@ -1241,6 +1248,22 @@ fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
 }
 
 fn create_data_group(f: &mut Inner, path: &str, meta: &DatasetMeta, hash: HashKind) -> Result<()> {
+    let res = create_data_group_objects(f, path, meta, hash);
+    if res.is_err() {
+        // Leave no half-made storage behind: the path must stay usable.
+        if let Ok(file) = f.file() {
+            let _ = h5::unlink(file, &data_group_path(path));
+        }
+    }
+    res
+}
+
+fn create_data_group_objects(
+    f: &mut Inner,
+    path: &str,
+    meta: &DatasetMeta,
+    hash: HashKind,
+) -> Result<()> {
     let file = f.file()?;
     let g = h5::create_group(file, &data_group_path(path))?;
     let raw = h5::create_raw_data(&g, &meta.dtype, &meta.chunks, &meta.fill, &meta.filters)?;

@@ -82,13 +82,13 @@ impl JsAttributes {
     #[napi(
         ts_return_type = "number | bigint | boolean | string | Array<number | bigint | boolean> | string[] | undefined"
     )]
-    pub fn get(&self, env: &Env, name: String) -> Result<Option<AttrJs>> {
-        Ok(self
-            .all()
-            .js(env)?
-            .into_iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| attr_to_js(v)))
+    pub fn get(&self, env: &Env, name: String) -> Result<Either<AttrJs, Undefined>> {
+        Ok(
+            match self.all().js(env)?.into_iter().find(|(k, _)| *k == name) {
+                Some((_, v)) => Either::A(attr_to_js(v)),
+                None => Either::B(()),
+            },
+        )
     }
 
     /// All attributes as a plain object.
