@@ -997,8 +997,10 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
                 .into_par_iter()
                 .map(|(coord, data)| {
                     let ext = grid::chunk_extent(&shape, &full, &coord);
-                    // All fill value (edge chunks too): left unmapped, reads give the fill.
-                    let fill_only = grid::is_all(&data, &fill);
+                    // A full-size chunk entirely fill value is left unmapped (reads give
+                    // the fill). An all-fill edge chunk is stored, as Python's staged
+                    // engine does, so both libraries deduplicate the same chunks.
+                    let fill_only = ext == full && grid::is_all(&data, &fill);
                     let hash = if fill_only {
                         [0; 32]
                     } else if vlen {

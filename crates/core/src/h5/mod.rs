@@ -98,7 +98,8 @@ fn h5err(what: &str) -> Error {
         H5Eclear2(H5E_DEFAULT);
     }
     let detail = msgs.join("; ");
-    let kind = if detail.contains("unable to lock") {
+    // File locking only (libhdf5 also says "unable to lock" for its chunk cache).
+    let kind = if detail.contains("unable to lock file") {
         ErrorKind::FileLocked
     } else {
         ErrorKind::Hdf5Error
