@@ -125,6 +125,24 @@ pub(crate) struct Inner {
     pub maps: HashMap<(String, String), Arc<ChunkMap>>,
     /// The file's `data_version` (1 when the attribute is absent).
     pub data_version: i64,
+    /// Canonical path registered as open for writing in this process.
+    pub registered: Option<std::path::PathBuf>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(k) = self.registered.take() {
+            writers().remove(&k);
+        }
+    }
+}
+
+/// Files open for writing in this process: libhdf5 would share one file between two
+/// handles, whose in-memory indexes would then disagree.
+fn writers() -> MutexGuard<'static, HashSet<std::path::PathBuf>> {
+    static WRITERS: std::sync::LazyLock<Mutex<HashSet<std::path::PathBuf>>> =
+        std::sync::LazyLock::new(|| Mutex::new(HashSet::new()));
+    WRITERS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// An open versioned HDF5 file. Cheap to clone; clones share the same open file.
@@ -424,7 +442,7 @@ impl Inner {
 
     /// Loads (once) the storage state of a dataset path into `data_groups`; nothing
     /// when the path has no storage yet.
-    fn load_data_group(&mut self, ds_path: &str) -> Result<()> {
+    pub(crate) fn load_data_group(&mut self, ds_path: &str) -> Result<()> {
         if !self.data_groups.contains_key(ds_path) {
             let file = self.file()?;
             let gpath = data_group_path(ds_path);
@@ -644,6 +662,23 @@ impl VersionedFile {
             Mode::Append | Mode::Exclusive => h5::FileOpen::Exclusive,
             Mode::Truncate => h5::FileOpen::Truncate,
         };
+        if let Ok(k) = std::fs::canonicalize(path) {
+            if writers().contains(&k) {
+                bail!(
+                    FileLocked,
+                    "'{path}' is already open for writing by another VersionedFile in this process: use that one, or close it first"
+                );
+            }
+        }
+        if mode == Mode::Truncate && exists {
+            // libhdf5 truncates before it takes its file lock: take the lock first, so
+            // a file another process is writing is refused, not emptied.
+            if let Err(e) = h5::file_open(path, h5::FileOpen::Write) {
+                if e.kind == ErrorKind::FileLocked {
+                    return Err(e);
+                }
+            }
+        }
         let file = h5::file_open(path, how).map_err(|e| {
             if e.kind == ErrorKind::Hdf5Error && e.message.contains("already open") {
                 // libhdf5 keeps one handle per file per process: an open read-only
@@ -722,11 +757,15 @@ impl VersionedFile {
         // are simply overwritten by the next commit.
         let mut current = current;
         if writable {
-            let half: Vec<VersionInfo> = versions
-                .values()
-                .filter(|v| !v.committed)
-                .cloned()
-                .collect();
+            let mut half: Vec<VersionInfo> = Vec::new();
+            for v in versions.values().filter(|v| !v.committed) {
+                // Only an explicit committed=False marks an interrupted commit; a group
+                // missing the attribute is damaged, and is left for the user to inspect.
+                let g = h5::open_group(&vgroup, &v.name)?;
+                if h5::attr_exists(&g, "committed")? {
+                    half.push(v.clone());
+                }
+            }
             for v in &half {
                 h5::unlink(&vgroup, &v.name)?;
                 versions.remove(&v.name);
@@ -755,8 +794,15 @@ impl VersionedFile {
             data_groups: HashMap::new(),
             maps: HashMap::new(),
             data_version,
+            registered: None,
         };
         inner.rebuild_time_index();
+        if writable {
+            if let Ok(k) = std::fs::canonicalize(path) {
+                writers().insert(k.clone());
+                inner.registered = Some(k);
+            }
+        }
         Ok(VersionedFile {
             inner: Arc::new(Mutex::new(inner)),
         })
@@ -780,6 +826,9 @@ impl VersionedFile {
         g.data_groups.clear();
         g.maps.clear();
         g.file = None;
+        if let Some(k) = g.registered.take() {
+            writers().remove(&k);
+        }
         Ok(())
     }
 

@@ -146,7 +146,11 @@ impl VersionedFile {
                 if mappings.is_empty() {
                     continue;
                 }
-                let dg = match g.data_group(&path) {
+                // Load without the writer's repair: verify changes nothing.
+                let dg = match g
+                    .load_data_group(&path)
+                    .map(|()| g.data_groups.get_mut(&path))
+                {
                     Ok(Some(dg)) => dg,
                     Ok(None) => {
                         rep.problems.push(Problem {
@@ -234,7 +238,10 @@ impl VersionedFile {
         let data_version = g.data_version;
         for (path, slots) in uses {
             let loc = data_group_path(&path);
-            let Ok(Some(dg)) = g.data_group(&path) else {
+            let Ok(Some(dg)) = g
+                .load_data_group(&path)
+                .map(|()| g.data_groups.get_mut(&path))
+            else {
                 continue;
             };
             let table_len = h5::ds_shape(&dg.table)?.first().copied().unwrap_or(0);
