@@ -646,7 +646,7 @@ out = [int(ht.attrs['largest_index']), [[bytes(r['hash']).hex(), r['shape'].toli
   done()
 })
 
-test.serial.failing('[known issue] largest_index below the slots committed versions map (rows past largest_index): reads are right, verify() names each chunk, a commit must not overwrite those slots', async (t) => {
+test.serial('largest_index below the slots committed versions map (rows past largest_index): reads are right, verify() names each chunk, a commit must not overwrite those slots', async (t) => {
   const done = objectsBaseline(t)
   const p = await sample('low-li')
   h5edit(p, `f['_version_data/x/hash_table'].attrs['largest_index'] = 3`)

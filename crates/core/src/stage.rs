@@ -1130,7 +1130,14 @@ fn store_chunks(
         bail!(Hdf5Error, "the storage of '{path}' could not be created");
     };
     let c0 = meta.chunks[0];
-    let first_new = dg.largest_index;
+    // New slots go after every slot raw_data holds, even when largest_index says fewer
+    // (a table rebuilt by other tools, or a damaged one): never over a live slot.
+    let raw_slots = h5::ds_shape(&dg.raw)?
+        .first()
+        .copied()
+        .unwrap_or(0)
+        .div_ceil(c0);
+    let first_new = dg.largest_index.max(raw_slots);
     let mut next = first_new;
     let mut fresh: HashMap<[u8; 32], u64> = HashMap::new();
     let mut to_write: Vec<&Hashed> = Vec::new();
