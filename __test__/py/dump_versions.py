@@ -31,24 +31,13 @@ Never touches Dataset.fillvalue: h5py 3.7 segfaults on it for vlen string datase
 """
 
 import json
-import math
 import sys
 
 import h5py
 import numpy as np
 
+from vh5names import dtype_name, json_float
 
-def dtype_name(dt):
-    info = h5py.check_string_dtype(dt)
-    if info is not None:
-        enc = info.encoding.lower().replace('-', '')
-        if info.length is None:
-            return 'string' if enc == 'utf8' else 'ascii'
-        return f'S{info.length}' if enc == 'ascii' else f'utf8[{info.length}]'
-    if dt.names is not None:
-        fields = ','.join(f'{n}:{dtype_name(dt.fields[n][0])}' for n in dt.names)
-        return f'compound{{{fields}}}'
-    return dt.name
 
 
 def value(x):
@@ -61,12 +50,7 @@ def value(x):
     if isinstance(x, (int, np.integer)):
         return int(x)
     if isinstance(x, (float, np.floating)):
-        f = float(x)
-        if math.isnan(f):
-            return 'NaN'
-        if math.isinf(f):
-            return 'Infinity' if f > 0 else '-Infinity'
-        return f
+        return json_float(x)
     raise TypeError(f'unsupported element {x!r} of type {type(x).__name__}')
 
 

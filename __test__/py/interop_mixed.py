@@ -29,11 +29,12 @@ UTF-8); non-finite floats as the strings 'NaN', 'Infinity', '-Infinity'.
 """
 
 import json
-import math
 import sys
 
 import h5py
 import numpy as np
+
+from vh5names import dtype_name, json_float
 import versioned_hdf5
 from versioned_hdf5 import VersionedHDF5File, delete_versions, modify_metadata
 from versioned_hdf5.hashtable import Hashtable
@@ -42,18 +43,6 @@ from versioned_hdf5.slicetools import spaceid_to_slice
 
 # --- dtypes and values -------------------------------------------------------------
 
-
-def dtype_name(dt):
-    """The Node library's dtype name for a numpy/h5py dtype."""
-    info = h5py.check_string_dtype(dt)
-    if info is not None:
-        enc = info.encoding.lower().replace('-', '')
-        if info.length is None:
-            return 'string' if enc == 'utf8' else 'ascii'
-        return f'S{info.length}' if enc == 'ascii' else f'utf8[{info.length}]'
-    if dt.kind == 'S':
-        return f'S{dt.itemsize}'
-    return dt.name
 
 
 def np_dtype(name):
@@ -98,12 +87,7 @@ def value(x, dt):
     if isinstance(x, (int, np.integer)):
         return str(int(x)) if dt.itemsize == 8 else int(x)
     if isinstance(x, (float, np.floating)):
-        f = float(x)
-        if math.isnan(f):
-            return 'NaN'
-        if math.isinf(f):
-            return 'Infinity' if f > 0 else '-Infinity'
-        return f
+        return json_float(x)
     raise TypeError(f'unsupported element {x!r} of type {type(x).__name__}')
 
 

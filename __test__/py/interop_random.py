@@ -51,7 +51,6 @@ step]} (entries may be null) | {"l": [int, ...]}.
 
 import datetime
 import json
-import math
 import os
 import shutil
 import sys
@@ -59,6 +58,8 @@ import traceback
 
 import h5py
 import numpy as np
+
+from vh5names import dtype_name, json_float
 from versioned_hdf5 import VersionedHDF5File
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -124,15 +125,6 @@ def to_scalar(name, v):
     return np.array(dec(name, v), dtype=np_dtype(name))
 
 
-def dtype_name(dt):
-    info = h5py.check_string_dtype(dt)
-    if info is not None:
-        enc = info.encoding.lower().replace('-', '')
-        if info.length is None:
-            return 'string' if enc == 'utf8' else 'ascii'
-        return f'S{info.length}' if enc == 'ascii' else f'utf8[{info.length}]'
-    return dt.name
-
 
 def out_value(x):
     if isinstance(x, (bytes, np.bytes_)):
@@ -144,12 +136,7 @@ def out_value(x):
     if isinstance(x, (int, np.integer)):
         return str(int(x))
     if isinstance(x, (float, np.floating)):
-        f = float(x)
-        if math.isnan(f):
-            return 'NaN'
-        if math.isinf(f):
-            return 'Infinity' if f > 0 else '-Infinity'
-        return f
+        return json_float(x)
     raise TypeError(f'unsupported element {x!r} of type {type(x).__name__}')
 
 

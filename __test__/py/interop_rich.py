@@ -30,6 +30,8 @@ import sys
 import h5py
 import numpy as np
 
+from vh5names import dtype_name, json_float
+
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 TS_FORMAT = '%Y-%m-%d %H:%M:%S.%f%z'
 
@@ -38,32 +40,15 @@ TS_FORMAT = '%Y-%m-%d %H:%M:%S.%f%z'
 # Encoding
 
 
-def dtype_name(d):
-    """The Node library's dtype names (README 'Dtypes')."""
-    d = np.dtype(d)
-    info = h5py.check_string_dtype(d)
-    if info is not None:
-        enc = info.encoding.lower().replace('-', '')
-        if info.length is None:
-            return 'string' if enc == 'utf8' else 'ascii'
-        return f'S{info.length}' if enc == 'ascii' else f'utf8[{info.length}]'
-    if d.kind == 'S':
-        return f'S{d.itemsize}'
-    return d.name
-
 
 def enc(x, d):
     """One element of dtype d, encoded for JSON."""
     d = np.dtype(d)
     if d.kind == 'f':
         f = float(x)
-        if math.isnan(f):
-            return 'NaN'
-        if math.isinf(f):
-            return 'Infinity' if f > 0 else '-Infinity'
         if f == 0 and math.copysign(1.0, f) < 0:
             return '-0'
-        return f
+        return json_float(f)
     if d.kind == 'b':
         return bool(x)
     if d.kind in 'iu':

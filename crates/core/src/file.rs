@@ -20,7 +20,7 @@ use crate::error::{bail, err, ErrorKind, Result};
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
 use crate::h5::{self, Filters, Hid};
 use crate::hash::{HashKind, HASH_ATTR};
-use crate::strings::{from_elements, StrPool, Values};
+use crate::strings::{from_elements, hash_elements, StrPool, Values};
 use crate::time;
 
 /// Name of the group that holds all versioning data.
@@ -257,11 +257,7 @@ impl Inner {
             Ok(AttrValue::Str(s)) => s,
             _ => bail!(CorruptFile, "a version dataset has no 'raw_data' attribute: the file is not a valid versioned-hdf5 file"),
         };
-        let chunks = match h5::read_attr(ds, "chunks") {
-            Ok(AttrValue::IntArray(v)) => v.into_iter().map(|c| c.max(1) as u64).collect(),
-            Ok(AttrValue::UIntArray(v)) => v.into_iter().map(|c| c.max(1)).collect(),
-            _ => bail!(CorruptFile, "a version dataset has no 'chunks' attribute"),
-        };
+        let chunks = chunks_attr(ds, "a version dataset")?;
         let file = self.file()?;
         let filters = match h5::open_dataset(file, &raw_path) {
             Ok(raw) => h5::ds_filters(&raw)?,
@@ -359,20 +355,7 @@ impl Inner {
         let raw_path = format!("{gpath}/raw_data");
         let (meta, kind, slots) = {
             let file = self.file()?;
-            let raw = h5::open_dataset(file, &raw_path)?;
-            let dtype = h5::dtype_of(&h5::ds_type(&raw)?)?;
-            let chunks: Vec<u64> = match h5::read_attr(&raw, "chunks") {
-                Ok(AttrValue::IntArray(v)) => v.into_iter().map(|c| c.max(1) as u64).collect(),
-                Ok(AttrValue::UIntArray(v)) => v,
-                _ => bail!(CorruptFile, "'{raw_path}' has no 'chunks' attribute"),
-            };
-            let meta = DatasetMeta {
-                shape: h5::ds_shape(&raw)?,
-                fill: h5::ds_fill(&raw, &dtype)?,
-                filters: h5::ds_filters(&raw)?,
-                dtype,
-                chunks,
-            };
+            let meta = raw_meta(&h5::open_dataset(file, &raw_path)?, &raw_path)?;
             let table_path = format!("{gpath}/hash_table");
             let kind = h5::open_dataset(file, &table_path)
                 .and_then(|t| h5::read_attr(&t, HASH_ATTR))
@@ -409,12 +392,7 @@ impl Inner {
                 Some(ext) => {
                     let mut pool = StrPool::default();
                     let bytes = self.read_slot(&raw_path, &meta, start, ext, &mut pool)?;
-                    let hash = if meta.dtype.is_vlen() {
-                        let strings: Vec<&[u8]> = pool.decode(&bytes).collect();
-                        crate::hash::hash_chunk(kind, &crate::hash::string_payload(&strings), ext)
-                    } else {
-                        crate::hash::hash_chunk(kind, &bytes, ext)
-                    };
+                    let hash = hash_elements(kind, &meta.dtype, &bytes, &pool, ext);
                     h5::HashRow {
                         hash,
                         start: start as i64,
@@ -452,14 +430,7 @@ impl Inner {
             let raw_path = format!("{gpath}/raw_data");
             let raw = h5::open_dataset(file, &raw_path)?;
             let table = h5::open_dataset(file, &format!("{gpath}/hash_table"))?;
-            let dtype = h5::dtype_of(&h5::ds_type(&raw)?)?;
-            let chunks: Vec<u64> = match h5::read_attr(&raw, "chunks") {
-                Ok(AttrValue::IntArray(v)) => v.into_iter().map(|c| c.max(1) as u64).collect(),
-                Ok(AttrValue::UIntArray(v)) => v,
-                _ => bail!(CorruptFile, "'{raw_path}' has no 'chunks' attribute"),
-            };
-            let fill = h5::ds_fill(&raw, &dtype)?;
-            let filters = h5::ds_filters(&raw)?;
+            let meta = raw_meta(&raw, &raw_path)?;
             let hash = match h5::attr_exists(&table, HASH_ATTR)? {
                 true => match h5::read_attr(&table, HASH_ATTR)? {
                     AttrValue::Str(s) => match HashKind::parse(&s) {
@@ -481,14 +452,14 @@ impl Inner {
             let table_len = h5::ds_shape(&table)?.first().copied().unwrap_or(0);
             // Generation-1 files hashed strings by object pointer: those rows say
             // nothing about content, so they are not used for deduplication.
-            let trusted = !(dtype.is_vlen() && self.data_version < DATA_VERSION);
+            let trusted = !(meta.dtype.is_vlen() && self.data_version < DATA_VERSION);
             let rows = if trusted {
                 h5::read_hash_rows(&table, largest_index.min(table_len))?
             } else {
                 Vec::new()
             };
             let mut index = HashMap::with_capacity(rows.len());
-            let c0 = chunks[0] as i64;
+            let c0 = meta.chunks[0] as i64;
             for r in rows {
                 if r.start < 0 || r.stop < r.start || r.start % c0 != 0 {
                     bail!(
@@ -498,7 +469,7 @@ impl Inner {
                         r.stop
                     );
                 }
-                if r.stop as u64 > largest_index * chunks[0] {
+                if r.stop as u64 > largest_index * meta.chunks[0] {
                     bail!(
                         CorruptFile,
                         "hash table of '{ds_path}' points past largest_index: rebuild it with Python's rebuild_hashtables() before writing"
@@ -506,17 +477,10 @@ impl Inner {
                 }
                 index.entry(r.hash).or_insert(r.start as u64);
             }
-            let shape = h5::ds_shape(&raw)?;
             let dg = DataGroup {
                 raw,
                 table,
-                meta: DatasetMeta {
-                    shape,
-                    dtype,
-                    chunks,
-                    fill,
-                    filters,
-                },
+                meta,
                 hash,
                 index,
                 largest_index,
@@ -1061,6 +1025,27 @@ impl VersionedFile {
         })?;
         Ok((from_elements(&meta.dtype, data, &pool), s.result_shape()))
     }
+}
+
+/// The `chunks` attribute of a version dataset or `raw_data` (`what` names it in errors).
+fn chunks_attr(obj: &Hid, what: &str) -> Result<Vec<u64>> {
+    match h5::read_attr(obj, "chunks") {
+        Ok(AttrValue::IntArray(v)) => Ok(v.into_iter().map(|c| c.max(1) as u64).collect()),
+        Ok(AttrValue::UIntArray(v)) => Ok(v.into_iter().map(|c| c.max(1)).collect()),
+        _ => bail!(CorruptFile, "{what} has no valid 'chunks' attribute"),
+    }
+}
+
+/// A data group's fixed settings, read off its `raw_data`; `shape` is raw_data's own.
+fn raw_meta(raw: &Hid, raw_path: &str) -> Result<DatasetMeta> {
+    let dtype = h5::dtype_of(&h5::ds_type(raw)?)?;
+    Ok(DatasetMeta {
+        shape: h5::ds_shape(raw)?,
+        chunks: chunks_attr(raw, &format!("'{raw_path}'"))?,
+        fill: h5::ds_fill(raw, &dtype)?,
+        filters: h5::ds_filters(raw)?,
+        dtype,
+    })
 }
 
 /// Reads a selection of a version dataset through libhdf5's virtual-dataset engine:

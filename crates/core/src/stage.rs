@@ -25,8 +25,8 @@ use crate::file::{
 };
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
 use crate::h5::{self, Compression, Filters, HashRow, Mapping};
-use crate::hash::{hash_chunk, string_payload, HashKind, HASH_ATTR};
-use crate::strings::{from_elements, to_elements, StrPool, Values};
+use crate::hash::{HashKind, HASH_ATTR};
+use crate::strings::{from_elements, hash_elements, to_elements, StrPool, Values};
 use crate::time;
 
 /// Options of [`VersionedFile::stage`].
@@ -992,7 +992,7 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
             items.sort_by(|a, b| a.0.cmp(&b.0));
             let shape = ds.meta.shape.clone();
             let pool = &ds.pool;
-            let vlen = ds.meta.dtype.is_vlen();
+            let dtype = &ds.meta.dtype;
             items
                 .into_par_iter()
                 .map(|(coord, data)| {
@@ -1003,11 +1003,8 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
                     let fill_only = ext == full && grid::is_all(&data, &fill);
                     let hash = if fill_only {
                         [0; 32]
-                    } else if vlen {
-                        let strings: Vec<&[u8]> = pool.decode(&data).collect();
-                        hash_chunk(kind, &string_payload(&strings), &ext)
                     } else {
-                        hash_chunk(kind, &data, &ext)
+                        hash_elements(kind, dtype, &data, pool, &ext)
                     };
                     Hashed {
                         coord,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::dtype::Dtype;
 use crate::error::{bail, Result};
+use crate::hash::{hash_chunk, string_payload, HashKind};
 
 /// Element values crossing the engine's API: raw element bytes (numbers, bools,
 /// float16 bits, fixed-length strings, compound records) or byte strings.
@@ -85,6 +86,23 @@ pub fn to_elements(dtype: &Dtype, values: &Values, pool: &mut StrPool) -> Result
             DtypeMismatch,
             "strings cannot be stored in a {dtype} dataset: pass numbers"
         ),
+    }
+}
+
+/// Hash of one chunk of in-memory elements of `dtype` (spec §2.2): the bytes as they
+/// are, or for variable-length strings each string out of `pool`, length-prefixed.
+pub fn hash_elements(
+    kind: HashKind,
+    dtype: &Dtype,
+    bytes: &[u8],
+    pool: &StrPool,
+    shape: &[u64],
+) -> [u8; 32] {
+    if dtype.is_vlen() {
+        let strings: Vec<&[u8]> = pool.decode(bytes).collect();
+        hash_chunk(kind, &string_payload(&strings), shape)
+    } else {
+        hash_chunk(kind, bytes, shape)
     }
 }
 

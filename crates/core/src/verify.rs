@@ -9,8 +9,7 @@ use crate::file::{
     data_group_path, version_group_path, walk_version, VersionedFile, DATA_VERSION, FIRST_VERSION,
 };
 use crate::h5;
-use crate::hash::{hash_chunk, string_payload};
-use crate::strings::StrPool;
+use crate::strings::{hash_elements, StrPool};
 
 /// One finding of [`VersionedFile::verify`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -297,12 +296,7 @@ impl VersionedFile {
                     rep.unchecked_chunks += 1;
                     continue;
                 }
-                let got = if meta.dtype.is_vlen() {
-                    let strings: Vec<&[u8]> = pool.decode(&bytes).collect();
-                    hash_chunk(kind, &string_payload(&strings), &u.extent)
-                } else {
-                    hash_chunk(kind, &bytes, &u.extent)
-                };
+                let got = hash_elements(kind, &meta.dtype, &bytes, &pool, &u.extent);
                 if got != hash {
                     rep.problems.push(Problem {
                         location: at,
