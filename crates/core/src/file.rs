@@ -123,6 +123,12 @@ pub(crate) struct Inner {
     pub staging: HashSet<String>,
     pub data_groups: HashMap<String, DataGroup>,
     pub maps: HashMap<(String, String), Arc<ChunkMap>>,
+    /// Metadata and raw_data path of committed version datasets, by (version, path):
+    /// committed versions never change, so repeated reads skip opening them.
+    pub read_metas: HashMap<(String, String), Arc<(DatasetMeta, String)>>,
+    /// Open `raw_data` handles by path, kept for reads (each open copies property
+    /// lists, and an open handle keeps libhdf5's chunk cache warm).
+    pub raws: HashMap<String, Hid>,
     /// The file's `data_version` (1 when the attribute is absent).
     pub data_version: i64,
     /// Canonical path registered as open for writing in this process.
@@ -226,6 +232,13 @@ impl Inner {
             .collect();
         v.sort();
         self.by_time = v;
+    }
+
+    /// Adds one committed version to the time index, keeping it sorted.
+    pub(crate) fn index_time(&mut self, timestamp: i64, name: &str) {
+        let key = (timestamp, name.to_string());
+        let at = self.by_time.partition_point(|e| *e < key);
+        self.by_time.insert(at, key);
     }
 
     pub(crate) fn committed(&self, name: &str) -> Result<&VersionInfo> {
@@ -351,6 +364,7 @@ impl Inner {
     /// unreferenced slots get an all-zero hash that matches nothing).
     fn rebuild_hash_table(&mut self, ds_path: &str) -> Result<()> {
         self.data_groups.remove(ds_path);
+        self.raws.clear();
         let gpath = data_group_path(ds_path);
         let raw_path = format!("{gpath}/raw_data");
         let (meta, kind, slots) = {
@@ -499,8 +513,14 @@ impl Inner {
         ext: &[u64],
         pool: &mut StrPool,
     ) -> Result<Vec<u8>> {
-        let raw = h5::open_dataset(self.file()?, raw_path)?;
-        let rows = h5::ds_shape(&raw)?.first().copied().unwrap_or(0);
+        if !self.raws.contains_key(raw_path) {
+            let h = h5::open_dataset(self.file()?, raw_path)?;
+            self.raws.insert(raw_path.to_string(), h);
+        }
+        let Some(raw) = self.raws.get(raw_path) else {
+            bail!(Hdf5Error, "'{raw_path}' could not be opened");
+        };
+        let rows = h5::ds_shape(raw)?.first().copied().unwrap_or(0);
         if row + ext.first().copied().unwrap_or(0) > rows {
             bail!(
                 CorruptFile,
@@ -511,11 +531,11 @@ impl Inner {
         let mut start = vec![0u64; ext.len()];
         start[0] = row;
         if meta.dtype.is_vlen() {
-            let strings = h5::read_strings(&raw, &start, ext)?;
+            let strings = h5::read_strings(raw, &start, ext)?;
             return Ok(pool.encode(&strings));
         }
         let mut buf = vec![0u8; grid::volume(ext)? * meta.dtype.size()];
-        h5::read_block(&raw, &meta.dtype, &start, ext, &mut buf)?;
+        h5::read_block(raw, &meta.dtype, &start, ext, &mut buf)?;
         Ok(buf)
     }
 }
@@ -757,6 +777,8 @@ impl VersionedFile {
             staging: HashSet::new(),
             data_groups: HashMap::new(),
             maps: HashMap::new(),
+            read_metas: HashMap::new(),
+            raws: HashMap::new(),
             data_version,
             registered: None,
         };
@@ -789,6 +811,8 @@ impl VersionedFile {
         }
         g.data_groups.clear();
         g.maps.clear();
+        g.read_metas.clear();
+        g.raws.clear();
         g.file = None;
         if let Some(k) = g.registered.take() {
             writers().remove(&k);
@@ -999,6 +1023,11 @@ impl VersionedFile {
         let path = normalize_path(path)?;
         let mut g = self.lock();
         g.committed(version)?;
+        let key = (version.to_string(), path.clone());
+        if let (Some(rm), Some(map)) = (g.read_metas.get(&key).cloned(), g.maps.get(&key).cloned()) {
+            let (meta, raw_path) = &*rm;
+            return read_mapped(&mut g, meta, raw_path, &map, sel);
+        }
         let vg = h5::open_group(g.file()?, &version_group_path(version))?;
         if !h5::exists(&vg, &path)? {
             bail!(NotFound, "version '{version}' has no dataset '{path}'");
@@ -1017,14 +1046,27 @@ impl VersionedFile {
             Err(e) => return Err(e),
         };
         drop(ds);
-        let s = Selection::resolve(sel, &meta.shape)?;
-        let mut pool = StrPool::default();
-        let data = gather(&meta, &s, |k, ext| match map.get(k) {
-            Some(&row) => g.read_slot(&raw_path, &meta, row, ext, &mut pool).map(Some),
-            None => Ok(None),
-        })?;
-        Ok((from_elements(&meta.dtype, data, &pool), s.result_shape()))
+        let out = read_mapped(&mut g, &meta, &raw_path, &map, sel)?;
+        g.read_metas.insert(key, Arc::new((meta, raw_path)));
+        Ok(out)
     }
+}
+
+/// Reads a selection of a version dataset from its decoded chunk map.
+fn read_mapped(
+    g: &mut Inner,
+    meta: &DatasetMeta,
+    raw_path: &str,
+    map: &ChunkMap,
+    sel: &[AxisSel],
+) -> Result<(Values, Vec<u64>)> {
+    let s = Selection::resolve(sel, &meta.shape)?;
+    let mut pool = StrPool::default();
+    let data = gather(meta, &s, |k, ext| match map.get(k) {
+        Some(&row) => g.read_slot(raw_path, meta, row, ext, &mut pool).map(Some),
+        None => Ok(None),
+    })?;
+    Ok((from_elements(&meta.dtype, data, &pool), s.result_shape()))
 }
 
 /// The `chunks` attribute of a version dataset or `raw_data` (`what` names it in errors).

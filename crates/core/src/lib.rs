@@ -17,6 +17,7 @@ pub mod attrs;
 pub mod dtype;
 pub mod error;
 pub mod file;
+pub mod floor;
 pub mod grid;
 mod h5;
 pub mod hash;

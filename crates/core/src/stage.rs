@@ -1087,7 +1087,7 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         committed: true,
     };
     f.versions.insert(st.name.clone(), info.clone());
-    f.rebuild_time_index();
+    f.index_time(timestamp, &st.name);
     if st.make_current {
         f.current = st.name.clone();
     }
@@ -1260,6 +1260,7 @@ fn create_data_group(f: &mut Inner, path: &str, meta: &DatasetMeta, hash: HashKi
         if let Ok(file) = f.file() {
             let _ = h5::unlink(file, &data_group_path(path));
         }
+        f.raws.clear();
     }
     res
 }

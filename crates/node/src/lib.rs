@@ -12,6 +12,9 @@ mod staged;
 mod version;
 mod versioned_file;
 
+use convert::OrJs;
+use napi::Env;
+
 /// Version of the libhdf5 this addon is linked with.
 #[napi]
 pub fn hdf5_version() -> String {
@@ -32,4 +35,12 @@ pub fn error_codes() -> Vec<String> {
 #[napi]
 pub fn hdf5_open_objects() -> i64 {
     vh5::hdf5_open_objects()
+}
+
+/// Seconds libhdf5 alone takes to create and flush one virtual dataset of `nChunks`
+/// mappings of `chunkLen` float64 elements, in a new file at `path` (overwritten):
+/// the format's floor for a commit, which the benchmark harness measures.
+#[napi(js_name = "_benchVdsFloor")]
+pub fn bench_vds_floor(env: Env, path: String, n_chunks: u32, chunk_len: u32) -> napi::Result<f64> {
+    vh5::floor::vds_floor(&path, n_chunks as u64, chunk_len as u64).js(&env)
 }

@@ -312,48 +312,43 @@ pub fn create_group(loc: &Hid, path: &str) -> Result<Hid> {
     })
 }
 
-/// Names of the links in a group, in name order.
+/// Names of the links in a group, in name order: one iteration over the group (asking
+/// for names by index instead re-sorts the group's links for every name).
 pub fn list(group: &Hid) -> Result<Vec<String>> {
-    locked(|| {
-        // SAFETY: `group` is an open group; buffers are sized from HDF5's answer.
+    extern "C" fn collect(
+        _group: hid_t,
+        name: *const c_char,
+        _info: *const H5L_info_t,
+        data: *mut c_void,
+    ) -> herr_t {
+        // SAFETY: `data` is the `Vec<String>` passed to H5Literate below, alive for
+        // the whole iteration; `name` is a NUL-terminated string owned by libhdf5
+        // for the duration of this call.
         unsafe {
-            let mut info: H5G_info_t = std::mem::zeroed();
-            ck!("reading group info", H5Gget_info(group.id(), &mut info));
-            let dot = c".";
-            let mut names = Vec::with_capacity(info.nlinks as usize);
-            for i in 0..info.nlinks {
-                let n = ck!(
-                    "reading a link name",
-                    H5Lget_name_by_idx(
-                        group.id(),
-                        dot.as_ptr(),
-                        H5_index_t::H5_INDEX_NAME,
-                        H5_iter_order_t::H5_ITER_INC,
-                        i,
-                        ptr::null_mut(),
-                        0,
-                        H5P_DEFAULT
-                    )
-                );
-                let mut buf = vec![0u8; n as usize + 1];
-                ck!(
-                    "reading a link name",
-                    H5Lget_name_by_idx(
-                        group.id(),
-                        dot.as_ptr(),
-                        H5_index_t::H5_INDEX_NAME,
-                        H5_iter_order_t::H5_ITER_INC,
-                        i,
-                        buf.as_mut_ptr() as *mut c_char,
-                        buf.len(),
-                        H5P_DEFAULT
-                    )
-                );
-                buf.truncate(n as usize);
-                names.push(String::from_utf8_lossy(&buf).into_owned());
-            }
-            Ok(names)
+            let names = &mut *(data as *mut Vec<String>);
+            names.push(CStr::from_ptr(name).to_string_lossy().into_owned());
         }
+        0
+    }
+    locked(|| {
+        let mut names: Vec<String> = Vec::new();
+        let mut idx: hsize_t = 0;
+        // SAFETY: `group` is an open group; the callback only appends to `names`,
+        // which outlives the call.
+        unsafe {
+            ck!(
+                "listing a group",
+                H5Literate(
+                    group.id(),
+                    H5_index_t::H5_INDEX_NAME,
+                    H5_iter_order_t::H5_ITER_INC,
+                    &mut idx,
+                    Some(collect),
+                    &mut names as *mut Vec<String> as *mut c_void
+                )
+            )
+        };
+        Ok(names)
     })
 }
 

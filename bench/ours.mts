@@ -1,0 +1,256 @@
+// One workload run by this library, in a process of its own (so its peak memory is
+// its own). Usage: node --import tsx bench/ours.mts '<spec json>'; prints one line
+// `RESULT <json>`. The orchestrator is bench/run.mts.
+import { copyFileSync, readFileSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
+
+import type { Dataset, VersionedFile as VF } from '../index.js'
+
+const require = createRequire(import.meta.url)
+const lib = require('../index.js') as typeof import('../index.js') & {
+  _benchVdsFloor(path: string, nChunks: number, chunkLen: number): number
+}
+const { VersionedFile } = lib
+
+export interface Spec {
+  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P7'
+  variant: string
+  file: string
+  data?: string
+  slices?: string
+  versions?: number
+  chunks?: number[]
+  compression?: string | null
+  nChunks?: number
+  chunkLen?: number
+  checkpoints?: number[]
+  lookups?: number
+}
+
+export interface Result {
+  seconds: number
+  commitsMs?: number[]
+  initialMs?: number
+  fileBytes?: number
+  peakRss: number
+  baseRss: number
+  checksum?: number[]
+  extra?: Record<string, unknown>
+}
+
+const now = () => performance.now()
+const f64 = (path: string) => {
+  const b = readFileSync(path)
+  return new Float64Array(b.buffer, b.byteOffset, b.byteLength / 8)
+}
+const sum = (a: ArrayLike<number>) => {
+  let s = 0
+  for (let i = 0; i < a.length; i++) s += a[i]
+  return s
+}
+const filters = (c: string | null | undefined) => (c ? { compression: c } : {})
+
+async function p1(s: Spec): Promise<Partial<Result>> {
+  const d = f64(s.data!)
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const commits: number[] = []
+  let off = 0
+  const t0 = now()
+  for (let v = 0; off < d.length; v++) {
+    const add = d[off]
+    const nc = d[off + 1]
+    const vals = d.subarray(off + 2, off + 2 + add)
+    const idx = Array.from(d.subarray(off + 2 + add, off + 2 + add + nc))
+    const cvals = d.subarray(off + 2 + add + nc, off + 2 + add + 2 * nc)
+    off += 2 + add + 2 * nc
+    const t = now()
+    await vf.stageVersion(`v${v}`, (g) => {
+      if (v === 0) {
+        g.createDataset('x', { data: vals, chunks: s.chunks, ...filters(s.compression) })
+        return
+      }
+      const x = g.dataset('x')
+      const n = x.shape[0]
+      x.resize([n + add])
+      x.write([[n, n + add]], vals)
+      x.write([{ indices: idx }], cvals)
+    })
+    commits.push(now() - t)
+  }
+  const seconds = (now() - t0) / 1000
+  const last = await vf.version(vf.currentVersion).dataset('x').read()
+  vf.close()
+  return { seconds, commitsMs: commits.slice(1), initialMs: commits[0], checksum: [sum(last)] }
+}
+
+async function p2(s: Spec): Promise<Partial<Result>> {
+  const d = f64(s.data!)
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const commits: number[] = []
+  let off = 0
+  let rows = 0
+  let cols = 0
+  const t0 = now()
+  for (let v = 0; off < d.length; v++) {
+    const ar = d[off]
+    const ac = d[off + 1]
+    const newRows = d.subarray(off + 2, off + 2 + ar * (cols + ac))
+    const newCols = d.subarray(off + 2 + ar * (cols + ac), off + 2 + ar * (cols + ac) + rows * ac)
+    off += 2 + ar * (cols + ac) + rows * ac
+    const [r0, c0] = [rows, cols]
+    const t = now()
+    await vf.stageVersion(`v${v}`, (g) => {
+      const x: Dataset =
+        v === 0
+          ? g.createDataset('x', { shape: [0, 0], dtype: 'float64', chunks: s.chunks, ...filters(s.compression) })
+          : g.dataset('x')
+      x.resize([r0 + ar, c0 + ac])
+      x.write([[r0, r0 + ar], [0, c0 + ac]], newRows)
+      if (ac > 0 && r0 > 0) x.write([[0, r0], [c0, c0 + ac]], newCols)
+    })
+    commits.push(now() - t)
+    rows += ar
+    cols += ac
+  }
+  const seconds = (now() - t0) / 1000
+  const last = await vf.version(vf.currentVersion).dataset('x').read()
+  vf.close()
+  return { seconds, commitsMs: commits.slice(1), initialMs: commits[0], checksum: [sum(last)] }
+}
+
+const p3Chunk = (k: number, n: number) => (k * 7919 + 13) % n
+const p3Values = (k: number, len: number) => Float64Array.from({ length: len }, (_, j) => -(k + 1) - j / len)
+
+async function p3(s: Spec): Promise<Partial<Result>> {
+  const n = s.nChunks!
+  const len = s.chunkLen!
+  const base = new Float64Array(n * len)
+  for (let i = 0; i < base.length; i++) base[i] = i + 0.5
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  let t = now()
+  await vf.stageVersion('v0', (g) => {
+    g.createDataset('x', { data: base, chunks: [len] })
+  })
+  const initialMs = now() - t
+  const commits: number[] = []
+  const t0 = now()
+  for (let k = 0; k < s.versions!; k++) {
+    const c = p3Chunk(k, n)
+    const vals = p3Values(k, len)
+    t = now()
+    await vf.stageVersion(`v${k + 1}`, (g) => {
+      g.dataset('x').write([[c * len, (c + 1) * len]], vals)
+    })
+    commits.push(now() - t)
+  }
+  const seconds = (now() - t0) / 1000
+  const last = await vf.version(vf.currentVersion).dataset('x').read()
+  vf.close()
+  const floors: number[] = []
+  for (let i = 0; i < 3; i++) floors.push(lib._benchVdsFloor(`${s.file}.floor.h5`, n, len) * 1000)
+  floors.sort((a, b) => a - b)
+  return { seconds, commitsMs: commits, initialMs, checksum: [sum(last)], extra: { floorMs: floors[1], hdf5: lib.hdf5Version() } }
+}
+
+async function p4(s: Spec): Promise<Partial<Result>> {
+  const data = f64(s.data!)
+  const baseRss = process.memoryUsage.rss()
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const t = now()
+  await vf.stageVersion('v0', (g) => {
+    g.createDataset('x', { data, chunks: s.chunks, ...filters(s.compression) })
+  })
+  vf.close()
+  const seconds = (now() - t) / 1000
+  return { seconds, baseRss, extra: { bytes: data.byteLength } }
+}
+
+async function p5(s: Spec): Promise<Partial<Result>> {
+  const sl = f64(s.slices!)
+  const vf = VersionedFile.open(s.file, { mode: 'r' })
+  const names = vf.versions.filter((n) => n !== '__first_version__')
+  const order = (n: string) => Number(n.slice(1))
+  names.sort((a, b) => order(a) - order(b))
+  const picks = { first: names[0], middle: names[Math.floor(names.length / 2)], latest: names[names.length - 1] }
+  const fullMs: Record<string, number> = {}
+  const checksum: number[] = []
+  for (const [label, name] of Object.entries(picks)) {
+    const ds = vf.version(name).dataset('x')
+    const times: number[] = []
+    let a: ArrayLike<number> = []
+    for (let i = 0; i < 5; i++) {
+      const t = now()
+      a = (await ds.read()) as Float64Array
+      times.push(now() - t)
+    }
+    times.sort((x, y) => x - y)
+    fullMs[label] = times[2]
+    checksum.push(sum(a))
+  }
+  const ds = vf.version(picks.latest).dataset('x')
+  let acc = 0
+  const t = now()
+  for (let i = 0; i < sl.length; i += 2) acc += (ds.readSync([[sl[i], sl[i + 1]]]) as Float64Array)[0]
+  const slicesMs = now() - t
+  checksum.push(acc)
+  vf.close()
+  return { seconds: (slicesMs + Object.values(fullMs).reduce((x, y) => x + y, 0)) / 1000, checksum, extra: { fullMs, slicesMs, slices: sl.length / 2 } }
+}
+
+async function p7(s: Spec): Promise<Partial<Result>> {
+  const base = Date.UTC(2030, 0, 1) // after the file's creation: Python's non-exact lookup ignores versions older than __first_version__
+  let vf: VF = VersionedFile.open(s.file, { mode: 'w' })
+  const lookups: Record<string, { openMs: number; perSecond: number }> = {}
+  const t0 = now()
+  let v = 0
+  for (const cp of s.checkpoints!) {
+    for (; v < cp; v++) {
+      await vf.stageVersion(`v${v}`, (g) => {
+        if (v === 0) g.createDataset('x', { shape: [16], dtype: 'int64', chunks: [16] })
+        g.dataset('x').write([v % 16], BigInt(v))
+      }, { timestamp: new Date(base + v * 1000) })
+    }
+    vf.close()
+    copyFileSync(s.file, `${s.file}.${cp}.h5`)
+    let t = now()
+    const ro = VersionedFile.open(`${s.file}.${cp}.h5`, { mode: 'r' })
+    const openMs = now() - t
+    const r = (await import('./data.mts')).rng(7)
+    const n = s.lookups!
+    let hits = 0
+    t = now()
+    for (let i = 0; i < n; i++) {
+      const k = Math.floor(r() * cp)
+      const exact = i % 2 === 0
+      const when = new Date(base + k * 1000 + (exact ? 0 : 500))
+      if (ro.versionAt(when, { exact }).name === `v${k}`) hits++
+    }
+    const ms = now() - t
+    ro.close()
+    if (hits !== n) throw new Error(`P7: ${n - hits} of ${n} lookups found the wrong version`)
+    lookups[String(cp)] = { openMs, perSecond: n / (ms / 1000) }
+    vf = VersionedFile.open(s.file, { mode: 'a' })
+  }
+  vf.close()
+  return { seconds: (now() - t0) / 1000, extra: { lookups } }
+}
+
+async function main() {
+  const spec = JSON.parse(process.argv[2]) as Spec
+  const baseRss = process.memoryUsage.rss()
+  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P7: p7 }[spec.workload]
+  const r = await run(spec)
+  const out: Result = {
+    seconds: r.seconds!,
+    baseRss,
+    ...r,
+    peakRss: process.resourceUsage().maxRSS * 1024,
+    fileBytes: spec.workload === 'P5' ? undefined : statSync(spec.file).size,
+  }
+  console.log(`RESULT ${JSON.stringify(out)}`)
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

@@ -1,0 +1,264 @@
+"""One workload run by Python versioned-hdf5 ("vh5") or by plain h5py ("plain"), in a
+process of its own. Usage: python bench.py <impl> '<spec json>'; prints one line
+`RESULT <json>`. The orchestrator is bench/run.mts; the data files are its.
+
+Plain HDF5 writes the same data into ordinary chunked datasets with the same chunks
+and filters, and flushes where the versioned libraries commit; it keeps no history.
+"""
+
+import datetime
+import json
+import os
+import resource
+import sys
+import time
+
+import h5py
+import numpy as np
+from versioned_hdf5 import VersionedHDF5File
+from versioned_hdf5.versions import get_version_by_timestamp
+
+
+def now_ms():
+    return time.perf_counter() * 1000
+
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def filters(spec):
+    c = spec.get("compression")
+    return {"compression": c} if c else {}
+
+
+def p1_records(data):
+    off = 0
+    while off < len(data):
+        add, nc = int(data[off]), int(data[off + 1])
+        vals = data[off + 2 : off + 2 + add]
+        idx = data[off + 2 + add : off + 2 + add + nc].astype(np.int64)
+        cvals = data[off + 2 + add + nc : off + 2 + add + 2 * nc]
+        off += 2 + add + 2 * nc
+        yield add, vals, idx, cvals
+
+
+def p1(impl, spec):
+    data = np.fromfile(spec["data"], dtype="<f8")
+    chunks = tuple(spec["chunks"])
+    f = h5py.File(spec["file"], "w")
+    vf = VersionedHDF5File(f) if impl == "vh5" else None
+    commits = []
+    t0 = now_ms()
+    for v, (add, vals, idx, cvals) in enumerate(p1_records(data)):
+        t = now_ms()
+        if impl == "vh5":
+            with vf.stage_version(f"v{v}") as g:
+                if v == 0:
+                    g.create_dataset("x", data=vals, chunks=chunks, maxshape=(None,), **filters(spec))
+                else:
+                    x = g["x"]
+                    n = x.shape[0]
+                    x.resize((n + add,))
+                    x[n : n + add] = vals
+                    x[idx] = cvals
+        else:
+            if v == 0:
+                f.create_dataset("x", data=vals, chunks=chunks, maxshape=(None,), **filters(spec))
+            else:
+                x = f["x"]
+                n = x.shape[0]
+                x.resize((n + add,))
+                x[n : n + add] = vals
+                x[idx] = cvals
+            f.flush()
+        commits.append(now_ms() - t)
+    seconds = (now_ms() - t0) / 1000
+    last = (vf[vf.current_version]["x"] if impl == "vh5" else f["x"])[:]
+    f.close()
+    return dict(seconds=seconds, commitsMs=commits[1:], initialMs=commits[0], checksum=[float(np.sum(last))])
+
+
+def p2(impl, spec):
+    data = np.fromfile(spec["data"], dtype="<f8")
+    chunks = tuple(spec["chunks"])
+    f = h5py.File(spec["file"], "w")
+    vf = VersionedHDF5File(f) if impl == "vh5" else None
+    commits = []
+    off, rows, cols = 0, 0, 0
+    t0 = now_ms()
+    v = 0
+    while off < len(data):
+        ar, ac = int(data[off]), int(data[off + 1])
+        new_rows = data[off + 2 : off + 2 + ar * (cols + ac)].reshape(ar, cols + ac)
+        k = off + 2 + ar * (cols + ac)
+        new_cols = data[k : k + rows * ac].reshape(rows, ac)
+        off = k + rows * ac
+        t = now_ms()
+
+        def apply(g):
+            if v == 0:
+                x = g.create_dataset(
+                    "x", shape=(0, 0), dtype="f8", chunks=chunks, maxshape=(None, None), **filters(spec)
+                )
+            else:
+                x = g["x"]
+            x.resize((rows + ar, cols + ac))
+            x[rows : rows + ar, :] = new_rows
+            if ac > 0 and rows > 0:
+                x[:rows, cols : cols + ac] = new_cols
+
+        if impl == "vh5":
+            with vf.stage_version(f"v{v}") as g:
+                apply(g)
+        else:
+            apply(f)
+            f.flush()
+        commits.append(now_ms() - t)
+        rows += ar
+        cols += ac
+        v += 1
+    seconds = (now_ms() - t0) / 1000
+    last = (vf[vf.current_version]["x"] if impl == "vh5" else f["x"])[:]
+    f.close()
+    return dict(seconds=seconds, commitsMs=commits[1:], initialMs=commits[0], checksum=[float(np.sum(last))])
+
+
+def p3(impl, spec):
+    n, ln = spec["nChunks"], spec["chunkLen"]
+    base = np.arange(n * ln, dtype="f8") + 0.5
+    f = h5py.File(spec["file"], "w")
+    vf = VersionedHDF5File(f) if impl == "vh5" else None
+    t = now_ms()
+    if impl == "vh5":
+        with vf.stage_version("v0") as g:
+            g.create_dataset("x", data=base, chunks=(ln,), maxshape=(None,))
+    else:
+        f.create_dataset("x", data=base, chunks=(ln,), maxshape=(None,))
+        f.flush()
+    initial = now_ms() - t
+    commits = []
+    t0 = now_ms()
+    for k in range(spec["versions"]):
+        c = (k * 7919 + 13) % n
+        vals = -(k + 1) - np.arange(ln) / ln
+        t = now_ms()
+        if impl == "vh5":
+            with vf.stage_version(f"v{k + 1}") as g:
+                g["x"][c * ln : (c + 1) * ln] = vals
+        else:
+            f["x"][c * ln : (c + 1) * ln] = vals
+            f.flush()
+        commits.append(now_ms() - t)
+    seconds = (now_ms() - t0) / 1000
+    last = (vf[vf.current_version]["x"] if impl == "vh5" else f["x"])[:]
+    f.close()
+    return dict(seconds=seconds, commitsMs=commits, initialMs=initial, checksum=[float(np.sum(last))])
+
+
+def p4(impl, spec):
+    data = np.fromfile(spec["data"], dtype="<f8")
+    base = rss()
+    chunks = tuple(spec["chunks"])
+    t = now_ms()
+    f = h5py.File(spec["file"], "w")
+    if impl == "vh5":
+        vf = VersionedHDF5File(f)
+        with vf.stage_version("v0") as g:
+            g.create_dataset("x", data=data, chunks=chunks, maxshape=(None,), **filters(spec))
+    else:
+        f.create_dataset("x", data=data, chunks=chunks, maxshape=(None,), **filters(spec))
+    f.close()
+    return dict(seconds=(now_ms() - t) / 1000, baseRss=base, extra=dict(bytes=data.nbytes))
+
+
+def p5_states(spec):
+    """The P1 dataset at its first, middle and latest version, rebuilt in memory."""
+    data = np.fromfile(spec["data"], dtype="<f8")
+    recs = list(p1_records(data))
+    want = {0: "first", len(recs) // 2: "middle", len(recs) - 1: "latest"}
+    x = np.empty(0)
+    out = {}
+    for v, (add, vals, idx, cvals) in enumerate(recs):
+        x = np.concatenate([x, vals])
+        x[idx] = cvals
+        if v in want:
+            out[want[v]] = x.copy()
+    return out
+
+
+def p5(impl, spec):
+    sl = np.fromfile(spec["slices"], dtype="<f8").astype(np.int64).reshape(-1, 2)
+    if impl == "plain":
+        # The same data in plain datasets with the same chunks.
+        with h5py.File(spec["file"], "w") as f:
+            for label, x in p5_states(spec).items():
+                f.create_dataset(label, data=x, chunks=tuple(spec["chunks"]), maxshape=(None,))
+        f = h5py.File(spec["file"], "r")
+        dsets = {k: f[k] for k in ("first", "middle", "latest")}
+    else:
+        f = h5py.File(spec["file"], "r")
+        vf = VersionedHDF5File(f)
+        names = sorted((v for v in f["_version_data/versions"] if v != "__first_version__"), key=lambda s: int(s[1:]))
+        picks = dict(first=names[0], middle=names[len(names) // 2], latest=names[-1])
+        dsets = {k: vf[v]["x"] for k, v in picks.items()}
+    full, checksum = {}, []
+    for label in ("first", "middle", "latest"):
+        ds = dsets[label]
+        times = []
+        for _ in range(5):
+            t = now_ms()
+            a = ds[:]
+            times.append(now_ms() - t)
+        full[label] = sorted(times)[2]
+        checksum.append(float(np.sum(a)))
+    ds = dsets["latest"]
+    acc = 0.0
+    t = now_ms()
+    for a, b in sl:
+        acc += ds[a:b][0]
+    slices_ms = now_ms() - t
+    checksum.append(acc)
+    f.close()
+    seconds = (slices_ms + sum(full.values())) / 1000
+    return dict(seconds=seconds, checksum=checksum, extra=dict(fullMs=full, slicesMs=slices_ms, slices=len(sl)))
+
+
+def p7(impl, spec):
+    """Lookups by time in the files the Node run wrote (one per checkpoint)."""
+    base = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    rng = np.random.default_rng(7)
+    lookups = {}
+    t0 = now_ms()
+    for cp in spec["checkpoints"]:
+        t = now_ms()
+        f = h5py.File(f"{spec['file']}.{cp}.h5", "r")
+        open_ms = now_ms() - t
+        n = spec["pyLookups"]
+        t = now_ms()
+        for i in range(n):
+            k = int(rng.integers(cp))
+            exact = i % 2 == 0
+            when = base + datetime.timedelta(seconds=k, milliseconds=0 if exact else 500)
+            if get_version_by_timestamp(f, when, exact=exact) != f"v{k}":
+                raise SystemExit(f"P7: wrong version for v{k}")
+        ms = now_ms() - t
+        f.close()
+        lookups[str(cp)] = dict(openMs=open_ms, perSecond=n / (ms / 1000))
+    return dict(seconds=(now_ms() - t0) / 1000, extra=dict(lookups=lookups))
+
+
+def main():
+    impl, spec = sys.argv[1], json.loads(sys.argv[2])
+    base = rss()
+    r = dict(baseRss=base)
+    r.update({"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P7": p7}[spec["workload"]](impl, spec))
+    r["peakRss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if spec["workload"] not in ("P5", "P7"):
+        r["fileBytes"] = os.path.getsize(spec["file"])
+    print("RESULT " + json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+// Benchmark harness: each workload of bench/README.md run by this library, by Python
+// versioned-hdf5 and by plain h5py, side by side, each in a process of its own.
+//   npm run bench                      the standard sizes (about 15 minutes)
+//   npm run bench -- --quick           small sizes, under 3 minutes
+//   npm run bench -- --full            P1 with 5,000 versions for every library
+//   npm run bench -- --only P1,P3      some workloads
+//   npm run bench -- --readme          also put the table into README.md
+// Prints one table; writes bench/results/<mode>.json and bench/results/<mode>.md.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+
+import { p1Length, writeP1, writeP2, writeP4, writeP5 } from './data.mts'
+import type { Result, Spec } from './ours.mts'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    readme: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+  },
+})
+const mode = args.quick ? 'quick' : args.full ? 'full' : 'standard'
+const only = args.only ? new Set(args.only.split(',').map((s) => s.trim().toUpperCase())) : null
+const want = (w: string) => !only || only.has(w)
+
+const SIZES = {
+  quick: { p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20 },
+  standard: { p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
+  full: { p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
+}[mode]
+
+const py = join(root, '.venv/bin/python')
+if (!existsSync(py)) {
+  console.error('bench: .venv is missing: run `bash scripts/setup.sh --test` first (it installs Python versioned-hdf5)')
+  process.exit(2)
+}
+if (!existsSync(join(root, 'versioned-hdf5.linux-x64-gnu.node'))) {
+  console.error('bench: the addon is not built: run `npm run build` first')
+  process.exit(2)
+}
+
+type Impl = 'node' | 'python' | 'plain'
+interface Row {
+  workload: string
+  variant: string
+  impl: Impl
+  result: Result
+}
+const rows: Row[] = []
+const work = mkdtempSync(join(os.tmpdir(), 'vh5-bench-'))
+
+function run(impl: Impl, spec: Spec & Record<string, unknown>): Result {
+  const cmd =
+    impl === 'node'
+      ? [process.execPath, ['--import=tsx', join(root, 'bench/ours.mts'), JSON.stringify(spec)]]
+      : [py, [join(root, 'bench/py/bench.py'), impl === 'python' ? 'vh5' : 'plain', JSON.stringify(spec)]]
+  const p = spawnSync(cmd[0] as string, cmd[1] as string[], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28 })
+  const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '))
+  if (p.status !== 0 || !line) {
+    throw new Error(`bench: ${impl} ${spec.workload} ${spec.variant} failed (exit ${p.status}):\n${p.stderr.slice(-4000)}`)
+  }
+  return JSON.parse(line.slice(7)) as Result
+}
+
+function record(workload: string, variant: string, impl: Impl, spec: Spec & Record<string, unknown>): Result {
+  process.stdout.write(`  ${workload} ${variant.padEnd(10)} ${impl.padEnd(7)} `)
+  const result = run(impl, spec)
+  rows.push({ workload, variant, impl, result })
+  console.log(`${result.seconds.toFixed(2)} s`)
+  return result
+}
+
+const IMPLS: Impl[] = ['node', 'python', 'plain']
+const fileOf = (w: string, v: string, impl: Impl) => join(work, `${w}-${v}-${impl}.h5`)
+
+function checkSame(w: string, v: string, results: Result[]) {
+  const sums = results.map((r) => r.checksum ?? [])
+  for (let i = 0; i < sums[0].length; i++) {
+    const vals = sums.map((s) => s[i])
+    const ref = vals[0]
+    if (vals.some((x) => Math.abs(x - ref) > 1e-9 * Math.max(1, Math.abs(ref)))) {
+      throw new Error(`bench: ${w} ${v}: the libraries read back different data (${vals.join(' vs ')})`)
+    }
+  }
+}
+
+console.log(`bench (${mode}) in ${work}`)
+try {
+  const p1Data = writeP1(work, SIZES.p1)
+  if (want('P1') || want('P5')) {
+    for (const compression of [null, 'gzip']) {
+      const variant = compression ?? 'none'
+      if (!want('P1') && compression) continue
+      const res = IMPLS.map((impl) =>
+        record('P1', variant, impl, { workload: 'P1', variant, file: fileOf('P1', variant, impl), data: p1Data, chunks: [4096], compression }),
+      )
+      checkSame('P1', variant, res)
+    }
+  }
+  if (want('P2')) {
+    const p2Data = writeP2(work, SIZES.p2)
+    for (const c of [64, 256]) {
+      const variant = `${c}x${c}`
+      const res = IMPLS.map((impl) =>
+        record('P2', variant, impl, { workload: 'P2', variant, file: fileOf('P2', variant, impl), data: p2Data, chunks: [c, c] }),
+      )
+      checkSame('P2', variant, res)
+    }
+  }
+  if (want('P3')) {
+    const [nChunks, versions] = SIZES.p3
+    const variant = `${nChunks / 1000}k`
+    const res = IMPLS.map((impl) =>
+      record('P3', variant, impl, { workload: 'P3', variant, file: fileOf('P3', variant, impl), nChunks, chunkLen: 1024, versions }),
+    )
+    checkSame('P3', variant, res)
+    for (const impl of IMPLS) rmSync(fileOf('P3', variant, impl), { force: true })
+  }
+  if (want('P4')) {
+    const n = SIZES.p4 / 8
+    const data = writeP4(work, n)
+    for (const compression of [null, 'gzip', 'lzf']) {
+      const variant = compression ?? 'none'
+      for (const impl of IMPLS) {
+        record('P4', variant, impl, { workload: 'P4', variant, file: fileOf('P4', variant, impl), data, chunks: [1 << 15], compression })
+        rmSync(fileOf('P4', variant, impl), { force: true })
+      }
+    }
+    rmSync(data, { force: true })
+  }
+  if (want('P5')) {
+    const lens = p1Length(new Float64Array(readFileSync(p1Data).buffer.slice(0)))
+    const slices = writeP5(work, lens[lens.length - 1])
+    const res = IMPLS.map((impl) =>
+      record('P5', 'reads', impl, {
+        workload: 'P5',
+        variant: 'reads',
+        file: impl === 'plain' ? join(work, 'P5-plain.h5') : fileOf('P1', 'none', impl),
+        data: p1Data,
+        slices,
+        chunks: [4096],
+      }),
+    )
+    checkSame('P5', 'reads', res)
+  }
+  if (want('P6') && SIZES.p6 > SIZES.p1) {
+    const data = writeP1(work, SIZES.p6)
+    record('P6', `${SIZES.p6}v`, 'node', { workload: 'P1', variant: 'P6', file: join(work, 'P6.h5'), data, chunks: [4096], compression: null })
+  }
+  if (want('P7')) {
+    const spec = { workload: 'P7' as const, variant: 'lookups', file: join(work, 'P7.h5'), checkpoints: SIZES.p7, lookups: SIZES.lookups, pyLookups: SIZES.pyLookups }
+    record('P7', 'lookups', 'node', spec)
+    record('P7', 'lookups', 'python', spec)
+  }
+} finally {
+  if (!args.keep) rmSync(work, { recursive: true, force: true })
+}
+
+// ---------------------------------------------------------------------------------
+// The table, the targets, the files.
+
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y)
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN
+}
+const pct = (a: number[], p: number) => {
+  const s = [...a].sort((x, y) => x - y)
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : NaN
+}
+const find = (w: string, v: string, impl: Impl) => rows.find((r) => r.workload === w && r.variant === v && r.impl === impl)?.result
+const MiB = (b?: number) => (b === undefined ? '' : (b / 2 ** 20).toFixed(1))
+const f = (x: number | undefined, d = 2) => (x === undefined || Number.isNaN(x) ? '' : x.toFixed(d))
+const ratio = (a?: number, b?: number) => (a && b ? `${(a / b).toFixed(2)}×` : '')
+
+function throughput(r: Row): [string, number | undefined] {
+  const x = r.result
+  const e = x.extra as Record<string, any> | undefined
+  switch (r.workload) {
+    case 'P1':
+    case 'P2':
+    case 'P3':
+    case 'P6':
+      return [`${f((x.commitsMs!.length / x.seconds), 0)} commits/s`, x.seconds]
+    case 'P4':
+      return [`${f(e!.bytes / 2 ** 20 / x.seconds, 0)} MiB/s`, x.seconds]
+    case 'P5':
+      return [`${f(e!.slices / (e!.slicesMs / 1000), 0)} slices/s`, x.seconds]
+    case 'P7': {
+      const last = Object.values(e!.lookups as Record<string, { perSecond: number }>).at(-1)!
+      return [`${f(last.perSecond, 0)} lookups/s`, 1 / last.perSecond]
+    }
+  }
+  return ['', undefined]
+}
+
+const NAMES: Record<Impl, string> = { node: 'this library', python: 'Python versioned-hdf5', plain: 'plain h5py' }
+const lines = [
+  '| workload | variant | library | time (s) | commit median (ms) | commit p99 (ms) | throughput | file (MiB) | peak RSS (MiB) | vs Python | vs plain |',
+  '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+]
+for (const r of rows) {
+  const [tp, cost] = throughput(r)
+  const c = r.result.commitsMs
+  const pyCost = find(r.workload, r.variant, 'python') && throughput({ ...r, impl: 'python', result: find(r.workload, r.variant, 'python')! })[1]
+  const plainCost = find(r.workload, r.variant, 'plain') && throughput({ ...r, impl: 'plain', result: find(r.workload, r.variant, 'plain')! })[1]
+  lines.push(
+    `| ${r.workload} | ${r.variant} | ${NAMES[r.impl]} | ${f(r.result.seconds)} | ${c ? f(median(c)) : ''} | ${c ? f(pct(c, 99)) : ''} | ${tp} | ${MiB(r.result.fileBytes)} | ${MiB(r.result.peakRss)} | ${r.impl === 'node' ? ratio(pyCost as number, cost) : ''} | ${r.impl === 'node' ? ratio(plainCost as number, cost) : ''} |`,
+  )
+}
+const notes: string[] = []
+const p3 = rows.find((r) => r.workload === 'P3' && r.impl === 'node')
+if (p3) {
+  const e = p3.result.extra as { floorMs: number; hdf5: string }
+  notes.push(`P3 floor (libhdf5 ${e.hdf5} alone creating and flushing one virtual dataset of ${p3.variant.replace('k', ',000')} mappings): ${f(e.floorMs, 1)} ms; one-chunk commit median ${f(median(p3.result.commitsMs!), 1)} ms = ${f(median(p3.result.commitsMs!) / e.floorMs)}× the floor.`)
+}
+for (const r of rows.filter((x) => x.workload === 'P5')) {
+  const e = r.result.extra as { fullMs: Record<string, number>; slicesMs: number }
+  notes.push(`P5 ${NAMES[r.impl]}: full reads first ${f(e.fullMs.first, 1)} ms, middle ${f(e.fullMs.middle, 1)} ms, latest ${f(e.fullMs.latest, 1)} ms; 1,000 slices ${f(e.slicesMs, 1)} ms.`)
+}
+for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) {
+  const c = r.result.commitsMs!
+  if (c.length >= 100) {
+    notes.push(`P6 ${NAMES[r.impl]} (${r.workload} ${r.variant}): commit median at versions 41–60 ${f(median(c.slice(40, 60)))} ms, at the last 20 (version ${c.length}) ${f(median(c.slice(-20)))} ms: ${f(median(c.slice(-20)) / median(c.slice(40, 60)))}×.`)
+  }
+}
+for (const r of rows.filter((x) => x.workload === 'P7')) {
+  const e = r.result.extra as { lookups: Record<string, { openMs: number; perSecond: number }> }
+  notes.push(`P7 ${NAMES[r.impl]}: ${Object.entries(e.lookups).map(([n, l]) => `${n} versions: ${f(l.perSecond, 0)} lookups/s (open ${f(l.openMs, 1)} ms)`).join('; ')}.`)
+}
+for (const r of rows.filter((x) => x.workload === 'P4')) {
+  const extra = r.result.peakRss - r.result.baseRss
+  const bytes = (r.result.extra as { bytes: number }).bytes
+  notes.push(`P4 ${r.variant} ${NAMES[r.impl]}: peak RSS ${MiB(r.result.peakRss)} MiB, ${MiB(extra)} MiB above the process with its ${MiB(bytes)} MiB of input loaded.`)
+}
+
+const machine = `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`
+const versions = execFileSync(py, ['-c', 'import h5py, versioned_hdf5; print(h5py.version.hdf5_version, versioned_hdf5.__version__, h5py.__version__)'], { encoding: 'utf8' }).trim().split(' ')
+const require = (await import('node:module')).createRequire(import.meta.url)
+const ourHdf5 = (require('../index.js') as { hdf5Version(): string }).hdf5Version()
+const header = `Mode \`${mode}\`, ${new Date().toISOString().slice(0, 10)}, on ${machine}; Node ${process.version}; this library with libhdf5 ${ourHdf5}; Python versioned-hdf5 ${versions[1]} and h5py ${versions[2]} with libhdf5 ${versions[0]}. "vs" columns: the other library's time over ours (above 1 means this library is faster).`
+const md = [header, '', ...lines, '', ...notes.map((n) => `- ${n}`), ''].join('\n')
+console.log(`\n${md}`)
+mkdirSync(join(root, 'bench/results'), { recursive: true })
+writeFileSync(join(root, `bench/results/${mode}.json`), JSON.stringify({ mode, date: new Date().toISOString(), machine, versions: { ours: ourHdf5, python: versions }, rows }, null, 1))
+writeFileSync(join(root, `bench/results/${mode}.md`), md)
+if (args.readme) {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const start = '<!-- bench:start -->'
+  const end = '<!-- bench:end -->'
+  const a = readme.indexOf(start)
+  const b = readme.indexOf(end)
+  if (a < 0 || b < a) throw new Error('README.md has no bench markers')
+  writeFileSync(join(root, 'README.md'), `${readme.slice(0, a + start.length)}\n${md}\n${readme.slice(b)}`)
+}
