@@ -256,6 +256,13 @@ export declare class VersionedFile {
 }
 export type JsVersionedFile = VersionedFile
 
+/**
+ * Seconds libhdf5 alone takes to create and flush one virtual dataset of `nChunks`
+ * mappings of `chunkLen` float64 elements, in a new file at `path` (overwritten):
+ * the format's floor for a commit, which the benchmark harness measures.
+ */
+export declare function _benchVdsFloor(path: string, nChunks: number, chunkLen: number): number
+
 /** Options of `createDataset`. */
 export interface CreateDatasetOptions {
   /** Initial data: a typed array or an array of numbers/bigints/booleans, C order. */

@@ -849,6 +849,7 @@ module.exports.Version = nativeBinding.Version
 module.exports.JsVersion = nativeBinding.JsVersion
 module.exports.VersionedFile = nativeBinding.VersionedFile
 module.exports.JsVersionedFile = nativeBinding.JsVersionedFile
+module.exports._benchVdsFloor = nativeBinding._benchVdsFloor
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.hdf5OpenObjects = nativeBinding.hdf5OpenObjects
 module.exports.hdf5Version = nativeBinding.hdf5Version
