@@ -111,6 +111,9 @@ pub(crate) struct DataGroup {
     pub hash: HashKind,
     pub index: HashMap<[u8; 32], u64>,
     pub largest_index: u64,
+    /// The table's rows `[0, largest_index)` as stored (48 bytes each), when they were
+    /// read: commits rewrite the table's last chunk from it without reading it back.
+    pub table_bytes: Option<Vec<u8>>,
 }
 
 pub(crate) struct Inner {
@@ -331,6 +334,27 @@ impl Inner {
     }
 
     /// Loads (once) the storage state of a dataset path, or `None` if it has none yet.
+    /// Closes and reopens a data group's `raw_data` and `hash_table`, dropping every
+    /// other handle this file keeps to them. Needed after direct chunk writes:
+    /// libhdf5 (1.10 to 2.x) keeps the previous filter mask of the last chunk it looked
+    /// up in a per-dataset cache, and would run a skipped filter on that chunk's next
+    /// read; the cache lives as long as any handle to the dataset is open.
+    pub(crate) fn reopen_storage(&mut self, ds_path: &str) -> Result<()> {
+        let gpath = data_group_path(ds_path);
+        let raw_path = format!("{gpath}/raw_data");
+        self.raws.remove(&raw_path);
+        let Some(mut dg) = self.data_groups.remove(ds_path) else {
+            return Ok(());
+        };
+        drop(dg.raw);
+        drop(dg.table);
+        let file = self.file()?;
+        dg.raw = h5::open_dataset(file, &raw_path)?;
+        dg.table = h5::open_dataset(file, &format!("{gpath}/hash_table"))?;
+        self.data_groups.insert(ds_path.to_string(), dg);
+        Ok(())
+    }
+
     pub(crate) fn data_group(&mut self, ds_path: &str) -> Result<Option<&mut DataGroup>> {
         let loaded = self.load_data_group(ds_path);
         match loaded {
@@ -472,6 +496,8 @@ impl Inner {
             } else {
                 Vec::new()
             };
+            let table_bytes =
+                (trusted && rows.len() as u64 == largest_index).then(|| h5::rows_to_bytes(&rows));
             let mut index = HashMap::with_capacity(rows.len());
             let c0 = meta.chunks[0] as i64;
             for r in rows {
@@ -498,6 +524,7 @@ impl Inner {
                 hash,
                 index,
                 largest_index,
+                table_bytes,
             };
             self.data_groups.insert(ds_path.to_string(), dg);
         }
@@ -1024,7 +1051,8 @@ impl VersionedFile {
         let mut g = self.lock();
         g.committed(version)?;
         let key = (version.to_string(), path.clone());
-        if let (Some(rm), Some(map)) = (g.read_metas.get(&key).cloned(), g.maps.get(&key).cloned()) {
+        if let (Some(rm), Some(map)) = (g.read_metas.get(&key).cloned(), g.maps.get(&key).cloned())
+        {
             let (meta, raw_path) = &*rm;
             return read_mapped(&mut g, meta, raw_path, &map, sel);
         }

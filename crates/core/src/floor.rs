@@ -15,7 +15,13 @@ pub fn vds_floor(path: &str, n_chunks: u64, chunk_len: u64) -> Result<f64> {
     let file = h5::file_open(path, FileOpen::Truncate)?;
     let g = h5::create_group(&file, "data")?;
     let fill = 0f64.to_le_bytes();
-    let raw = h5::create_raw_data(&g, &Dtype::Float64, &[chunk_len], &fill, &Filters::default())?;
+    let raw = h5::create_raw_data(
+        &g,
+        &Dtype::Float64,
+        &[chunk_len],
+        &fill,
+        &Filters::default(),
+    )?;
     let total = n_chunks * chunk_len;
     h5::ds_set_extent(&raw, &[total])?;
     drop(raw);

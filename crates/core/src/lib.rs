@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod attrs;
+pub mod codec;
 pub mod dtype;
 pub mod error;
 pub mod file;

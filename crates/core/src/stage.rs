@@ -11,22 +11,24 @@
 //! `largest_index`, create the version group with its virtual datasets and
 //! attributes, write `committed = True`, update `current_version`, flush.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rayon::prelude::*;
 
 use crate::attrs::{set_attr, AttrValue, Attrs};
+use crate::codec;
 use crate::dtype::Dtype;
 use crate::error::{bail, err, ErrorKind, Result};
 use crate::file::{
-    data_group_path, gather, normalize_path, version_group_path, walk_version, ChunkMap,
+    data_group_path, gather, normalize_path, version_group_path, walk_version, ChunkMap, DataGroup,
     DatasetMeta, Inner, VersionInfo, VersionedFile, FIRST_VERSION, VERSION_DATA,
 };
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
 use crate::h5::{self, Compression, Filters, HashRow, Mapping};
 use crate::hash::{HashKind, HASH_ATTR};
-use crate::strings::{from_elements, hash_elements, to_elements, StrPool, Values};
+use crate::strings::{from_elements, hash_elements, raw_elements, to_elements, StrPool, Values};
 use crate::time;
 
 /// Options of [`VersionedFile::stage`].
@@ -263,6 +265,27 @@ impl StagedVersion {
 
     /// Creates (or replaces) a dataset.
     pub fn create_dataset(&self, path: &str, opts: CreateOptions) -> Result<DatasetMeta> {
+        self.create_dataset_with(path, opts, None)
+    }
+
+    /// [`create_dataset`](Self::create_dataset) with its initial data given as
+    /// borrowed raw element bytes of `opts.dtype` (`opts.data` is ignored), staged
+    /// without copying them first.
+    pub fn create_dataset_raw(
+        &self,
+        path: &str,
+        opts: CreateOptions,
+        bytes: &[u8],
+    ) -> Result<DatasetMeta> {
+        self.create_dataset_with(path, opts, Some(bytes))
+    }
+
+    fn create_dataset_with(
+        &self,
+        path: &str,
+        opts: CreateOptions,
+        raw: Option<&[u8]>,
+    ) -> Result<DatasetMeta> {
         refuse_absolute(path)?;
         let path = normalize_path(path)?;
         if path.is_empty() {
@@ -285,9 +308,10 @@ impl StagedVersion {
         dtype.require_writable()?;
         let es = dtype.size();
         let mut pool = StrPool::default();
-        let data = match &opts.data {
-            Some(v) => Some(to_elements(&dtype, v, &mut pool)?),
-            None => None,
+        let data = match (raw, &opts.data) {
+            (Some(b), _) => Some(Cow::Borrowed(raw_elements(&dtype, b)?)),
+            (None, Some(v)) => Some(to_elements(&dtype, v, &mut pool)?),
+            (None, None) => None,
         };
         let shape = match (&opts.shape, &data) {
             (Some(s), _) => s.clone(),
@@ -340,7 +364,7 @@ impl StagedVersion {
                 if b.len() != es {
                     bail!(DtypeMismatch, "fill value must be one {dtype} element");
                 }
-                b
+                b.into_owned()
             }
         };
         if let Some(d) = &data {
@@ -390,26 +414,35 @@ impl StagedVersion {
         let mut dirty = HashMap::new();
         if let Some(data) = &data {
             let gd = grid::grid_dims(&shape, &chunks);
-            for k in grid::all_chunks(&gd) {
-                let ext = grid::chunk_extent(&shape, &chunks, &k);
-                let mut buf = vec![0u8; grid::volume(&ext)? * es];
-                let sub = chunk_selection(&k, &chunks, &ext);
-                let s = Selection::resolve(&sub, &shape)?;
-                for (_, combos) in grid::group_by_chunk(&s.pieces(&shape)) {
-                    // Treat the whole dataset as one "chunk" to copy this chunk's region out.
-                    for combo in combos {
-                        grid::copy_pieces(
-                            grid::Direction::ChunkToBlock,
-                            &shape,
-                            &ext,
-                            &combo,
-                            es,
-                            false,
-                            data,
-                            &mut buf,
-                        );
+            let keys: Vec<ChunkCoord> = grid::all_chunks(&gd).collect();
+            // Cut the data into chunks in parallel (one copy of the data in all).
+            let cut: Vec<Result<(ChunkCoord, Vec<u8>)>> = keys
+                .into_par_iter()
+                .map(|k| {
+                    let ext = grid::chunk_extent(&shape, &chunks, &k);
+                    let mut buf = vec![0u8; grid::volume(&ext)? * es];
+                    let sub = chunk_selection(&k, &chunks, &ext);
+                    let s = Selection::resolve(&sub, &shape)?;
+                    for (_, combos) in grid::group_by_chunk(&s.pieces(&shape)) {
+                        // The whole dataset as one "chunk": copy this chunk's region out.
+                        for combo in combos {
+                            grid::copy_pieces(
+                                grid::Direction::ChunkToBlock,
+                                &shape,
+                                &ext,
+                                &combo,
+                                es,
+                                false,
+                                data,
+                                &mut buf,
+                            );
+                        }
                     }
-                }
+                    Ok((k, buf))
+                })
+                .collect();
+            for c in cut {
+                let (k, buf) = c?;
                 dirty.insert(k, buf);
             }
         }
@@ -568,13 +601,39 @@ impl StagedVersion {
     /// Writes `data` (C order, the selection's elements, or one element to broadcast)
     /// into a selection of a dataset. Only the chunks the selection touches are loaded.
     pub fn write(&self, path: &str, sel: &[AxisSel], data: &Values) -> Result<()> {
+        self.write_elements(
+            path,
+            sel,
+            |d| data.len(d),
+            |d, pool| to_elements(d, data, pool),
+        )
+    }
+
+    /// [`write`](Self::write) from borrowed raw element bytes (numbers, bools, fixed
+    /// strings, records in the dataset's layout), without copying them first.
+    pub fn write_raw(&self, path: &str, sel: &[AxisSel], bytes: &[u8]) -> Result<()> {
+        self.write_elements(
+            path,
+            sel,
+            |d| bytes.len() / d.size().max(1),
+            |d, _| raw_elements(d, bytes).map(Cow::Borrowed),
+        )
+    }
+
+    fn write_elements<'d>(
+        &self,
+        path: &str,
+        sel: &[AxisSel],
+        len: impl FnOnce(&Dtype) -> usize,
+        elements: impl FnOnce(&Dtype, &mut StrPool) -> Result<Cow<'d, [u8]>>,
+    ) -> Result<()> {
         let path = normalize_path(path)?;
         let mut st = self.lock()?;
         let ds = dataset_mut(&mut st, &path)?;
         let es = ds.meta.dtype.size();
         let s = Selection::resolve(sel, &ds.meta.shape)?;
         let count = s.count()?;
-        let n = data.len(&ds.meta.dtype);
+        let n = len(&ds.meta.dtype);
         let broadcast = n == 1 && count != 1;
         if !broadcast && n != count {
             bail!(
@@ -583,7 +642,7 @@ impl StagedVersion {
                 s.result_shape(),
             );
         }
-        let data = to_elements(&ds.meta.dtype, data, &mut ds.pool)?;
+        let data = elements(&ds.meta.dtype, &mut ds.pool)?;
         if count == 0 {
             return Ok(());
         }
@@ -1164,55 +1223,29 @@ fn store_chunks(
     }
     let n_new = next - first_new;
     if n_new > 0 {
-        // One write of all new slots, each padded to the full chunk with the fill value.
-        let es = meta.dtype.size();
-        let slot_elems = grid::volume(&meta.chunks)?;
-        let mut buf = Vec::with_capacity(slot_elems * es * to_write.len());
-        for h in &to_write {
-            if h.ext == meta.chunks {
-                buf.extend_from_slice(&h.data);
-            } else {
-                let mut slot = grid::filled(&meta.fill, slot_elems);
-                let sel: Vec<AxisSel> = h
-                    .ext
-                    .iter()
-                    .map(|&e| AxisSel::Slice {
-                        start: Some(0),
-                        stop: Some(e as i64),
-                        step: 1,
-                    })
-                    .collect();
-                let s = Selection::resolve(&sel, &meta.chunks)?;
-                for (_, combos) in grid::group_by_chunk(&s.pieces(&meta.chunks)) {
-                    for combo in combos {
-                        grid::copy_pieces(
-                            grid::Direction::BlockToChunk,
-                            &meta.chunks,
-                            &h.ext,
-                            &combo,
-                            es,
-                            false,
-                            &h.data,
-                            &mut slot,
-                        );
-                    }
-                }
-                buf.extend_from_slice(&slot);
-            }
-        }
         let mut dims = meta.chunks.clone();
         dims[0] = next * c0;
         h5::ds_set_extent(&dg.raw, &dims)?;
-        let mut start = vec![0u64; dims.len()];
-        start[0] = first_new * c0;
-        let mut count = meta.chunks.clone();
-        count[0] = n_new * c0;
         if meta.dtype.is_vlen() {
+            let mut buf = Vec::new();
+            for h in &to_write {
+                buf.extend_from_slice(&padded_slot(meta, h)?);
+            }
+            let mut start = vec![0u64; dims.len()];
+            start[0] = first_new * c0;
+            let mut count = meta.chunks.clone();
+            count[0] = n_new * c0;
             let strings: Vec<&[u8]> = ds.pool.decode(&buf).collect();
             h5::write_strings(&dg.raw, &start, &count, &strings)?;
-        } else {
-            h5::write_block(&dg.raw, &meta.dtype, &start, &count, &buf)?;
+        } else if write_slots(&dg.raw, meta, first_new, &to_write)? {
+            f.reopen_storage(path)?;
         }
+        let Some(dg) = f.data_group(path)? else {
+            bail!(
+                Hdf5Error,
+                "the storage of '{path}' vanished during a commit"
+            );
+        };
         dg.meta.shape = dims;
         return Ok((
             map,
@@ -1225,6 +1258,93 @@ fn store_chunks(
         ));
     }
     Ok((map, None))
+}
+
+/// A new slot's bytes: the chunk, padded to the full chunk shape with the fill value
+/// when it is an edge chunk.
+fn padded_slot<'a>(meta: &DatasetMeta, h: &'a Hashed) -> Result<Cow<'a, [u8]>> {
+    if h.ext == meta.chunks {
+        return Ok(Cow::Borrowed(&h.data));
+    }
+    let es = meta.dtype.size();
+    let mut slot = grid::filled(&meta.fill, grid::volume(&meta.chunks)?);
+    let sel: Vec<AxisSel> = h
+        .ext
+        .iter()
+        .map(|&e| AxisSel::Slice {
+            start: Some(0),
+            stop: Some(e as i64),
+            step: 1,
+        })
+        .collect();
+    let s = Selection::resolve(&sel, &meta.chunks)?;
+    for (_, combos) in grid::group_by_chunk(&s.pieces(&meta.chunks)) {
+        for combo in combos {
+            grid::copy_pieces(
+                grid::Direction::BlockToChunk,
+                &meta.chunks,
+                &h.ext,
+                &combo,
+                es,
+                false,
+                &h.data,
+                &mut slot,
+            );
+        }
+    }
+    Ok(Cow::Owned(slot))
+}
+
+/// Bytes of new slots handled at once: bounds the memory a commit adds to the staged
+/// data.
+const SLOT_BATCH_BYTES: usize = 64 << 20;
+
+/// Writes new slots to `raw_data` from slot `first`. Without filters, or with filters
+/// this library can apply (shuffle, gzip, lzf), chunks are encoded in parallel and
+/// written as they are stored (direct chunk writes: no staging copy, and libhdf5
+/// would filter them one by one); otherwise each batch is one write through libhdf5. Returns whether chunks were
+/// written directly (the caller must then reopen the storage: see
+/// `Inner::reopen_storage`).
+fn write_slots(raw: &h5::Hid, meta: &DatasetMeta, first: u64, slots: &[&Hashed]) -> Result<bool> {
+    let es = meta.dtype.size();
+    let c0 = meta.chunks[0];
+    let slot_bytes = grid::volume(&meta.chunks)? * es;
+    let per_batch = (SLOT_BATCH_BYTES / slot_bytes.max(1)).max(1);
+    let pipeline = h5::pipeline(raw)?;
+    let direct = codec::supported(&pipeline);
+    for (b, batch) in slots.chunks(per_batch).enumerate() {
+        let first_slot = first + (b * per_batch) as u64;
+        if direct {
+            let mut offset = vec![0u64; meta.chunks.len()];
+            if pipeline.is_empty() {
+                for (i, h) in batch.iter().enumerate() {
+                    offset[0] = (first_slot + i as u64) * c0;
+                    h5::write_chunk(raw, &offset, 0, &padded_slot(meta, h)?)?;
+                }
+                continue;
+            }
+            let encoded: Vec<Result<codec::Encoded>> = batch
+                .par_iter()
+                .map(|h| codec::encode(&pipeline, es, &padded_slot(meta, h)?))
+                .collect();
+            for (i, e) in encoded.into_iter().enumerate() {
+                let e = e?;
+                offset[0] = (first_slot + i as u64) * c0;
+                h5::write_chunk(raw, &offset, e.mask, &e.bytes)?;
+            }
+        } else {
+            let mut buf = Vec::with_capacity(slot_bytes * batch.len());
+            for h in batch {
+                buf.extend_from_slice(&padded_slot(meta, h)?);
+            }
+            let mut start = vec![0u64; meta.chunks.len()];
+            start[0] = first_slot * c0;
+            let mut count = meta.chunks.clone();
+            count[0] = batch.len() as u64 * c0;
+            h5::write_block(raw, &meta.dtype, &start, &count, &buf)?;
+        }
+    }
+    Ok(direct)
 }
 
 /// Hash-table rows a commit appends for one dataset path, written after its data.
@@ -1243,7 +1363,16 @@ fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
             u.path
         );
     };
-    h5::write_hash_rows(&dg.table, u.first_new, &u.rows)?;
+    if write_table_rows(dg, u)? {
+        f.reopen_storage(&u.path)?;
+    }
+    let Some(dg) = f.data_group(&u.path)? else {
+        bail!(
+            Hdf5Error,
+            "the storage of '{}' vanished during a commit",
+            u.path
+        );
+    };
     // largest_index last: it is the format's commit marker for the table.
     h5::write_attr(&dg.table, "largest_index", &AttrValue::Int(u.next as i64))?;
     dg.largest_index = u.next;
@@ -1251,6 +1380,45 @@ fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
         dg.index.entry(r.hash).or_insert(r.start as u64);
     }
     Ok(())
+}
+
+/// Writes a commit's new hash-table rows. When the table's rows are known in memory
+/// and its pipeline is LZF alone, the chunks holding the new rows are written whole
+/// and uncompressed, with LZF marked skipped in the chunk's filter mask: what libhdf5
+/// stores for any chunk LZF cannot shrink, as full chunks of hashes are. This spares
+/// compressing a chunk of hashes (192 KiB at the format's 4,096 rows) on every commit.
+/// Returns whether chunks were written directly (the caller then reopens the storage).
+fn write_table_rows(dg: &mut DataGroup, u: &TableUpdate) -> Result<bool> {
+    let lzf_only = matches!(&h5::pipeline(&dg.table)?[..], [s] if s.id == codec::FILTER_LZF);
+    let rows_per_chunk = match h5::ds_chunk_dims(&dg.table)?.as_deref() {
+        Some(&[n]) if n > 0 => n,
+        _ => 0,
+    };
+    let Some(tb) = dg
+        .table_bytes
+        .as_mut()
+        .filter(|_| lzf_only && rows_per_chunk > 0)
+    else {
+        dg.table_bytes = None;
+        h5::write_hash_rows(&dg.table, u.first_new, &u.rows)?;
+        return Ok(false);
+    };
+    tb.resize(u.first_new as usize * 48, 0);
+    tb.extend_from_slice(&h5::rows_to_bytes(&u.rows));
+    let total = u.next;
+    h5::ds_set_extent(&dg.table, &[total.max(1)])?;
+    if u.rows.is_empty() {
+        return Ok(false);
+    }
+    let chunk_bytes = rows_per_chunk as usize * 48;
+    for c in u.first_new / rows_per_chunk..=(total - 1) / rows_per_chunk {
+        let from = c as usize * chunk_bytes;
+        let to = (from + chunk_bytes).min(tb.len());
+        let mut chunk = vec![0u8; chunk_bytes];
+        chunk[..to - from].copy_from_slice(&tb[from..to]);
+        h5::write_chunk(&dg.table, &[c * rows_per_chunk], 1, &chunk)?;
+    }
+    Ok(true)
 }
 
 fn create_data_group(f: &mut Inner, path: &str, meta: &DatasetMeta, hash: HashKind) -> Result<()> {

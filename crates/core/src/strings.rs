@@ -3,6 +3,7 @@
 //! works on them like on any fixed-size element; equal strings get equal indices, so
 //! comparing chunks (fill detection, deduplication) compares strings.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -38,25 +39,37 @@ impl Values {
     }
 }
 
-/// Turns values into in-memory elements of `dtype` (interning strings in `pool`).
-/// Fixed-length strings are NUL-padded, and truncated when longer, as NumPy does.
-pub fn to_elements(dtype: &Dtype, values: &Values, pool: &mut StrPool) -> Result<Vec<u8>> {
+/// Checks that `bytes` are whole elements of `dtype` (which must not be a
+/// variable-length string type) and returns them as they are.
+pub fn raw_elements<'a>(dtype: &Dtype, bytes: &'a [u8]) -> Result<&'a [u8]> {
     dtype.require_writable()?;
-    match (values, dtype) {
-        (Values::Raw(_), Dtype::VlenString { .. }) => bail!(
+    if let Dtype::VlenString { .. } = dtype {
+        bail!(
             DtypeMismatch,
             "a {dtype} dataset takes strings: pass an array of strings"
-        ),
-        (Values::Raw(b), _) => {
-            if b.len() % dtype.size() != 0 {
-                bail!(
-                    DtypeMismatch,
-                    "data of {} bytes is not a whole number of {dtype} elements",
-                    b.len()
-                );
-            }
-            Ok(b.clone())
-        }
+        );
+    }
+    if !bytes.len().is_multiple_of(dtype.size()) {
+        bail!(
+            DtypeMismatch,
+            "data of {} bytes is not a whole number of {dtype} elements",
+            bytes.len()
+        );
+    }
+    Ok(bytes)
+}
+
+/// Turns values into in-memory elements of `dtype` (interning strings in `pool`).
+/// Fixed-length strings are NUL-padded, and truncated when longer, as NumPy does.
+/// Raw bytes are borrowed, not copied.
+pub fn to_elements<'a>(
+    dtype: &Dtype,
+    values: &'a Values,
+    pool: &mut StrPool,
+) -> Result<Cow<'a, [u8]>> {
+    dtype.require_writable()?;
+    match (values, dtype) {
+        (Values::Raw(b), _) => raw_elements(dtype, b).map(Cow::Borrowed),
         (Values::Strings(v), Dtype::VlenString { utf8 }) => {
             for s in v {
                 if s.contains(&0) {
@@ -72,7 +85,7 @@ pub fn to_elements(dtype: &Dtype, values: &Values, pool: &mut StrPool) -> Result
                     );
                 }
             }
-            Ok(pool.encode(v))
+            Ok(Cow::Owned(pool.encode(v)))
         }
         (Values::Strings(v), Dtype::FixedString { len, .. }) => {
             let mut out = vec![0u8; v.len() * len];
@@ -80,7 +93,7 @@ pub fn to_elements(dtype: &Dtype, values: &Values, pool: &mut StrPool) -> Result
                 let n = s.len().min(*len);
                 dst[..n].copy_from_slice(&s[..n]);
             }
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
         (Values::Strings(_), _) => bail!(
             DtypeMismatch,

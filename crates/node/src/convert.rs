@@ -265,7 +265,38 @@ fn push_bigint(out: &mut Vec<u8>, d: &Dtype, v: BigInt) -> vh5::Result<()> {
 /// Converts user data to engine values of `dtype` (`None`: inferred from a typed
 /// array, `string` for strings, float64 for plain arrays of numbers). Returns the
 /// values and the dtype.
-pub fn data_values(input: DataInput, dtype: Option<&Dtype>) -> vh5::Result<(Values, Dtype)> {
+/// Data parsed from JS: a typed array whose bytes are already elements of the target
+/// dtype (borrowed while the call lasts, never copied), or converted values.
+pub enum Data<'a> {
+    /// A typed array holding elements of the dtype as they are.
+    Typed(TypedArray<'a>),
+    /// Values converted from JS.
+    Values(Values),
+}
+
+impl Data<'_> {
+    /// The typed array's element bytes, when the data is one.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Data::Typed(ta) => Some(&ta.arraybuffer),
+            Data::Values(_) => None,
+        }
+    }
+
+    /// The data as engine values (copies a typed array's bytes).
+    pub fn into_values(self) -> Values {
+        match self {
+            Data::Typed(ta) => Values::Raw(ta.arraybuffer.to_vec()),
+            Data::Values(v) => v,
+        }
+    }
+}
+
+/// Parses and checks data for a dataset of `dtype` (inferred when `None`).
+pub fn data_input<'a>(
+    input: DataInput<'a>,
+    dtype: Option<&Dtype>,
+) -> vh5::Result<(Data<'a>, Dtype)> {
     if let Some(d) = dtype {
         d.require_writable()?;
     }
@@ -310,7 +341,7 @@ pub fn data_values(input: DataInput, dtype: Option<&Dtype>) -> vh5::Result<(Valu
                         .flat_map(|x| vh5::f16_bits_from_f64(x).to_le_bytes())
                         .collect()
                 };
-                return Ok((Values::Raw(out), d));
+                return Ok((Data::Values(Values::Raw(out)), d));
             }
             let ok = own == d || (d == Dtype::Bool && own == Dtype::UInt8);
             if !ok {
@@ -325,7 +356,7 @@ pub fn data_values(input: DataInput, dtype: Option<&Dtype>) -> vh5::Result<(Valu
                     "bool data must hold only 0 and 1",
                 ));
             }
-            Ok((Values::Raw(bytes.to_vec()), d))
+            Ok((Data::Typed(ta), d))
         }
         Either::B(items) => {
             let first_is_string = match items.first() {
@@ -350,7 +381,7 @@ pub fn data_values(input: DataInput, dtype: Option<&Dtype>) -> vh5::Result<(Valu
                     let v: String = unsafe { it.cast() }.map_err(e)?;
                     out.push(v.into_bytes());
                 }
-                return Ok((Values::Strings(out), d));
+                return Ok((Data::Values(Values::Strings(out)), d));
             }
             let mut out = Vec::with_capacity(items.len() * d.size());
             for it in items {
@@ -383,7 +414,7 @@ pub fn data_values(input: DataInput, dtype: Option<&Dtype>) -> vh5::Result<(Valu
                     }
                 }
             }
-            Ok((Values::Raw(out), d))
+            Ok((Data::Values(Values::Raw(out)), d))
         }
     }
 }

@@ -6,7 +6,7 @@ use napi::{Env, Task};
 
 use crate::attributes::JsAttributes;
 use crate::convert::{
-    data_values, dims, invalid, js_err, output, scalar, selection, AxisSpec, DataInput, DataOutput,
+    data_input, dims, invalid, js_err, output, scalar, selection, AxisSpec, DataInput, DataOutput,
     OrJs, Scalar,
 };
 
@@ -232,8 +232,12 @@ impl JsDataset {
             Source::Committed { .. } => Err(js_err(env, self.read_only())),
             Source::Staged { stage } => {
                 let sel = selection(selection_).js(env)?;
-                let (values, _) = data_values(data, Some(&self.meta.dtype)).js(env)?;
-                stage.write(&self.path, &sel, &values).js(env)
+                let (data, _) = data_input(data, Some(&self.meta.dtype)).js(env)?;
+                match data.bytes() {
+                    Some(bytes) => stage.write_raw(&self.path, &sel, bytes),
+                    None => stage.write(&self.path, &sel, &data.into_values()),
+                }
+                .js(env)
             }
         }
     }

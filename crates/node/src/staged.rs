@@ -6,7 +6,7 @@ use napi::{Env, Task};
 
 use crate::attributes::JsAttributes;
 use crate::convert::{
-    data_values, dims, fill_values, js_err, want_dataset, want_group, DataInput, OrJs, Scalar,
+    data_input, dims, fill_values, js_err, want_dataset, want_group, DataInput, OrJs, Scalar,
 };
 use crate::dataset::{JsDataset, Source};
 use crate::versioned_file::VersionInfo;
@@ -199,9 +199,9 @@ impl JsStagedGroup {
                 ),
             )),
             Some(d) => {
-                let (values, d) = data_values(d, dtype.as_ref()).js(env)?;
+                let (data, d) = data_input(d, dtype.as_ref()).js(env)?;
                 dtype = Some(d);
-                Some(values)
+                Some(data)
             }
             None => None,
         };
@@ -226,7 +226,7 @@ impl JsStagedGroup {
                 .transpose()
                 .js(env)?,
             dtype: Some(d.clone()),
-            data,
+            data: None,
             chunks: options
                 .chunks
                 .as_deref()
@@ -242,7 +242,20 @@ impl JsStagedGroup {
             hash,
         };
         let full = self.full(&path);
-        let meta = self.stage.create_dataset(&full, opts).js(env)?;
+        let meta = match data {
+            Some(data) => match data.bytes() {
+                Some(bytes) => self.stage.create_dataset_raw(&full, opts, bytes),
+                None => self.stage.create_dataset(
+                    &full,
+                    vh5::CreateOptions {
+                        data: Some(data.into_values()),
+                        ..opts
+                    },
+                ),
+            },
+            None => self.stage.create_dataset(&full, opts),
+        }
+        .js(env)?;
         let path = vh5::file::normalize_path(&full).js(env)?;
         Ok(JsDataset {
             source: Source::Staged {

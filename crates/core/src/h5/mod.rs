@@ -25,6 +25,7 @@ use hdf5_sys::h5t::*;
 use hdf5_sys::h5z::*;
 
 use crate::attrs::AttrValue;
+use crate::codec;
 use crate::dtype::Dtype;
 use crate::error::{bail, Error, ErrorKind, Result};
 
@@ -935,14 +936,51 @@ fn apply_filters(dcpl: &Hid, f: &Filters) -> Result<()> {
     Ok(())
 }
 
-/// Reads the filter pipeline of a dataset.
+/// Reads the filter pipeline of a dataset, as [`Filters`].
 pub fn ds_filters(ds: &Hid) -> Result<Filters> {
+    let mut f = Filters::default();
+    for stage in pipeline(ds)? {
+        match stage.id {
+            H5Z_FILTER_SHUFFLE => f.shuffle = true,
+            H5Z_FILTER_FLETCHER32 => f.fletcher32 = true,
+            H5Z_FILTER_DEFLATE => {
+                f.compression = Compression::Gzip(stage.cd.first().copied().unwrap_or(4))
+            }
+            FILTER_LZF => f.compression = Compression::Lzf,
+            other => f.compression = Compression::Other(other),
+        }
+    }
+    Ok(f)
+}
+
+/// Chunk shape of a chunked dataset; `None` for other layouts.
+pub fn ds_chunk_dims(ds: &Hid) -> Result<Option<Vec<u64>>> {
+    locked(|| {
+        // SAFETY: `ds` is an open dataset; the buffer holds up to 32 dimensions, the
+        // most libhdf5 allows.
+        unsafe {
+            let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
+            if H5Pget_layout(dcpl.id()) != H5D_layout_t::H5D_CHUNKED {
+                return Ok(None);
+            }
+            let mut dims = [0u64; 32];
+            let n = ck!(
+                "reading the chunk shape",
+                H5Pget_chunk(dcpl.id(), 32, dims.as_mut_ptr())
+            );
+            Ok(Some(dims[..n.max(0) as usize].to_vec()))
+        }
+    })
+}
+
+/// The filters of a dataset's pipeline, in order, with their client data.
+pub fn pipeline(ds: &Hid) -> Result<Vec<codec::Stage>> {
     locked(|| {
         // SAFETY: `ds` is an open dataset; buffers are sized as declared.
         unsafe {
             let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
             let n = ck!("counting filters", H5Pget_nfilters(dcpl.id()));
-            let mut f = Filters::default();
+            let mut out = Vec::with_capacity(n as usize);
             for i in 0..n as c_uint {
                 let mut flags: c_uint = 0;
                 let mut nelmts: usize = 8;
@@ -962,18 +1000,36 @@ pub fn ds_filters(ds: &Hid) -> Result<Filters> {
                         &mut config
                     )
                 );
-                match id {
-                    H5Z_FILTER_SHUFFLE => f.shuffle = true,
-                    H5Z_FILTER_FLETCHER32 => f.fletcher32 = true,
-                    H5Z_FILTER_DEFLATE => {
-                        f.compression = Compression::Gzip(if nelmts > 0 { cd[0] } else { 4 })
-                    }
-                    FILTER_LZF => f.compression = Compression::Lzf,
-                    other => f.compression = Compression::Other(other),
-                }
+                out.push(codec::Stage {
+                    id,
+                    cd: cd[..nelmts.min(8)].to_vec(),
+                });
             }
-            Ok(f)
+            Ok(out)
         }
+    })
+}
+
+/// Writes one chunk's stored bytes as they are (already filtered, `mask` saying which
+/// filters were skipped) at chunk offset `offset`, bypassing libhdf5's filters.
+pub fn write_chunk(ds: &Hid, offset: &[u64], mask: u32, bytes: &[u8]) -> Result<()> {
+    locked(|| {
+        // SAFETY: `ds` is an open chunked dataset of rank `offset.len()`; `bytes` is
+        // readable for its length, which is what libhdf5 is told.
+        unsafe {
+            ck!(
+                "writing a chunk",
+                H5Dwrite_chunk(
+                    ds.id(),
+                    H5P_DEFAULT,
+                    mask,
+                    offset.as_ptr(),
+                    bytes.len(),
+                    bytes.as_ptr() as *const c_void
+                )
+            )
+        };
+        Ok(())
     })
 }
 
@@ -1097,7 +1153,7 @@ fn hash_row_type() -> Result<Hid> {
     }
 }
 
-fn rows_to_bytes(rows: &[HashRow]) -> Vec<u8> {
+pub fn rows_to_bytes(rows: &[HashRow]) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 48);
     for r in rows {
         out.extend_from_slice(&r.hash);

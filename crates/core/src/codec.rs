@@ -1,0 +1,174 @@
+//! Chunk encoding for direct chunk writes: the filters of a `raw_data` pipeline applied
+//! here, in parallel and outside libhdf5, producing exactly the bytes libhdf5's own
+//! filters would store. Deflate is zlib's `compress2` (what libhdf5's deflate filter
+//! calls); LZF is liblzf (what the h5py LZF filter calls), and, as that optional
+//! filter does, a chunk LZF cannot shrink is stored as is with the filter's bit set in
+//! the chunk's filter mask. Pipelines with any other filter (fletcher32, szip, …) are
+//! not encoded here: the caller writes those through libhdf5.
+
+use std::os::raw::{c_uint, c_ulong, c_void};
+
+use crate::error::{bail, Result};
+
+/// HDF5 filter ids this module implements.
+pub const FILTER_DEFLATE: i32 = 1;
+/// Byte shuffle.
+pub const FILTER_SHUFFLE: i32 = 2;
+/// LZF (the h5py filter).
+pub const FILTER_LZF: i32 = 32000;
+
+/// One filter of a pipeline: id and client data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stage {
+    /// HDF5 filter id.
+    pub id: i32,
+    /// Client data values (deflate: `[level]`).
+    pub cd: Vec<u32>,
+}
+
+/// Whether every filter of `pipeline` can be applied here.
+pub fn supported(pipeline: &[Stage]) -> bool {
+    pipeline
+        .iter()
+        .all(|s| matches!(s.id, FILTER_DEFLATE | FILTER_SHUFFLE | FILTER_LZF))
+}
+
+/// A chunk as stored: its bytes and the filter mask (bit i set: filter i skipped).
+pub struct Encoded {
+    /// The stored bytes.
+    pub bytes: Vec<u8>,
+    /// HDF5 filter mask of the chunk.
+    pub mask: u32,
+}
+
+/// Applies `pipeline` to one full chunk of elements of `es` bytes.
+pub fn encode(pipeline: &[Stage], es: usize, chunk: &[u8]) -> Result<Encoded> {
+    let mut cur: Vec<u8> = Vec::new();
+    let mut have = false;
+    let mut mask = 0u32;
+    for (i, s) in pipeline.iter().enumerate() {
+        let input: &[u8] = if have { &cur } else { chunk };
+        let out = match s.id {
+            FILTER_SHUFFLE => {
+                // set_local stores the element size as the first client value.
+                let size =
+                    s.cd.first()
+                        .map_or(es, |&v| if v > 0 { v as usize } else { es });
+                Some(shuffle(input, size))
+            }
+            FILTER_DEFLATE => Some(deflate(input, s.cd.first().copied().unwrap_or(4))?),
+            FILTER_LZF => lzf(input),
+            id => bail!(Hdf5Error, "filter {id} cannot be applied outside libhdf5"),
+        };
+        match out {
+            Some(o) => {
+                cur = o;
+                have = true;
+            }
+            None => mask |= 1 << i,
+        }
+    }
+    if !have {
+        cur = chunk.to_vec();
+    }
+    Ok(Encoded { bytes: cur, mask })
+}
+
+/// HDF5's byte shuffle: byte j of every element, then byte j+1, ….
+pub fn shuffle(data: &[u8], es: usize) -> Vec<u8> {
+    if es <= 1 {
+        return data.to_vec();
+    }
+    let n = data.len() / es;
+    let mut out = vec![0u8; data.len()];
+    for (j, lane) in out[..n * es].chunks_exact_mut(n).enumerate() {
+        for (i, b) in lane.iter_mut().enumerate() {
+            *b = data[i * es + j];
+        }
+    }
+    // Bytes past the last whole element stay in place, as HDF5 leaves them.
+    out[n * es..].copy_from_slice(&data[n * es..]);
+    out
+}
+
+fn deflate(data: &[u8], level: u32) -> Result<Vec<u8>> {
+    // SAFETY: compressBound is a pure function of its argument.
+    let bound = unsafe { libz_sys::compressBound(data.len() as c_ulong) } as usize;
+    let mut out = vec![0u8; bound];
+    let mut out_len = bound as c_ulong;
+    // SAFETY: `out` has `out_len` writable bytes and `data` `data.len()` readable
+    // ones; zlib writes at most `out_len` bytes and stores the used length there.
+    let rc = unsafe {
+        libz_sys::compress2(
+            out.as_mut_ptr(),
+            &mut out_len,
+            data.as_ptr(),
+            data.len() as c_ulong,
+            level.min(9) as i32,
+        )
+    };
+    if rc != libz_sys::Z_OK {
+        bail!(Hdf5Error, "zlib failed to compress a chunk (code {rc})");
+    }
+    out.truncate(out_len as usize);
+    Ok(out)
+}
+
+/// LZF with an output no larger than the input, as the h5py filter asks; `None` when
+/// the chunk does not shrink (the filter is then skipped for this chunk).
+fn lzf(data: &[u8]) -> Option<Vec<u8>> {
+    if data.is_empty() {
+        return None;
+    }
+    let mut out = vec![0u8; data.len()];
+    // SAFETY: `data` has `data.len()` readable bytes and `out` as many writable ones;
+    // lzf_compress writes at most that many and returns 0 when they do not suffice.
+    let n = unsafe {
+        lzf_sys::lzf_compress(
+            data.as_ptr() as *const c_void,
+            data.len() as c_uint,
+            out.as_mut_ptr() as *mut c_void,
+            out.len() as c_uint,
+        )
+    } as usize;
+    if n == 0 {
+        return None;
+    }
+    out.truncate(n);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffle_transposes_bytes() {
+        let d: Vec<u8> = (0..12).collect();
+        assert_eq!(shuffle(&d, 4), vec![0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
+        assert_eq!(shuffle(&d[..7], 2), vec![0, 2, 4, 1, 3, 5, 6]);
+    }
+
+    #[test]
+    fn lzf_skips_what_it_cannot_shrink() {
+        let p = [Stage {
+            id: FILTER_LZF,
+            cd: vec![],
+        }];
+        let zeros = vec![0u8; 4096];
+        let e = encode(&p, 8, &zeros).unwrap();
+        assert_eq!(e.mask, 0);
+        assert!(e.bytes.len() < 4096);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 56) as u8
+            })
+            .collect();
+        let e = encode(&p, 8, &noise).unwrap();
+        assert_eq!((e.mask, e.bytes), (1, noise));
+    }
+}
