@@ -575,9 +575,12 @@ pub(crate) type Tree = (
 );
 
 /// Walks a version's tree: every group path and every dataset path with its metadata.
-pub(crate) fn walk_version(inner: &Inner, version: &str) -> Result<Tree> {
-    let file = inner.file()?;
-    let root = h5::open_group(file, &version_group_path(version))?;
+/// With `cached`, dataset metadata comes from (and goes to) `read_metas`: reading a
+/// version dataset's fill value copies its whole creation property list, virtual
+/// mappings included, which for tens of thousands of mappings costs as much as
+/// creating the dataset. `verify()` walks uncached, to check what is on disk.
+pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Result<Tree> {
+    let root = h5::open_group(inner.file()?, &version_group_path(version))?;
     let mut groups = BTreeMap::new();
     let mut datasets = BTreeMap::new();
     let mut stack: Vec<(String, Hid)> = vec![(String::new(), root)];
@@ -595,7 +598,19 @@ pub(crate) fn walk_version(inner: &Inner, version: &str) -> Result<Tree> {
                     stack.push((path, obj));
                 }
                 h5::ObjKind::Dataset => {
-                    let (meta, _) = inner.dataset_meta(&obj)?;
+                    let key = (version.to_string(), path.clone());
+                    let meta = match inner.read_metas.get(&key).filter(|_| cached) {
+                        Some(m) => m.0.clone(),
+                        None => {
+                            let (meta, raw_path) = inner.dataset_meta(&obj)?;
+                            if cached {
+                                inner
+                                    .read_metas
+                                    .insert(key, Arc::new((meta.clone(), raw_path)));
+                            }
+                            meta
+                        }
+                    };
                     datasets.insert(path, (meta, read_user_attrs(&obj, &DATASET_RESERVED)?));
                 }
                 h5::ObjKind::Other => {}
@@ -959,7 +974,7 @@ impl VersionedFile {
     /// What `path` names in a committed version (`""` is the version's root group).
     pub fn node(&self, version: &str, path: &str) -> Result<Node> {
         let path = normalize_path(path)?;
-        let g = self.lock();
+        let mut g = self.lock();
         g.committed(version)?;
         if path.is_empty() {
             return Ok(Node::Group);
@@ -974,7 +989,15 @@ impl VersionedFile {
         let obj = h5::open_object(&vg, &path)?;
         match h5::kind_of(&obj) {
             h5::ObjKind::Group => Ok(Node::Group),
-            h5::ObjKind::Dataset => Ok(Node::Dataset(g.dataset_meta(&obj)?.0)),
+            h5::ObjKind::Dataset => {
+                let key = (version.to_string(), path.clone());
+                if let Some(m) = g.read_metas.get(&key) {
+                    return Ok(Node::Dataset(m.0.clone()));
+                }
+                let (meta, raw_path) = g.dataset_meta(&obj)?;
+                g.read_metas.insert(key, Arc::new((meta.clone(), raw_path)));
+                Ok(Node::Dataset(meta))
+            }
             h5::ObjKind::Other => bail!(
                 NotFound,
                 "'{path}' in version '{version}' is neither a group nor a dataset"
@@ -1017,9 +1040,9 @@ impl VersionedFile {
 
     /// Every dataset path of a committed version, sorted.
     pub fn dataset_paths(&self, version: &str) -> Result<Vec<String>> {
-        let g = self.lock();
+        let mut g = self.lock();
         g.committed(version)?;
-        Ok(walk_version(&g, version)?.1.into_keys().collect())
+        Ok(walk_version(&mut g, version, true)?.1.into_keys().collect())
     }
 
     /// User attributes of a version (`path` = `""`), group or dataset; the format's

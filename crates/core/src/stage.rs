@@ -153,7 +153,7 @@ impl VersionedFile {
                     format!("previous version: {}", e.message),
                 )
             })?;
-            walk_version(&g, &prev)?
+            walk_version(&mut g, &prev, true)?
         };
         let mut staged = BTreeMap::new();
         for (path, (meta, attrs)) in datasets {
@@ -1152,6 +1152,20 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     }
     for (path, map) in new_maps {
         f.maps.insert((st.name.clone(), path), map);
+    }
+    // The new version's dataset metadata is known: later stages over it and reads of
+    // it need not read it back (see `walk_version`).
+    for (path, meta, _, plan) in plans {
+        let cached = match plan {
+            Plan::Virtual { .. } => Some(Arc::new((
+                meta,
+                format!("{}/raw_data", data_group_path(&path)),
+            ))),
+            Plan::Copy { from } => f.read_metas.get(&(from, path.clone())).cloned(),
+        };
+        if let Some(c) = cached {
+            f.read_metas.insert((st.name.clone(), path), c);
+        }
     }
     Ok(info)
 }

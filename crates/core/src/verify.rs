@@ -89,7 +89,7 @@ impl VersionedFile {
                     ),
                 });
             }
-            let tree = match walk_version(&g, name) {
+            let tree = match walk_version(&mut g, name, false) {
                 Ok(t) => t,
                 Err(e) => {
                     rep.problems.push(Problem {
