@@ -222,7 +222,7 @@ if (p3) {
 }
 for (const r of rows.filter((x) => x.workload === 'P5')) {
   const e = r.result.extra as { fullMs: Record<string, number>; slicesMs: number }
-  notes.push(`P5 ${NAMES[r.impl]}: full reads first ${f(e.fullMs.first, 1)} ms, middle ${f(e.fullMs.middle, 1)} ms, latest ${f(e.fullMs.latest, 1)} ms; 1,000 slices ${f(e.slicesMs, 1)} ms.`)
+  notes.push(`P5 ${NAMES[r.impl]}: full reads first ${f(e.fullMs.first, 3)} ms, middle ${f(e.fullMs.middle, 3)} ms, latest ${f(e.fullMs.latest, 3)} ms; 1,000 slices ${f(e.slicesMs, 1)} ms.`)
 }
 for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) {
   const c = r.result.commitsMs!
