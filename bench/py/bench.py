@@ -33,6 +33,16 @@ def filters(spec):
     return {"compression": c} if c else {}
 
 
+def commit(impl, f, vf, name, apply):
+    """One version: `apply` on a staged version (vh5), or on the plain file, then a flush."""
+    if impl == "vh5":
+        with vf.stage_version(name) as g:
+            apply(g)
+    else:
+        apply(f)
+        f.flush()
+
+
 def p1_records(data):
     off = 0
     while off < len(data):
@@ -53,26 +63,18 @@ def p1(impl, spec):
     t0 = now_ms()
     for v, (add, vals, idx, cvals) in enumerate(p1_records(data)):
         t = now_ms()
-        if impl == "vh5":
-            with vf.stage_version(f"v{v}") as g:
-                if v == 0:
-                    g.create_dataset("x", data=vals, chunks=chunks, maxshape=(None,), **filters(spec))
-                else:
-                    x = g["x"]
-                    n = x.shape[0]
-                    x.resize((n + add,))
-                    x[n : n + add] = vals
-                    x[idx] = cvals
-        else:
+
+        def apply(g):
             if v == 0:
-                f.create_dataset("x", data=vals, chunks=chunks, maxshape=(None,), **filters(spec))
+                g.create_dataset("x", data=vals, chunks=chunks, maxshape=(None,), **filters(spec))
             else:
-                x = f["x"]
+                x = g["x"]
                 n = x.shape[0]
                 x.resize((n + add,))
                 x[n : n + add] = vals
                 x[idx] = cvals
-            f.flush()
+
+        commit(impl, f, vf, f"v{v}", apply)
         commits.append(now_ms() - t)
     seconds = (now_ms() - t0) / 1000
     last = (vf[vf.current_version]["x"] if impl == "vh5" else f["x"])[:]
@@ -109,12 +111,7 @@ def p2(impl, spec):
             if ac > 0 and rows > 0:
                 x[:rows, cols : cols + ac] = new_cols
 
-        if impl == "vh5":
-            with vf.stage_version(f"v{v}") as g:
-                apply(g)
-        else:
-            apply(f)
-            f.flush()
+        commit(impl, f, vf, f"v{v}", apply)
         commits.append(now_ms() - t)
         rows += ar
         cols += ac
@@ -131,12 +128,7 @@ def p3(impl, spec):
     f = h5py.File(spec["file"], "w")
     vf = VersionedHDF5File(f) if impl == "vh5" else None
     t = now_ms()
-    if impl == "vh5":
-        with vf.stage_version("v0") as g:
-            g.create_dataset("x", data=base, chunks=(ln,), maxshape=(None,))
-    else:
-        f.create_dataset("x", data=base, chunks=(ln,), maxshape=(None,))
-        f.flush()
+    commit(impl, f, vf, "v0", lambda g: g.create_dataset("x", data=base, chunks=(ln,), maxshape=(None,)))
     initial = now_ms() - t
     commits = []
     t0 = now_ms()
@@ -144,12 +136,11 @@ def p3(impl, spec):
         c = (k * 7919 + 13) % n
         vals = -(k + 1) - np.arange(ln) / ln
         t = now_ms()
-        if impl == "vh5":
-            with vf.stage_version(f"v{k + 1}") as g:
-                g["x"][c * ln : (c + 1) * ln] = vals
-        else:
-            f["x"][c * ln : (c + 1) * ln] = vals
-            f.flush()
+
+        def apply(g):
+            g["x"][c * ln : (c + 1) * ln] = vals
+
+        commit(impl, f, vf, f"v{k + 1}", apply)
         commits.append(now_ms() - t)
     seconds = (now_ms() - t0) / 1000
     last = (vf[vf.current_version]["x"] if impl == "vh5" else f["x"])[:]

@@ -32,7 +32,7 @@ use crate::error::{bail, Error, ErrorKind, Result};
 pub(crate) use hdf5_sys::h5i::hid_t;
 
 /// HDF5 filter id of LZF (the h5py filter the format's hash tables use).
-pub const FILTER_LZF: i32 = 32000;
+pub const FILTER_LZF: i32 = codec::FILTER_LZF;
 
 /// Runs `f` under the HDF5 library lock.
 pub fn locked<T>(f: impl FnOnce() -> T) -> T {
