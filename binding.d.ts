@@ -222,6 +222,11 @@ export declare class VersionedFile {
   get closed(): boolean
   /** Whether the file accepts new versions. */
   get writable(): boolean
+  /**
+   * Whether opening the file rolled back a commit that a process which died
+   * mid-commit left half-written (see "Crash safety" in the README).
+   */
+  get recovered(): boolean
   /** Name of the current version (`'__first_version__'` when there is none). */
   get currentVersion(): string
   /** Makes a committed version the current one. */

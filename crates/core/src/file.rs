@@ -136,6 +136,8 @@ pub(crate) struct Inner {
     pub data_version: i64,
     /// Canonical path registered as open for writing in this process.
     pub registered: Option<std::path::PathBuf>,
+    /// Whether opening rolled back an interrupted commit.
+    pub recovered: bool,
 }
 
 impl Drop for Inner {
@@ -696,6 +698,9 @@ impl VersionedFile {
                 );
             }
         }
+        // A commit a dead writer left half-done is rolled back before anything reads
+        // the file (libhdf5 included).
+        let recovered = h5::journal::recover(Path::new(path))?;
         if mode == Mode::Truncate && exists {
             // libhdf5 truncates before it takes its file lock: take the lock first, so
             // a file another process is writing is refused, not emptied.
@@ -823,6 +828,7 @@ impl VersionedFile {
             raws: HashMap::new(),
             data_version,
             registered: None,
+            recovered,
         };
         inner.rebuild_time_index();
         if writable {
@@ -870,6 +876,12 @@ impl VersionedFile {
     /// Whether the file accepts writes.
     pub fn is_writable(&self) -> bool {
         self.lock().writable
+    }
+
+    /// Whether opening the file rolled back an interrupted commit (a writer that died
+    /// between two flushes; see [`h5::journal`]).
+    pub fn recovered(&self) -> bool {
+        self.lock().recovered
     }
 
     /// Path the file was opened with.

@@ -1113,13 +1113,12 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         &plans,
     )
     .and_then(|()| {
-        // Hash tables last, then a flush, then the commit mark: rewriting a table's
-        // compressed chunk frees its old place in the file, and nothing else may be
-        // allocated (and land there) before the new table is on disk.
         for u in &updates {
             apply_table_update(&mut f, u)?;
         }
-        h5::file_flush(f.file()?)?;
+        // The commit mark and one flush: everything since the last flush is one
+        // transaction of the file's journal, so a crash before the flush ends leaves
+        // the file as it was before this commit, and after it, with the version.
         finish_version(&f, &st.name, st.make_current)
     });
     if let Err(e) = res {

@@ -216,6 +216,13 @@ impl JsVersionedFile {
         self.inner.is_writable()
     }
 
+    /// Whether opening the file rolled back a commit that a process which died
+    /// mid-commit left half-written (see "Crash safety" in the README).
+    #[napi(getter)]
+    pub fn recovered(&self) -> bool {
+        self.inner.recovered()
+    }
+
     /// Name of the current version (`'__first_version__'` when there is none).
     #[napi(getter)]
     pub fn current_version(&self, env: &Env) -> Result<String> {

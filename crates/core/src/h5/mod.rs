@@ -31,6 +31,8 @@ use crate::error::{bail, Error, ErrorKind, Result};
 
 pub(crate) use hdf5_sys::h5i::hid_t;
 
+pub mod journal;
+
 /// HDF5 filter id of LZF (the h5py filter the format's hash tables use).
 pub const FILTER_LZF: i32 = codec::FILTER_LZF;
 
@@ -163,31 +165,35 @@ pub enum FileOpen {
     Exclusive,
 }
 
-/// Opens or creates an HDF5 file.
+/// Opens or creates an HDF5 file, through the journal file driver ([`journal`]).
+/// A transaction a dead writer left in the file's journal is rolled back first.
 pub fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
     let c = cstr(path)?;
+    journal::recover(std::path::Path::new(path))?;
+    let fapl = journal::fapl()?;
     locked(|| {
-        // SAFETY: `c` is a valid C string; default property lists are used.
+        let f = fapl.id();
+        // SAFETY: `c` is a valid C string and `fapl` an open file access list.
         unsafe {
             Ok(match how {
                 FileOpen::Read => hid!(
                     "opening the file read-only",
-                    H5Fopen(c.as_ptr(), H5F_ACC_RDONLY, H5P_DEFAULT)
+                    H5Fopen(c.as_ptr(), H5F_ACC_RDONLY, f)
                 ),
                 FileOpen::Write => hid!(
                     "opening the file for writing",
-                    H5Fopen(c.as_ptr(), H5F_ACC_RDWR, H5P_DEFAULT)
+                    H5Fopen(c.as_ptr(), H5F_ACC_RDWR, f)
                 ),
                 FileOpen::Truncate => {
                     hid!(
                         "creating the file",
-                        H5Fcreate(c.as_ptr(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)
+                        H5Fcreate(c.as_ptr(), H5F_ACC_TRUNC, H5P_DEFAULT, f)
                     )
                 }
                 FileOpen::Exclusive => {
                     hid!(
                         "creating the file",
-                        H5Fcreate(c.as_ptr(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT)
+                        H5Fcreate(c.as_ptr(), H5F_ACC_EXCL, H5P_DEFAULT, f)
                     )
                 }
             })
@@ -204,12 +210,14 @@ pub fn open_object_count() -> i64 {
     })
 }
 
-/// Flushes everything the file has buffered to disk.
+/// Flushes everything the file has buffered to disk, then makes the file as it is
+/// now the state a crash rolls back to ([`journal::checkpoint`]): everything written
+/// between two flushes is atomic.
 pub fn file_flush(file: &Hid) -> Result<()> {
     locked(|| {
         // SAFETY: `file` is an open file id.
         unsafe { ck!("flushing the file", H5Fflush(file.id(), H5F_SCOPE_GLOBAL)) };
-        Ok(())
+        journal::checkpoint(file)
     })
 }
 

@@ -1,0 +1,19 @@
+'use strict'
+// Child process of crash.spec.ts: commits one version (fault-ops.js commitNext) to the
+// file named by argv[2], printing "committed" once the commit returned. Run with
+// VH5_FAULT_AT=n, the engine aborts the process just before its n-th change to the file.
+const { VersionedFile } = require('../../index.js')
+const { commitNext } = require('./fault-ops.js')
+
+async function main() {
+  const vf = VersionedFile.open(process.argv[2], { mode: 'a' })
+  await commitNext(vf)
+  process.stdout.write('committed\n')
+  vf.close()
+  process.stdout.write('closed\n')
+}
+
+main().catch((e) => {
+  process.stderr.write(`fault-writer failed: ${e.code} ${e.message}\n`)
+  process.exit(3)
+})
