@@ -38,7 +38,7 @@ class F64Writer {
  * `[nAppend, nChange, appended…, changed indices (sorted, unique)…, changed values…]`.
  * Each version appends 5–15 rows and changes up to `changes` cells, biased to the end.
  */
-export function writeP1(dir: string, versions: number, init = 5000, changes = 1000, seed = 1): string {
+export function writeP1(dir: string, versions: number, init = 5000, changes = 1000, seed = 1, grow = true): string {
   const r = rng(seed)
   const w = new F64Writer()
   w.push(init)
@@ -46,7 +46,7 @@ export function writeP1(dir: string, versions: number, init = 5000, changes = 10
   for (let i = 0; i < init; i++) w.push(r() * 100)
   let n = init
   for (let v = 1; v < versions; v++) {
-    const add = 5 + Math.floor(r() * 11)
+    const add = grow ? 5 + Math.floor(r() * 11) : 0
     const len = n + add
     const idx = new Set<number>()
     for (let k = 0; k < changes; k++) idx.add(Math.min(len - 1, Math.floor(len * (1 - r() ** 3))))
@@ -58,7 +58,7 @@ export function writeP1(dir: string, versions: number, init = 5000, changes = 10
     for (let i = 0; i < sorted.length; i++) w.push(r() * 100)
     n = len
   }
-  const path = join(dir, `P1-${versions}.f64`)
+  const path = join(dir, `P1-${versions}${grow ? '' : '-fixed'}.f64`)
   w.save(path)
   return path
 }

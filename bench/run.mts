@@ -154,6 +154,14 @@ try {
     const data = writeP1(work, SIZES.p6)
     record('P6', `${SIZES.p6}v`, 'node', { workload: 'P1', variant: 'P6', file: join(work, 'P6.h5'), data, chunks: [4096], compression: null })
   }
+  if (want('P6')) {
+    // History depth alone: the same stream of changes without appends, so every
+    // commit touches the same amount of data at version 50 and at the last.
+    const data = writeP1(work, SIZES.p6, 5000, 1000, 1, false)
+    for (const impl of ['node', 'plain'] as const) {
+      record('P6', `${SIZES.p6}v fixed size`, impl, { workload: 'P1', variant: 'P6 fixed', file: join(work, `P6-fixed-${impl}.h5`), data, chunks: [4096], compression: null })
+    }
+  }
   if (want('P7')) {
     const spec = { workload: 'P7' as const, variant: 'lookups', file: join(work, 'P7.h5'), checkpoints: SIZES.p7, lookups: SIZES.lookups, pyLookups: SIZES.pyLookups }
     record('P7', 'lookups', 'node', spec)
