@@ -176,9 +176,15 @@ export declare class Version {
   get name(): string
   /** Parent version (`'__first_version__'` for a root version). */
   get prevVersion(): string
-  /** Commit time (millisecond precision; see `timestampMicros`). */
+  /**
+   * Commit time (millisecond precision; see `timestampMicros`). `CORRUPT_FILE` when
+   * the file lacks it.
+   */
   get timestamp(): Date
-  /** Commit time in microseconds since the Unix epoch, exact. */
+  /**
+   * Commit time in microseconds since the Unix epoch, exact. `CORRUPT_FILE` when
+   * the file lacks it.
+   */
   get timestampMicros(): bigint
   /** The version's user attributes (read-only). */
   get attrs(): Attributes
@@ -233,13 +239,17 @@ export declare class VersionedFile {
   setCurrentVersion(name: string): void
   /** Committed version names, oldest first. */
   get versions(): Array<string>
-  /** Committed versions with parents and timestamps, oldest first. */
+  /**
+   * Committed versions with parents and timestamps, oldest first. `CORRUPT_FILE`
+   * when a version's timestamp is missing from the file.
+   */
   history(): Array<VersionInfo>
   /** A committed version by name. */
   version(name: string | number): Version
   /**
    * The latest version committed at or before `time` (or exactly at it with
-   * `{ exact: true }`). Throws `NO_VERSION_AT_TIME` when there is none.
+   * `{ exact: true }`). Throws `NO_VERSION_AT_TIME` when there is none, and
+   * `CORRUPT_FILE` when some version's timestamp is missing from the file.
    */
   versionAt(time: Date | string | bigint, options?: VersionAtOptions): Version
   /**

@@ -6,10 +6,6 @@
 // after each. Tests with several independent expectations collect what happened into
 // one object and compare it with what should happen, so a failure shows every
 // difference at once (AVA stops a test at its first failed assertion).
-//
-// Tests titled "[known issue]" are marked test.failing: they assert the right behaviour
-// for deliberately damaged files that the library does not handle yet (they flip to an
-// "unexpected pass" failure once it does, so the mark must then be removed).
 import test from 'ava'
 import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -444,7 +440,7 @@ test.serial('raw_data cut short under committed versions: reads of missing rows 
   done()
 })
 
-test.serial.failing('[known issue] raw_data cut short: a later commit (on another branch) must not turn the lost rows into fill values', async (t) => {
+test.serial('raw_data cut short: a later commit (on another branch) must not turn the lost rows into fill values', async (t) => {
   const done = objectsBaseline(t)
   const p = await sample('short-commit')
   h5edit(p, `f['_version_data/x/raw_data'].resize((55,))`)
@@ -504,7 +500,7 @@ test.serial('a version mapping rows past the end of an intact raw_data: CORRUPT_
   done()
 })
 
-test.serial.failing('[known issue] a version mapping rows past the end of raw_data: later commits must never make those rows read as other data', async (t) => {
+test.serial('a version mapping rows past the end of raw_data: later commits must never make those rows read as other data', async (t) => {
   t.timeout(120_000)
   const done = objectsBaseline(t)
   const p = await sample('vds-past-commit')
@@ -564,7 +560,7 @@ test.serial('a missing raw_data: reads of that dataset are CORRUPT_FILE (h5py re
   done()
 })
 
-test.serial.failing('[known issue] a missing raw_data: every write that touches the dataset is CORRUPT_FILE and commits nothing', async (t) => {
+test.serial('a missing raw_data: every write that touches the dataset is CORRUPT_FILE and commits nothing', async (t) => {
   const done = objectsBaseline(t)
   const p = await sample('noraw-write')
   h5edit(p, `del f['_version_data/x/raw_data']`)
@@ -694,7 +690,7 @@ test.serial('largest_index below the slots committed versions map (rows past lar
 // ---------------------------------------------------------------------------------
 // Damaged version groups
 
-test.serial.failing("[known issue] a version group missing its 'committed' attribute (with a committed child): reading it is CORRUPT_FILE, verify() reports it", async (t) => {
+test.serial("a version group missing its 'committed' attribute (with a committed child): reading it is CORRUPT_FILE, verify() reports it", async (t) => {
   const done = objectsBaseline(t)
   const p = await sample('nocommitted')
   h5edit(p, `del f['_version_data/versions/v1'].attrs['committed']`)
@@ -734,7 +730,7 @@ out = ['v1' in vg, vg['v1/x'][:].tolist() if 'v1' in vg else None]`)
   done()
 })
 
-test.serial.failing("[known issue] a version group missing its 'timestamp' attribute: its data reads, its time is CORRUPT_FILE (not a made-up date), verify() reports it", async (t) => {
+test.serial("a version group missing its 'timestamp' attribute: its data reads, its time is CORRUPT_FILE (not a made-up date), verify() reports it", async (t) => {
   const done = objectsBaseline(t)
   const p = await sample('nots')
   h5edit(p, `del f['_version_data/versions/v1'].attrs['timestamp']`)
@@ -764,7 +760,7 @@ test.serial.failing("[known issue] a version group missing its 'timestamp' attri
   done()
 })
 
-test.serial.failing('[known issue] current_version naming a missing version: the versions read, the current one is CORRUPT_FILE, verify() reports it, setCurrentVersion repairs it', async (t) => {
+test.serial('current_version naming a missing version: the versions read, the current one is CORRUPT_FILE, verify() reports it, setCurrentVersion repairs it', async (t) => {
   const done = objectsBaseline(t)
   const p = await sample('dangling-current')
   h5edit(p, `f['_version_data/versions'].attrs['current_version'] = 'nope'`)

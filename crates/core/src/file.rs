@@ -69,10 +69,27 @@ pub struct VersionInfo {
     pub name: String,
     /// Parent version name (`__first_version__` for a root version).
     pub prev_version: String,
-    /// Commit time, microseconds since the Unix epoch (UTC).
-    pub timestamp: i64,
+    /// Commit time, microseconds since the Unix epoch (UTC); `None` when the version
+    /// group's `timestamp` attribute is missing or unreadable (a damaged file: see
+    /// [`VersionInfo::commit_time`]).
+    pub timestamp: Option<i64>,
     /// Whether the version finished committing.
     pub committed: bool,
+}
+
+impl VersionInfo {
+    /// The commit time, or `CORRUPT_FILE` when the file does not hold a readable one
+    /// (never a made-up date).
+    pub fn commit_time(&self) -> Result<i64> {
+        match self.timestamp {
+            Some(t) => Ok(t),
+            None => bail!(
+                CorruptFile,
+                "version '{}' has no readable 'timestamp' attribute, so its commit time is unknown: the file is damaged (verify() reports it); its data still reads",
+                self.name
+            ),
+        }
+    }
 }
 
 /// Everything fixed about a dataset path, plus its shape in one version.
@@ -102,6 +119,31 @@ pub enum Node {
     Dataset(DatasetMeta),
 }
 
+/// The last `raw_data` rows something relies on, and what relies on them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RowUse {
+    /// First row of the mapping or hash-table row that reaches furthest.
+    pub start: u64,
+    /// One past its last row (0: nothing relies on any row).
+    pub end: u64,
+    /// Who relies on them, for messages: "version 'v2' (its chunk at [50])", "the
+    /// hash table of 'x'".
+    pub by: String,
+}
+
+impl RowUse {
+    /// Keeps `[start, end)` if it reaches further than what is recorded.
+    fn note(&mut self, start: u64, end: u64, by: impl FnOnce() -> String) {
+        if end > self.end {
+            *self = RowUse {
+                start,
+                end,
+                by: by(),
+            };
+        }
+    }
+}
+
 /// Storage state of one dataset path: its hash table, in memory.
 #[derive(Debug)]
 pub(crate) struct DataGroup {
@@ -114,6 +156,12 @@ pub(crate) struct DataGroup {
     /// The table's rows `[0, largest_index)` as stored (48 bytes each), when they were
     /// read: commits rewrite the table's last chunk from it without reading it back.
     pub table_bytes: Option<Vec<u8>>,
+    /// The furthest `raw_data` rows a hash-table row below `largest_index` names (a
+    /// commit may deduplicate into them).
+    pub table_end: RowUse,
+    /// The furthest `raw_data` rows any version maps: computed on the first commit that
+    /// stores chunks here (see [`Inner::check_storage`]), then kept up to date.
+    pub mapped_end: Option<RowUse>,
 }
 
 pub(crate) struct Inner {
@@ -124,6 +172,9 @@ pub(crate) struct Inner {
     pub by_time: Vec<(i64, String)>,
     pub current: String,
     pub staging: HashSet<String>,
+    /// Version groups without a `committed` attribute: neither committed nor an
+    /// interrupted commit (which writes `committed = False` first), so damaged.
+    pub unmarked: HashSet<String>,
     pub data_groups: HashMap<String, DataGroup>,
     pub maps: HashMap<(String, String), Arc<ChunkMap>>,
     /// Metadata and raw_data path of committed version datasets, by (version, path):
@@ -233,10 +284,20 @@ impl Inner {
             .versions
             .values()
             .filter(|i| i.committed)
-            .map(|i| (i.timestamp, i.name.clone()))
+            .map(|i| (i.timestamp.unwrap_or(i64::MIN), i.name.clone()))
             .collect();
         v.sort();
         self.by_time = v;
+    }
+
+    /// A committed version whose commit time is unknown (its `timestamp` attribute is
+    /// missing or unreadable), if any. Such versions sort first in `by_time`.
+    fn untimed(&self) -> Option<&str> {
+        self.by_time
+            .iter()
+            .take_while(|(t, _)| *t == i64::MIN)
+            .map(|(_, n)| n.as_str())
+            .find(|n| self.versions.get(*n).is_some_and(|v| v.timestamp.is_none()))
     }
 
     /// Adds one committed version to the time index, keeping it sorted.
@@ -249,6 +310,19 @@ impl Inner {
     pub(crate) fn committed(&self, name: &str) -> Result<&VersionInfo> {
         match self.versions.get(name) {
             Some(v) if v.committed => Ok(v),
+            Some(_) if self.unmarked.contains(name) => {
+                let child = self
+                    .by_time
+                    .iter()
+                    .filter_map(|(_, n)| self.versions.get(n))
+                    .find(|c| c.prev_version == name)
+                    .map(|c| format!(" (version '{}' was committed on top of it)", c.name))
+                    .unwrap_or_default();
+                bail!(
+                    CorruptFile,
+                    "version '{name}' is damaged: its group has no 'committed' attribute, so whether it was committed is unknown{child}. verify() reports it; if its data is whole, h5py can restore the attribute (attrs['committed'] = True)"
+                )
+            }
             Some(_) => bail!(
                 VersionNotFound,
                 "version '{name}' was never committed (its commit was interrupted)"
@@ -263,6 +337,23 @@ impl Inner {
                 VersionNotFound,
                 "no version named '{name}': see versions for the committed names"
             ),
+        }
+    }
+
+    /// The current version, or `CORRUPT_FILE` when `current_version` names no committed
+    /// version. `None` when it is `__first_version__` (no version yet).
+    pub(crate) fn current_committed(&self) -> Result<Option<&VersionInfo>> {
+        if self.current == FIRST_VERSION {
+            return Ok(None);
+        }
+        match self.committed(&self.current) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind == ErrorKind::VersionNotFound => bail!(
+                CorruptFile,
+                "the file's current_version names '{}', which is not a committed version: the file is damaged; make a committed version current with setCurrentVersion",
+                self.current
+            ),
+            Err(e) => Err(e),
         }
     }
 
@@ -418,9 +509,6 @@ impl Inner {
                     }
                 }
             }
-            if h5::exists(file, &table_path)? {
-                h5::unlink(file, &table_path)?;
-            }
             (meta, kind, slots)
         };
         let c0 = meta.chunks[0];
@@ -447,7 +535,13 @@ impl Inner {
             };
             rows.push(row);
         }
+        // The old table goes only once every stored chunk was read and hashed: a failure
+        // above (a chunk missing from raw_data) leaves the file as it was.
         let file = self.file()?;
+        let table_path = format!("{gpath}/hash_table");
+        if h5::exists(file, &table_path)? {
+            h5::unlink(file, &table_path)?;
+        }
         let g = h5::open_group(file, &gpath)?;
         let table = h5::create_hash_table(&g)?;
         if kind != HashKind::Sha256 {
@@ -501,6 +595,7 @@ impl Inner {
             let table_bytes =
                 (trusted && rows.len() as u64 == largest_index).then(|| h5::rows_to_bytes(&rows));
             let mut index = HashMap::with_capacity(rows.len());
+            let mut table_end = RowUse::default();
             let c0 = meta.chunks[0] as i64;
             for r in rows {
                 if r.start < 0 || r.stop < r.start || r.start % c0 != 0 {
@@ -518,6 +613,9 @@ impl Inner {
                     );
                 }
                 index.entry(r.hash).or_insert(r.start as u64);
+                table_end.note(r.start as u64, r.stop as u64, || {
+                    format!("the hash table of '{ds_path}'")
+                });
             }
             let dg = DataGroup {
                 raw,
@@ -527,8 +625,187 @@ impl Inner {
                 index,
                 largest_index,
                 table_bytes,
+                table_end,
+                mapped_end: None,
             };
             self.data_groups.insert(ds_path.to_string(), dg);
+        }
+        Ok(())
+    }
+
+    /// Refuses (`CORRUPT_FILE`) a commit that would store chunks (of content `hashes`)
+    /// of `ds_path` while committed data relies on `raw_data` rows that are not there.
+    /// New slots are appended at the end of `raw_data`: rows a version maps past that
+    /// end would silently start reading the new slots (or their fill); and a chunk
+    /// deduplicated into missing rows would be lost. Likewise, when `raw_data` itself
+    /// is gone but versions map data from it, new storage must not be created in its
+    /// place. Reads only metadata, and writes nothing.
+    ///
+    /// Cost: the first commit after opening that appends to a path reads where every
+    /// version's mappings of that path point (once; commits keep it up to date).
+    pub(crate) fn check_storage(&mut self, ds_path: &str, hashes: &[[u8; 32]]) -> Result<()> {
+        let Some(dg) = self.data_group(ds_path)? else {
+            return self.check_storage_absent(ds_path);
+        };
+        let appends = hashes.iter().any(|h| !dg.index.contains_key(h));
+        let mapped = if appends {
+            self.mapped_end(ds_path)?
+        } else {
+            RowUse::default()
+        };
+        let Some(dg) = self.data_groups.get(ds_path) else {
+            bail!(
+                Hdf5Error,
+                "the storage of '{ds_path}' vanished during a commit"
+            );
+        };
+        let rows = h5::ds_shape(&dg.raw)?.first().copied().unwrap_or(0);
+        for u in [&mapped, &dg.table_end] {
+            if u.end > rows {
+                bail!(
+                    CorruptFile,
+                    "{} relies on rows {}..{} of '{}/raw_data', which holds only {rows} rows: that data is lost, and data a commit adds to '{ds_path}' would land in those rows and read as theirs. Nothing was written. verify() lists the damaged chunks; remove the versions that map them (e.g. with Python versioned-hdf5's delete_versions) or copy the intact versions to a new file before writing '{ds_path}' again",
+                    u.by,
+                    u.start,
+                    u.end,
+                    data_group_path(ds_path)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The furthest `raw_data` rows of `ds_path` any version group maps: computed once
+    /// per data group (from cached chunk maps where they are loaded, else from the
+    /// version datasets' mappings), then kept up to date by [`Inner::note_mapped`].
+    fn mapped_end(&mut self, ds_path: &str) -> Result<RowUse> {
+        if let Some(u) = self
+            .data_groups
+            .get(ds_path)
+            .and_then(|d| d.mapped_end.clone())
+        {
+            return Ok(u);
+        }
+        let raw_path = format!("{}/raw_data", data_group_path(ds_path));
+        let mut names: Vec<&String> = self.versions.keys().collect();
+        names.sort();
+        let mut out = RowUse::default();
+        let file = self.file()?;
+        for name in names {
+            let key = (name.clone(), ds_path.to_string());
+            let by = |vstart: &[u64]| format!("version '{name}' (its chunk at {vstart:?})");
+            if let (Some(map), Some(rm)) = (self.maps.get(&key), self.read_metas.get(&key)) {
+                let meta = &rm.0;
+                for (k, &row) in map.iter() {
+                    let ext = grid::chunk_extent(&meta.shape, &meta.chunks, k);
+                    out.note(row, row + ext[0], || {
+                        by(&k
+                            .iter()
+                            .zip(&meta.chunks)
+                            .map(|(a, c)| a * c)
+                            .collect::<Vec<_>>())
+                    });
+                }
+                continue;
+            }
+            let vg = h5::open_group(file, &version_group_path(name))?;
+            if !h5::exists(&vg, ds_path)? {
+                continue;
+            }
+            let obj = h5::open_object(&vg, ds_path)?;
+            if h5::kind_of(&obj) != h5::ObjKind::Dataset {
+                continue;
+            }
+            match h5::furthest_source(&obj) {
+                Ok(Some(f)) => {
+                    if f.source.trim_start_matches('/') == raw_path.trim_start_matches('/') {
+                        out.note(f.start, f.end, || by(&f.vstart));
+                    }
+                }
+                Ok(None) => {}
+                // libhdf5 cannot describe these mappings (seen after Python's
+                // modify_metadata on string datasets, whose creation properties it
+                // cannot copy): reads of them go through its virtual-dataset engine
+                // (see `read`), and nothing here can say where they point.
+                Err(_) => {}
+            }
+        }
+        if let Some(dg) = self.data_groups.get_mut(ds_path) {
+            dg.mapped_end = Some(out.clone());
+        }
+        Ok(out)
+    }
+
+    /// Records what a new version `name` maps into `ds_path`'s `raw_data`.
+    pub(crate) fn note_mapped(
+        &mut self,
+        name: &str,
+        ds_path: &str,
+        meta: &DatasetMeta,
+        map: &ChunkMap,
+    ) {
+        let Some(u) = self
+            .data_groups
+            .get_mut(ds_path)
+            .and_then(|d| d.mapped_end.as_mut())
+        else {
+            return;
+        };
+        for (k, &row) in map {
+            let ext = grid::chunk_extent(&meta.shape, &meta.chunks, k);
+            u.note(row, row + ext[0], || {
+                let vstart: Vec<u64> = k.iter().zip(&meta.chunks).map(|(a, c)| a * c).collect();
+                format!("version '{name}' (its chunk at {vstart:?})")
+            });
+        }
+    }
+
+    /// Records hash-table rows a commit appended to `ds_path`'s table.
+    pub(crate) fn note_table_rows(&mut self, ds_path: &str, rows: &[h5::HashRow]) {
+        if let Some(dg) = self.data_groups.get_mut(ds_path) {
+            for r in rows {
+                dg.table_end.note(r.start as u64, r.stop as u64, || {
+                    format!("the hash table of '{ds_path}'")
+                });
+            }
+        }
+    }
+
+    /// [`Inner::check_storage`] for a path without `raw_data`: new storage may be
+    /// created only where nothing refers to lost storage (no hash table left behind,
+    /// no version mapping data from it). Costs one link lookup per version.
+    fn check_storage_absent(&self, ds_path: &str) -> Result<()> {
+        let file = self.file()?;
+        let gpath = data_group_path(ds_path);
+        if h5::exists(file, &format!("{gpath}/hash_table"))? {
+            bail!(
+                CorruptFile,
+                "'{gpath}' has a hash table but no raw_data: the stored data of '{ds_path}' is lost. Nothing was written. verify() lists the versions that map it; remove them (e.g. with Python versioned-hdf5's delete_versions) or copy the intact versions to a new file before writing '{ds_path}' again"
+            );
+        }
+        let mut names: Vec<&String> = self.versions.keys().collect();
+        names.sort();
+        for name in names {
+            let vg = h5::open_group(file, &version_group_path(name))?;
+            if !h5::exists(&vg, ds_path)? {
+                continue;
+            }
+            let obj = h5::open_object(&vg, ds_path)?;
+            if h5::kind_of(&obj) != h5::ObjKind::Dataset {
+                continue;
+            }
+            // Mappings that cannot be read count as data: refusing is the safe side.
+            let maps_data = match h5::read_mappings(&obj) {
+                Ok(None) => false,
+                Ok(Some((m, _))) => !m.is_empty(),
+                Err(_) => true,
+            };
+            if maps_data {
+                bail!(
+                    CorruptFile,
+                    "version '{name}' maps data of '{ds_path}' from '{gpath}/raw_data', which is missing: that data is lost. Nothing was written. Remove the versions that map it (verify() lists them; e.g. with Python versioned-hdf5's delete_versions) or copy the intact versions to a new file before writing '{ds_path}' again"
+                );
+            }
         }
         Ok(())
     }
@@ -657,9 +934,7 @@ fn read_version_info(vgroup: &Hid, name: &str) -> Result<VersionInfo> {
     } else {
         false
     };
-    let timestamp = s("timestamp")?
-        .and_then(|t| time::parse_file_timestamp(&t))
-        .unwrap_or(i64::MIN);
+    let timestamp = s("timestamp")?.and_then(|t| time::parse_file_timestamp(&t));
     Ok(VersionInfo {
         name: name.to_string(),
         prev_version: s("prev_version")?.unwrap_or_else(|| FIRST_VERSION.to_string()),
@@ -775,11 +1050,15 @@ impl VersionedFile {
             _ => bail!(CorruptFile, "'{path}' has no current_version attribute"),
         };
         let mut versions = HashMap::new();
+        let mut unmarked = HashSet::new();
         for name in h5::list(&vgroup)? {
             if name == FIRST_VERSION {
                 continue;
             }
             let g = h5::open_group(&vgroup, &name)?;
+            if !h5::attr_exists(&g, "committed")? {
+                unmarked.insert(name.clone());
+            }
             versions.insert(name.clone(), read_version_info(&g, &name)?);
         }
         // Recovery: a version group still marked committed=False is what an interrupted
@@ -792,8 +1071,7 @@ impl VersionedFile {
             for v in versions.values().filter(|v| !v.committed) {
                 // Only an explicit committed=False marks an interrupted commit; a group
                 // missing the attribute is damaged, and is left for the user to inspect.
-                let g = h5::open_group(&vgroup, &v.name)?;
-                if h5::attr_exists(&g, "committed")? {
+                if !unmarked.contains(&v.name) {
                     half.push(v.clone());
                 }
             }
@@ -822,6 +1100,7 @@ impl VersionedFile {
             by_time: Vec::new(),
             current,
             staging: HashSet::new(),
+            unmarked,
             data_groups: HashMap::new(),
             maps: HashMap::new(),
             read_metas: HashMap::new(),
@@ -910,7 +1189,8 @@ impl VersionedFile {
         Ok(())
     }
 
-    /// Committed version names, oldest first (by timestamp, then name).
+    /// Committed version names, oldest first (by timestamp, then name; versions whose
+    /// timestamp is missing from the file come first).
     pub fn versions(&self) -> Result<Vec<String>> {
         let g = self.lock();
         g.file()?;
@@ -945,6 +1225,13 @@ impl VersionedFile {
     pub fn version_at(&self, micros: i64, exact: bool) -> Result<VersionInfo> {
         let g = self.lock();
         g.file()?;
+        if let Some(name) = g.untimed() {
+            // Its time could be any: no lookup by time can be answered for sure.
+            bail!(
+                CorruptFile,
+                "version '{name}' has no readable 'timestamp' attribute, so no version can be looked up by time: the file is damaged (verify() reports it); look versions up by name instead"
+            );
+        }
         let idx = g.by_time.partition_point(|(t, _)| *t <= micros);
         let shown = time::format_micros(micros).unwrap_or_else(|_| micros.to_string());
         if idx == 0 {
@@ -961,26 +1248,37 @@ impl VersionedFile {
     }
 
     /// The `n`-th ancestor of the current version (0 = the current version), walking
-    /// `prev_version` links.
+    /// `prev_version` links. A link to no committed version is `CORRUPT_FILE`.
     pub fn nth_previous(&self, n: u64) -> Result<VersionInfo> {
         let g = self.lock();
         g.file()?;
         let start = g.current.clone();
-        let mut name = start.clone();
-        for i in 0..=n {
-            if name == FIRST_VERSION {
+        let Some(mut info) = g.current_committed()? else {
+            bail!(
+                VersionNotFound,
+                "'{start}' has fewer than {n} versions before it (0 found)"
+            );
+        };
+        for i in 1..=n {
+            let prev = info.prev_version.as_str();
+            if prev == FIRST_VERSION {
                 bail!(
                     VersionNotFound,
                     "'{start}' has fewer than {n} versions before it ({i} found)"
                 );
             }
-            let info = g.committed(&name)?;
-            if i == n {
-                return Ok(info.clone());
-            }
-            name = info.prev_version.clone();
+            info = match g.committed(prev) {
+                Ok(p) => p,
+                Err(e) if e.kind == ErrorKind::VersionNotFound => bail!(
+                    CorruptFile,
+                    "version '{}' names '{prev}' as its prev_version, which is not a committed version ({}): the file is damaged (verify() reports it)",
+                    info.name,
+                    e.message
+                ),
+                Err(e) => return Err(e),
+            };
         }
-        bail!(VersionNotFound, "no version {n} steps before '{start}'")
+        Ok(info.clone())
     }
 
     /// What `path` names in a committed version (`""` is the version's root group).

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::attrs::{set_attr, AttrValue, Attrs};
 use crate::codec;
 use crate::dtype::Dtype;
-use crate::error::{bail, err, ErrorKind, Result};
+use crate::error::{bail, err, Result};
 use crate::file::{
     data_group_path, gather, normalize_path, version_group_path, walk_version, ChunkMap, DataGroup,
     DatasetMeta, Inner, VersionInfo, VersionedFile, FIRST_VERSION, VERSION_DATA,
@@ -140,19 +140,20 @@ impl VersionedFile {
             );
         }
         let prev = match opts.prev_version.as_deref() {
-            None => g.current.clone(),
+            None => {
+                // A current_version naming no committed version is damage, not a
+                // request for a root version.
+                g.current_committed()?;
+                g.current.clone()
+            }
             Some("") => FIRST_VERSION.to_string(),
             Some(p) => p.to_string(),
         };
         let (groups, datasets) = if prev == FIRST_VERSION {
             (BTreeMap::new(), BTreeMap::new())
         } else {
-            g.committed(&prev).map_err(|e| {
-                err(
-                    ErrorKind::VersionNotFound,
-                    format!("previous version: {}", e.message),
-                )
-            })?;
+            g.committed(&prev)
+                .map_err(|e| err(e.kind, format!("previous version: {}", e.message)))?;
             walk_version(&mut g, &prev, true)?
         };
         let mut staged = BTreeMap::new();
@@ -1081,6 +1082,18 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     f.require_writable()?;
     let timestamp = st.timestamp.unwrap_or_else(time::now_micros);
     let ts_string = time::format_micros(timestamp)?;
+    // Before anything is written: committed data must not rely on raw_data rows that
+    // are missing, which new slots (or new storage) would fill in.
+    for ((path, _), chunks) in work.iter().zip(&hashed) {
+        let hashes: Vec<[u8; 32]> = chunks
+            .iter()
+            .filter(|h| !h.fill_only)
+            .map(|h| h.hash)
+            .collect();
+        if !hashes.is_empty() || f.data_group(path)?.is_none() {
+            f.check_storage(path, &hashes)?;
+        }
+    }
     let mut plans: Vec<(String, DatasetMeta, Attrs, Plan)> = Vec::new();
     let mut new_maps: Vec<(String, Arc<ChunkMap>)> = Vec::new();
     let mut updates: Vec<TableUpdate> = Vec::new();
@@ -1141,7 +1154,7 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     let info = VersionInfo {
         name: st.name.clone(),
         prev_version: st.prev.clone(),
-        timestamp,
+        timestamp: Some(timestamp),
         committed: true,
     };
     f.versions.insert(st.name.clone(), info.clone());
@@ -1155,6 +1168,9 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     // The new version's dataset metadata is known: later stages over it and reads of
     // it need not read it back (see `walk_version`).
     for (path, meta, _, plan) in plans {
+        if let Plan::Virtual { map } = &plan {
+            f.note_mapped(&st.name, &path, &meta, map);
+        }
         let cached = match plan {
             Plan::Virtual { .. } => Some(Arc::new((
                 meta,
@@ -1392,6 +1408,7 @@ fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
     for r in &u.rows {
         dg.index.entry(r.hash).or_insert(r.start as u64);
     }
+    f.note_table_rows(&u.path, &u.rows);
     Ok(())
 }
 
@@ -1435,11 +1452,30 @@ fn write_table_rows(dg: &mut DataGroup, u: &TableUpdate) -> Result<bool> {
 }
 
 fn create_data_group(f: &mut Inner, path: &str, meta: &DatasetMeta, hash: HashKind) -> Result<()> {
-    let res = create_data_group_objects(f, path, meta, hash);
+    let gpath = data_group_path(path);
+    // The group exists already when another dataset path lives below it ('a' after
+    // 'a/b'): then only raw_data and hash_table are new, and only they may go again.
+    let existed = h5::exists(f.file()?, &gpath)?;
+    let leaves = ["raw_data", "hash_table"].map(|l| format!("{gpath}/{l}"));
+    let mut had = [false; 2];
+    if existed {
+        for (h, p) in had.iter_mut().zip(&leaves) {
+            *h = h5::exists(f.file()?, p)?;
+        }
+    }
+    let res = create_data_group_objects(f, &gpath, existed, meta, hash);
     if res.is_err() {
         // Leave no half-made storage behind: the path must stay usable.
         if let Ok(file) = f.file() {
-            let _ = h5::unlink(file, &data_group_path(path));
+            if existed {
+                for (&h, p) in had.iter().zip(&leaves) {
+                    if !h && h5::exists(file, p).unwrap_or(false) {
+                        let _ = h5::unlink(file, p);
+                    }
+                }
+            } else {
+                let _ = h5::unlink(file, &gpath);
+            }
         }
         f.raws.clear();
     }
@@ -1448,12 +1484,17 @@ fn create_data_group(f: &mut Inner, path: &str, meta: &DatasetMeta, hash: HashKi
 
 fn create_data_group_objects(
     f: &mut Inner,
-    path: &str,
+    gpath: &str,
+    existed: bool,
     meta: &DatasetMeta,
     hash: HashKind,
 ) -> Result<()> {
     let file = f.file()?;
-    let g = h5::create_group(file, &data_group_path(path))?;
+    let g = if existed {
+        h5::open_group(file, gpath)?
+    } else {
+        h5::create_group(file, gpath)?
+    };
     let raw = h5::create_raw_data(&g, &meta.dtype, &meta.chunks, &meta.fill, &meta.filters)?;
     h5::write_attr(
         &raw,

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::error::Result;
 use crate::file::{
     data_group_path, version_group_path, walk_version, VersionedFile, DATA_VERSION, FIRST_VERSION,
+    VERSION_DATA,
 };
 use crate::h5;
 use crate::strings::{hash_elements, StrPool};
@@ -52,14 +53,22 @@ struct SlotUse {
 }
 
 impl VersionedFile {
-    /// Checks the whole file: every `prev_version` resolves; every mapping of every
-    /// committed version points at a whole hash-table row inside `raw_data` below
-    /// `largest_index`, always with the same geometry; every stored chunk reads and its
-    /// hash equals its hash-table row. Read-only; works on files opened `'r'`.
+    /// Checks the whole file: `current_version` names a committed version; every
+    /// version group is marked committed or not and has a timestamp; every
+    /// `prev_version` resolves; every mapping of every committed version points at a
+    /// whole hash-table row inside `raw_data` below `largest_index`, always with the
+    /// same geometry; every stored chunk reads and its hash equals its hash-table row.
+    /// Read-only; works on files opened `'r'`.
     pub fn verify(&self) -> Result<Report> {
         let mut g = self.lock();
         g.file()?;
         let mut rep = Report::default();
+        if let Err(e) = g.current_committed() {
+            rep.problems.push(Problem {
+                location: format!("/{VERSION_DATA}/versions"),
+                message: e.message,
+            });
+        }
         let mut names: Vec<String> = g.versions.keys().cloned().collect();
         names.sort();
         let mut uses: BTreeMap<String, BTreeMap<u64, SlotUse>> = BTreeMap::new();
@@ -67,6 +76,29 @@ impl VersionedFile {
             let Some(info) = g.versions.get(name).cloned() else {
                 continue;
             };
+            if !info.committed && g.unmarked.contains(name) {
+                // Committed children mean it was committed once: damage, not an
+                // interrupted commit (which writes committed = False first).
+                let child = g
+                    .versions
+                    .values()
+                    .filter(|c| c.committed && c.prev_version == *name)
+                    .map(|c| c.name.clone())
+                    .min();
+                let p = Problem {
+                    location: name.clone(),
+                    message: match &child {
+                        Some(c) => format!("version group has no 'committed' attribute, although version '{c}' was committed on top of it: reading it is CORRUPT_FILE; if its data is whole, h5py can restore the attribute (attrs['committed'] = True)"),
+                        None => "version group has no 'committed' attribute (a commit interrupted before it was marked?); it is not listed and can be deleted".into(),
+                    },
+                };
+                if child.is_some() {
+                    rep.problems.push(p);
+                } else {
+                    rep.warnings.push(p);
+                }
+                continue;
+            }
             if !info.committed {
                 rep.warnings.push(Problem {
                     location: name.clone(),
@@ -75,6 +107,12 @@ impl VersionedFile {
                 continue;
             }
             rep.versions += 1;
+            if info.timestamp.is_none() {
+                rep.problems.push(Problem {
+                    location: name.clone(),
+                    message: "version group has no readable 'timestamp' attribute: its commit time is unknown, so lookups by time (versionAt) fail; h5py can write one in the format 'YYYY-MM-DD HH:MM:SS.ffffff+0000'".into(),
+                });
+            }
             if info.prev_version != FIRST_VERSION
                 && !g
                     .versions

@@ -413,6 +413,81 @@ fn verify_passes_sound_files_and_names_each_problem() {
     );
 }
 
+#[test]
+fn commits_over_damaged_storage_are_refused_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.h5");
+    let path = path.to_str().unwrap();
+    let kind = |r: vh5::Result<vh5::VersionInfo>| r.map(|_| ()).map_err(|e| e.kind);
+    let stage_write = |vf: &VersionedFile, prev: Option<&str>| {
+        let s = vf
+            .stage(
+                "v4",
+                StageOptions {
+                    prev_version: prev.map(str::to_string),
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| e.kind)?;
+        s.write("x", &[AxisSel::Index(1)], &f64s(&[5.0])).unwrap();
+        kind(s.commit())
+    };
+
+    // raw_data cut short under v1's chunk [20:25]: appending a slot would fill it in.
+    three_versions(path);
+    {
+        let f = hdf5::File::open_rw(path).unwrap();
+        f.dataset("_version_data/x/raw_data")
+            .unwrap()
+            .resize(20)
+            .unwrap();
+    }
+    let vf = VersionedFile::open(path, Mode::Append).unwrap();
+    assert_eq!(
+        stage_write(&vf, Some("v1")),
+        Err(vh5::ErrorKind::CorruptFile)
+    );
+    assert_eq!(vf.versions().unwrap(), ["v1", "v2", "v3"]);
+    vf.close().unwrap();
+    assert_eq!(raw_slots(path, "x", 10), 2, "raw_data keeps its 20 rows");
+    let vf = VersionedFile::open(path, Mode::Read).unwrap();
+    let e = vf
+        .read("v1", "x", &[AxisSel::Index(22)])
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(e.kind, vh5::ErrorKind::CorruptFile);
+    vf.close().unwrap();
+
+    // current_version naming no version: staging over it is refused until it is set.
+    three_versions(path);
+    {
+        let f = hdf5::File::open_rw(path).unwrap();
+        f.group("_version_data/versions")
+            .unwrap()
+            .attr("current_version")
+            .unwrap()
+            .write_scalar(&"gone".parse::<hdf5::types::VarLenUnicode>().unwrap())
+            .unwrap();
+    }
+    let vf = VersionedFile::open(path, Mode::Append).unwrap();
+    assert_eq!(
+        vf.nth_previous(0).map(|_| ()).map_err(|e| e.kind),
+        Err(vh5::ErrorKind::CorruptFile)
+    );
+    assert_eq!(stage_write(&vf, None), Err(vh5::ErrorKind::CorruptFile));
+    assert!(vf
+        .verify()
+        .unwrap()
+        .problems
+        .iter()
+        .any(|p| p.message.contains("current_version names 'gone'")));
+    vf.set_current_version("v3").unwrap();
+    assert_eq!(stage_write(&vf, None), Ok(()));
+    assert_eq!(vf.nth_previous(1).unwrap().name, "v3");
+    assert!(vf.verify().unwrap().ok());
+    vf.close().unwrap();
+}
+
 /// Opens `path` read-only with libhdf5's default driver and no file lock, to look at
 /// storage while this process may hold the file open for writing through the
 /// engine's own driver (which libhdf5 treats as a different open).

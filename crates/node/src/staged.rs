@@ -62,7 +62,9 @@ impl Task for CommitTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        output.map(Into::into).map_err(|e| js_err(&env, e))
+        output
+            .and_then(TryInto::try_into)
+            .map_err(|e| js_err(&env, e))
     }
 }
 

@@ -50,16 +50,18 @@ impl JsVersion {
         self.info.prev_version.clone()
     }
 
-    /// Commit time (millisecond precision; see `timestampMicros`).
+    /// Commit time (millisecond precision; see `timestampMicros`). `CORRUPT_FILE` when
+    /// the file lacks it.
     #[napi(getter)]
-    pub fn timestamp(&self) -> chrono::DateTime<chrono::Utc> {
-        to_date(self.info.timestamp)
+    pub fn timestamp(&self, env: &Env) -> Result<chrono::DateTime<chrono::Utc>> {
+        Ok(to_date(self.info.commit_time().js(env)?))
     }
 
-    /// Commit time in microseconds since the Unix epoch, exact.
+    /// Commit time in microseconds since the Unix epoch, exact. `CORRUPT_FILE` when
+    /// the file lacks it.
     #[napi(getter)]
-    pub fn timestamp_micros(&self) -> BigInt {
-        BigInt::from(self.info.timestamp)
+    pub fn timestamp_micros(&self, env: &Env) -> Result<BigInt> {
+        Ok(BigInt::from(self.info.commit_time().js(env)?))
     }
 
     /// The version's user attributes (read-only).

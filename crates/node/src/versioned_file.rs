@@ -158,14 +158,18 @@ impl Task for VerifyTask {
     }
 }
 
-impl From<vh5::VersionInfo> for VersionInfo {
-    fn from(v: vh5::VersionInfo) -> Self {
-        VersionInfo {
+impl TryFrom<vh5::VersionInfo> for VersionInfo {
+    type Error = vh5::Error;
+
+    /// Fails with `CORRUPT_FILE` for a version whose commit time the file lacks.
+    fn try_from(v: vh5::VersionInfo) -> vh5::Result<Self> {
+        let us = v.commit_time()?;
+        Ok(VersionInfo {
             name: v.name,
             prev_version: v.prev_version,
-            timestamp: to_date(v.timestamp),
-            timestamp_micros: BigInt::from(v.timestamp),
-        }
+            timestamp: to_date(us),
+            timestamp_micros: BigInt::from(us),
+        })
     }
 }
 
@@ -241,16 +245,17 @@ impl JsVersionedFile {
         self.inner.versions().js(env)
     }
 
-    /// Committed versions with parents and timestamps, oldest first.
+    /// Committed versions with parents and timestamps, oldest first. `CORRUPT_FILE`
+    /// when a version's timestamp is missing from the file.
     #[napi]
     pub fn history(&self, env: &Env) -> Result<Vec<VersionInfo>> {
-        Ok(self
-            .inner
+        self.inner
             .version_infos()
             .js(env)?
             .into_iter()
-            .map(Into::into)
-            .collect())
+            .map(TryInto::try_into)
+            .collect::<vh5::Result<Vec<_>>>()
+            .js(env)
     }
 
     /// A committed version by name.
@@ -276,7 +281,8 @@ impl JsVersionedFile {
     }
 
     /// The latest version committed at or before `time` (or exactly at it with
-    /// `{ exact: true }`). Throws `NO_VERSION_AT_TIME` when there is none.
+    /// `{ exact: true }`). Throws `NO_VERSION_AT_TIME` when there is none, and
+    /// `CORRUPT_FILE` when some version's timestamp is missing from the file.
     #[napi(ts_args_type = "time: Date | string | bigint, options?: VersionAtOptions")]
     pub fn version_at(
         &self,

@@ -1423,6 +1423,89 @@ fn regular_block(space: hid_t, what: &str) -> Result<(Vec<u64>, Vec<u64>)> {
     }
 }
 
+/// The mapping of a version dataset whose source reaches furthest along axis 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FurthestSource {
+    /// First source row of that mapping.
+    pub start: u64,
+    /// One past its last source row.
+    pub end: u64,
+    /// Where the mapping starts in the version dataset.
+    pub vstart: Vec<u64>,
+    /// Source dataset name of the first mapping.
+    pub source: String,
+}
+
+/// The mapping whose source rows reach furthest, of a version dataset; `None` when it
+/// is not virtual or maps nothing. Reads only each source selection's bounds: a
+/// fraction of [`read_mappings`]'s work, for scans over every version.
+pub fn furthest_source(ds: &Hid) -> Result<Option<FurthestSource>> {
+    locked(|| {
+        // SAFETY: ids returned by the H5Pget_virtual_* calls are owned and released;
+        // bound buffers hold H5S_MAX_RANK entries; name buffers are sized from HDF5's
+        // answer.
+        unsafe {
+            let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
+            if H5Pget_layout(dcpl.id()) != H5D_layout_t::H5D_VIRTUAL {
+                return Ok(None);
+            }
+            let mut n: usize = 0;
+            ck!(
+                "counting virtual mappings",
+                H5Pget_virtual_count(dcpl.id(), &mut n)
+            );
+            if n == 0 {
+                return Ok(None);
+            }
+            let mut lo = [0 as hsize_t; 32];
+            let mut hi = [0 as hsize_t; 32];
+            let mut best = (0usize, 0u64, 0u64);
+            for i in 0..n {
+                let ss = hid!(
+                    "reading a source region",
+                    H5Pget_virtual_srcspace(dcpl.id(), i)
+                );
+                ck!(
+                    "reading a source region's bounds",
+                    H5Sget_select_bounds(ss.id(), lo.as_mut_ptr(), hi.as_mut_ptr())
+                );
+                let end = hi[0].saturating_add(1);
+                if i == 0 || end > best.2 {
+                    best = (i, lo[0], end);
+                }
+            }
+            let vs = hid!(
+                "reading a virtual region",
+                H5Pget_virtual_vspace(dcpl.id(), best.0)
+            );
+            let rank = ck!(
+                "reading a selection rank",
+                H5Sget_simple_extent_ndims(vs.id())
+            ) as usize;
+            ck!(
+                "reading a virtual region's bounds",
+                H5Sget_select_bounds(vs.id(), lo.as_mut_ptr(), hi.as_mut_ptr())
+            );
+            let len = ck!(
+                "reading a source name",
+                H5Pget_virtual_dsetname(dcpl.id(), 0, ptr::null_mut(), 0)
+            );
+            let mut buf = vec![0u8; len as usize + 1];
+            ck!(
+                "reading a source name",
+                H5Pget_virtual_dsetname(dcpl.id(), 0, buf.as_mut_ptr() as *mut c_char, buf.len())
+            );
+            buf.truncate(len as usize);
+            Ok(Some(FurthestSource {
+                start: best.1,
+                end: best.2,
+                vstart: lo[..rank.min(32)].to_vec(),
+                source: String::from_utf8_lossy(&buf).into_owned(),
+            }))
+        }
+    })
+}
+
 /// Decodes a version dataset's mappings. `None` when the dataset is not virtual
 /// (a fill-only dataset). Each mapping's source must be `raw_path`.
 pub fn read_mappings(ds: &Hid) -> Result<Option<(Vec<Mapping>, Option<String>)>> {
