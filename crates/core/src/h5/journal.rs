@@ -852,7 +852,6 @@ struct ClassV114 {
     fl_map: [c_int; 7],
 }
 
-const NONE: Cb = std::ptr::null();
 const FL_MAP: [c_int; 7] = [
     MEM_SUPER, MEM_SUPER, MEM_SUPER, MEM_DRAW, MEM_DRAW, MEM_SUPER, MEM_SUPER,
 ];
@@ -868,6 +867,36 @@ fn version() -> (u32, u32) {
     })
 }
 
+/// A leaked class struct of type `$ty` (one of the layouts above) for this driver:
+/// the fields both layouts share are set here, `$extra` sets the others, and every
+/// callback not named stays null (libhdf5's default behaviour, as sec2 has it).
+macro_rules! class {
+    ($ty:ident { $($extra:ident: $v:expr),* }) => {{
+        // SAFETY: the class struct is plain data (integers, raw pointers); all zero
+        // is a valid value, meaning "no callback" for every pointer.
+        let mut c: $ty = unsafe { std::mem::zeroed() };
+        c.name = NAME.as_ptr();
+        c.maxaddr = MAXADDR;
+        c.fc_degree = CLOSE_WEAK;
+        c.open = cb_open as Cb;
+        c.close = cb_close as Cb;
+        c.cmp = cb_cmp as Cb;
+        c.query = cb_query as Cb;
+        c.get_eoa = cb_get_eoa as Cb;
+        c.set_eoa = cb_set_eoa as Cb;
+        c.get_eof = cb_get_eof as Cb;
+        c.get_handle = cb_get_handle as Cb;
+        c.read = cb_read as Cb;
+        c.write = cb_write as Cb;
+        c.truncate = cb_truncate as Cb;
+        c.lock = cb_lock as Cb;
+        c.unlock = cb_unlock as Cb;
+        c.fl_map = FL_MAP;
+        $(c.$extra = $v;)*
+        Box::leak(Box::new(c)) as *const $ty as *const H5FD_class_t
+    }};
+}
+
 /// Registers the driver once; its id.
 fn driver() -> Result<hid_t> {
     static ID: OnceLock<std::result::Result<hid_t, String>> = OnceLock::new();
@@ -875,85 +904,12 @@ fn driver() -> Result<hid_t> {
         locked(|| {
             let v = version();
             let cls: *const H5FD_class_t = if v >= (1, 14) {
-                let c = Box::leak(Box::new(ClassV114 {
+                class!(ClassV114 {
                     version: 1,
-                    value: DRIVER_VALUE,
-                    name: NAME.as_ptr(),
-                    maxaddr: MAXADDR,
-                    fc_degree: CLOSE_WEAK,
-                    terminate: NONE,
-                    sb_size: NONE,
-                    sb_encode: NONE,
-                    sb_decode: NONE,
-                    fapl_size: 0,
-                    fapl_get: NONE,
-                    fapl_copy: NONE,
-                    fapl_free: NONE,
-                    dxpl_size: 0,
-                    dxpl_copy: NONE,
-                    dxpl_free: NONE,
-                    open: cb_open as Cb,
-                    close: cb_close as Cb,
-                    cmp: cb_cmp as Cb,
-                    query: cb_query as Cb,
-                    get_type_map: NONE,
-                    alloc: NONE,
-                    free: NONE,
-                    get_eoa: cb_get_eoa as Cb,
-                    set_eoa: cb_set_eoa as Cb,
-                    get_eof: cb_get_eof as Cb,
-                    get_handle: cb_get_handle as Cb,
-                    read: cb_read as Cb,
-                    write: cb_write as Cb,
-                    read_vector: NONE,
-                    write_vector: NONE,
-                    read_selection: NONE,
-                    write_selection: NONE,
-                    flush: NONE,
-                    truncate: cb_truncate as Cb,
-                    lock: cb_lock as Cb,
-                    unlock: cb_unlock as Cb,
-                    del: NONE,
-                    ctl: NONE,
-                    fl_map: FL_MAP,
-                }));
-                c as *const ClassV114 as *const H5FD_class_t
+                    value: DRIVER_VALUE
+                })
             } else if v.0 == 1 && v.1 <= 10 {
-                let c = Box::leak(Box::new(ClassV110 {
-                    name: NAME.as_ptr(),
-                    maxaddr: MAXADDR,
-                    fc_degree: CLOSE_WEAK,
-                    terminate: NONE,
-                    sb_size: NONE,
-                    sb_encode: NONE,
-                    sb_decode: NONE,
-                    fapl_size: 0,
-                    fapl_get: NONE,
-                    fapl_copy: NONE,
-                    fapl_free: NONE,
-                    dxpl_size: 0,
-                    dxpl_copy: NONE,
-                    dxpl_free: NONE,
-                    open: cb_open as Cb,
-                    close: cb_close as Cb,
-                    cmp: cb_cmp as Cb,
-                    query: cb_query as Cb,
-                    get_type_map: NONE,
-                    alloc: NONE,
-                    free: NONE,
-                    get_eoa: cb_get_eoa as Cb,
-                    set_eoa: cb_set_eoa as Cb,
-                    get_eof: cb_get_eof as Cb,
-                    get_handle: cb_get_handle as Cb,
-                    read: cb_read as Cb,
-                    write: cb_write as Cb,
-                    flush: NONE,
-                    truncate: cb_truncate as Cb,
-                    lock: cb_lock as Cb,
-                    unlock: cb_unlock as Cb,
-                    fl_map: FL_MAP,
-                }));
-                c as *const ClassV110 as *const H5FD_class_t
+                class!(ClassV110 {})
             } else {
                 return Err(format!(
                     "libhdf5 {}.{} is not supported (1.10, 1.14 and 2.x are)",

@@ -1436,6 +1436,49 @@ pub struct FurthestSource {
     pub source: String,
 }
 
+/// The creation properties of a virtual dataset and its number of mappings; `None`
+/// when `ds` is not virtual. Call under the library lock.
+///
+/// # Safety
+/// `ds` must be an open dataset id.
+unsafe fn virtual_plist(ds: &Hid) -> Result<Option<(Hid, usize)>> {
+    // SAFETY: per the contract; the plist id is owned by the returned Hid.
+    unsafe {
+        let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
+        if H5Pget_layout(dcpl.id()) != H5D_layout_t::H5D_VIRTUAL {
+            return Ok(None);
+        }
+        let mut n: usize = 0;
+        ck!(
+            "counting virtual mappings",
+            H5Pget_virtual_count(dcpl.id(), &mut n)
+        );
+        Ok(Some((dcpl, n)))
+    }
+}
+
+/// The source dataset name of mapping `i` of a virtual dataset's creation
+/// properties. Call under the library lock.
+///
+/// # Safety
+/// `dcpl` must be a virtual dataset's creation plist with more than `i` mappings.
+unsafe fn virtual_source_name(dcpl: &Hid, i: usize) -> Result<String> {
+    // SAFETY: per the contract; the buffer is sized from HDF5's answer.
+    unsafe {
+        let len = ck!(
+            "reading a source name",
+            H5Pget_virtual_dsetname(dcpl.id(), i, ptr::null_mut(), 0)
+        );
+        let mut buf = vec![0u8; len as usize + 1];
+        ck!(
+            "reading a source name",
+            H5Pget_virtual_dsetname(dcpl.id(), i, buf.as_mut_ptr() as *mut c_char, buf.len())
+        );
+        buf.truncate(len as usize);
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+}
+
 /// The mapping whose source rows reach furthest, of a version dataset; `None` when it
 /// is not virtual or maps nothing. Reads only each source selection's bounds: a
 /// fraction of [`read_mappings`]'s work, for scans over every version.
@@ -1445,15 +1488,9 @@ pub fn furthest_source(ds: &Hid) -> Result<Option<FurthestSource>> {
         // bound buffers hold H5S_MAX_RANK entries; name buffers are sized from HDF5's
         // answer.
         unsafe {
-            let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
-            if H5Pget_layout(dcpl.id()) != H5D_layout_t::H5D_VIRTUAL {
+            let Some((dcpl, n)) = virtual_plist(ds)? else {
                 return Ok(None);
-            }
-            let mut n: usize = 0;
-            ck!(
-                "counting virtual mappings",
-                H5Pget_virtual_count(dcpl.id(), &mut n)
-            );
+            };
             if n == 0 {
                 return Ok(None);
             }
@@ -1486,21 +1523,11 @@ pub fn furthest_source(ds: &Hid) -> Result<Option<FurthestSource>> {
                 "reading a virtual region's bounds",
                 H5Sget_select_bounds(vs.id(), lo.as_mut_ptr(), hi.as_mut_ptr())
             );
-            let len = ck!(
-                "reading a source name",
-                H5Pget_virtual_dsetname(dcpl.id(), 0, ptr::null_mut(), 0)
-            );
-            let mut buf = vec![0u8; len as usize + 1];
-            ck!(
-                "reading a source name",
-                H5Pget_virtual_dsetname(dcpl.id(), 0, buf.as_mut_ptr() as *mut c_char, buf.len())
-            );
-            buf.truncate(len as usize);
             Ok(Some(FurthestSource {
                 start: best.1,
                 end: best.2,
                 vstart: lo[..rank.min(32)].to_vec(),
-                source: String::from_utf8_lossy(&buf).into_owned(),
+                source: virtual_source_name(&dcpl, 0)?,
             }))
         }
     })
@@ -1513,15 +1540,9 @@ pub fn read_mappings(ds: &Hid) -> Result<Option<(Vec<Mapping>, Option<String>)>>
         // SAFETY: ids returned by the H5Pget_virtual_* calls are owned and released;
         // name buffers are sized from HDF5's answer.
         unsafe {
-            let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
-            if H5Pget_layout(dcpl.id()) != H5D_layout_t::H5D_VIRTUAL {
+            let Some((dcpl, n)) = virtual_plist(ds)? else {
                 return Ok(None);
-            }
-            let mut n: usize = 0;
-            ck!(
-                "counting virtual mappings",
-                H5Pget_virtual_count(dcpl.id(), &mut n)
-            );
+            };
             let mut out = Vec::with_capacity(n);
             let mut source: Option<String> = None;
             for i in 0..n {
@@ -1548,22 +1569,7 @@ pub fn read_mappings(ds: &Hid) -> Result<Option<(Vec<Mapping>, Option<String>)>>
                     );
                 }
                 if i == 0 {
-                    let len = ck!(
-                        "reading a source name",
-                        H5Pget_virtual_dsetname(dcpl.id(), i, ptr::null_mut(), 0)
-                    );
-                    let mut buf = vec![0u8; len as usize + 1];
-                    ck!(
-                        "reading a source name",
-                        H5Pget_virtual_dsetname(
-                            dcpl.id(),
-                            i,
-                            buf.as_mut_ptr() as *mut c_char,
-                            buf.len()
-                        )
-                    );
-                    buf.truncate(len as usize);
-                    source = Some(String::from_utf8_lossy(&buf).into_owned());
+                    source = Some(virtual_source_name(&dcpl, 0)?);
                 }
                 out.push(Mapping {
                     vstart,
