@@ -180,6 +180,9 @@ pub(crate) struct Inner {
     /// Metadata and raw_data path of committed version datasets, by (version, path):
     /// committed versions never change, so repeated reads skip opening them.
     pub read_metas: HashMap<(String, String), Arc<(DatasetMeta, String)>>,
+    /// User attributes of committed version datasets, by (version, path), for
+    /// staging over a version without opening its datasets again.
+    pub ds_attrs: HashMap<(String, String), Attrs>,
     /// Open `raw_data` handles by path, kept for reads (each open copies property
     /// lists, and an open handle keeps libhdf5's chunk cache warm).
     pub raws: HashMap<String, Hid>,
@@ -870,6 +873,15 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
             } else {
                 format!("{prefix}/{name}")
             };
+            let key = (version.to_string(), path.clone());
+            if cached {
+                if let (Some(m), Some(a)) = (inner.read_metas.get(&key), inner.ds_attrs.get(&key)) {
+                    // A dataset already seen: opening it again would decode all its
+                    // virtual mappings.
+                    datasets.insert(path, (m.0.clone(), a.clone()));
+                    continue;
+                }
+            }
             let obj = h5::open_object(&g, &name)?;
             match h5::kind_of(&obj) {
                 h5::ObjKind::Group => {
@@ -877,7 +889,6 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
                     stack.push((path, obj));
                 }
                 h5::ObjKind::Dataset => {
-                    let key = (version.to_string(), path.clone());
                     let meta = match inner.read_metas.get(&key).filter(|_| cached) {
                         Some(m) => m.0.clone(),
                         None => {
@@ -885,12 +896,16 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
                             if cached {
                                 inner
                                     .read_metas
-                                    .insert(key, Arc::new((meta.clone(), raw_path)));
+                                    .insert(key.clone(), Arc::new((meta.clone(), raw_path)));
                             }
                             meta
                         }
                     };
-                    datasets.insert(path, (meta, read_user_attrs(&obj, &DATASET_RESERVED)?));
+                    let attrs = read_user_attrs(&obj, &DATASET_RESERVED)?;
+                    if cached {
+                        inner.ds_attrs.insert(key, attrs.clone());
+                    }
+                    datasets.insert(path, (meta, attrs));
                 }
                 h5::ObjKind::Other => {}
             }
@@ -1104,6 +1119,7 @@ impl VersionedFile {
             data_groups: HashMap::new(),
             maps: HashMap::new(),
             read_metas: HashMap::new(),
+            ds_attrs: HashMap::new(),
             raws: HashMap::new(),
             data_version,
             registered: None,
@@ -1139,6 +1155,7 @@ impl VersionedFile {
         g.data_groups.clear();
         g.maps.clear();
         g.read_metas.clear();
+        g.ds_attrs.clear();
         g.raws.clear();
         g.file = None;
         if let Some(k) = g.registered.take() {
@@ -1288,6 +1305,10 @@ impl VersionedFile {
         g.committed(version)?;
         if path.is_empty() {
             return Ok(Node::Group);
+        }
+        // A dataset seen before: opening it again would decode all its mappings.
+        if let Some(m) = g.read_metas.get(&(version.to_string(), path.clone())) {
+            return Ok(Node::Dataset(m.0.clone()));
         }
         let vg = h5::open_group(g.file()?, &version_group_path(version))?;
         if !h5::exists(&vg, &path)? {

@@ -26,6 +26,7 @@ pub mod stage;
 pub mod strings;
 pub mod time;
 pub mod verify;
+mod worker;
 
 pub use attrs::{AttrValue, Attrs};
 pub use dtype::{f16_bits_from_f64, Compound, Dtype, Field};

@@ -17,13 +17,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rayon::prelude::*;
 
-use crate::attrs::{set_attr, AttrValue, Attrs};
+use crate::attrs::{set_attr, AttrValue, Attrs, DATASET_RESERVED};
 use crate::codec;
 use crate::dtype::Dtype;
 use crate::error::{bail, err, Result};
 use crate::file::{
-    data_group_path, gather, normalize_path, version_group_path, walk_version, ChunkMap, DataGroup,
-    DatasetMeta, Inner, VersionInfo, VersionedFile, FIRST_VERSION, VERSION_DATA,
+    data_group_path, gather, normalize_path, read_user_attrs, version_group_path, walk_version,
+    ChunkMap, DataGroup, DatasetMeta, Inner, VersionInfo, VersionedFile, FIRST_VERSION,
+    VERSION_DATA,
 };
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
 use crate::h5::{self, Compression, Filters, HashRow, Mapping};
@@ -797,7 +798,9 @@ impl StagedVersion {
     }
 
     /// Commits the staged version. On error nothing visible is left: the version does
-    /// not exist, its name is free, and earlier versions are untouched.
+    /// not exist, its name is free, and earlier versions are untouched. The work runs
+    /// on the library's libhdf5 worker thread (see `worker`); the caller blocks until
+    /// it is done.
     pub fn commit(&self) -> Result<VersionInfo> {
         let state = {
             let mut st = self.lock()?;
@@ -815,7 +818,8 @@ impl StagedVersion {
             }
         };
         let name = state.name.clone();
-        let result = commit_state(&self.file, state);
+        let file = self.file.clone();
+        let result = crate::worker::run(move || commit_state(&file, state));
         self.file.lock().staging.remove(&name);
         if result.is_ok() {
             self.state
@@ -1125,32 +1129,36 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         &st.groups,
         &plans,
     )
-    .and_then(|()| {
+    .and_then(|written| {
         for u in &updates {
             apply_table_update(&mut f, u)?;
         }
         // The commit mark and one flush: everything since the last flush is one
         // transaction of the file's journal, so a crash before the flush ends leaves
         // the file as it was before this commit, and after it, with the version.
-        finish_version(&f, &st.name, st.make_current)
+        finish_version(&f, &st.name, st.make_current)?;
+        Ok(written)
     });
-    if let Err(e) = res {
-        // Leave no half-written version behind; slots appended above are recorded in
-        // the hash tables and simply stay unreferenced.
-        if let Ok(fh) = f.file() {
-            if h5::exists(fh, &vpath).unwrap_or(false) {
-                let _ = h5::unlink(fh, &vpath);
-            }
-            if st.make_current {
-                let cur = f.current.clone();
-                if let Ok(vg) = h5::open_group(fh, &format!("{VERSION_DATA}/versions")) {
-                    let _ = h5::write_attr(&vg, "current_version", &AttrValue::Str(cur));
+    let written = match res {
+        Ok(w) => w,
+        Err(e) => {
+            // Leave no half-written version behind; slots appended above are recorded in
+            // the hash tables and simply stay unreferenced.
+            if let Ok(fh) = f.file() {
+                if h5::exists(fh, &vpath).unwrap_or(false) {
+                    let _ = h5::unlink(fh, &vpath);
                 }
+                if st.make_current {
+                    let cur = f.current.clone();
+                    if let Ok(vg) = h5::open_group(fh, &format!("{VERSION_DATA}/versions")) {
+                        let _ = h5::write_attr(&vg, "current_version", &AttrValue::Str(cur));
+                    }
+                }
+                let _ = h5::file_flush(fh);
             }
-            let _ = h5::file_flush(fh);
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     let info = VersionInfo {
         name: st.name.clone(),
         prev_version: st.prev.clone(),
@@ -1167,7 +1175,8 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     }
     // The new version's dataset metadata is known: later stages over it and reads of
     // it need not read it back (see `walk_version`).
-    for (path, meta, _, plan) in plans {
+    for ((path, meta, _, plan), attrs) in plans.into_iter().zip(written) {
+        f.ds_attrs.insert((st.name.clone(), path.clone()), attrs);
         if let Plan::Virtual { map } = &plan {
             f.note_mapped(&st.name, &path, &meta, map);
         }
@@ -1517,7 +1526,7 @@ fn write_version(
     root_attrs: &Attrs,
     groups: &BTreeMap<String, Attrs>,
     plans: &[(String, DatasetMeta, Attrs, Plan)],
-) -> Result<()> {
+) -> Result<Vec<Attrs>> {
     let file = f.file()?;
     let versions = h5::open_group(file, &format!("{VERSION_DATA}/versions"))?;
     let vg = h5::create_group(&versions, name)?;
@@ -1533,6 +1542,7 @@ fn write_version(
             h5::write_attr(&g, k, v)?;
         }
     }
+    let mut written = Vec::with_capacity(plans.len());
     for (path, meta, attrs, plan) in plans {
         let raw_path = format!("{}/raw_data", data_group_path(path));
         let ds = match plan {
@@ -1590,8 +1600,11 @@ fn write_version(
             "chunks",
             &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()),
         )?;
+        // As a later read of the file gives them (order, types), while the dataset is
+        // open: staging over this version then need not open it again.
+        written.push(read_user_attrs(&ds, &DATASET_RESERVED)?);
     }
-    Ok(())
+    Ok(written)
 }
 
 /// The commit mark: `committed = True` on the version group, then `current_version`,

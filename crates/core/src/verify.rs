@@ -58,8 +58,14 @@ impl VersionedFile {
     /// `prev_version` resolves; every mapping of every committed version points at a
     /// whole hash-table row inside `raw_data` below `largest_index`, always with the
     /// same geometry; every stored chunk reads and its hash equals its hash-table row.
-    /// Read-only; works on files opened `'r'`.
+    /// Read-only; works on files opened `'r'`. Runs on the library's libhdf5 worker
+    /// thread (see `worker`); blocks the caller until done.
     pub fn verify(&self) -> Result<Report> {
+        let me = self.clone();
+        crate::worker::run(move || me.verify_here())
+    }
+
+    fn verify_here(&self) -> Result<Report> {
         let mut g = self.lock();
         g.file()?;
         let mut rep = Report::default();

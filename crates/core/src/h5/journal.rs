@@ -942,6 +942,10 @@ pub fn fapl() -> Result<Hid> {
         if unsafe { H5Pset_driver(fapl.id(), id, std::ptr::null()) } < 0 {
             return Err(h5err("selecting the journal file driver"));
         }
+        // SAFETY: valid file access plist.
+        if unsafe { hdf5_sys::h5p::H5Pset_evict_on_close(fapl.id(), 1) } < 0 {
+            return Err(h5err("setting evict-on-close"));
+        }
         Ok(fapl)
     })
 }
