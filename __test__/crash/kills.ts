@@ -4,6 +4,7 @@
 // the next writer commits on. Used by crash.spec.ts (npm test) and crash.soak.ts.
 import type { ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'
+import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { VersionedFile } from '../../index.js'
 import { tmpFile } from '../helpers.js'
@@ -47,6 +48,7 @@ export async function randomKills(t: ExecutionContext, KILLS: number): Promise<v
   let killed = 0
   let progressed = 0
   let rolledBack = 0
+  let unborn = 0
   for (let i = 0; i < KILLS; i++) {
     // Node's start-up takes ~50 ms; kill anywhere from before the first commit to deep in the loop.
     const ms = 40 + Math.floor(rand() * 400)
@@ -55,8 +57,24 @@ export async function randomKills(t: ExecutionContext, KILLS: number): Promise<v
     if (run.signal === 'SIGKILL') killed += 1
     for (const r of run.reported) reported.add(r)
     if (run.reported.length > 0) progressed += 1
+    // A writer killed while Node was still starting, or while it created the file,
+    // leaves no file or an empty one; that is fine while no version was reported (the
+    // next writer's mode 'a' creates the file again).
+    // (Opening rolls back a creation that was cut short, which leaves an empty file.)
+    const unbornFile = () => reported.size === 0 && (!existsSync(path) || statSync(path).size === 0)
+    if (unbornFile()) {
+      unborn += 1
+      continue
+    }
+    let vf: VersionedFile
+    try {
+      vf = VersionedFile.open(path, { mode: 'r' })
+    } catch (e) {
+      if (!unbornFile()) throw e
+      unborn += 1
+      continue
+    }
     // Every reported version reads back exactly; verify() finds nothing wrong.
-    const vf = VersionedFile.open(path, { mode: 'r' })
     if (vf.recovered) rolledBack += 1
     try {
       const have = new Set(vf.versions)
@@ -86,7 +104,7 @@ export async function randomKills(t: ExecutionContext, KILLS: number): Promise<v
   const n = Math.max(...vf.versions.map((v) => Number(v.slice(1))))
   t.is(vf.currentVersion, `c${n}`)
   vf.close()
-  t.log(`${killed} kills survived, ${reported.size} versions reported committed, ${progressed} runs committed before being killed, ${rolledBack} opens rolled back an interrupted commit`)
+  t.log(`${killed} kills survived, ${reported.size} versions reported committed, ${progressed} runs committed before being killed, ${rolledBack} opens rolled back an interrupted commit, ${unborn} writers died before the file held a version`)
   t.true(killed >= KILLS * 0.8, `only ${killed} of ${KILLS} runs were killed`)
   t.true(reported.size > 0)
 }

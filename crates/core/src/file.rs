@@ -210,6 +210,13 @@ fn writers() -> MutexGuard<'static, HashSet<std::path::PathBuf>> {
     WRITERS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Which storage dataset of a data group [`Inner::reopen_storage`] reopens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Storage {
+    Raw,
+    Table,
+}
+
 /// An open versioned HDF5 file. Cheap to clone; clones share the same open file.
 #[derive(Clone)]
 pub struct VersionedFile {
@@ -430,23 +437,34 @@ impl Inner {
     }
 
     /// Loads (once) the storage state of a dataset path, or `None` if it has none yet.
-    /// Closes and reopens a data group's `raw_data` and `hash_table`, dropping every
-    /// other handle this file keeps to them. Needed after direct chunk writes:
-    /// libhdf5 (1.10 to 2.x) keeps the previous filter mask of the last chunk it looked
-    /// up in a per-dataset cache, and would run a skipped filter on that chunk's next
-    /// read; the cache lives as long as any handle to the dataset is open.
-    pub(crate) fn reopen_storage(&mut self, ds_path: &str) -> Result<()> {
+    /// Closes and reopens a data group's `raw_data` (`Storage::Raw`) or `hash_table`
+    /// (`Storage::Table`), dropping every other handle this file keeps to it. Needed
+    /// after direct chunk writes: libhdf5 (1.10 to 2.x) keeps the previous filter mask
+    /// of the last chunk it looked up in a per-dataset cache, and would run a skipped
+    /// filter on that chunk's next read; the cache lives as long as any handle to the
+    /// dataset is open. Only the dataset written is reopened: with evict-on-close,
+    /// closing `raw_data` drops its chunk index from the metadata cache, which then
+    /// has to be read again.
+    pub(crate) fn reopen_storage(&mut self, ds_path: &str, which: Storage) -> Result<()> {
         let gpath = data_group_path(ds_path);
         let raw_path = format!("{gpath}/raw_data");
-        self.raws.remove(&raw_path);
         let Some(mut dg) = self.data_groups.remove(ds_path) else {
             return Ok(());
         };
-        drop(dg.raw);
-        drop(dg.table);
+        if which == Storage::Raw {
+            self.raws.remove(&raw_path);
+        }
         let file = self.file()?;
-        dg.raw = h5::open_dataset(file, &raw_path)?;
-        dg.table = h5::open_dataset(file, &format!("{gpath}/hash_table"))?;
+        match which {
+            Storage::Raw => {
+                drop(dg.raw);
+                dg.raw = h5::open_dataset(file, &raw_path)?;
+            }
+            Storage::Table => {
+                drop(dg.table);
+                dg.table = h5::open_dataset(file, &format!("{gpath}/hash_table"))?;
+            }
+        }
         self.data_groups.insert(ds_path.to_string(), dg);
         Ok(())
     }

@@ -23,7 +23,7 @@ use crate::dtype::Dtype;
 use crate::error::{bail, err, Result};
 use crate::file::{
     data_group_path, gather, normalize_path, read_user_attrs, version_group_path, walk_version,
-    ChunkMap, DataGroup, DatasetMeta, Inner, VersionInfo, VersionedFile, FIRST_VERSION,
+    ChunkMap, DataGroup, DatasetMeta, Inner, Storage, VersionInfo, VersionedFile, FIRST_VERSION,
     VERSION_DATA,
 };
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
@@ -1276,7 +1276,7 @@ fn store_chunks(
             let strings: Vec<&[u8]> = ds.pool.decode(&buf).collect();
             h5::write_strings(&dg.raw, &start, &count, &strings)?;
         } else if write_slots(&dg.raw, meta, first_new, &to_write)? {
-            f.reopen_storage(path)?;
+            f.reopen_storage(path, Storage::Raw)?;
         }
         let Some(dg) = f.data_group(path)? else {
             bail!(
@@ -1402,7 +1402,7 @@ fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
         );
     };
     if write_table_rows(dg, u)? {
-        f.reopen_storage(&u.path)?;
+        f.reopen_storage(&u.path, Storage::Table)?;
     }
     let Some(dg) = f.data_group(&u.path)? else {
         bail!(
