@@ -162,6 +162,8 @@ pub(crate) struct DataGroup {
     /// The furthest `raw_data` rows any version maps: computed on the first commit that
     /// stores chunks here (see [`Inner::check_storage`]), then kept up to date.
     pub mapped_end: Option<RowUse>,
+    /// Whether the table's only filter is LZF, and its rows per chunk: read once.
+    pub table_layout: Option<(bool, u64)>,
 }
 
 pub(crate) struct Inner {
@@ -648,6 +650,7 @@ impl Inner {
                 table_bytes,
                 table_end,
                 mapped_end: None,
+                table_layout: None,
             };
             self.data_groups.insert(ds_path.to_string(), dg);
         }

@@ -1428,10 +1428,17 @@ fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
 /// compressing a chunk of hashes (192 KiB at the format's 4,096 rows) on every commit.
 /// Returns whether chunks were written directly (the caller then reopens the storage).
 fn write_table_rows(dg: &mut DataGroup, u: &TableUpdate) -> Result<bool> {
-    let lzf_only = matches!(&h5::pipeline(&dg.table)?[..], [s] if s.id == codec::FILTER_LZF);
-    let rows_per_chunk = match h5::ds_chunk_dims(&dg.table)?.as_deref() {
-        Some(&[n]) if n > 0 => n,
-        _ => 0,
+    let (lzf_only, rows_per_chunk) = match dg.table_layout {
+        Some(l) => l,
+        None => {
+            let lzf_only =
+                matches!(&h5::pipeline(&dg.table)?[..], [s] if s.id == codec::FILTER_LZF);
+            let rows_per_chunk = match h5::ds_chunk_dims(&dg.table)?.as_deref() {
+                Some(&[n]) if n > 0 => n,
+                _ => 0,
+            };
+            *dg.table_layout.insert((lzf_only, rows_per_chunk))
+        }
     };
     let Some(tb) = dg
         .table_bytes
@@ -1457,6 +1464,9 @@ fn write_table_rows(dg: &mut DataGroup, u: &TableUpdate) -> Result<bool> {
         chunk[..to - from].copy_from_slice(&tb[from..to]);
         h5::write_chunk(&dg.table, &[c * rows_per_chunk], 1, &chunk)?;
     }
+    // Always reopened: even when the chunk was already stored unfiltered, a lookup
+    // that finds it in libhdf5's chunk cache (after a read of the table) records a
+    // zero filter mask as the last chunk's.
     Ok(true)
 }
 

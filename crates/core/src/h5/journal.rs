@@ -309,6 +309,8 @@ struct JFile {
     eoa: haddr_t,
     eof: haddr_t,
     journal: Option<Journal>,
+    /// Buffer for the bytes a write would overwrite (see [`JFile::changed_span`]).
+    scratch: Vec<u8>,
 }
 
 impl JFile {
@@ -390,6 +392,39 @@ impl JFile {
         Ok(())
     }
 
+    /// The part of a write of `data` at `addr` that changes the file: `None` when
+    /// every byte equals what the file holds, else the range `[lo, hi)` of `data`
+    /// from its first to its last changed byte (bytes past the end of the file count
+    /// as changed). libhdf5 rewrites whole metadata blocks and chunks where a few
+    /// bytes changed (a hash table's last chunk, an object header); writing only the
+    /// changed range also keeps the journal's copy of the old bytes that small.
+    fn changed_span(&mut self, addr: u64, data: &[u8]) -> std::io::Result<Option<(usize, usize)>> {
+        let inside = self.eof.saturating_sub(addr).min(data.len() as u64) as usize;
+        if inside == 0 {
+            return Ok(Some((0, data.len())));
+        }
+        let mut old = std::mem::take(&mut self.scratch);
+        old.resize(inside, 0);
+        let r = read_full(&self.file, &mut old, addr);
+        let span = r.map(|()| {
+            let (new_in, beyond) = data.split_at(inside);
+            match first_difference(&old, new_in) {
+                None if beyond.is_empty() => None,
+                None => Some((inside, data.len())),
+                Some(lo) => {
+                    let hi = if beyond.is_empty() {
+                        last_difference(&old, new_in).map_or(inside, |i| i + 1)
+                    } else {
+                        data.len()
+                    };
+                    Some((lo, hi))
+                }
+            }
+        });
+        self.scratch = old;
+        span
+    }
+
     fn mark_failed(&mut self) {
         if let Some(j) = self.journal.as_mut() {
             j.failed = true;
@@ -414,6 +449,39 @@ impl JFile {
         j.failed = false;
         Ok(())
     }
+}
+
+/// Bytes compared at once by [`first_difference`] and [`last_difference`] (whole
+/// blocks compare as slices, which is a `memcmp`).
+const CMP_BLOCK: usize = 256;
+
+/// Index of the first byte where `a` and `b` (of equal length) differ.
+fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for (x, y) in a.chunks(CMP_BLOCK).zip(b.chunks(CMP_BLOCK)) {
+        if x != y {
+            return x.iter().zip(y).position(|(p, q)| p != q).map(|i| at + i);
+        }
+        at += x.len();
+    }
+    None
+}
+
+/// Index of the last byte where `a` and `b` (of equal length) differ.
+fn last_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    let mut end = a.len();
+    for (x, y) in a.rchunks(CMP_BLOCK).zip(b.rchunks(CMP_BLOCK)) {
+        let start = end - x.len();
+        if x != y {
+            return x
+                .iter()
+                .zip(y)
+                .rposition(|(p, q)| p != q)
+                .map(|i| start + i);
+        }
+        end = start;
+    }
+    None
 }
 
 /// Reads `buf.len()` bytes at `at`; past the end of the file, zeros.
@@ -543,6 +611,7 @@ unsafe extern "C" fn cb_open(
         eoa: 0,
         eof,
         journal,
+        scratch: Vec::new(),
     });
     Box::into_raw(jf) as *mut c_void
 }
@@ -679,7 +748,22 @@ unsafe extern "C" fn cb_write(
     if size == 0 {
         return 0;
     }
-    let end = addr + size as u64;
+    // SAFETY: libhdf5 passes `size` readable bytes.
+    let data = unsafe { std::slice::from_raw_parts(buf as *const u8, size) };
+    let (lo, hi) = match jf.changed_span(addr, data) {
+        Ok(Some(span)) => span,
+        Ok(None) => return 0,
+        Err(e) => {
+            jf.mark_failed();
+            push(
+                *H5E_READERROR,
+                &format!("reading the bytes a write replaces failed: {e}"),
+            );
+            return -1;
+        }
+    };
+    let (addr, data) = (addr + lo as u64, &data[lo..hi]);
+    let end = addr + data.len() as u64;
     if let Err(e) = jf.save(addr, end) {
         jf.mark_failed();
         push(
@@ -688,8 +772,6 @@ unsafe extern "C" fn cb_write(
         );
         return -1;
     }
-    // SAFETY: libhdf5 passes `size` readable bytes.
-    let data = unsafe { std::slice::from_raw_parts(buf as *const u8, size) };
     fault_point();
     if let Err(e) = jf.file.write_all_at(data, addr) {
         jf.mark_failed();
@@ -990,6 +1072,33 @@ pub fn checkpoint(file: &Hid) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn differences_match_a_byte_by_byte_scan() {
+        let naive_first = |a: &[u8], b: &[u8]| a.iter().zip(b).position(|(x, y)| x != y);
+        let naive_last = |a: &[u8], b: &[u8]| a.iter().zip(b).rposition(|(x, y)| x != y);
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for len in [0, 1, 255, 256, 257, 1000, 4096] {
+            let a: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            for _ in 0..50 {
+                let mut b = a.clone();
+                for _ in 0..next() % 4 {
+                    if len > 0 {
+                        let i = next() % len;
+                        b[i] = b[i].wrapping_add(1 + (next() % 255) as u8);
+                    }
+                }
+                assert_eq!(first_difference(&a, &b), naive_first(&a, &b), "len {len}");
+                assert_eq!(last_difference(&a, &b), naive_last(&a, &b), "len {len}");
+            }
+        }
+    }
 
     #[test]
     fn saved_ranges() {
