@@ -126,7 +126,10 @@ export declare class StagedGroup {
   /**
    * Creates a dataset (nested paths create groups). Re-creating a path replaces the
    * dataset in this version; its chunks, dtype, fill value and filters must match
-   * what the file already has for that path.
+   * what the file already has for that path. A typed array given as `data` is kept
+   * without a copy until the version is committed or abandoned, and read then:
+   * changes made to it before are committed; do not transfer or detach its buffer
+   * until `stageVersion` settles.
    */
   createDataset(path: string, options: CreateDatasetOptions): Dataset
   /** Creates a group (and missing parents). */

@@ -178,7 +178,10 @@ impl JsStagedGroup {
 
     /// Creates a dataset (nested paths create groups). Re-creating a path replaces the
     /// dataset in this version; its chunks, dtype, fill value and filters must match
-    /// what the file already has for that path.
+    /// what the file already has for that path. A typed array given as `data` is kept
+    /// without a copy until the version is committed or abandoned, and read then:
+    /// changes made to it before are committed; do not transfer or detach its buffer
+    /// until `stageVersion` settles.
     #[napi]
     pub fn create_dataset(
         &self,
@@ -245,8 +248,8 @@ impl JsStagedGroup {
         };
         let full = self.full(&path);
         let meta = match data {
-            Some(data) => match data.bytes() {
-                Some(bytes) => self.stage.create_dataset_raw(&full, opts, bytes),
+            Some(data) => match data.hold().js(env)? {
+                Some(held) => self.stage.create_dataset_shared(&full, opts, held),
                 None => self.stage.create_dataset(
                     &full,
                     vh5::CreateOptions {
