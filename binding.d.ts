@@ -121,12 +121,22 @@ export declare class StagedGroup {
   get versionName(): string
   /** Name of the parent version. */
   get prevVersion(): string
+  /**
+   * Identity of the staged version this group belongs to (used by `stageVersion`
+   * to check, before committing, the typed arrays `createDataset` holds).
+   */
+  get _stageId(): number
   /** Attributes of this group (of the version itself at the root). */
   get attrs(): Attributes
   /**
    * Creates a dataset (nested paths create groups). Re-creating a path replaces the
    * dataset in this version; its chunks, dtype, fill value and filters must match
-   * what the file already has for that path.
+   * what the file already has for that path. A typed array given as `data` is kept
+   * without a copy until the version is committed or abandoned, and read then:
+   * changes made to it before are committed. Do not transfer or detach its buffer
+   * until `stageVersion` settles: `stageVersion` refuses one detached before the
+   * commit starts (`INVALID_ARGUMENT`), but cannot see one detached while the commit
+   * runs.
    */
   createDataset(path: string, options: CreateDatasetOptions): Dataset
   /** Creates a group (and missing parents). */

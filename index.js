@@ -71,13 +71,41 @@ binding.VersionedFile.prototype.stageVersion = async function stageVersion(name,
   }
   if (options) checkDate(options.timestamp, 'options.timestamp')
   const staged = this._beginStage(name, options)
+  const id = staged.root._stageId
   try {
     await builder(staged.root)
+    checkHeld(holds.get(id))
   } catch (err) {
     staged.abort()
     throw err
+  } finally {
+    holds.delete(id)
   }
   return staged.commit()
+}
+
+// Typed arrays given to createDataset are held without a copy and read at commit
+// (README "Performance"): a buffer transferred or detached meanwhile must not be read.
+const holds = new Map() // staged version id → [[view, byteLength], …]
+const createDataset = binding.StagedGroup.prototype.createDataset
+binding.StagedGroup.prototype.createDataset = function (path, options) {
+  const out = createDataset.call(this, path, options)
+  const data = options && typeof options === 'object' ? options.data : undefined
+  if (ArrayBuffer.isView(data) && data.byteLength > 0) {
+    const id = this._stageId
+    let list = holds.get(id)
+    if (!list) holds.set(id, (list = []))
+    list.push([data, data.byteLength])
+  }
+  return out
+}
+
+function checkHeld(list) {
+  for (const [view, byteLength] of list ?? []) {
+    if (view.byteLength !== byteLength) {
+      throw codeError('INVALID_ARGUMENT', `the typed array given to createDataset was detached or transferred (it had ${byteLength} bytes, it has ${view.byteLength}) before the version was committed: keep it until stageVersion settles, or pass a copy (data.slice())`)
+    }
+  }
 }
 
 const versionAt = binding.VersionedFile.prototype.versionAt

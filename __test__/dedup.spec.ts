@@ -47,3 +47,66 @@ test('chunks never written stay unmapped and cost nothing', async (t) => {
   t.deepEqual(Array.from(await v.read([[998, 1000], [998, 1000]])), [0.5, 0.5, 0.5, 7])
   vf.close()
 })
+
+test('a large typed array spanning many slot batches commits whole: duplicates stored once, fill chunks unmapped, edge chunk kept, in every compression', async (t) => {
+  // 40 MiB of float64 in chunks of 2^15: more than one batch of slots, chunk i repeats
+  // pattern i % 9, chunk 3 is all zeros, and the last chunk is short.
+  const C = 32768
+  const n = 160 * C + 1234
+  const data = new Float64Array(n)
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(i / C)
+    data[i] = c === 3 ? 0 : (c % 9) * 1e6 + (i % C) + 0.25
+  }
+  for (const compression of [undefined, 'gzip', 'lzf'] as const) {
+    const p = tmpFile(`big-${compression ?? 'none'}`)
+    const vf = VersionedFile.open(p, { mode: 'w' })
+    await vf.stageVersion('v1', (g) => void g.createDataset('x', { data, chunks: [C], ...(compression ? { compression } : {}) }))
+    // Nine patterns (the one of chunk 3 recurs in chunks 12, 21, …) and the edge chunk.
+    t.is(rawRows(p, 'x') / C, 10, `${compression}`)
+    t.deepEqual(await ds(vf.version('v1'), 'x').read(), data)
+    t.true(vf.verifySync().ok)
+    vf.close()
+    const r = VersionedFile.open(p, { mode: 'r' })
+    t.deepEqual(await ds(r.version('v1'), 'x').read([[n - 2000, n]]), data.subarray(n - 2000))
+    r.close()
+  }
+})
+
+test('createDataset keeps its typed array without copying: it is read when the version commits', async (t) => {
+  const p = tmpFile('held')
+  const vf = VersionedFile.open(p, { mode: 'w' })
+  const data = new Float64Array(100).map((_, i) => i)
+  await vf.stageVersion('v1', async (g) => {
+    g.createDataset('x', { data, chunks: [10] })
+    data[5] = -5
+    t.is((await ds(g, 'x').read([5]))[0], -5)
+  })
+  data[6] = -6
+  const got = await ds(vf.version('v1'), 'x').read()
+  t.is(got[5], -5)
+  t.is(got[6], 6, 'changes after the commit are not seen')
+  vf.close()
+})
+
+test('a typed array given to createDataset and then transferred before the commit: INVALID_ARGUMENT, nothing committed, the name is free', async (t) => {
+  const path = tmpFile('detached')
+  const vf = VersionedFile.open(path, { mode: 'w' })
+  const a = new Float64Array(10_000).fill(1)
+  const err = await t.throwsAsync(
+    vf.stageVersion('v1', async (g) => {
+      g.createDataset('x', { data: a, chunks: [1000] })
+      await Promise.resolve()
+      structuredClone(a.buffer, { transfer: [a.buffer] })
+    }),
+  )
+  t.is((err as Error & { code?: string }).code, 'INVALID_ARGUMENT')
+  t.false(vf.versions.includes('v1'))
+  const b = new Float64Array(10_000).fill(2)
+  await vf.stageVersion('v1', (g) => {
+    g.createDataset('x', { data: b, chunks: [1000] })
+  })
+  t.is((vf.version('v1').dataset('x').readSync() as Float64Array)[9999], 2)
+  t.true(vf.verifySync().ok)
+  vf.close()
+})

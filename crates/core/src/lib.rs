@@ -35,7 +35,7 @@ pub use file::{ChunkMap, DatasetMeta, Mode, Node, VersionInfo, VersionedFile};
 pub use grid::AxisSel;
 pub use h5::{Compression, Filters};
 pub use hash::HashKind;
-pub use stage::{CreateOptions, StageOptions, StagedNode, StagedVersion};
+pub use stage::{CreateOptions, SharedBytes, StageOptions, StagedNode, StagedVersion};
 pub use strings::Values;
 pub use verify::{Problem, Report};
 

@@ -2,14 +2,20 @@
 //!
 //! A staged version is a tree held in memory over its parent: groups with their
 //! attributes, and datasets that keep only the chunks written so far (edge-trimmed,
-//! C order). Nothing touches the file until [`StagedVersion::commit`]; dropping or
-//! aborting a staged version leaves the file exactly as it was.
+//! C order). A dataset created from data keeps that data whole, as given (a
+//! [`SharedBytes`], not copied), and its chunks are cut from it only when they are
+//! needed: when a write touches one, and at commit. Nothing touches the file until
+//! [`StagedVersion::commit`]; dropping or aborting a staged version leaves the file
+//! exactly as it was.
 //!
 //! Commit, in order: load the hash tables of touched datasets (file lock); hash the
-//! written chunks in parallel (no lock); then, under the lock, deduplicate against the
-//! tables, append new slots to each `raw_data`, append hash rows and write
-//! `largest_index`, create the version group with its virtual datasets and
-//! attributes, write `committed = True`, update `current_version`, flush.
+//! written chunks in parallel (no lock; chunks of a dataset's initial data are hashed
+//! where they lie in it); then, under the lock, deduplicate against the tables, append
+//! new slots to each `raw_data` (encoded in bounded batches, in parallel, while the
+//! previous batch is written), append hash rows and write `largest_index`, create the
+//! version group with its virtual datasets and attributes, write `committed = True`,
+//! update `current_version`, flush. What a commit holds beyond the staged data is
+//! bounded by the batch size, whatever the size of the data.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -63,6 +69,31 @@ pub struct CreateOptions {
     pub hash: Option<HashKind>,
 }
 
+/// Element bytes shared with a staged version instead of copied into it: the
+/// initial data of a dataset ([`StagedVersion::create_dataset_shared`]), C order,
+/// read when the version commits (and when a write or a read of the staged version
+/// needs one of its chunks before). The bytes must stay as they are until then.
+pub trait SharedBytes: Send + Sync {
+    /// The bytes.
+    fn bytes(&self) -> &[u8];
+}
+
+impl SharedBytes for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+/// A dataset's initial data, whole.
+#[derive(Clone)]
+struct Source(Arc<dyn SharedBytes>);
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Source({} bytes)", self.0.bytes().len())
+    }
+}
+
 #[derive(Debug)]
 struct StagedDataset {
     meta: DatasetMeta,
@@ -71,6 +102,9 @@ struct StagedDataset {
     base_map: Option<Arc<ChunkMap>>,
     hash: HashKind,
     dirty: HashMap<ChunkCoord, Vec<u8>>,
+    /// The data the dataset was created with (C order over `meta.shape`, which does
+    /// not change while it is kept): every chunk not in `dirty` is cut from it.
+    source: Option<Source>,
     modified: bool,
     attrs: Attrs,
     /// Strings of a variable-length string dataset (chunks hold indices into it).
@@ -171,6 +205,7 @@ impl VersionedFile {
                     base_map: None,
                     hash,
                     dirty: HashMap::new(),
+                    source: None,
                     modified: false,
                     attrs,
                     pool: StrPool::default(),
@@ -217,6 +252,12 @@ impl StagedVersion {
             );
         }
         Ok(g)
+    }
+
+    /// A number that identifies this staged version among those alive (its clones
+    /// share it).
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.state) as usize
     }
 
     /// Name of the version being staged.
@@ -271,13 +312,27 @@ impl StagedVersion {
     }
 
     /// [`create_dataset`](Self::create_dataset) with its initial data given as
-    /// borrowed raw element bytes of `opts.dtype` (`opts.data` is ignored), staged
-    /// without copying them first.
+    /// borrowed raw element bytes of `opts.dtype` (`opts.data` is ignored), copied
+    /// once.
     pub fn create_dataset_raw(
         &self,
         path: &str,
         opts: CreateOptions,
         bytes: &[u8],
+    ) -> Result<DatasetMeta> {
+        self.create_dataset_with(path, opts, Some(Arc::new(bytes.to_vec())))
+    }
+
+    /// [`create_dataset`](Self::create_dataset) with its initial data given as raw
+    /// element bytes of `opts.dtype` (`opts.data` is ignored) that the staged version
+    /// keeps as they are, without a copy, until it is committed or abandoned: they
+    /// are read then (see [`SharedBytes`]), so changes made to them before are
+    /// committed.
+    pub fn create_dataset_shared(
+        &self,
+        path: &str,
+        opts: CreateOptions,
+        bytes: Arc<dyn SharedBytes>,
     ) -> Result<DatasetMeta> {
         self.create_dataset_with(path, opts, Some(bytes))
     }
@@ -286,7 +341,7 @@ impl StagedVersion {
         &self,
         path: &str,
         opts: CreateOptions,
-        raw: Option<&[u8]>,
+        raw: Option<Arc<dyn SharedBytes>>,
     ) -> Result<DatasetMeta> {
         refuse_absolute(path)?;
         let path = normalize_path(path)?;
@@ -310,14 +365,21 @@ impl StagedVersion {
         dtype.require_writable()?;
         let es = dtype.size();
         let mut pool = StrPool::default();
-        let data = match (raw, &opts.data) {
-            (Some(b), _) => Some(Cow::Borrowed(raw_elements(&dtype, b)?)),
-            (None, Some(v)) => Some(to_elements(&dtype, v, &mut pool)?),
+        let data: Option<Arc<dyn SharedBytes>> = match (raw, opts.data) {
+            (Some(b), _) => {
+                raw_elements(&dtype, b.bytes())?;
+                Some(b)
+            }
+            (None, Some(Values::Raw(v))) => {
+                raw_elements(&dtype, &v)?;
+                Some(Arc::new(v))
+            }
+            (None, Some(v)) => Some(Arc::new(to_elements(&dtype, &v, &mut pool)?.into_owned())),
             (None, None) => None,
         };
         let shape = match (&opts.shape, &data) {
             (Some(s), _) => s.clone(),
-            (None, Some(d)) => vec![(d.len() / es) as u64],
+            (None, Some(d)) => vec![(d.bytes().len() / es) as u64],
             (None, None) => bail!(InvalidArgument, "createDataset needs data or shape"),
         };
         if shape.is_empty() {
@@ -370,11 +432,11 @@ impl StagedVersion {
             }
         };
         if let Some(d) = &data {
-            if d.len() != n * es {
+            if d.bytes().len() != n * es {
                 bail!(
                     ShapeMismatch,
                     "data has {} elements but shape {shape:?} needs {n}",
-                    d.len() / es
+                    d.bytes().len() / es
                 );
             }
         }
@@ -413,41 +475,6 @@ impl StagedVersion {
                 None => opts.hash.unwrap_or(HashKind::Blake3),
             }
         };
-        let mut dirty = HashMap::new();
-        if let Some(data) = &data {
-            let gd = grid::grid_dims(&shape, &chunks);
-            let keys: Vec<ChunkCoord> = grid::all_chunks(&gd).collect();
-            // Cut the data into chunks in parallel (one copy of the data in all).
-            let cut: Vec<Result<(ChunkCoord, Vec<u8>)>> = keys
-                .into_par_iter()
-                .map(|k| {
-                    let ext = grid::chunk_extent(&shape, &chunks, &k);
-                    let mut buf = vec![0u8; grid::volume(&ext)? * es];
-                    let sub = chunk_selection(&k, &chunks, &ext);
-                    let s = Selection::resolve(&sub, &shape)?;
-                    for (_, combos) in grid::group_by_chunk(&s.pieces(&shape)) {
-                        // The whole dataset as one "chunk": copy this chunk's region out.
-                        for combo in combos {
-                            grid::copy_pieces(
-                                grid::Direction::ChunkToBlock,
-                                &shape,
-                                &ext,
-                                &combo,
-                                es,
-                                false,
-                                data,
-                                &mut buf,
-                            );
-                        }
-                    }
-                    Ok((k, buf))
-                })
-                .collect();
-            for c in cut {
-                let (k, buf) = c?;
-                dirty.insert(k, buf);
-            }
-        }
         let mut st = self.lock()?;
         if st.groups.contains_key(&path) {
             bail!(
@@ -464,7 +491,10 @@ impl StagedVersion {
                 base: None,
                 base_map: None,
                 hash,
-                dirty,
+                dirty: HashMap::new(),
+                // Chunks are cut from the data when they are needed (at commit, or
+                // by a write): staging holds no second copy of it.
+                source: data.map(Source),
                 modified: true,
                 attrs: Vec::new(),
                 pool,
@@ -693,6 +723,7 @@ impl StagedVersion {
         if shape == old.as_slice() {
             return Ok(ds.meta.clone());
         }
+        ds.materialize()?;
         let chunks = ds.meta.chunks.clone();
         let new_grid = grid::grid_dims(shape, &chunks);
         let inside = |k: &ChunkCoord| k.iter().zip(&new_grid).all(|(a, b)| a < b);
@@ -760,20 +791,20 @@ impl StagedVersion {
         let meta = ds.meta.clone();
         let base = base_map(&self.file, &path, ds)?;
         let raw_path = format!("{}/raw_data", data_group_path(&path));
-        let StagedDataset { dirty, pool, .. } = ds;
         let data = gather(&meta, &s, |k, ext| {
-            if let Some(b) = dirty.get(k) {
-                return Ok(Some(b.clone()));
+            if let Some(b) = ds.staged_chunk(k)? {
+                return Ok(Some(b.into_owned()));
             }
             match base.as_ref().and_then(|m| m.get(k).copied()) {
                 Some(row) => {
                     let mut f = self.file.lock();
-                    f.read_slot(&raw_path, &meta, row, ext, pool).map(Some)
+                    f.read_slot(&raw_path, &meta, row, ext, &mut ds.pool)
+                        .map(Some)
                 }
                 None => Ok(None),
             }
         })?;
-        Ok((from_elements(&meta.dtype, data, pool), s.result_shape()))
+        Ok((from_elements(&meta.dtype, data, &ds.pool), s.result_shape()))
     }
 
     /// Whether `path` names a group or dataset in the staged tree. Accepts relative
@@ -818,6 +849,7 @@ impl StagedVersion {
             }
         };
         let name = state.name.clone();
+        // On the libhdf5 worker thread, which turns a panic into an error.
         let file = self.file.clone();
         let result = crate::worker::run(move || commit_state(&file, state));
         self.file.lock().staging.remove(&name);
@@ -841,6 +873,94 @@ fn chunk_selection(k: &[u64], chunks: &[u64], ext: &[u64]) -> Vec<AxisSel> {
             step: 1,
         })
         .collect()
+}
+
+/// Chunk `k` (edge-trimmed, C order) of `data`, the elements of a whole dataset of
+/// `shape` in C order: borrowed where the chunk's elements lie contiguously in it
+/// (every 1-D chunk, and N-D chunks that span whole rows), else cut out.
+fn cut_chunk<'a>(
+    data: &'a [u8],
+    shape: &[u64],
+    chunks: &[u64],
+    k: &[u64],
+    es: usize,
+) -> Result<Cow<'a, [u8]>> {
+    let ext = grid::chunk_extent(shape, chunks, k);
+    let len = grid::volume(&ext)? * es;
+    if data.len() != grid::volume(shape)? * es {
+        bail!(
+            ShapeMismatch,
+            "the data a dataset was created with changed size before the commit ({} bytes, shape {shape:?} needs {}): keep it unchanged until the version is committed",
+            data.len(),
+            grid::volume(shape)? * es
+        );
+    }
+    // Contiguous: every axis before the first one longer than 1 has extent 1, and
+    // every axis after it is whole.
+    let p = ext.iter().position(|&e| e != 1).unwrap_or(ext.len());
+    if ext.iter().zip(shape).skip(p + 1).all(|(e, s)| e == s) {
+        let mut offset = 0u64;
+        for ((&ki, &c), &s) in k.iter().zip(chunks).zip(shape) {
+            offset = offset * s + ki * c;
+        }
+        let start = offset as usize * es;
+        return Ok(Cow::Borrowed(&data[start..start + len]));
+    }
+    let mut buf = vec![0u8; len];
+    let s = Selection::resolve(&chunk_selection(k, chunks, &ext), shape)?;
+    for (_, combos) in grid::group_by_chunk(&s.pieces(shape)) {
+        // The whole dataset as one "chunk": copy this chunk's region out.
+        for combo in combos {
+            grid::copy_pieces(
+                grid::Direction::ChunkToBlock,
+                shape,
+                &ext,
+                &combo,
+                es,
+                false,
+                data,
+                &mut buf,
+            );
+        }
+    }
+    Ok(Cow::Owned(buf))
+}
+
+impl StagedDataset {
+    /// Chunk `k` as staged, when it is written or cut from the initial data.
+    fn staged_chunk(&self, k: &[u64]) -> Result<Option<Cow<'_, [u8]>>> {
+        if let Some(b) = self.dirty.get(k) {
+            return Ok(Some(Cow::Borrowed(b)));
+        }
+        match &self.source {
+            Some(src) => Ok(Some(cut_chunk(
+                src.0.bytes(),
+                &self.meta.shape,
+                &self.meta.chunks,
+                k,
+                self.meta.dtype.size(),
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Cuts every chunk of the initial data not yet written into `dirty` and drops
+    /// the data (before a change of shape, which the data's layout cannot follow).
+    fn materialize(&mut self) -> Result<()> {
+        let Some(src) = self.source.take() else {
+            return Ok(());
+        };
+        let es = self.meta.dtype.size();
+        let gd = grid::grid_dims(&self.meta.shape, &self.meta.chunks);
+        for k in grid::all_chunks(&gd) {
+            if !self.dirty.contains_key(&k) {
+                let b = cut_chunk(src.0.bytes(), &self.meta.shape, &self.meta.chunks, &k, es)?
+                    .into_owned();
+                self.dirty.insert(k, b);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn ensure_parents(st: &mut State, path: &str, include_self: bool) -> Result<()> {
@@ -987,6 +1107,9 @@ fn load_chunk(
     k: &ChunkCoord,
     ext: &[u64],
 ) -> Result<Vec<u8>> {
+    if let Some(b) = ds.staged_chunk(k)? {
+        return Ok(b.into_owned());
+    }
     if let Some(row) = base_map(file, path, ds)?.and_then(|m| m.get(k).copied()) {
         let mut f = file.lock();
         return f.read_slot(
@@ -1006,7 +1129,25 @@ struct Hashed {
     ext: Vec<u64>,
     hash: [u8; 32],
     fill_only: bool,
-    data: Vec<u8>,
+    /// The chunk's elements; `None`: in the dataset's initial data.
+    data: Option<Vec<u8>>,
+}
+
+impl Hashed {
+    /// The chunk's elements, edge-trimmed.
+    fn bytes<'a>(&'a self, ds: &'a StagedDataset) -> Result<Cow<'a, [u8]>> {
+        if let Some(d) = &self.data {
+            return Ok(Cow::Borrowed(d));
+        }
+        match ds.staged_chunk(&self.coord)? {
+            Some(b) => Ok(b),
+            None => bail!(
+                Hdf5Error,
+                "chunk {:?} of a staged dataset is missing at commit",
+                self.coord
+            ),
+        }
+    }
 }
 
 enum Plan {
@@ -1049,38 +1190,61 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     let hashed: Vec<Vec<Hashed>> = work
         .iter_mut()
         .map(|(_, ds)| {
-            let full = ds.meta.chunks.clone();
-            let fill = ds.meta.fill.clone();
-            let kind = ds.hash;
-            let mut items: Vec<(ChunkCoord, Vec<u8>)> = ds.dirty.drain().collect();
+            let mut items: Vec<(ChunkCoord, Option<Vec<u8>>)> =
+                ds.dirty.drain().map(|(k, v)| (k, Some(v))).collect();
+            if ds.source.is_some() {
+                // Written chunks stay where they are; the others are read from the
+                // initial data where they lie in it.
+                let gd = grid::grid_dims(&ds.meta.shape, &ds.meta.chunks);
+                let written: std::collections::HashSet<ChunkCoord> =
+                    items.iter().map(|(k, _)| k.clone()).collect();
+                items.extend(
+                    grid::all_chunks(&gd)
+                        .filter(|k| !written.contains(k))
+                        .map(|k| (k, None)),
+                );
+            }
             items.sort_by(|a, b| a.0.cmp(&b.0));
-            let shape = ds.meta.shape.clone();
-            let pool = &ds.pool;
-            let dtype = &ds.meta.dtype;
+            let ds: &StagedDataset = ds;
+            let full = &ds.meta.chunks;
             items
                 .into_par_iter()
                 .map(|(coord, data)| {
-                    let ext = grid::chunk_extent(&shape, &full, &coord);
-                    // A full-size chunk entirely fill value is left unmapped (reads give
-                    // the fill). An all-fill edge chunk is stored, as Python's staged
-                    // engine does, so both libraries deduplicate the same chunks.
-                    let fill_only = ext == full && grid::is_all(&data, &fill);
-                    let hash = if fill_only {
-                        [0; 32]
-                    } else {
-                        hash_elements(kind, dtype, &data, pool, &ext)
+                    let ext = grid::chunk_extent(&ds.meta.shape, full, &coord);
+                    let (fill_only, hash) = {
+                        let bytes = match &data {
+                            Some(d) => Cow::Borrowed(&d[..]),
+                            None => cut_chunk(
+                                ds.source.as_ref().map_or(&[][..], |s| s.0.bytes()),
+                                &ds.meta.shape,
+                                full,
+                                &coord,
+                                ds.meta.dtype.size(),
+                            )?,
+                        };
+                        // A full-size chunk entirely fill value is left unmapped (reads
+                        // give the fill). An all-fill edge chunk is stored, as Python's
+                        // staged engine does, so both libraries deduplicate the same
+                        // chunks.
+                        let fill_only = ext == *full && grid::is_all(&bytes, &ds.meta.fill);
+                        let hash = if fill_only {
+                            [0; 32]
+                        } else {
+                            hash_elements(ds.hash, &ds.meta.dtype, &bytes, &ds.pool, &ext)
+                        };
+                        (fill_only, hash)
                     };
-                    Hashed {
+                    Ok(Hashed {
                         coord,
                         ext,
                         hash,
                         fill_only,
                         data,
-                    }
+                    })
                 })
-                .collect()
+                .collect::<Result<Vec<Hashed>>>()
         })
-        .collect();
+        .collect::<Result<_>>()?;
     // Phase 3 (file lock): deduplicate, write, create the version.
     let mut f = file.lock();
     f.require_writable()?;
@@ -1267,7 +1431,7 @@ fn store_chunks(
         if meta.dtype.is_vlen() {
             let mut buf = Vec::new();
             for h in &to_write {
-                buf.extend_from_slice(&padded_slot(meta, h)?);
+                buf.extend_from_slice(&padded_slot(ds, h)?);
             }
             let mut start = vec![0u64; dims.len()];
             start[0] = first_new * c0;
@@ -1275,7 +1439,7 @@ fn store_chunks(
             count[0] = n_new * c0;
             let strings: Vec<&[u8]> = ds.pool.decode(&buf).collect();
             h5::write_strings(&dg.raw, &start, &count, &strings)?;
-        } else if write_slots(&dg.raw, meta, first_new, &to_write)? {
+        } else if write_slots(&dg.raw, ds, first_new, &to_write)? {
             f.reopen_storage(path, Storage::Raw)?;
         }
         let Some(dg) = f.data_group(path)? else {
@@ -1300,9 +1464,11 @@ fn store_chunks(
 
 /// A new slot's bytes: the chunk, padded to the full chunk shape with the fill value
 /// when it is an edge chunk.
-fn padded_slot<'a>(meta: &DatasetMeta, h: &'a Hashed) -> Result<Cow<'a, [u8]>> {
+fn padded_slot<'a>(ds: &'a StagedDataset, h: &'a Hashed) -> Result<Cow<'a, [u8]>> {
+    let meta = &ds.meta;
+    let data = h.bytes(ds)?;
     if h.ext == meta.chunks {
-        return Ok(Cow::Borrowed(&h.data));
+        return Ok(data);
     }
     let es = meta.dtype.size();
     let mut slot = grid::filled(&meta.fill, grid::volume(&meta.chunks)?);
@@ -1325,7 +1491,7 @@ fn padded_slot<'a>(meta: &DatasetMeta, h: &'a Hashed) -> Result<Cow<'a, [u8]>> {
                 &combo,
                 es,
                 false,
-                &h.data,
+                &data,
                 &mut slot,
             );
         }
@@ -1334,46 +1500,31 @@ fn padded_slot<'a>(meta: &DatasetMeta, h: &'a Hashed) -> Result<Cow<'a, [u8]>> {
 }
 
 /// Bytes of new slots handled at once: bounds the memory a commit adds to the staged
-/// data.
-const SLOT_BATCH_BYTES: usize = 64 << 20;
+/// data (two batches are in flight while one is written and the next encoded). Unit
+/// tests use small batches, so that small data spans several.
+const SLOT_BATCH_BYTES: usize = if cfg!(test) { 1 << 20 } else { 32 << 20 };
 
 /// Writes new slots to `raw_data` from slot `first`. Without filters, or with filters
-/// this library can apply (shuffle, gzip, lzf), chunks are encoded in parallel and
-/// written as they are stored (direct chunk writes: no staging copy, and libhdf5
-/// would filter them one by one); otherwise each batch is one write through libhdf5. Returns whether chunks were
-/// written directly (the caller must then reopen the storage: see
-/// `Inner::reopen_storage`).
-fn write_slots(raw: &h5::Hid, meta: &DatasetMeta, first: u64, slots: &[&Hashed]) -> Result<bool> {
+/// this library can apply (shuffle, gzip, lzf), chunks are written as they are stored
+/// (direct chunk writes: no staging copy, and libhdf5 would filter them one by one):
+/// unfiltered slots straight from the staged data, filtered ones encoded in parallel
+/// in batches, each batch encoded while the one before is written. Otherwise each
+/// batch is one write through libhdf5. Returns whether chunks were written directly
+/// (the caller must then reopen the storage: see `Inner::reopen_storage`).
+fn write_slots(raw: &h5::Hid, ds: &StagedDataset, first: u64, slots: &[&Hashed]) -> Result<bool> {
+    let meta = &ds.meta;
     let es = meta.dtype.size();
     let c0 = meta.chunks[0];
     let slot_bytes = grid::volume(&meta.chunks)? * es;
     let per_batch = (SLOT_BATCH_BYTES / slot_bytes.max(1)).max(1);
     let pipeline = h5::pipeline(raw)?;
-    let direct = codec::supported(&pipeline);
-    for (b, batch) in slots.chunks(per_batch).enumerate() {
-        let first_slot = first + (b * per_batch) as u64;
-        if direct {
-            let mut offset = vec![0u64; meta.chunks.len()];
-            if pipeline.is_empty() {
-                for (i, h) in batch.iter().enumerate() {
-                    offset[0] = (first_slot + i as u64) * c0;
-                    h5::write_chunk(raw, &offset, 0, &padded_slot(meta, h)?)?;
-                }
-                continue;
-            }
-            let encoded: Vec<Result<codec::Encoded>> = batch
-                .par_iter()
-                .map(|h| codec::encode(&pipeline, es, &padded_slot(meta, h)?))
-                .collect();
-            for (i, e) in encoded.into_iter().enumerate() {
-                let e = e?;
-                offset[0] = (first_slot + i as u64) * c0;
-                h5::write_chunk(raw, &offset, e.mask, &e.bytes)?;
-            }
-        } else {
+    let mut offset = vec![0u64; meta.chunks.len()];
+    if !codec::supported(&pipeline) {
+        for (b, batch) in slots.chunks(per_batch).enumerate() {
+            let first_slot = first + (b * per_batch) as u64;
             let mut buf = Vec::with_capacity(slot_bytes * batch.len());
             for h in batch {
-                buf.extend_from_slice(&padded_slot(meta, h)?);
+                buf.extend_from_slice(&padded_slot(ds, h)?);
             }
             let mut start = vec![0u64; meta.chunks.len()];
             start[0] = first_slot * c0;
@@ -1381,8 +1532,44 @@ fn write_slots(raw: &h5::Hid, meta: &DatasetMeta, first: u64, slots: &[&Hashed])
             count[0] = batch.len() as u64 * c0;
             h5::write_block(raw, &meta.dtype, &start, &count, &buf)?;
         }
+        return Ok(false);
     }
-    Ok(direct)
+    if pipeline.is_empty() {
+        for (i, h) in slots.iter().enumerate() {
+            offset[0] = (first + i as u64) * c0;
+            h5::write_chunk(raw, &offset, 0, &padded_slot(ds, h)?)?;
+        }
+        return Ok(true);
+    }
+    let encode = |batch: &[&Hashed]| -> Result<Vec<codec::Encoded>> {
+        batch
+            .par_iter()
+            .map(|h| codec::encode(&pipeline, es, &padded_slot(ds, h)?))
+            .collect()
+    };
+    let write = |b: usize, encoded: Vec<codec::Encoded>| -> Result<()> {
+        let mut offset = vec![0u64; meta.chunks.len()];
+        for (i, e) in encoded.into_iter().enumerate() {
+            offset[0] = (first + (b * per_batch + i) as u64) * c0;
+            h5::write_chunk(raw, &offset, e.mask, &e.bytes)?;
+        }
+        Ok(())
+    };
+    let batches: Vec<&[&Hashed]> = slots.chunks(per_batch).collect();
+    let mut pending: Option<Vec<codec::Encoded>> = None;
+    for b in 0..=batches.len() {
+        let next = batches.get(b).copied();
+        let (encoded, written) = rayon::join(
+            || next.map(encode).transpose(),
+            || match pending.take() {
+                Some(p) => write(b - 1, p),
+                None => Ok(()),
+            },
+        );
+        written?;
+        pending = encoded?;
+    }
+    Ok(true)
 }
 
 /// Hash-table rows a commit appends for one dataset path, written after its data.
@@ -1632,4 +1819,169 @@ fn finish_version(f: &Inner, name: &str, make_current: bool) -> Result<()> {
         )?;
     }
     h5::file_flush(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file::Mode;
+    use crate::hash::hash_chunk;
+
+    fn le(v: &[f64]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    fn floats(v: &Values) -> Vec<f64> {
+        let Values::Raw(b) = v else {
+            panic!("numbers expected")
+        };
+        b.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    /// 301 chunks of 1,000 (the last one 500 long) over several slot batches: chunk i
+    /// repeats pattern i % 7, chunk 5 is all fill value.
+    fn patterned() -> Vec<f64> {
+        (0..300_500)
+            .map(|i| {
+                let c = i / 1000;
+                if c == 5 {
+                    0.0
+                } else {
+                    ((c % 7) * 1_000_000 + i % 1000) as f64 + 0.5
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shared_data_is_cut_hashed_deduplicated_and_written_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = patterned();
+        for (i, compression) in [Compression::None, Compression::Gzip(4), Compression::Lzf]
+            .into_iter()
+            .enumerate()
+        {
+            let path = dir.path().join(format!("s{i}.h5"));
+            let path = path.to_str().unwrap();
+            let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
+            let s = vf.stage("v1", StageOptions::default()).unwrap();
+            let shared: Arc<dyn SharedBytes> = Arc::new(le(&data));
+            let opts = CreateOptions {
+                chunks: Some(vec![1000]),
+                dtype: Some(Dtype::Float64),
+                filters: Filters {
+                    compression,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            s.create_dataset_shared("x", opts, shared.clone()).unwrap();
+            // Staged reads and writes see the shared data.
+            let (got, _) = s.read("x", &[]).unwrap();
+            assert_eq!(floats(&got), data);
+            let mut want = data.clone();
+            want[2500] = -1.0;
+            s.write("x", &[AxisSel::Index(2500)], &Values::Raw(le(&[-1.0])))
+                .unwrap();
+            s.commit().unwrap();
+            assert_eq!(floats(&vf.read("v1", "x", &[]).unwrap().0), want);
+            // 7 patterns of full chunks, the written chunk, the edge chunk; the fill
+            // chunk is not stored.
+            let mut f = vf.lock();
+            let dg = f.data_group("x").unwrap().unwrap();
+            assert_eq!(dg.largest_index, 9, "{compression:?}");
+            let bytes = le(&want);
+            for (c, ext) in [(0usize, 1000u64), (2, 1000), (300, 500)] {
+                let chunk = &bytes[c * 8000..c * 8000 + ext as usize * 8];
+                assert!(dg
+                    .index
+                    .contains_key(&hash_chunk(HashKind::Blake3, chunk, &[ext])));
+            }
+            drop(f);
+            vf.close().unwrap();
+        }
+    }
+
+    #[test]
+    fn shared_nd_data_is_cut_where_chunks_are_not_contiguous() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nd.h5");
+        let path = path.to_str().unwrap();
+        let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
+        let data: Vec<f64> = (0..37 * 50).map(|i| (i % 211) as f64).collect();
+        // Chunks of whole rows lie contiguously; the others are cut.
+        for (name, chunks) in [("rows", vec![8, 50]), ("tiles", vec![8, 16])] {
+            let s = vf.stage(name, StageOptions::default()).unwrap();
+            s.create_dataset(
+                name,
+                CreateOptions {
+                    shape: Some(vec![37, 50]),
+                    data: Some(Values::Raw(le(&data))),
+                    chunks: Some(chunks),
+                    dtype: Some(Dtype::Float64),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let sel = [
+                AxisSel::Slice {
+                    start: Some(3),
+                    stop: Some(30),
+                    step: 7,
+                },
+                AxisSel::Index(49),
+            ];
+            let (part, _) = s.read(name, &sel).unwrap();
+            let want: Vec<f64> = (3..30).step_by(7).map(|r| data[r * 50 + 49]).collect();
+            assert_eq!(floats(&part), want);
+            s.commit().unwrap();
+            assert_eq!(floats(&vf.read(name, name, &[]).unwrap().0), data);
+        }
+        // A resize after creation keeps the data and fills the rest.
+        let s = vf.stage("grown", StageOptions::default()).unwrap();
+        s.create_dataset(
+            "g",
+            CreateOptions {
+                shape: Some(vec![37, 50]),
+                data: Some(Values::Raw(le(&data))),
+                chunks: Some(vec![8, 16]),
+                dtype: Some(Dtype::Float64),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        s.resize("g", &[20, 60]).unwrap();
+        s.commit().unwrap();
+        let got = floats(&vf.read("grown", "g", &[]).unwrap().0);
+        for r in 0..20 {
+            for c in 0..60 {
+                let want = if c < 50 { data[r * 50 + c] } else { 0.0 };
+                assert_eq!(got[r * 60 + c], want);
+            }
+        }
+        vf.close().unwrap();
+    }
+
+    #[test]
+    fn cut_chunk_borrows_contiguous_chunks() {
+        let data: Vec<u8> = (0..60).collect();
+        // shape [3, 4, 5], bytes as elements.
+        let shape = [3, 4, 5];
+        let c = cut_chunk(&data, &shape, &[1, 4, 5], &[2, 0, 0], 1).unwrap();
+        assert!(matches!(c, Cow::Borrowed(_)));
+        assert_eq!(&c[..], &data[40..60]);
+        let c = cut_chunk(&data, &shape, &[1, 2, 5], &[1, 1, 0], 1).unwrap();
+        assert!(matches!(c, Cow::Borrowed(_)));
+        assert_eq!(&c[..], &data[30..40]);
+        let c = cut_chunk(&data, &shape, &[2, 2, 5], &[1, 1, 0], 1).unwrap();
+        assert!(matches!(c, Cow::Borrowed(_)), "an edge chunk one row high");
+        assert_eq!(&c[..], &data[50..60]);
+        let c = cut_chunk(&data, &shape, &[2, 2, 5], &[0, 1, 0], 1).unwrap();
+        assert!(matches!(c, Cow::Owned(_)));
+        let want: Vec<u8> = (10..20).chain(30..40).collect();
+        assert_eq!(&c[..], &want[..]);
+        assert!(cut_chunk(&data[..59], &shape, &[1, 4, 5], &[0, 0, 0], 1).is_err());
+    }
 }

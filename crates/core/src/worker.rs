@@ -49,10 +49,17 @@ fn sender() -> Option<Sender<Job>> {
     .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()).clone())
 }
 
-fn panicked() -> Error {
+fn panicked(payload: Option<Box<dyn std::any::Any + Send>>) -> Error {
+    let why = payload
+        .and_then(|p| {
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+        })
+        .unwrap_or_default();
     Error::new(
         ErrorKind::Hdf5Error,
-        "internal error: the operation panicked. Please report this with the steps that led to it",
+        format!("the operation failed on an internal error ({why}): close and reopen the file before writing again, and please report the steps that led to it"),
     )
 }
 
@@ -60,7 +67,8 @@ fn panicked() -> Error {
 /// called from the worker itself, or if the worker cannot be started. A panic in `f`
 /// becomes an error.
 pub(crate) fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    let guarded = move || catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(panicked()));
+    let guarded =
+        move || catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(panicked(Some(p))));
     if ON_WORKER.with(|w| w.get()) {
         return guarded();
     }
@@ -75,5 +83,5 @@ pub(crate) fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         // The worker is gone (it never is while the process runs): run the job here.
         (back.0)();
     }
-    done_rx.recv().unwrap_or_else(|_| Err(panicked()))
+    done_rx.recv().unwrap_or_else(|_| Err(panicked(None)))
 }

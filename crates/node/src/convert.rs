@@ -292,6 +292,75 @@ impl Data<'_> {
     }
 }
 
+/// A typed array kept alive by a reference while a staged version holds its elements
+/// (a dataset's initial data, read at commit on a worker thread).
+pub enum HeldArray {
+    I8(Int8Array),
+    U8(Uint8Array),
+    U8c(Uint8ClampedArray),
+    I16(Int16Array),
+    U16(Uint16Array),
+    I32(Int32Array),
+    U32(Uint32Array),
+    F32(Float32Array),
+    F64(Float64Array),
+    I64(BigInt64Array),
+    U64(BigUint64Array),
+}
+
+impl vh5::SharedBytes for HeldArray {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            HeldArray::I8(a) => bytemuck::cast_slice(a),
+            HeldArray::U8(a) => a,
+            HeldArray::U8c(a) => a,
+            HeldArray::I16(a) => bytemuck::cast_slice(a),
+            HeldArray::U16(a) => bytemuck::cast_slice(a),
+            HeldArray::I32(a) => bytemuck::cast_slice(a),
+            HeldArray::U32(a) => bytemuck::cast_slice(a),
+            HeldArray::F32(a) => bytemuck::cast_slice(a),
+            HeldArray::F64(a) => bytemuck::cast_slice(a),
+            HeldArray::I64(a) => bytemuck::cast_slice(a),
+            HeldArray::U64(a) => bytemuck::cast_slice(a),
+        }
+    }
+}
+
+impl Data<'_> {
+    /// A typed array's elements held by reference (no copy), for data a staged
+    /// version keeps until it commits; `None` for converted values.
+    pub fn hold(&self) -> vh5::Result<Option<std::sync::Arc<dyn vh5::SharedBytes>>> {
+        let Data::Typed(ta) = self else {
+            return Ok(None);
+        };
+        let v = (ta.value().env, ta.raw());
+        fn take<T: FromNapiValue>(
+            v: (napi::sys::napi_env, napi::sys::napi_value),
+        ) -> vh5::Result<T> {
+            // SAFETY: `v` is a live typed array of the current call's environment, on
+            // its thread; the owned array takes a reference that keeps it alive and
+            // releases it on the JS thread when dropped (napi-rs routes drops from
+            // other threads there).
+            unsafe { T::from_napi_value(v.0, v.1) }.map_err(|e| invalid(e.reason))
+        }
+        let held = match ta.typed_array_type {
+            TypedArrayType::Int8 => HeldArray::I8(take(v)?),
+            TypedArrayType::Uint8 => HeldArray::U8(take(v)?),
+            TypedArrayType::Uint8Clamped => HeldArray::U8c(take(v)?),
+            TypedArrayType::Int16 => HeldArray::I16(take(v)?),
+            TypedArrayType::Uint16 => HeldArray::U16(take(v)?),
+            TypedArrayType::Int32 => HeldArray::I32(take(v)?),
+            TypedArrayType::Uint32 => HeldArray::U32(take(v)?),
+            TypedArrayType::Float32 => HeldArray::F32(take(v)?),
+            TypedArrayType::Float64 => HeldArray::F64(take(v)?),
+            TypedArrayType::BigInt64 => HeldArray::I64(take(v)?),
+            TypedArrayType::BigUint64 => HeldArray::U64(take(v)?),
+            _ => return Err(invalid("this typed array type is not supported")),
+        };
+        Ok(Some(std::sync::Arc::new(held)))
+    }
+}
+
 /// Parses and checks data for a dataset of `dtype` (inferred when `None`).
 pub fn data_input<'a>(
     input: DataInput<'a>,

@@ -170,6 +170,13 @@ impl JsStagedGroup {
         self.stage.prev_version()
     }
 
+    /// Identity of the staged version this group belongs to (used by `stageVersion`
+    /// to check, before committing, the typed arrays `createDataset` holds).
+    #[napi(getter, js_name = "_stageId")]
+    pub fn stage_id(&self) -> f64 {
+        self.stage.id() as f64
+    }
+
     /// Attributes of this group (of the version itself at the root).
     #[napi(getter)]
     pub fn attrs(&self) -> JsAttributes {
@@ -178,7 +185,12 @@ impl JsStagedGroup {
 
     /// Creates a dataset (nested paths create groups). Re-creating a path replaces the
     /// dataset in this version; its chunks, dtype, fill value and filters must match
-    /// what the file already has for that path.
+    /// what the file already has for that path. A typed array given as `data` is kept
+    /// without a copy until the version is committed or abandoned, and read then:
+    /// changes made to it before are committed. Do not transfer or detach its buffer
+    /// until `stageVersion` settles: `stageVersion` refuses one detached before the
+    /// commit starts (`INVALID_ARGUMENT`), but cannot see one detached while the commit
+    /// runs.
     #[napi]
     pub fn create_dataset(
         &self,
@@ -245,8 +257,8 @@ impl JsStagedGroup {
         };
         let full = self.full(&path);
         let meta = match data {
-            Some(data) => match data.bytes() {
-                Some(bytes) => self.stage.create_dataset_raw(&full, opts, bytes),
+            Some(data) => match data.hold().js(env)? {
+                Some(held) => self.stage.create_dataset_shared(&full, opts, held),
                 None => self.stage.create_dataset(
                     &full,
                     vh5::CreateOptions {
