@@ -1,7 +1,7 @@
 import test from 'ava'
 
 import { VersionedFile } from '../index.js'
-import { ds, py, tmpFile } from './helpers.js'
+import { ds, py, throwsCode, tmpFile } from './helpers.js'
 
 const TYPED: Array<[string, (n: number) => ArrayLike<number | bigint>]> = [
   ['int8', (n) => new Int8Array(n).map((_, i) => (i % 200) - 100)],
@@ -116,4 +116,47 @@ test('inherited datasets load only the chunks they touch', async (t) => {
   t.is(v2[249], 0)
   t.is(v2[250], 250)
   vf.close()
+})
+
+// Reads served from the read cache (repeated reads, read() settled at once) and large
+// results handed to JS without a copy must read exactly like the first read.
+test('repeated reads, large results and read() from the cache read the same', async (t) => {
+  const vf = VersionedFile.open(tmpFile('cache'), { mode: 'w' })
+  const n = 300_000 // 2.4 MB of float64: handed over without a copy
+  const big = new Float64Array(n).map((_, i) => i * 0.5 - 7)
+  const ints = new Int32Array(n).map((_, i) => i * 7 - 3)
+  const bytes = new Uint8Array(n + 3).map((_, i) => i % 251)
+  await vf.stageVersion('v1', (g) => {
+    g.createDataset('f', { data: big, chunks: [4096] })
+    g.createDataset('i', { data: ints, chunks: [4096] })
+    g.createDataset('b', { data: bytes, chunks: [4096] })
+  })
+  await vf.stageVersion('v2', (g) => ds(g, 'f').write([[10, 20]], new Float64Array(10).fill(1)))
+  for (let round = 0; round < 3; round++) {
+    t.deepEqual(await ds(vf.version('v1'), 'f').read(), big)
+    t.deepEqual(ds(vf.version('v1'), 'i').readSync(), ints)
+    t.deepEqual(await ds(vf.version('v1'), 'b').read(), bytes)
+    const small = (await ds(vf.version('v1'), 'f').read([[4090, 4100]])) as Float64Array
+    t.deepEqual(small, big.slice(4090, 4100))
+    t.is(small.byteOffset, 0)
+    t.is(small.buffer.byteLength, 80, 'a result owns its buffer')
+    const v2 = (await ds(vf.version('v2'), 'f').read([[0, 30]])) as Float64Array
+    const want = big.slice(0, 30)
+    want.fill(1, 10, 20)
+    t.deepEqual(v2, want)
+    // The chunks are cached now, yet a selection out of range still rejects.
+    await throwsCode(t, () => ds(vf.version('v1'), 'f').read([n]), 'OUT_OF_BOUNDS')
+  }
+  // Results are independent of the cache and of each other.
+  const a = (await ds(vf.version('v1'), 'f').read([[0, 5]])) as Float64Array
+  a[0] = 1e9
+  t.is(((await ds(vf.version('v1'), 'f').read([[0, 5]])) as Float64Array)[0], -7)
+  const staged = await vf.stageVersion('v3', (g) => {
+    t.deepEqual(ds(g, 'f').readSync([[4090, 4100]]), big.slice(4090, 4100))
+  })
+  t.is(staged.name, 'v3')
+  const d = ds(vf.version('v1'), 'f')
+  vf.close()
+  await throwsCode(t, () => d.read([[0, 5]]), 'FILE_CLOSED')
+  await throwsCode(t, () => d.readSync([[0, 5]]), 'FILE_CLOSED')
 })

@@ -8,19 +8,23 @@
 //! - a [`DataGroup`] in `data_groups` mirrors its on-disk hash table rows
 //!   `[0, largest_index)`; it is loaded once and appended to by commits, never reloaded.
 //! - decoded chunk maps of committed version datasets never change (versions are
-//!   immutable), so they are cached by (version, path).
+//!   immutable), so they are cached by (version, path); so are the decoded chunks of
+//!   `raw_data` that reads touch, up to a byte budget (see [`crate::cache`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Deref;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::attrs::{AttrValue, Attrs, DATASET_RESERVED, VERSION_RESERVED};
+use crate::buf::{AlignedBytes, ReadData};
+use crate::cache::{ChunkCache, FastMap, DEFAULT_READ_CACHE_BYTES};
 use crate::dtype::Dtype;
 use crate::error::{bail, err, ErrorKind, Result};
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
 use crate::h5::{self, Filters, Hid};
 use crate::hash::{HashKind, HASH_ATTR};
-use crate::strings::{from_elements, hash_elements, StrPool, Values};
+use crate::strings::{hash_elements, StrPool, Values};
 use crate::time;
 
 /// Name of the group that holds all versioning data.
@@ -119,6 +123,14 @@ pub enum Node {
     Dataset(DatasetMeta),
 }
 
+/// What a read of one committed version dataset needs (it never changes).
+#[derive(Debug)]
+pub(crate) struct Reader {
+    pub meta: DatasetMeta,
+    pub raw_path: String,
+    pub map: Arc<ChunkMap>,
+}
+
 /// The last `raw_data` rows something relies on, and what relies on them.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RowUse {
@@ -185,9 +197,14 @@ pub(crate) struct Inner {
     /// User attributes of committed version datasets, by (version, path), for
     /// staging over a version without opening its datasets again.
     pub ds_attrs: HashMap<(String, String), Attrs>,
+    /// What reads of a committed version dataset need, by version then path (looked
+    /// up without allocating a key): filled by the first read of each.
+    pub(crate) readers: FastMap<String, FastMap<String, Arc<Reader>>>,
     /// Open `raw_data` handles by path, kept for reads (each open copies property
     /// lists, and an open handle keeps libhdf5's chunk cache warm).
     pub raws: HashMap<String, Hid>,
+    /// Decoded `raw_data` chunks that reads touched (see [`crate::cache`]).
+    pub(crate) chunks: ChunkCache,
     /// The file's `data_version` (1 when the attribute is absent).
     pub data_version: i64,
     /// Canonical path registered as open for writing in this process.
@@ -254,9 +271,14 @@ pub fn version_relative(version: &str, p: &str) -> Option<String> {
 /// Normalises a user path inside a version: strips slashes at both ends, refuses
 /// empty components, `.` and `..`.
 pub fn normalize_path(p: &str) -> Result<String> {
+    normalized(p).map(str::to_string)
+}
+
+/// [`normalize_path`] without allocating: the normalised path is a part of `p`.
+fn normalized(p: &str) -> Result<&str> {
     let t = p.trim_matches('/');
     if t.is_empty() {
-        return Ok(String::new());
+        return Ok("");
     }
     for part in t.split('/') {
         if part.is_empty() || part == "." || part == ".." {
@@ -266,7 +288,7 @@ pub fn normalize_path(p: &str) -> Result<String> {
             );
         }
     }
-    Ok(t.to_string())
+    Ok(t)
 }
 
 impl Inner {
@@ -542,7 +564,8 @@ impl Inner {
             let row = match slots.get(&start) {
                 Some(ext) => {
                     let mut pool = StrPool::default();
-                    let bytes = self.read_slot(&raw_path, &meta, start, ext, &mut pool)?;
+                    let bytes =
+                        self.read_stored_slot(&raw_path, &meta, start, ext, Some(&mut pool))?;
                     let hash = hash_elements(kind, &meta.dtype, &bytes, &pool, ext);
                     h5::HashRow {
                         hash,
@@ -834,15 +857,44 @@ impl Inner {
         Ok(())
     }
 
-    /// Reads the edge-trimmed chunk stored at `row` of a data group.
+    /// Reads the edge-trimmed chunk stored at `row` of a data group: from the read
+    /// cache when it holds it, else from `raw_data` (then cached). Variable-length
+    /// strings are interned into `pool`, which they need, and never cached.
     pub(crate) fn read_slot(
         &mut self,
         raw_path: &str,
         meta: &DatasetMeta,
         row: u64,
         ext: &[u64],
-        pool: &mut StrPool,
-    ) -> Result<Vec<u8>> {
+        pool: Option<&mut StrPool>,
+    ) -> Result<ChunkBytes<'static>> {
+        if !meta.dtype.is_vlen() {
+            if let Some(b) = self.chunks.get(raw_path, row, ext) {
+                return Ok(ChunkBytes::Shared(b));
+            }
+        }
+        let b = self.read_stored_slot(raw_path, meta, row, ext, pool)?;
+        match b {
+            ChunkBytes::Owned(b) if !meta.dtype.is_vlen() => {
+                let b = Arc::new(b);
+                self.chunks.insert(raw_path, row, ext, b.clone());
+                Ok(ChunkBytes::Shared(b))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// [`read_slot`](Self::read_slot) straight from `raw_data`, bypassing the read
+    /// cache (for checks and repairs of what is stored, which also should not evict
+    /// what reads use).
+    pub(crate) fn read_stored_slot(
+        &mut self,
+        raw_path: &str,
+        meta: &DatasetMeta,
+        row: u64,
+        ext: &[u64],
+        pool: Option<&mut StrPool>,
+    ) -> Result<ChunkBytes<'static>> {
         if !self.raws.contains_key(raw_path) {
             let h = h5::open_dataset(self.file()?, raw_path)?;
             self.raws.insert(raw_path.to_string(), h);
@@ -861,12 +913,18 @@ impl Inner {
         let mut start = vec![0u64; ext.len()];
         start[0] = row;
         if meta.dtype.is_vlen() {
+            let Some(pool) = pool else {
+                bail!(
+                    Hdf5Error,
+                    "reading strings of '{raw_path}' without a string pool (a bug in this library)"
+                );
+            };
             let strings = h5::read_strings(raw, &start, ext)?;
-            return Ok(pool.encode(&strings));
+            return Ok(ChunkBytes::Owned(pool.encode(&strings)));
         }
         let mut buf = vec![0u8; grid::volume(ext)? * meta.dtype.size()];
         h5::read_block(raw, &meta.dtype, &start, ext, &mut buf)?;
-        Ok(buf)
+        Ok(ChunkBytes::Owned(buf))
     }
 }
 
@@ -1141,7 +1199,9 @@ impl VersionedFile {
             maps: HashMap::new(),
             read_metas: HashMap::new(),
             ds_attrs: HashMap::new(),
+            readers: FastMap::default(),
             raws: HashMap::new(),
+            chunks: ChunkCache::new(DEFAULT_READ_CACHE_BYTES),
             data_version,
             registered: None,
             recovered,
@@ -1177,12 +1237,29 @@ impl VersionedFile {
         g.maps.clear();
         g.read_metas.clear();
         g.ds_attrs.clear();
+        g.readers.clear();
         g.raws.clear();
+        g.chunks.clear();
         g.file = None;
         if let Some(k) = g.registered.take() {
             writers().remove(&k);
         }
         Ok(())
+    }
+
+    /// Sets the capacity of this file's read cache: decoded `raw_data` chunks that
+    /// reads touched, kept so that reading them again skips libhdf5 (stored chunks of
+    /// committed versions never change). 0 turns it off and frees it. The default is
+    /// [`DEFAULT_READ_CACHE_BYTES`] (64 MiB); variable-length strings are not cached.
+    pub fn set_read_cache_bytes(&self, bytes: u64) {
+        self.lock().chunks.set_capacity(bytes);
+    }
+
+    /// The read cache's capacity and the bytes it holds now (chunk bytes plus a small
+    /// per-chunk overhead), as `(capacity, used)`.
+    pub fn read_cache_bytes(&self) -> (u64, u64) {
+        let g = self.lock();
+        (g.chunks.capacity(), g.chunks.weight())
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -1420,16 +1497,48 @@ impl VersionedFile {
     }
 
     /// Reads a selection of a committed version's dataset. Returns the bytes (C order)
-    /// and the result shape (single-index axes dropped).
+    /// and the result shape (single-index axes dropped). [`read_data`](Self::read_data)
+    /// returns the same without copying numbers into a plain `Vec<u8>`.
     pub fn read(&self, version: &str, path: &str, sel: &[AxisSel]) -> Result<(Values, Vec<u64>)> {
-        let path = normalize_path(path)?;
+        let (data, shape) = self.read_data(version, path, sel)?;
+        Ok((data.into_values(), shape))
+    }
+
+    /// Reads a selection of a committed version's dataset into an 8-byte-aligned
+    /// buffer (or strings). Returns the data (C order) and the result shape
+    /// (single-index axes dropped).
+    ///
+    /// Chunks come from the file's read cache when they were read before (see
+    /// [`set_read_cache_bytes`](Self::set_read_cache_bytes)), else from `raw_data`.
+    pub fn read_data(
+        &self,
+        version: &str,
+        path: &str,
+        sel: &[AxisSel],
+    ) -> Result<(ReadData, Vec<u64>)> {
+        let path = normalized(path)?;
         let mut g = self.lock();
+        // Readers are made for committed versions only and dropped on close, and a
+        // committed version stays committed: a hit needs no other check.
+        if let Some(r) = g.readers.get(version).and_then(|m| m.get(path)).cloned() {
+            return read_mapped(&mut g, &r.meta, &r.raw_path, &r.map, sel);
+        }
         g.committed(version)?;
+        let path = path.to_string();
         let key = (version.to_string(), path.clone());
         if let (Some(rm), Some(map)) = (g.read_metas.get(&key).cloned(), g.maps.get(&key).cloned())
         {
             let (meta, raw_path) = &*rm;
-            return read_mapped(&mut g, meta, raw_path, &map, sel);
+            let reader = Arc::new(Reader {
+                meta: meta.clone(),
+                raw_path: raw_path.clone(),
+                map,
+            });
+            g.readers
+                .entry(key.0)
+                .or_default()
+                .insert(key.1, reader.clone());
+            return read_mapped(&mut g, &reader.meta, &reader.raw_path, &reader.map, sel);
         }
         let vg = h5::open_group(g.file()?, &version_group_path(version))?;
         if !h5::exists(&vg, &path)? {
@@ -1450,8 +1559,64 @@ impl VersionedFile {
         };
         drop(ds);
         let out = read_mapped(&mut g, &meta, &raw_path, &map, sel)?;
-        g.read_metas.insert(key, Arc::new((meta, raw_path)));
+        g.read_metas
+            .insert(key, Arc::new((meta.clone(), raw_path.clone())));
+        g.readers.entry(version.to_string()).or_default().insert(
+            path,
+            Arc::new(Reader {
+                meta,
+                raw_path,
+                map,
+            }),
+        );
         Ok(out)
+    }
+}
+
+impl VersionedFile {
+    /// [`read_data`](Self::read_data), but only when it can be answered at once: the
+    /// file is not busy (its lock is free), the dataset was read before, its elements
+    /// are not variable-length strings, the result holds at most `max_bytes`, and every
+    /// chunk it needs is in the read cache. Then no libhdf5 call is made. `None`
+    /// otherwise (nothing was done: read with `read_data`). A selection that does not
+    /// fit the dataset is answered with its error.
+    pub fn read_cached(
+        &self,
+        version: &str,
+        path: &str,
+        sel: &[AxisSel],
+        max_bytes: usize,
+    ) -> Option<Result<(ReadData, Vec<u64>)>> {
+        let path = normalized(path).ok()?;
+        let mut g = match self.inner.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let r = g.readers.get(version)?.get(path)?.clone();
+        let meta = &r.meta;
+        if meta.dtype.is_vlen() {
+            return None;
+        }
+        let s = match Selection::resolve(sel, &meta.shape) {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        let bytes = grid::volume(&s.block_shape())
+            .ok()?
+            .checked_mul(meta.dtype.size())?;
+        if bytes > max_bytes {
+            return None;
+        }
+        for (k, _) in grid::group_by_chunk(&s.pieces(&meta.chunks)) {
+            if let Some(&row) = r.map.get(&k) {
+                let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &k);
+                if !g.chunks.contains(&r.raw_path, row, &ext) {
+                    return None;
+                }
+            }
+        }
+        Some(read_mapped(&mut g, meta, &r.raw_path, &r.map, sel))
     }
 }
 
@@ -1462,14 +1627,67 @@ fn read_mapped(
     raw_path: &str,
     map: &ChunkMap,
     sel: &[AxisSel],
-) -> Result<(Values, Vec<u64>)> {
+) -> Result<(ReadData, Vec<u64>)> {
     let s = Selection::resolve(sel, &meta.shape)?;
-    let mut pool = StrPool::default();
-    let data = gather(meta, &s, |k, ext| match map.get(k) {
-        Some(&row) => g.read_slot(raw_path, meta, row, ext, &mut pool).map(Some),
-        None => Ok(None),
-    })?;
-    Ok((from_elements(&meta.dtype, data, &pool), s.result_shape()))
+    let mut pool = meta.dtype.is_vlen().then(StrPool::default);
+    let data = gather(
+        meta,
+        &s,
+        |k| map.contains_key(k),
+        |k, ext| match map.get(k) {
+            Some(&row) => g
+                .read_slot(raw_path, meta, row, ext, pool.as_mut())
+                .map(Some),
+            None => Ok(None),
+        },
+    )?;
+    Ok((
+        read_result(&meta.dtype, data, pool.as_ref()),
+        s.result_shape(),
+    ))
+}
+
+/// Gathered elements as a read's result: strings are looked up in `pool`.
+pub(crate) fn read_result(dtype: &Dtype, data: AlignedBytes, pool: Option<&StrPool>) -> ReadData {
+    match pool {
+        Some(pool) if dtype.is_vlen() => {
+            ReadData::Strings(pool.decode(data.as_bytes()).map(<[u8]>::to_vec).collect())
+        }
+        _ => ReadData::Raw(data),
+    }
+}
+
+/// A chunk's bytes as a read gets them: shared with the read cache, owned, or
+/// borrowed from a staged version's written chunks.
+pub(crate) enum ChunkBytes<'a> {
+    /// Shared with the read cache.
+    Shared(Arc<Vec<u8>>),
+    /// Read for this call alone.
+    Owned(Vec<u8>),
+    /// Borrowed.
+    Borrowed(&'a [u8]),
+}
+
+impl Deref for ChunkBytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            ChunkBytes::Shared(b) => b,
+            ChunkBytes::Owned(b) => b,
+            ChunkBytes::Borrowed(b) => b,
+        }
+    }
+}
+
+impl ChunkBytes<'_> {
+    /// The bytes as an owned vector (copies unless they were owned already).
+    pub(crate) fn into_vec(self) -> Vec<u8> {
+        match self {
+            ChunkBytes::Owned(b) => b,
+            other => other.to_vec(),
+        }
+    }
 }
 
 /// The `chunks` attribute of a version dataset or `raw_data` (`what` names it in errors).
@@ -1496,7 +1714,7 @@ fn raw_meta(raw: &Hid, raw_path: &str) -> Result<DatasetMeta> {
 /// Reads a selection of a version dataset through libhdf5's virtual-dataset engine:
 /// the whole dataset at once, then the selection out of it. Only for datasets whose
 /// mappings cannot be decoded.
-fn read_through_vds(ds: &Hid, meta: &DatasetMeta, sel: &[AxisSel]) -> Result<(Values, Vec<u64>)> {
+fn read_through_vds(ds: &Hid, meta: &DatasetMeta, sel: &[AxisSel]) -> Result<(ReadData, Vec<u64>)> {
     let s = Selection::resolve(sel, &meta.shape)?;
     let zeros = vec![0u64; meta.shape.len()];
     let mut pool = StrPool::default();
@@ -1512,8 +1730,16 @@ fn read_through_vds(ds: &Hid, meta: &DatasetMeta, sel: &[AxisSel]) -> Result<(Va
         chunks: meta.shape.iter().map(|&d| d.max(1)).collect(),
         ..meta.clone()
     };
-    let data = gather(&one, &s, |_, _| Ok(Some(whole.clone())))?;
-    Ok((from_elements(&meta.dtype, data, &pool), s.result_shape()))
+    let data = gather(
+        &one,
+        &s,
+        |_| true,
+        |_, _| Ok(Some(ChunkBytes::Borrowed(&whole))),
+    )?;
+    Ok((
+        read_result(&meta.dtype, data, Some(&pool)),
+        s.result_shape(),
+    ))
 }
 
 /// Whether any data group under `_version_data` stores variable-length strings (an
@@ -1563,15 +1789,18 @@ fn initialise(file: &Hid) -> Result<()> {
 }
 
 /// Assembles a selection chunk by chunk. `chunk(k, extent)` returns the chunk's
-/// trimmed bytes, or `None` when it is unmapped (fill value).
-pub(crate) fn gather(
+/// trimmed bytes, or `None` when it is unmapped (fill value); `mapped(k)` says
+/// beforehand whether it will return bytes, so that a selection whose chunks all have
+/// bytes is not filled with the fill value first.
+pub(crate) fn gather<'a>(
     meta: &DatasetMeta,
     sel: &Selection,
-    mut chunk: impl FnMut(&ChunkCoord, &[u64]) -> Result<Option<Vec<u8>>>,
-) -> Result<Vec<u8>> {
+    mapped: impl Fn(&ChunkCoord) -> bool,
+    mut chunk: impl FnMut(&ChunkCoord, &[u64]) -> Result<Option<ChunkBytes<'a>>>,
+) -> Result<AlignedBytes> {
     let es = meta.dtype.size();
     let block_dims = sel.block_shape();
-    let count = sel.count()?;
+    let count = grid::volume(&block_dims)?;
     // A typed array holds fewer than 2^32 elements; refuse before allocating.
     if count as u64 >= 1 << 32 || (count as u128) * (es as u128) >= 1 << 34 {
         bail!(
@@ -1579,8 +1808,16 @@ pub(crate) fn gather(
             "the selection has {count} elements, too many to read at once: read it in parts"
         );
     }
-    let mut block = grid::filled(&meta.fill, count);
-    for (k, combos) in grid::group_by_chunk(&sel.pieces(&meta.chunks)) {
+    let groups = grid::group_by_chunk(&sel.pieces(&meta.chunks));
+    // Every selected element lies in exactly one chunk: when all of them have bytes,
+    // every element is written below and the fill would be overwritten.
+    let mut block = if groups.iter().all(|(k, _)| mapped(k)) {
+        AlignedBytes::zeroed(count * es)
+    } else {
+        AlignedBytes::filled(&meta.fill, count)
+    };
+    let out = block.as_bytes_mut();
+    for (k, combos) in groups {
         let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &k);
         if let Some(buf) = chunk(&k, &ext)? {
             for combo in combos {
@@ -1592,7 +1829,7 @@ pub(crate) fn gather(
                     es,
                     false,
                     &buf,
-                    &mut block,
+                    out,
                 );
             }
         }

@@ -281,6 +281,14 @@ fn axis_pieces(a: &Resolved, c: u64) -> Vec<Piece> {
 /// the list of piece combinations (one piece per axis) inside it.
 pub fn group_by_chunk(pieces: &[Vec<Piece>]) -> Vec<(ChunkCoord, Vec<Vec<Piece>>)> {
     use std::collections::BTreeMap;
+    if pieces
+        .iter()
+        .all(|axis| axis.windows(2).all(|w| w[0].chunk < w[1].chunk))
+    {
+        // Ranges (the common case): one piece per chunk on every axis, in chunk order,
+        // so the chunks are the product of the pieces, without sorting or grouping.
+        return product_of_pieces(pieces);
+    }
     let mut per_axis: Vec<BTreeMap<u64, Vec<Piece>>> = Vec::with_capacity(pieces.len());
     for axis in pieces {
         let mut m: BTreeMap<u64, Vec<Piece>> = BTreeMap::new();
@@ -325,6 +333,32 @@ pub fn group_by_chunk(pieces: &[Vec<Piece>]) -> Vec<(ChunkCoord, Vec<Vec<Piece>>
             ax -= 1;
             idx[ax] += 1;
             if idx[ax] < keys[ax].len() {
+                break;
+            }
+            idx[ax] = 0;
+        }
+    }
+}
+
+/// [`group_by_chunk`] for axes whose pieces lie in distinct chunks, in order.
+fn product_of_pieces(pieces: &[Vec<Piece>]) -> Vec<(ChunkCoord, Vec<Vec<Piece>>)> {
+    let total = pieces.iter().map(Vec::len).product::<usize>();
+    let mut result = Vec::with_capacity(total);
+    if total == 0 {
+        return result;
+    }
+    let mut idx = vec![0usize; pieces.len()];
+    loop {
+        let combo: Vec<Piece> = idx.iter().zip(pieces).map(|(&i, ax)| ax[i]).collect();
+        result.push((combo.iter().map(|p| p.chunk).collect(), vec![combo]));
+        let mut ax = pieces.len();
+        loop {
+            if ax == 0 {
+                return result;
+            }
+            ax -= 1;
+            idx[ax] += 1;
+            if idx[ax] < pieces[ax].len() {
                 break;
             }
             idx[ax] = 0;

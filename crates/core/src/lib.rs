@@ -14,6 +14,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod attrs;
+pub mod buf;
+mod cache;
 pub mod codec;
 pub mod dtype;
 pub mod error;
@@ -29,6 +31,8 @@ pub mod verify;
 mod worker;
 
 pub use attrs::{AttrValue, Attrs};
+pub use buf::{AlignedBytes, ReadData};
+pub use cache::DEFAULT_READ_CACHE_BYTES;
 pub use dtype::{f16_bits_from_f64, Compound, Dtype, Field};
 pub use error::{Error, ErrorKind, Result};
 pub use file::{ChunkMap, DatasetMeta, Mode, Node, VersionInfo, VersionedFile};

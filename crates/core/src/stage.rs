@@ -24,18 +24,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rayon::prelude::*;
 
 use crate::attrs::{set_attr, AttrValue, Attrs, DATASET_RESERVED};
+use crate::buf::ReadData;
 use crate::codec;
 use crate::dtype::Dtype;
 use crate::error::{bail, err, Result};
 use crate::file::{
-    data_group_path, gather, normalize_path, read_user_attrs, version_group_path, walk_version,
-    ChunkMap, DataGroup, DatasetMeta, Inner, Storage, VersionInfo, VersionedFile, FIRST_VERSION,
-    VERSION_DATA,
+    data_group_path, gather, normalize_path, read_result, read_user_attrs, version_group_path,
+    walk_version, ChunkBytes, ChunkMap, DataGroup, DatasetMeta, Inner, Storage, VersionInfo,
+    VersionedFile, FIRST_VERSION, VERSION_DATA,
 };
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
 use crate::h5::{self, Compression, Filters, HashRow, Mapping};
 use crate::hash::{HashKind, HASH_ATTR};
-use crate::strings::{from_elements, hash_elements, raw_elements, to_elements, StrPool, Values};
+use crate::strings::{hash_elements, raw_elements, to_elements, StrPool, Values};
 use crate::time;
 
 /// Options of [`VersionedFile::stage`].
@@ -765,7 +766,7 @@ impl StagedVersion {
                     let raw_path = format!("{}/raw_data", data_group_path(&path));
                     let buf = {
                         let mut f = self.file.lock();
-                        f.read_slot(&raw_path, &ds.meta, row, &from, &mut ds.pool)?
+                        f.read_slot(&raw_path, &ds.meta, row, &from, Some(&mut ds.pool))?
                     };
                     ds.dirty
                         .insert(k.clone(), recut(&buf, &from, &to, &ds.meta.fill, es)?);
@@ -784,6 +785,14 @@ impl StagedVersion {
 
     /// Reads a selection of a dataset as staged (written chunks included).
     pub fn read(&self, path: &str, sel: &[AxisSel]) -> Result<(Values, Vec<u64>)> {
+        let (data, shape) = self.read_data(path, sel)?;
+        Ok((data.into_values(), shape))
+    }
+
+    /// [`read`](Self::read) into an 8-byte-aligned buffer (or strings), as
+    /// [`VersionedFile::read_data`]. Chunks of the parent version come through the
+    /// file's read cache.
+    pub fn read_data(&self, path: &str, sel: &[AxisSel]) -> Result<(ReadData, Vec<u64>)> {
         let path = normalize_path(path)?;
         let mut st = self.lock()?;
         let ds = dataset_mut(&mut st, &path)?;
@@ -791,20 +800,46 @@ impl StagedVersion {
         let meta = ds.meta.clone();
         let base = base_map(&self.file, &path, ds)?;
         let raw_path = format!("{}/raw_data", data_group_path(&path));
-        let data = gather(&meta, &s, |k, ext| {
-            if let Some(b) = ds.staged_chunk(k)? {
-                return Ok(Some(b.into_owned()));
-            }
-            match base.as_ref().and_then(|m| m.get(k).copied()) {
-                Some(row) => {
-                    let mut f = self.file.lock();
-                    f.read_slot(&raw_path, &meta, row, ext, &mut ds.pool)
-                        .map(Some)
+        let StagedDataset {
+            dirty,
+            pool,
+            source,
+            ..
+        } = ds;
+        let (dirty, source) = (&*dirty, &*source);
+        let es = meta.dtype.size();
+        let data = gather(
+            &meta,
+            &s,
+            // The initial data (`source`), when held, covers every chunk.
+            |k| {
+                dirty.contains_key(k)
+                    || source.is_some()
+                    || base.as_ref().is_some_and(|m| m.contains_key(k))
+            },
+            |k, ext| {
+                if let Some(b) = dirty.get(k) {
+                    return Ok(Some(ChunkBytes::Borrowed(b)));
                 }
-                None => Ok(None),
-            }
-        })?;
-        Ok((from_elements(&meta.dtype, data, &ds.pool), s.result_shape()))
+                if let Some(src) = source {
+                    return Ok(Some(
+                        match cut_chunk(src.0.bytes(), &meta.shape, &meta.chunks, k, es)? {
+                            Cow::Borrowed(b) => ChunkBytes::Borrowed(b),
+                            Cow::Owned(v) => ChunkBytes::Owned(v),
+                        },
+                    ));
+                }
+                match base.as_ref().and_then(|m| m.get(k).copied()) {
+                    Some(row) => {
+                        let mut f = self.file.lock();
+                        f.read_slot(&raw_path, &meta, row, ext, Some(pool))
+                            .map(Some)
+                    }
+                    None => Ok(None),
+                }
+            },
+        )?;
+        Ok((read_result(&meta.dtype, data, Some(pool)), s.result_shape()))
     }
 
     /// Whether `path` names a group or dataset in the staged tree. Accepts relative
@@ -1112,13 +1147,15 @@ fn load_chunk(
     }
     if let Some(row) = base_map(file, path, ds)?.and_then(|m| m.get(k).copied()) {
         let mut f = file.lock();
-        return f.read_slot(
-            &format!("{}/raw_data", data_group_path(path)),
-            &ds.meta,
-            row,
-            ext,
-            &mut ds.pool,
-        );
+        return f
+            .read_slot(
+                &format!("{}/raw_data", data_group_path(path)),
+                &ds.meta,
+                row,
+                ext,
+                Some(&mut ds.pool),
+            )
+            .map(ChunkBytes::into_vec);
     }
     Ok(grid::filled(&ds.meta.fill, grid::volume(ext)?))
 }
@@ -1396,6 +1433,18 @@ fn store_chunks(
         .unwrap_or(0)
         .div_ceil(c0);
     let first_new = dg.largest_index.max(raw_slots);
+    // Nothing should have cached rows past every stored slot, but the rows written
+    // below must never be answered from before the write, whatever happens next.
+    f.chunks.forget_rows(
+        &format!("{}/raw_data", data_group_path(path)),
+        first_new * c0,
+    );
+    let Some(dg) = f.data_group(path)? else {
+        bail!(
+            Hdf5Error,
+            "the storage of '{path}' vanished during a commit"
+        );
+    };
     let mut next = first_new;
     let mut fresh: HashMap<[u8; 32], u64> = HashMap::new();
     let mut to_write: Vec<&Hashed> = Vec::new();
@@ -1685,6 +1734,9 @@ fn create_data_group(f: &mut Inner, path: &str, meta: &DatasetMeta, hash: HashKi
         }
         f.raws.clear();
     }
+    // A raw_data made (or removed again) here is a new object: nothing cached under
+    // its path describes it.
+    f.chunks.forget_storage(&leaves[0]);
     res
 }
 

@@ -325,16 +325,17 @@ impl VersionedFile {
                     });
                 }
                 let mut pool = StrPool::default();
-                let bytes = match g.read_slot(&raw_path, &meta, row, &u.extent, &mut pool) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        rep.problems.push(Problem {
-                            location: at,
-                            message: format!("unreadable: {}", e.message),
-                        });
-                        continue;
-                    }
-                };
+                let bytes =
+                    match g.read_stored_slot(&raw_path, &meta, row, &u.extent, Some(&mut pool)) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            rep.problems.push(Problem {
+                                location: at,
+                                message: format!("unreadable: {}", e.message),
+                            });
+                            continue;
+                        }
+                    };
                 rep.chunks += 1;
                 if !trusted {
                     rep.unchecked_chunks += 1;

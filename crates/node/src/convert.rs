@@ -5,7 +5,7 @@ use napi::{Env, JsValue, Status};
 
 use std::collections::BTreeMap;
 
-use vh5::{AttrValue, AxisSel, Dtype, Values};
+use vh5::{AlignedBytes, AttrValue, AxisSel, Dtype, ReadData, Values};
 
 /// Turns an engine error into a thrown JS `Error` with `code` set.
 pub fn js_err(env: &Env, e: vh5::Error) -> napi::Error {
@@ -83,6 +83,103 @@ fn int(v: f64, what: &str) -> vh5::Result<i64> {
         return Err(invalid(format!("{what} must be a whole number, got {v}")));
     }
     Ok(v as i64)
+}
+
+/// A selection as JS passed it, not converted yet (see [`selection_arg`]).
+pub type SelectionArg<'a> = Option<Unknown<'a>>;
+
+/// Parses a selection argument: napi conversion errors (a value of a type no selection
+/// takes) are thrown as they are, the engine's checks come back as the inner error.
+///
+/// The forms reads use most — an array of indexes, `null`s and `[start, stop, step?]`
+/// arrays of numbers — are read here directly, with a handful of N-API calls; anything
+/// else (slice objects, index lists, wrong types) goes through the generic conversion,
+/// so its results and errors are those of `Option<Vec<AxisSpec>>`.
+pub fn selection_arg(env: &Env, arg: SelectionArg) -> napi::Result<vh5::Result<Vec<AxisSel>>> {
+    let Some(arg) = arg else {
+        return Ok(selection(None));
+    };
+    let (env, value) = (env.raw(), arg.raw());
+    if let Some(spec) = plain_selection(env, value) {
+        return Ok(selection(spec));
+    }
+    // SAFETY: `value` is an argument of the current call, valid in `env` while it runs.
+    let spec = unsafe { <Option<Vec<AxisSpec>>>::from_napi_value(env, value) }?;
+    Ok(selection(spec))
+}
+
+/// `typeof value`, as an N-API value type.
+fn type_of(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Option<i32> {
+    let mut t = 0;
+    // SAFETY: `env` and `value` belong to the running call; `t` is a valid out-pointer.
+    let status = unsafe { napi::sys::napi_typeof(env, value, &mut t) };
+    (status == napi::sys::Status::napi_ok).then_some(t)
+}
+
+/// The elements of a JS array (`None` for anything else).
+fn array_items(
+    env: napi::sys::napi_env,
+    value: napi::sys::napi_value,
+) -> Option<impl Iterator<Item = Option<napi::sys::napi_value>>> {
+    let (mut is_array, mut len) = (false, 0u32);
+    // SAFETY: `env` and `value` belong to the running call; out-pointers are valid.
+    let ok = unsafe {
+        napi::sys::napi_is_array(env, value, &mut is_array) == napi::sys::Status::napi_ok
+            && is_array
+            && napi::sys::napi_get_array_length(env, value, &mut len) == napi::sys::Status::napi_ok
+    };
+    ok.then(move || {
+        (0..len).map(move |i| {
+            let mut item = std::ptr::null_mut();
+            // SAFETY: `value` is an array of the running call; `item` is a valid out-pointer.
+            let status = unsafe { napi::sys::napi_get_element(env, value, i, &mut item) };
+            (status == napi::sys::Status::napi_ok).then_some(item)
+        })
+    })
+}
+
+/// A JS number (`None` for anything else).
+fn number(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Option<f64> {
+    let mut v = 0.0;
+    // SAFETY: `env` and `value` belong to the running call; `v` is a valid out-pointer.
+    let status = unsafe { napi::sys::napi_get_value_double(env, value, &mut v) };
+    (status == napi::sys::Status::napi_ok).then_some(v)
+}
+
+/// The plain forms of a selection (see [`selection_arg`]), or `None` to take the
+/// generic conversion.
+fn plain_selection(
+    env: napi::sys::napi_env,
+    value: napi::sys::napi_value,
+) -> Option<Option<Vec<AxisSpec>>> {
+    use napi::sys::ValueType as T;
+    match type_of(env, value)? {
+        T::napi_undefined | T::napi_null => return Some(None),
+        T::napi_object => {}
+        _ => return None,
+    }
+    let mut out = Vec::new();
+    for item in array_items(env, value)? {
+        let item = item?;
+        out.push(match type_of(env, item)? {
+            T::napi_undefined | T::napi_null => None,
+            T::napi_number => Some(Either3::A(number(env, item)?)),
+            T::napi_object => {
+                let mut bounds = Vec::with_capacity(3);
+                for b in array_items(env, item)? {
+                    let b = b?;
+                    bounds.push(match type_of(env, b)? {
+                        T::napi_undefined | T::napi_null => None,
+                        T::napi_number => Some(number(env, b)?),
+                        _ => return None,
+                    });
+                }
+                Some(Either3::B(bounds))
+            }
+            _ => return None,
+        });
+    }
+    Some(Some(out))
 }
 
 /// Parses a JS selection.
@@ -488,18 +585,122 @@ pub fn data_input<'a>(
     }
 }
 
-/// A typed array of a numeric dtype.
-pub type TypedOutput = Either9<
-    Float64Array,
-    Float32Array,
-    Int8Array,
-    Int16Array,
-    Int32Array,
-    BigInt64Array,
-    Uint8Array,
-    Uint16Array,
-    Either<Uint32Array, BigUint64Array>,
->;
+/// Results of at most this many bytes are copied into a new JS `ArrayBuffer`; larger
+/// ones are handed over without a copy (an external `ArrayBuffer` that frees the
+/// buffer when collected). In Node 20 an external buffer costs a finalizer and weighs
+/// on the garbage collector: reading 56 KiB a thousand times took about 30 µs a read
+/// handed over, 8 µs copied.
+const COPY_MAX_BYTES: usize = 1 << 20;
+
+/// Numbers read from a dataset, on their way to JS as a typed array of `kind`.
+pub struct TypedOutput {
+    kind: TypedArrayType,
+    elems: usize,
+    buf: AlignedBytes,
+}
+
+impl TypedOutput {
+    fn new(kind: TypedArrayType, elem_size: usize, buf: AlignedBytes) -> TypedOutput {
+        TypedOutput {
+            kind,
+            elems: buf.len() / elem_size.max(1),
+            buf,
+        }
+    }
+}
+
+impl TypeName for TypedOutput {
+    fn type_name() -> &'static str {
+        "TypedArray"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+/// Frees the buffer of an external `ArrayBuffer` once JS collected it.
+unsafe extern "C" fn free_words(
+    _env: napi::sys::napi_env,
+    _data: *mut std::ffi::c_void,
+    hint: *mut std::ffi::c_void,
+) {
+    // SAFETY: `hint` is the `Box<Vec<u64>>` leaked in `TypedOutput::to_napi_value` for
+    // this ArrayBuffer alone; Node calls the finalizer once.
+    drop(unsafe { Box::from_raw(hint.cast::<Vec<u64>>()) });
+}
+
+impl ToNapiValue for TypedOutput {
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        val: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
+        use napi::sys;
+        let TypedOutput { kind, elems, buf } = val;
+        let len = buf.len();
+        let (words, _) = buf.into_words();
+        let mut words = Box::new(words);
+        let mut ab = std::ptr::null_mut();
+        if len > COPY_MAX_BYTES {
+            let data = words.as_mut_ptr().cast::<std::ffi::c_void>();
+            let hint = Box::into_raw(words);
+            // SAFETY: `data` points to `len` initialised bytes owned by `hint`, which
+            // stays alive (leaked) until `free_words` runs for this ArrayBuffer.
+            let status = unsafe {
+                sys::napi_create_external_arraybuffer(
+                    env,
+                    data,
+                    len,
+                    Some(free_words),
+                    hint.cast(),
+                    &mut ab,
+                )
+            };
+            if status == sys::Status::napi_ok {
+                return typed_array(env, kind, elems, ab);
+            }
+            // SAFETY: the ArrayBuffer was not created, so the buffer was not handed
+            // over: take it back (it came from `Box::into_raw` above) and copy instead.
+            words = unsafe { Box::from_raw(hint) };
+        }
+        let mut data = std::ptr::null_mut();
+        // SAFETY: plain N-API call; on success `data` points to `len` writable bytes.
+        let status = unsafe { sys::napi_create_arraybuffer(env, len, &mut data, &mut ab) };
+        if status != sys::Status::napi_ok {
+            return Err(napi::Error::new(
+                Status::GenericFailure,
+                format!("could not allocate an ArrayBuffer of {len} bytes"),
+            ));
+        }
+        if len > 0 {
+            let bytes: &[u8] = bytemuck::cast_slice(&words[..]);
+            // SAFETY: `data` holds `len` bytes of a new ArrayBuffer, disjoint from the
+            // source, which holds at least `len` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), len) };
+        }
+        typed_array(env, kind, elems, ab)
+    }
+}
+
+/// A typed array of `elems` elements of `kind` over all of `ab`.
+fn typed_array(
+    env: napi::sys::napi_env,
+    kind: TypedArrayType,
+    elems: usize,
+    ab: napi::sys::napi_value,
+) -> napi::Result<napi::sys::napi_value> {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: `ab` is an ArrayBuffer of `elems` elements of `kind`.
+    let status =
+        unsafe { napi::sys::napi_create_typedarray(env, kind.into(), elems, ab, 0, &mut out) };
+    if status != napi::sys::Status::napi_ok {
+        return Err(napi::Error::new(
+            Status::GenericFailure,
+            "could not create the typed array of a read",
+        ));
+    }
+    Ok(out)
+}
 
 /// What a read returns: a typed array for numbers, `string[]` for strings, and for
 /// compound datasets an object with one such array per field.
@@ -519,54 +720,46 @@ fn fixed_strings(bytes: &[u8], len: usize) -> Vec<String> {
 }
 
 /// One field (or a whole non-compound dataset) as its JS array.
-fn field_output(bytes: Vec<u8>, d: &Dtype) -> Either<TypedOutput, Vec<String>> {
-    let t = |v| Either::A(v);
+fn field_output(buf: AlignedBytes, d: &Dtype) -> Either<TypedOutput, Vec<String>> {
+    use TypedArrayType as T;
+    let t = |kind, size, buf| Either::A(TypedOutput::new(kind, size, buf));
     match d {
-        Dtype::Float64 => t(Either9::A(Float64Array::new(bytemuck::pod_collect_to_vec(
-            &bytes,
-        )))),
-        Dtype::Float32 => t(Either9::B(Float32Array::new(bytemuck::pod_collect_to_vec(
-            &bytes,
-        )))),
-        Dtype::Float16 => t(Either9::B(Float32Array::new(
-            bytes
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-        ))),
-        Dtype::Int8 => t(Either9::C(Int8Array::new(bytemuck::pod_collect_to_vec(
-            &bytes,
-        )))),
-        Dtype::Int16 => t(Either9::D(Int16Array::new(bytemuck::pod_collect_to_vec(
-            &bytes,
-        )))),
-        Dtype::Int32 => t(Either9::E(Int32Array::new(bytemuck::pod_collect_to_vec(
-            &bytes,
-        )))),
-        Dtype::Int64 => t(Either9::F(BigInt64Array::new(
-            bytemuck::pod_collect_to_vec(&bytes),
-        ))),
-        Dtype::UInt8 | Dtype::Bool => t(Either9::G(Uint8Array::new(bytes))),
-        Dtype::UInt16 => t(Either9::H(Uint16Array::new(bytemuck::pod_collect_to_vec(
-            &bytes,
-        )))),
-        Dtype::UInt32 => t(Either9::I(Either::A(Uint32Array::new(
-            bytemuck::pod_collect_to_vec(&bytes),
-        )))),
-        Dtype::UInt64 => t(Either9::I(Either::B(BigUint64Array::new(
-            bytemuck::pod_collect_to_vec(&bytes),
-        )))),
-        Dtype::FixedString { len, .. } => Either::B(fixed_strings(&bytes, *len)),
+        Dtype::Float64 => t(T::Float64, 8, buf),
+        Dtype::Float32 => t(T::Float32, 4, buf),
+        Dtype::Float16 => {
+            let mut out = AlignedBytes::zeroed(buf.len() * 2);
+            for (o, c) in out
+                .as_bytes_mut()
+                .chunks_exact_mut(4)
+                .zip(buf.as_bytes().chunks_exact(2))
+            {
+                o.copy_from_slice(
+                    &half::f16::from_le_bytes([c[0], c[1]])
+                        .to_f32()
+                        .to_ne_bytes(),
+                );
+            }
+            t(T::Float32, 4, out)
+        }
+        Dtype::Int8 => t(T::Int8, 1, buf),
+        Dtype::Int16 => t(T::Int16, 2, buf),
+        Dtype::Int32 => t(T::Int32, 4, buf),
+        Dtype::Int64 => t(T::BigInt64, 8, buf),
+        Dtype::UInt8 | Dtype::Bool => t(T::Uint8, 1, buf),
+        Dtype::UInt16 => t(T::Uint16, 2, buf),
+        Dtype::UInt32 => t(T::Uint32, 4, buf),
+        Dtype::UInt64 => t(T::BigUint64, 8, buf),
+        Dtype::FixedString { len, .. } => Either::B(fixed_strings(buf.as_bytes(), *len)),
         // Not reachable for fields (refused when the type is read) nor for whole
         // datasets (handled by `output`); shown as raw bytes to stay total.
-        Dtype::VlenString { .. } | Dtype::Compound(_) => t(Either9::G(Uint8Array::new(bytes))),
+        Dtype::VlenString { .. } | Dtype::Compound(_) => t(T::Uint8, 1, buf),
     }
 }
 
-/// Engine values of `d` as the JS value a read returns.
-pub fn output(values: Values, d: &Dtype) -> DataOutput {
-    match (values, d) {
-        (Values::Strings(v), _) => Either3::B(
+/// A read's result as the JS value it returns.
+pub fn output(data: ReadData, d: &Dtype) -> DataOutput {
+    match (data, d) {
+        (ReadData::Strings(v), _) => Either3::B(
             v.into_iter()
                 .map(|s| {
                     String::from_utf8(s)
@@ -574,20 +767,25 @@ pub fn output(values: Values, d: &Dtype) -> DataOutput {
                 })
                 .collect(),
         ),
-        (Values::Raw(bytes), Dtype::Compound(c)) => {
-            let n = bytes.len() / c.size.max(1);
+        (ReadData::Raw(buf), Dtype::Compound(c)) => {
+            let size = c.size.max(1);
+            let n = buf.len() / size;
             let mut out = BTreeMap::new();
             for f in &c.fields {
                 let w = f.dtype.size();
-                let mut col = Vec::with_capacity(n * w);
-                for rec in bytes.chunks_exact(c.size.max(1)) {
-                    col.extend_from_slice(&rec[f.offset..f.offset + w]);
+                let mut col = AlignedBytes::zeroed(n * w);
+                for (dst, rec) in col
+                    .as_bytes_mut()
+                    .chunks_exact_mut(w.max(1))
+                    .zip(buf.as_bytes().chunks_exact(size))
+                {
+                    dst.copy_from_slice(&rec[f.offset..f.offset + w]);
                 }
                 out.insert(f.name.clone(), field_output(col, &f.dtype));
             }
             Either3::C(out)
         }
-        (Values::Raw(bytes), d) => match field_output(bytes, d) {
+        (ReadData::Raw(buf), d) => match field_output(buf, d) {
             Either::A(t) => Either3::A(t),
             Either::B(s) => Either3::B(s),
         },

@@ -1,0 +1,234 @@
+//! The read cache of decoded chunks: reads stay right whatever it holds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use vh5::{AxisSel, CreateOptions, Dtype, Mode, ReadData, StageOptions, Values, VersionedFile};
+
+fn f64s(v: &[f64]) -> Values {
+    Values::Raw(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+}
+
+fn to_f64(b: &Values) -> Vec<f64> {
+    let Values::Raw(b) = b else {
+        panic!("strings where numbers were expected")
+    };
+    b.chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn read(vf: &VersionedFile, v: &str, sel: &[AxisSel]) -> Vec<f64> {
+    to_f64(&vf.read(v, "x", sel).unwrap().0)
+}
+
+fn slice(a: i64, b: i64) -> Vec<AxisSel> {
+    vec![AxisSel::Slice {
+        start: Some(a),
+        stop: Some(b),
+        step: 1,
+    }]
+}
+
+/// Writes `n` versions of `x` (chunks of 10), each appending 7 values and changing a
+/// few; returns each version's contents.
+fn history(vf: &VersionedFile, n: usize) -> Vec<Vec<f64>> {
+    let mut cur: Vec<f64> = (0..25).map(f64::from).collect();
+    let mut all = Vec::new();
+    for v in 0..n {
+        let s = vf.stage(&format!("v{v}"), StageOptions::default()).unwrap();
+        if v == 0 {
+            s.create_dataset(
+                "x",
+                CreateOptions {
+                    data: Some(f64s(&cur)),
+                    chunks: Some(vec![10]),
+                    dtype: Some(Dtype::Float64),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        } else {
+            // Reading the parent through the stage fills the cache with its chunks.
+            let staged = s.read("x", &[]).unwrap().0;
+            assert_eq!(to_f64(&staged), cur, "staged read of v{v}'s parent");
+            let old = cur.len() as u64;
+            cur.extend((0..7).map(|i| (v * 100 + i) as f64));
+            let at = (v * 13) % cur.len();
+            cur[at] = -(v as f64);
+            s.resize("x", &[cur.len() as u64]).unwrap();
+            s.write("x", &[], &f64s(&cur)).unwrap();
+            assert_eq!(s.read("x", &[]).unwrap().1, vec![old + 7]);
+        }
+        s.commit().unwrap();
+        all.push(cur.clone());
+        // Read right after the commit, so later commits append behind cached chunks.
+        assert_eq!(read(vf, &format!("v{v}"), &[]), cur);
+    }
+    all
+}
+
+#[test]
+fn reads_stay_right_across_many_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.h5");
+    let path = path.to_str().unwrap();
+    let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
+    let all = history(&vf, 30);
+    assert!(vf.read_cache_bytes().1 > 0, "reads filled the cache");
+    for (v, want) in all.iter().enumerate() {
+        let name = format!("v{v}");
+        assert_eq!(&read(&vf, &name, &[]), want, "{name}");
+        let n = want.len() as i64;
+        assert_eq!(read(&vf, &name, &slice(3, 17)), want[3..17], "{name}");
+        assert_eq!(read(&vf, &name, &slice(n - 12, n)), want[want.len() - 12..]);
+        assert_eq!(
+            read(&vf, &name, &[AxisSel::Index(-1)]),
+            want[want.len() - 1..]
+        );
+    }
+    // The same without the cache, and from a handle opened afresh.
+    vf.set_read_cache_bytes(0);
+    assert_eq!(vf.read_cache_bytes(), (0, 0));
+    for (v, want) in all.iter().enumerate() {
+        assert_eq!(&read(&vf, &format!("v{v}"), &[]), want);
+    }
+    vf.close().unwrap();
+    let vf = VersionedFile::open(path, Mode::Read).unwrap();
+    for (v, want) in all.iter().enumerate() {
+        assert_eq!(&read(&vf, &format!("v{v}"), &[]), want);
+    }
+    assert!(vf.verify().unwrap().ok());
+}
+
+#[test]
+fn two_handles_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.h5");
+    let path = path.to_str().unwrap();
+    let all = {
+        let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
+        let all = history(&vf, 8);
+        vf.close().unwrap();
+        all
+    };
+    let a = VersionedFile::open(path, Mode::Read).unwrap();
+    let b = VersionedFile::open(path, Mode::Read).unwrap();
+    for (v, want) in all.iter().enumerate().rev() {
+        let name = format!("v{v}");
+        assert_eq!(&read(&a, &name, &[]), want);
+        assert_eq!(
+            &read(&b, &name, &slice(5, 40)),
+            &want[5..40.min(want.len())]
+        );
+        assert_eq!(&read(&b, &name, &[]), want);
+    }
+    a.close().unwrap();
+    // Closing one handle leaves the other's reads whole.
+    assert_eq!(&read(&b, "v7", &[]), &all[7]);
+    assert_eq!(
+        a.read("v7", "x", &[]).unwrap_err().code(),
+        "FILE_CLOSED",
+        "a closed handle answers nothing from its cache"
+    );
+}
+
+#[test]
+fn the_cache_stays_within_its_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.h5");
+    let path = path.to_str().unwrap();
+    let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
+    let all = history(&vf, 20);
+    // Each chunk is 80 bytes plus bookkeeping: room for a handful only.
+    vf.set_read_cache_bytes(1000);
+    for (v, want) in all.iter().enumerate() {
+        assert_eq!(&read(&vf, &format!("v{v}"), &[]), want);
+        let (cap, used) = vf.read_cache_bytes();
+        assert_eq!(cap, 1000);
+        assert!(used <= cap, "{used} bytes cached, capacity {cap}");
+    }
+    vf.set_read_cache_bytes(vh5::DEFAULT_READ_CACHE_BYTES);
+    assert_eq!(vf.read_cache_bytes().0, 64 << 20);
+}
+
+/// A stage abandoned after reading and changing cached chunks, and a commit refused
+/// before writing, change nothing a read sees. (A commit that fails after storing
+/// chunks drops the rows it wrote from the cache first, see `cache::forget_rows`; no
+/// input makes a commit fail there without fault injection.)
+#[test]
+fn abandoned_and_refused_commits_leave_reads_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.h5");
+    let path = path.to_str().unwrap();
+    let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
+    let all = history(&vf, 3);
+    let s = vf.stage("bad", StageOptions::default()).unwrap();
+    let mut changed = all[2].clone();
+    changed[1] = -7.0;
+    changed.extend([8.0; 11]);
+    s.resize("x", &[changed.len() as u64]).unwrap();
+    s.write("x", &[], &f64s(&changed)).unwrap();
+    assert_eq!(to_f64(&s.read("x", &[]).unwrap().0), changed);
+    s.abort();
+    // Refused when staging: an unknown parent.
+    let r = vf.stage(
+        "bad2",
+        StageOptions {
+            prev_version: Some("nope".into()),
+            ..Default::default()
+        },
+    );
+    assert!(r.is_err());
+    for (v, want) in all.iter().enumerate() {
+        assert_eq!(&read(&vf, &format!("v{v}"), &[]), want);
+    }
+    // Later commits append behind the cached chunks and read back right.
+    let s = vf.stage("v3", StageOptions::default()).unwrap();
+    let mut want = all[2].clone();
+    want[0] = 1e9;
+    want.push(5.0);
+    s.resize("x", &[want.len() as u64]).unwrap();
+    s.write("x", &[], &f64s(&want)).unwrap();
+    s.commit().unwrap();
+    assert_eq!(read(&vf, "v3", &[]), want);
+    assert_eq!(&read(&vf, "v2", &[]), &all[2]);
+    assert!(vf.verify().unwrap().ok());
+}
+
+#[test]
+fn read_cached_answers_only_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.h5");
+    let path = path.to_str().unwrap();
+    let all = {
+        let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
+        let all = history(&vf, 4);
+        vf.close().unwrap();
+        all
+    };
+    let vf = VersionedFile::open(path, Mode::Read).unwrap();
+    assert!(
+        vf.read_cached("v3", "x", &[], 1 << 20).is_none(),
+        "nothing was read yet"
+    );
+    let whole = vf.read_data("v3", "x", &[]).unwrap();
+    let (got, shape) = vf.read_cached("v3", "x", &[], 1 << 20).unwrap().unwrap();
+    assert_eq!((got.clone(), shape.clone()), whole);
+    let ReadData::Raw(b) = got else {
+        panic!("numbers expected")
+    };
+    assert_eq!(b.as_bytes().as_ptr() as usize % 8, 0);
+    assert_eq!(to_f64(&Values::Raw(b.to_vec())), all[3]);
+    assert!(
+        vf.read_cached("v3", "x", &[], 8).is_none(),
+        "larger than allowed"
+    );
+    assert_eq!(
+        vf.read_cached("v3", "x", &[AxisSel::Index(1000)], 1 << 20)
+            .unwrap()
+            .unwrap_err()
+            .code(),
+        "OUT_OF_BOUNDS"
+    );
+    vf.set_read_cache_bytes(0);
+    assert!(vf.read_cached("v3", "x", &[], 1 << 20).is_none());
+}
