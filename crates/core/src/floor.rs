@@ -11,7 +11,14 @@ use crate::h5::{self, FileOpen, Filters, Mapping};
 /// Seconds libhdf5 takes to create, close and flush one 1-D float64 virtual dataset
 /// of `n_chunks` mappings of `chunk_len` elements each, over a `raw_data` of as many
 /// slots, in a new file at `path` (overwritten). Only the virtual dataset is timed.
+/// Runs on the thread commits run on (`worker`), as a commit's own virtual dataset
+/// would.
 pub fn vds_floor(path: &str, n_chunks: u64, chunk_len: u64) -> Result<f64> {
+    let path = path.to_string();
+    crate::worker::run(move || floor_here(&path, n_chunks, chunk_len))
+}
+
+fn floor_here(path: &str, n_chunks: u64, chunk_len: u64) -> Result<f64> {
     let file = h5::file_open(path, FileOpen::Truncate)?;
     let g = h5::create_group(&file, "data")?;
     let fill = 0f64.to_le_bytes();
