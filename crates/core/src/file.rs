@@ -179,6 +179,11 @@ pub(crate) struct DataGroup {
 }
 
 pub(crate) struct Inner {
+    /// `_version_data` and `_version_data/versions`, open while the file is (declared
+    /// first, so dropped before it). Files are opened with evict-on-close: closing a
+    /// group drops its link index from libhdf5's metadata cache, and every lookup of a
+    /// version by path would read the growing index of `versions` from disk again.
+    pub keep_open: Vec<Hid>,
     pub file: Option<Hid>,
     pub path: String,
     pub writable: bool,
@@ -1185,8 +1190,9 @@ impl VersionedFile {
                 h5::file_flush(&file)?;
             }
         }
-        drop(vgroup);
+        let keep_open = vec![h5::open_group(&file, VERSION_DATA)?, vgroup];
         let mut inner = Inner {
+            keep_open,
             file: Some(file),
             path: path.to_string(),
             writable,
@@ -1240,6 +1246,7 @@ impl VersionedFile {
         g.readers.clear();
         g.raws.clear();
         g.chunks.clear();
+        g.keep_open.clear();
         g.file = None;
         if let Some(k) = g.registered.take() {
             writers().remove(&k);
