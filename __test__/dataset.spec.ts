@@ -160,3 +160,41 @@ test('repeated reads, large results and read() from the cache read the same', as
   await throwsCode(t, () => d.read([[0, 5]]), 'FILE_CLOSED')
   await throwsCode(t, () => d.readSync([[0, 5]]), 'FILE_CLOSED')
 })
+
+test('reads answered from the read cache straight into the typed array: fill values where no chunk is stored, every direct dtype, repeated reads equal the first', async (t) => {
+  const path = tmpFile('direct-read')
+  const vf = VersionedFile.open(path, { mode: 'w' })
+  const dtypes = ['float64', 'float32', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'bool'] as const
+  await vf.stageVersion('v1', (g) => {
+    for (const dt of dtypes) {
+      const fill = dt === 'bool' ? true : dt.endsWith('64') && dt.includes('int') ? 7n : 7
+      const d = g.createDataset(dt, { shape: [100, 10], dtype: dt, chunks: [10, 5], fillValue: fill })
+      // Two chunks written; the rest stays fill.
+      const one = dt === 'bool' ? false : dt.endsWith('64') && dt.includes('int') ? 1n : 1
+      d.write([[0, 10], [0, 5]], one)
+      d.write([[50, 60], [5, 10]], one)
+    }
+  })
+  const v = vf.version('v1')
+  for (const dt of dtypes) {
+    const ds = v.dataset(dt)
+    const first = ds.readSync() as ArrayLike<number | bigint>
+    for (const sel of [undefined, [[40, 70], [3, 8]], [55, 7], [[0, 100, 9], null]] as const) {
+      const a = Array.from(ds.readSync(sel as never) as ArrayLike<number | bigint>)
+      const b = Array.from((await ds.read(sel as never)) as ArrayLike<number | bigint>)
+      t.deepEqual(b, a, `${dt} ${JSON.stringify(sel)}`)
+    }
+    const again = Array.from(ds.readSync() as ArrayLike<number | bigint>)
+    t.deepEqual(again, Array.from(first), dt)
+    const want = (r: number, c: number) => ((r < 10 && c < 5) || (r >= 50 && r < 60 && c >= 5) ? 'one' : 'fill')
+    const one = dt === 'bool' ? 0 : 1
+    const fill = 7
+    for (let r = 0; r < 100; r += 7) {
+      for (let c = 0; c < 10; c += 3) {
+        const got = Number(again[r * 10 + c])
+        t.is(got, want(r, c) === 'one' ? one : dt === 'bool' ? 1 : fill, `${dt} [${r}, ${c}]`)
+      }
+    }
+  }
+  vf.close()
+})

@@ -1594,6 +1594,40 @@ impl VersionedFile {
         sel: &[AxisSel],
         max_bytes: usize,
     ) -> Option<Result<(ReadData, Vec<u64>)>> {
+        // The metadata is needed for the sink before the lock is taken: a dataset not
+        // read before is not answered here anyway.
+        let meta = {
+            let g = match self.inner.try_lock() {
+                Ok(g) => g,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            };
+            g.readers
+                .get(version)?
+                .get(normalized(path).ok()?)?
+                .meta
+                .clone()
+        };
+        let mut own = OwnedSink {
+            meta: &meta,
+            block: None,
+        };
+        let shape = self.read_cached_into(version, path, sel, max_bytes, &mut own)?;
+        Some(shape.map(|shape| (ReadData::Raw(own.into_bytes()), shape)))
+    }
+
+    /// [`read_cached`](Self::read_cached) into a buffer `out` provides (for a caller
+    /// that can hand its own memory over, e.g. a JS `ArrayBuffer`, saving a copy);
+    /// returns the result shape. Only for datasets whose elements are not
+    /// variable-length strings.
+    pub fn read_cached_into(
+        &self,
+        version: &str,
+        path: &str,
+        sel: &[AxisSel],
+        max_bytes: usize,
+        out: &mut dyn ReadSink,
+    ) -> Option<Result<Vec<u64>>> {
         let path = normalized(path).ok()?;
         let mut g = match self.inner.try_lock() {
             Ok(g) => g,
@@ -1623,7 +1657,19 @@ impl VersionedFile {
                 }
             }
         }
-        Some(read_mapped(&mut g, meta, &r.raw_path, &r.map, sel))
+        let map = &r.map;
+        let raw_path = &r.raw_path;
+        let res = gather_into(
+            meta,
+            &s,
+            |k| map.contains_key(k),
+            |k, ext| match map.get(k) {
+                Some(&row) => g.read_slot(raw_path, meta, row, ext, None).map(Some),
+                None => Ok(None),
+            },
+            out,
+        );
+        Some(res.map(|()| s.result_shape()))
     }
 }
 
@@ -1803,8 +1849,56 @@ pub(crate) fn gather<'a>(
     meta: &DatasetMeta,
     sel: &Selection,
     mapped: impl Fn(&ChunkCoord) -> bool,
-    mut chunk: impl FnMut(&ChunkCoord, &[u64]) -> Result<Option<ChunkBytes<'a>>>,
+    chunk: impl FnMut(&ChunkCoord, &[u64]) -> Result<Option<ChunkBytes<'a>>>,
 ) -> Result<AlignedBytes> {
+    let mut own = OwnedSink { meta, block: None };
+    gather_into(meta, sel, mapped, chunk, &mut own)?;
+    Ok(own.into_bytes())
+}
+
+/// A [`ReadSink`] that allocates the buffer.
+struct OwnedSink<'m> {
+    meta: &'m DatasetMeta,
+    block: Option<AlignedBytes>,
+}
+
+impl OwnedSink<'_> {
+    fn into_bytes(self) -> AlignedBytes {
+        self.block.unwrap_or_else(|| AlignedBytes::zeroed(0))
+    }
+}
+
+impl ReadSink for OwnedSink<'_> {
+    fn buffer(&mut self, bytes: usize, all_mapped: bool) -> Result<(&mut [u8], bool)> {
+        // Every selected element lies in exactly one chunk: when all of them have
+        // bytes, every element is written and a fill would be overwritten.
+        let es = self.meta.dtype.size().max(1);
+        let b = self.block.insert(if all_mapped {
+            AlignedBytes::zeroed(bytes)
+        } else {
+            AlignedBytes::filled(&self.meta.fill, bytes / es)
+        });
+        Ok((b.as_bytes_mut(), true))
+    }
+}
+
+/// Where a read puts its elements (C order, little-endian as stored).
+pub trait ReadSink {
+    /// Asked once, with the result's byte length and whether every chunk the read
+    /// touches has bytes; returns a buffer of exactly that length and whether it
+    /// already holds the dataset's fill value (else it is filled first where needed).
+    fn buffer(&mut self, bytes: usize, all_mapped: bool) -> Result<(&mut [u8], bool)>;
+}
+
+/// [`gather`] into a buffer `out` provides (filled with the fill value first when it
+/// is not already and some chunk has no bytes).
+pub(crate) fn gather_into<'a>(
+    meta: &DatasetMeta,
+    sel: &Selection,
+    mapped: impl Fn(&ChunkCoord) -> bool,
+    mut chunk: impl FnMut(&ChunkCoord, &[u64]) -> Result<Option<ChunkBytes<'a>>>,
+    out: &mut dyn ReadSink,
+) -> Result<()> {
     let es = meta.dtype.size();
     let block_dims = sel.block_shape();
     let count = grid::volume(&block_dims)?;
@@ -1816,17 +1910,19 @@ pub(crate) fn gather<'a>(
         );
     }
     let groups = grid::group_by_chunk(&sel.pieces(&meta.chunks));
-    // Every selected element lies in exactly one chunk: when all of them have bytes,
-    // every element is written below and the fill would be overwritten.
-    let mut block = if groups.iter().all(|(k, _)| mapped(k)) {
-        AlignedBytes::zeroed(count * es)
-    } else {
-        AlignedBytes::filled(&meta.fill, count)
-    };
-    let out = block.as_bytes_mut();
+    let all_mapped = groups.iter().all(|(k, _)| mapped(k));
+    let (buf, filled) = out.buffer(count * es, all_mapped)?;
+    if buf.len() != count * es {
+        bail!(Hdf5Error, "a read's buffer has the wrong size");
+    }
+    if !all_mapped && !filled && es > 0 {
+        for e in buf.chunks_exact_mut(es) {
+            e.copy_from_slice(&meta.fill);
+        }
+    }
     for (k, combos) in groups {
         let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &k);
-        if let Some(buf) = chunk(&k, &ext)? {
+        if let Some(bytes) = chunk(&k, &ext)? {
             for combo in combos {
                 grid::copy_pieces(
                     grid::Direction::ChunkToBlock,
@@ -1835,11 +1931,11 @@ pub(crate) fn gather<'a>(
                     &combo,
                     es,
                     false,
-                    &buf,
-                    out,
+                    &bytes,
+                    buf,
                 );
             }
         }
     }
-    Ok(block)
+    Ok(())
 }

@@ -35,7 +35,7 @@ pub use buf::{AlignedBytes, ReadData};
 pub use cache::DEFAULT_READ_CACHE_BYTES;
 pub use dtype::{f16_bits_from_f64, Compound, Dtype, Field};
 pub use error::{Error, ErrorKind, Result};
-pub use file::{ChunkMap, DatasetMeta, Mode, Node, VersionInfo, VersionedFile};
+pub use file::{ChunkMap, DatasetMeta, Mode, Node, ReadSink, VersionInfo, VersionedFile};
 pub use grid::AxisSel;
 pub use h5::{Compression, Filters};
 pub use hash::HashKind;

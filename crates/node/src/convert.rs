@@ -756,6 +756,82 @@ fn field_output(buf: AlignedBytes, d: &Dtype) -> Either<TypedOutput, Vec<String>
     }
 }
 
+/// The typed array a dataset of `d` reads into when its stored bytes are the array's
+/// elements as they are (`None` for float16, strings and compounds, which convert).
+pub fn direct_kind(d: &Dtype) -> Option<TypedArrayType> {
+    use TypedArrayType as T;
+    Some(match d {
+        Dtype::Float64 => T::Float64,
+        Dtype::Float32 => T::Float32,
+        Dtype::Int8 => T::Int8,
+        Dtype::Int16 => T::Int16,
+        Dtype::Int32 => T::Int32,
+        Dtype::Int64 => T::BigInt64,
+        Dtype::UInt8 | Dtype::Bool => T::Uint8,
+        Dtype::UInt16 => T::Uint16,
+        Dtype::UInt32 => T::Uint32,
+        Dtype::UInt64 => T::BigUint64,
+        _ => return None,
+    })
+}
+
+/// A [`vh5::ReadSink`] that gives a read a new JS `ArrayBuffer` to fill, so the
+/// elements are copied once, from the engine's cache into JS memory.
+pub struct ArrayBufferSink {
+    env: napi::sys::napi_env,
+    ab: napi::sys::napi_value,
+    len: usize,
+}
+
+impl ArrayBufferSink {
+    pub fn new(env: &Env) -> ArrayBufferSink {
+        ArrayBufferSink {
+            env: env.raw(),
+            ab: std::ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// The filled buffer as a typed array of `kind`.
+    pub fn typed_array(
+        self,
+        kind: TypedArrayType,
+        elem_size: usize,
+    ) -> napi::Result<Unknown<'static>> {
+        let v = typed_array(self.env, kind, self.len / elem_size.max(1), self.ab)?;
+        // SAFETY: `v` is a typed array just created in `env`, returned to JS by the
+        // calling method before its handle scope ends.
+        Ok(unsafe { Unknown::from_raw_unchecked(self.env, v) })
+    }
+}
+
+impl vh5::ReadSink for ArrayBufferSink {
+    fn buffer(&mut self, bytes: usize, _all_mapped: bool) -> vh5::Result<(&mut [u8], bool)> {
+        let mut data = std::ptr::null_mut();
+        // SAFETY: plain N-API call on the JS thread (the sink is used by synchronous
+        // calls only); on success `data` points to `bytes` writable, zeroed bytes owned
+        // by the new ArrayBuffer, which the current handle scope keeps alive.
+        let status =
+            unsafe { napi::sys::napi_create_arraybuffer(self.env, bytes, &mut data, &mut self.ab) };
+        if status != napi::sys::Status::napi_ok {
+            return Err(vh5::Error::new(
+                vh5::ErrorKind::InvalidArgument,
+                format!(
+                    "could not allocate an ArrayBuffer of {bytes} bytes: read a smaller selection"
+                ),
+            ));
+        }
+        self.len = bytes;
+        if bytes == 0 || data.is_null() {
+            return Ok((&mut [], false));
+        }
+        // SAFETY: see above; nothing else refers to these bytes while the read fills
+        // them.
+        let buf = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), bytes) };
+        Ok((buf, false))
+    }
+}
+
 /// A read's result as the JS value it returns.
 pub fn output(data: ReadData, d: &Dtype) -> DataOutput {
     match (data, d) {

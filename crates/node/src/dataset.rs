@@ -6,9 +6,13 @@ use napi::{Env, Task};
 
 use crate::attributes::JsAttributes;
 use crate::convert::{
-    data_input, dims, invalid, js_err, output, scalar, selection, selection_arg, AxisSpec,
-    DataInput, DataOutput, OrJs, Scalar, SelectionArg,
+    data_input, dims, direct_kind, invalid, js_err, output, scalar, selection, selection_arg,
+    ArrayBufferSink, AxisSpec, DataInput, DataOutput, OrJs, Scalar, SelectionArg,
 };
+
+/// A read's result: converted from the engine's buffer, or a typed array the engine
+/// filled in place (`JsDataset::read_at_once`).
+type ReadOutput = Either<DataOutput, Unknown<'static>>;
 
 #[derive(Clone)]
 pub(crate) enum Source {
@@ -42,6 +46,22 @@ impl JsDataset {
             path,
             meta,
         }
+    }
+
+    /// A committed dataset's selection read straight into a new JS typed array, when
+    /// the engine can answer at once from its read cache (see `read`) and the stored
+    /// bytes are the array's elements; `None` otherwise.
+    fn read_at_once(&self, env: &Env, sel: &[vh5::AxisSel]) -> Option<Result<Unknown<'static>>> {
+        let Source::Committed { file, version } = &self.source else {
+            return None;
+        };
+        let kind = direct_kind(&self.meta.dtype)?;
+        let mut sink = ArrayBufferSink::new(env);
+        let res = file.read_cached_into(version, &self.path, sel, AT_ONCE_MAX_BYTES, &mut sink)?;
+        Some(match res {
+            Ok(_) => sink.typed_array(kind, self.meta.dtype.size()),
+            Err(e) => Err(js_err(env, e)),
+        })
     }
 
     fn current_meta(&self) -> vh5::Result<vh5::DatasetMeta> {
@@ -206,12 +226,22 @@ impl JsDataset {
         &self,
         env: &'env Env,
         selection_: SelectionArg,
-    ) -> Result<Either<AsyncTask<ReadTask>, PromiseRaw<'env, DataOutput>>> {
+    ) -> Result<Either<AsyncTask<ReadTask>, PromiseRaw<'env, ReadOutput>>> {
         let sel = selection_arg(env, selection_)?;
+        if let Ok(s) = &sel {
+            if let Some(res) = self.read_at_once(env, s) {
+                return Ok(Either::B(match res {
+                    Ok(v) => PromiseRaw::resolve(env, Either::B(v))?,
+                    Err(e) => PromiseRaw::reject(env, e)?,
+                }));
+            }
+        }
         if let (Source::Committed { file, version }, Ok(s)) = (&self.source, &sel) {
             if let Some(res) = file.read_cached(version, &self.path, s, AT_ONCE_MAX_BYTES) {
                 return Ok(Either::B(match res {
-                    Ok((data, _)) => PromiseRaw::resolve(env, output(data, &self.meta.dtype))?,
+                    Ok((data, _)) => {
+                        PromiseRaw::resolve(env, Either::A(output(data, &self.meta.dtype)))?
+                    }
                     Err(e) => PromiseRaw::reject(env, js_err(env, e))?,
                 }));
             }
@@ -229,12 +259,15 @@ impl JsDataset {
         ts_args_type = "selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>",
         ts_return_type = "Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]>"
     )]
-    pub fn read_sync(&self, env: &Env, selection_: SelectionArg) -> Result<DataOutput> {
+    pub fn read_sync(&self, env: &Env, selection_: SelectionArg) -> Result<ReadOutput> {
         let sel = selection_arg(env, selection_)?.js(env)?;
-        Ok(output(
+        if let Some(res) = self.read_at_once(env, &sel) {
+            return res.map(Either::B);
+        }
+        Ok(Either::A(output(
             read_now(&self.source, &self.path, &sel).js(env)?,
             &self.meta.dtype,
-        ))
+        )))
     }
 
     /// Writes `data` into a selection (same forms as `read`); a single value is
