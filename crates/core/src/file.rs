@@ -1224,6 +1224,15 @@ impl VersionedFile {
         })
     }
 
+    /// The file's lock if it is free now (as [`lock`](Self::lock) for a poisoned one).
+    fn try_lock(&self) -> Option<MutexGuard<'_, Inner>> {
+        match self.inner.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the file state half-updated in
         // a way that matters more than refusing all further use, so recover the guard.
@@ -1597,11 +1606,7 @@ impl VersionedFile {
         // The metadata is needed for the sink before the lock is taken: a dataset not
         // read before is not answered here anyway.
         let meta = {
-            let g = match self.inner.try_lock() {
-                Ok(g) => g,
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => return None,
-            };
+            let g = self.try_lock()?;
             g.readers
                 .get(version)?
                 .get(normalized(path).ok()?)?
@@ -1629,11 +1634,7 @@ impl VersionedFile {
         out: &mut dyn ReadSink,
     ) -> Option<Result<Vec<u64>>> {
         let path = normalized(path).ok()?;
-        let mut g = match self.inner.try_lock() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
+        let mut g = self.try_lock()?;
         let r = g.readers.get(version)?.get(path)?.clone();
         let meta = &r.meta;
         if meta.dtype.is_vlen() {
