@@ -760,14 +760,9 @@ impl Inner {
                 }
                 continue;
             }
-            let vg = h5::open_group(file, &version_group_path(name))?;
-            if !h5::exists(&vg, ds_path)? {
+            let Some(obj) = version_dataset(file, name, ds_path)? else {
                 continue;
-            }
-            let obj = h5::open_object(&vg, ds_path)?;
-            if h5::kind_of(&obj) != h5::ObjKind::Dataset {
-                continue;
-            }
+            };
             match h5::furthest_source(&obj) {
                 Ok(Some(f)) => {
                     if f.source.trim_start_matches('/') == raw_path.trim_start_matches('/') {
@@ -838,14 +833,9 @@ impl Inner {
         let mut names: Vec<&String> = self.versions.keys().collect();
         names.sort();
         for name in names {
-            let vg = h5::open_group(file, &version_group_path(name))?;
-            if !h5::exists(&vg, ds_path)? {
+            let Some(obj) = version_dataset(file, name, ds_path)? else {
                 continue;
-            }
-            let obj = h5::open_object(&vg, ds_path)?;
-            if h5::kind_of(&obj) != h5::ObjKind::Dataset {
-                continue;
-            }
+            };
             // Mappings that cannot be read count as data: refusing is the safe side.
             let maps_data = match h5::read_mappings(&obj) {
                 Ok(None) => false,
@@ -931,6 +921,16 @@ impl Inner {
         h5::read_block(raw, &meta.dtype, &start, ext, &mut buf)?;
         Ok(ChunkBytes::Owned(buf))
     }
+}
+
+/// The dataset at `ds_path` in version `version`, if that version has one there.
+fn version_dataset(file: &Hid, version: &str, ds_path: &str) -> Result<Option<Hid>> {
+    let vg = h5::open_group(file, &version_group_path(version))?;
+    if !h5::exists(&vg, ds_path)? {
+        return Ok(None);
+    }
+    let obj = h5::open_object(&vg, ds_path)?;
+    Ok((h5::kind_of(&obj) == h5::ObjKind::Dataset).then_some(obj))
 }
 
 /// A version's tree: group paths with attributes; dataset paths with metadata and
@@ -1603,20 +1603,7 @@ impl VersionedFile {
         sel: &[AxisSel],
         max_bytes: usize,
     ) -> Option<Result<(ReadData, Vec<u64>)>> {
-        // The metadata is needed for the sink before the lock is taken: a dataset not
-        // read before is not answered here anyway.
-        let meta = {
-            let g = self.try_lock()?;
-            g.readers
-                .get(version)?
-                .get(normalized(path).ok()?)?
-                .meta
-                .clone()
-        };
-        let mut own = OwnedSink {
-            meta: &meta,
-            block: None,
-        };
+        let mut own = OwnedSink::default();
         let shape = self.read_cached_into(version, path, sel, max_bytes, &mut own)?;
         Some(shape.map(|shape| (ReadData::Raw(own.into_bytes()), shape)))
     }
@@ -1852,34 +1839,32 @@ pub(crate) fn gather<'a>(
     mapped: impl Fn(&ChunkCoord) -> bool,
     chunk: impl FnMut(&ChunkCoord, &[u64]) -> Result<Option<ChunkBytes<'a>>>,
 ) -> Result<AlignedBytes> {
-    let mut own = OwnedSink { meta, block: None };
+    let mut own = OwnedSink::default();
     gather_into(meta, sel, mapped, chunk, &mut own)?;
     Ok(own.into_bytes())
 }
 
-/// A [`ReadSink`] that allocates the buffer.
-struct OwnedSink<'m> {
-    meta: &'m DatasetMeta,
+/// A [`ReadSink`] that allocates the buffer (zeroed: [`gather_into`] writes the fill
+/// value where no chunk has bytes).
+#[derive(Default)]
+struct OwnedSink {
     block: Option<AlignedBytes>,
 }
 
-impl OwnedSink<'_> {
+impl OwnedSink {
     fn into_bytes(self) -> AlignedBytes {
         self.block.unwrap_or_else(|| AlignedBytes::zeroed(0))
     }
 }
 
-impl ReadSink for OwnedSink<'_> {
-    fn buffer(&mut self, bytes: usize, all_mapped: bool) -> Result<(&mut [u8], bool)> {
-        // Every selected element lies in exactly one chunk: when all of them have
-        // bytes, every element is written and a fill would be overwritten.
-        let es = self.meta.dtype.size().max(1);
-        let b = self.block.insert(if all_mapped {
-            AlignedBytes::zeroed(bytes)
-        } else {
-            AlignedBytes::filled(&self.meta.fill, bytes / es)
-        });
-        Ok((b.as_bytes_mut(), true))
+impl ReadSink for OwnedSink {
+    fn buffer(&mut self, bytes: usize, _all_mapped: bool) -> Result<(&mut [u8], bool)> {
+        Ok((
+            self.block
+                .insert(AlignedBytes::zeroed(bytes))
+                .as_bytes_mut(),
+            false,
+        ))
     }
 }
 
