@@ -27,6 +27,14 @@ function noise(n: number, seed: number): Float64Array {
   })
 }
 
+/** Float64s whose low seven bytes are random: chunks LZF cannot shrink. */
+function incompressible(n: number, seed: number): Float64Array {
+  const bytes = new Uint8Array(n * 8)
+  const r = noise(bytes.length, seed)
+  for (let i = 0; i < bytes.length; i++) bytes[i] = i % 8 === 7 ? 0x3f : Math.floor(r[i] * 256)
+  return new Float64Array(bytes.buffer)
+}
+
 // Incompressible chunks (LZF gives up on them), compressible ones and edge chunks.
 const DATA = Float64Array.from({ length: 10_000 }, (_, i) => (i < 5000 ? noise(1, i + 1)[0] : Math.floor(i / 100)))
 
@@ -96,6 +104,42 @@ print(json.dumps({'same': bool(np.array_equal(vf['v1']['x'][:], vf['v1']['x'][:]
     back.close()
   })
 }
+
+test('a last chunk written with its filter skipped (LZF cannot shrink noise) reads back in the session, through libhdf5 and through reads', async (t) => {
+  const path = tmpFile('direct-skipped')
+  const vf = VersionedFile.open(path, { mode: 'w' })
+  const a = incompressible(3000, 3)
+  await vf.stageVersion('v1', (g) => {
+    g.createDataset('x', { data: a, chunks: [1000], compression: 'lzf', maxshape: [null] })
+  })
+  // verifySync reads every stored chunk back through libhdf5, the last one included.
+  t.deepEqual(vf.verifySync().problems, [])
+  t.deepEqual(await ds(vf.version('v1'), 'x').read(), a)
+  const b = new Float64Array(4000)
+  b.set(a)
+  b.set(incompressible(1000, 4), 3000)
+  await vf.stageVersion('v2', (g) => {
+    ds(g, 'x').resize([4000])
+    ds(g, 'x').write([[3000, 4000]], b.subarray(3000))
+  })
+  t.deepEqual(vf.verifySync().problems, [])
+  t.deepEqual(await ds(vf.version('v2'), 'x').read(), b)
+  // The next commit loads the last chunk written to change one element in it.
+  b[3999] = -1
+  await vf.stageVersion('v3', (g) => {
+    ds(g, 'x').write([3999], -1)
+  })
+  t.deepEqual(await ds(vf.version('v3'), 'x').read(), b)
+  t.deepEqual(vf.verifySync().problems, [])
+  vf.close()
+  const masks = py<number[]>(
+    `import h5py, json, sys
+d = h5py.File(sys.argv[1], 'r')['_version_data/x/raw_data']
+print(json.dumps([d.id.get_chunk_info(i).filter_mask for i in range(d.id.get_num_chunks())]))`,
+    path,
+  )
+  t.deepEqual(masks, [1, 1, 1, 1, 1], 'every chunk is stored with LZF skipped')
+})
 
 test('hash table: commits that fill several table chunks (4,096 rows each), one row at a time and many at once, verify in the session and after reopening, and Python reads every row', async (t) => {
   const path = tmpFile('table-chunks')

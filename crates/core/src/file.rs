@@ -234,13 +234,6 @@ fn writers() -> MutexGuard<'static, HashSet<std::path::PathBuf>> {
     WRITERS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Which storage dataset of a data group [`Inner::reopen_storage`] reopens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Storage {
-    Raw,
-    Table,
-}
-
 /// An open versioned HDF5 file. Cheap to clone; clones share the same open file.
 #[derive(Clone)]
 pub struct VersionedFile {
@@ -407,7 +400,7 @@ impl Inner {
         };
         let chunks = chunks_attr(ds, "a version dataset")?;
         let file = self.file()?;
-        let filters = match h5::open_dataset(file, &raw_path) {
+        let filters = match h5::open_storage(file, &raw_path) {
             Ok(raw) => h5::ds_filters(&raw)?,
             Err(_) => bail!(
                 CorruptFile,
@@ -466,38 +459,6 @@ impl Inner {
     }
 
     /// Loads (once) the storage state of a dataset path, or `None` if it has none yet.
-    /// Closes and reopens a data group's `raw_data` (`Storage::Raw`) or `hash_table`
-    /// (`Storage::Table`), dropping every other handle this file keeps to it. Needed
-    /// after direct chunk writes: libhdf5 (1.10 to 2.x) keeps the previous filter mask
-    /// of the last chunk it looked up in a per-dataset cache, and would run a skipped
-    /// filter on that chunk's next read; the cache lives as long as any handle to the
-    /// dataset is open. Only the dataset written is reopened: with evict-on-close,
-    /// closing `raw_data` drops its chunk index from the metadata cache, which then
-    /// has to be read again.
-    pub(crate) fn reopen_storage(&mut self, ds_path: &str, which: Storage) -> Result<()> {
-        let gpath = data_group_path(ds_path);
-        let raw_path = format!("{gpath}/raw_data");
-        let Some(mut dg) = self.data_groups.remove(ds_path) else {
-            return Ok(());
-        };
-        if which == Storage::Raw {
-            self.raws.remove(&raw_path);
-        }
-        let file = self.file()?;
-        match which {
-            Storage::Raw => {
-                drop(dg.raw);
-                dg.raw = h5::open_dataset(file, &raw_path)?;
-            }
-            Storage::Table => {
-                drop(dg.table);
-                dg.table = h5::open_dataset(file, &format!("{gpath}/hash_table"))?;
-            }
-        }
-        self.data_groups.insert(ds_path.to_string(), dg);
-        Ok(())
-    }
-
     pub(crate) fn data_group(&mut self, ds_path: &str) -> Result<Option<&mut DataGroup>> {
         let loaded = self.load_data_group(ds_path);
         match loaded {
@@ -536,9 +497,9 @@ impl Inner {
         let raw_path = format!("{gpath}/raw_data");
         let (meta, kind, slots) = {
             let file = self.file()?;
-            let meta = raw_meta(&h5::open_dataset(file, &raw_path)?, &raw_path)?;
+            let meta = raw_meta(&h5::open_storage(file, &raw_path)?, &raw_path)?;
             let table_path = format!("{gpath}/hash_table");
-            let kind = h5::open_dataset(file, &table_path)
+            let kind = h5::open_storage(file, &table_path)
                 .and_then(|t| h5::read_attr(&t, HASH_ATTR))
                 .ok()
                 .and_then(|a| match a {
@@ -613,8 +574,8 @@ impl Inner {
                 return Ok(());
             }
             let raw_path = format!("{gpath}/raw_data");
-            let raw = h5::open_dataset(file, &raw_path)?;
-            let table = h5::open_dataset(file, &format!("{gpath}/hash_table"))?;
+            let raw = h5::open_storage(file, &raw_path)?;
+            let table = h5::open_storage(file, &format!("{gpath}/hash_table"))?;
             let meta = raw_meta(&raw, &raw_path)?;
             let hash = match h5::attr_exists(&table, HASH_ATTR)? {
                 true => match h5::read_attr(&table, HASH_ATTR)? {
@@ -891,7 +852,7 @@ impl Inner {
         pool: Option<&mut StrPool>,
     ) -> Result<ChunkBytes<'static>> {
         if !self.raws.contains_key(raw_path) {
-            let h = h5::open_dataset(self.file()?, raw_path)?;
+            let h = h5::open_storage(self.file()?, raw_path)?;
             self.raws.insert(raw_path.to_string(), h);
         }
         let Some(raw) = self.raws.get(raw_path) else {
@@ -1637,9 +1598,9 @@ impl VersionedFile {
         if bytes > max_bytes {
             return None;
         }
-        for (k, _) in grid::group_by_chunk(&s.pieces(&meta.chunks)) {
-            if let Some(&row) = r.map.get(&k) {
-                let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &k);
+        for cp in grid::group_by_chunk(s.pieces(&meta.chunks)) {
+            if let Some(&row) = r.map.get(&cp.coord) {
+                let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &cp.coord);
                 if !g.chunks.contains(&r.raw_path, row, &ext) {
                     return None;
                 }
@@ -1895,8 +1856,8 @@ pub(crate) fn gather_into<'a>(
             "the selection has {count} elements, too many to read at once: read it in parts"
         );
     }
-    let groups = grid::group_by_chunk(&sel.pieces(&meta.chunks));
-    let all_mapped = groups.iter().all(|(k, _)| mapped(k));
+    let groups = grid::group_by_chunk(sel.pieces(&meta.chunks));
+    let all_mapped = groups.iter().all(|cp| mapped(&cp.coord));
     let (buf, filled) = out.buffer(count * es, all_mapped)?;
     if buf.len() != count * es {
         bail!(Hdf5Error, "a read's buffer has the wrong size");
@@ -1906,21 +1867,18 @@ pub(crate) fn gather_into<'a>(
             e.copy_from_slice(&meta.fill);
         }
     }
-    for (k, combos) in groups {
-        let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &k);
-        if let Some(bytes) = chunk(&k, &ext)? {
-            for combo in combos {
-                grid::copy_pieces(
-                    grid::Direction::ChunkToBlock,
-                    &ext,
-                    &block_dims,
-                    &combo,
-                    es,
-                    false,
-                    &bytes,
-                    buf,
-                );
-            }
+    for cp in groups {
+        let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &cp.coord);
+        if let Some(bytes) = chunk(&cp.coord, &ext)? {
+            cp.copy(
+                grid::Direction::ChunkToBlock,
+                &ext,
+                &block_dims,
+                es,
+                false,
+                &bytes,
+                buf,
+            );
         }
     }
     Ok(())

@@ -243,7 +243,7 @@ pub struct Piece {
 }
 
 fn axis_pieces(a: &Resolved, c: u64) -> Vec<Piece> {
-    let mut out = Vec::new();
+    let mut out: Vec<Piece> = Vec::new();
     match a {
         Resolved::Range { start, step, count } => {
             let mut i = 0;
@@ -264,10 +264,19 @@ fn axis_pieces(a: &Resolved, c: u64) -> Vec<Piece> {
         }
         Resolved::List(v) => {
             for (i, &coord) in v.iter().enumerate() {
+                let (chunk, inn, i) = (coord / c, coord % c, i as u64);
+                // Consecutive coordinates in one chunk extend the previous run, so an
+                // index list copies whole runs like a slice does.
+                if let Some(p) = out.last_mut() {
+                    if p.chunk == chunk && p.inn + p.n == inn {
+                        p.n += 1;
+                        continue;
+                    }
+                }
                 out.push(Piece {
-                    chunk: coord / c,
-                    out: i as u64,
-                    inn: coord % c,
+                    chunk,
+                    out: i,
+                    inn,
                     n: 1,
                     step: 1,
                 });
@@ -277,93 +286,73 @@ fn axis_pieces(a: &Resolved, c: u64) -> Vec<Piece> {
     out
 }
 
-/// Groups per-axis pieces by chunk: returns, for every chunk the selection touches,
-/// the list of piece combinations (one piece per axis) inside it.
-pub fn group_by_chunk(pieces: &[Vec<Piece>]) -> Vec<(ChunkCoord, Vec<Vec<Piece>>)> {
-    use std::collections::BTreeMap;
-    if pieces
-        .iter()
-        .all(|axis| axis.windows(2).all(|w| w[0].chunk < w[1].chunk))
-    {
-        // Ranges (the common case): one piece per chunk on every axis, in chunk order,
-        // so the chunks are the product of the pieces, without sorting or grouping.
-        return product_of_pieces(pieces);
-    }
-    let mut per_axis: Vec<BTreeMap<u64, Vec<Piece>>> = Vec::with_capacity(pieces.len());
-    for axis in pieces {
-        let mut m: BTreeMap<u64, Vec<Piece>> = BTreeMap::new();
-        for p in axis {
-            m.entry(p.chunk).or_default().push(*p);
-        }
-        per_axis.push(m);
-    }
-    let keys: Vec<Vec<u64>> = per_axis
-        .iter()
-        .map(|m| m.keys().copied().collect())
-        .collect();
-    let mut result = Vec::new();
-    if keys.iter().any(|k| k.is_empty()) {
-        return result;
-    }
-    let mut idx = vec![0usize; keys.len()];
-    loop {
-        let coord: ChunkCoord = idx.iter().zip(&keys).map(|(&i, k)| k[i]).collect();
-        // Cartesian product of this chunk's pieces on every axis.
-        let lists: Vec<&Vec<Piece>> = coord.iter().zip(&per_axis).map(|(c, m)| &m[c]).collect();
-        let mut combos: Vec<Vec<Piece>> = vec![Vec::new()];
-        for l in lists {
-            combos = combos
-                .into_iter()
-                .flat_map(|pre| {
-                    l.iter().map(move |p| {
-                        let mut v = pre.clone();
-                        v.push(*p);
-                        v
-                    })
-                })
-                .collect();
-        }
-        result.push((coord, combos));
-        // Advance the odometer.
-        let mut ax = keys.len();
-        loop {
-            if ax == 0 {
-                return result;
-            }
-            ax -= 1;
-            idx[ax] += 1;
-            if idx[ax] < keys[ax].len() {
-                break;
-            }
-            idx[ax] = 0;
-        }
-    }
+/// The part of a selection inside one chunk: per axis, the pieces in that chunk. Every
+/// combination of one piece per axis is a box of elements to copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkPieces {
+    /// The chunk.
+    pub coord: ChunkCoord,
+    /// Per axis, the pieces inside the chunk, in selection order.
+    pub axes: Vec<Vec<Piece>>,
 }
 
-/// [`group_by_chunk`] for axes whose pieces lie in distinct chunks, in order.
-fn product_of_pieces(pieces: &[Vec<Piece>]) -> Vec<(ChunkCoord, Vec<Vec<Piece>>)> {
-    let total = pieces.iter().map(Vec::len).product::<usize>();
+/// Groups per-axis pieces by chunk: one [`ChunkPieces`] for every chunk the selection
+/// touches, in C order of the chunks.
+pub fn group_by_chunk(mut pieces: Vec<Vec<Piece>>) -> Vec<ChunkPieces> {
+    // Per axis: (chunk, start, end) of the runs of pieces in each chunk. A stable sort
+    // keeps the selection order inside a chunk (later duplicates win on writes); it is
+    // linear on the usual, already sorted, input.
+    let groups: Vec<Vec<(u64, usize, usize)>> = pieces
+        .iter_mut()
+        .map(|axis| {
+            if !axis.windows(2).all(|w| w[0].chunk <= w[1].chunk) {
+                axis.sort_by_key(|p| p.chunk);
+            }
+            let mut g: Vec<(u64, usize, usize)> = Vec::new();
+            for (i, p) in axis.iter().enumerate() {
+                match g.last_mut() {
+                    Some(last) if last.0 == p.chunk => last.2 = i + 1,
+                    _ => g.push((p.chunk, i, i + 1)),
+                }
+            }
+            g
+        })
+        .collect();
+    let total = groups.iter().map(Vec::len).product::<usize>();
     let mut result = Vec::with_capacity(total);
     if total == 0 {
         return result;
     }
-    let mut idx = vec![0usize; pieces.len()];
+    let mut idx = vec![0usize; groups.len()];
     loop {
-        let combo: Vec<Piece> = idx.iter().zip(pieces).map(|(&i, ax)| ax[i]).collect();
-        result.push((combo.iter().map(|p| p.chunk).collect(), vec![combo]));
-        let mut ax = pieces.len();
-        loop {
-            if ax == 0 {
-                return result;
-            }
-            ax -= 1;
-            idx[ax] += 1;
-            if idx[ax] < pieces[ax].len() {
-                break;
-            }
-            idx[ax] = 0;
+        let picked = idx.iter().zip(&groups).map(|(&i, g)| g[i]);
+        result.push(ChunkPieces {
+            coord: picked.clone().map(|(c, _, _)| c).collect(),
+            axes: picked
+                .zip(&pieces)
+                .map(|((_, a, b), axis)| axis[a..b].to_vec())
+                .collect(),
+        });
+        if !odometer(&mut idx, |ax| groups[ax].len()) {
+            return result;
         }
     }
+}
+
+/// Advances a C-order multi-index whose axis `ax` runs over `0..len(ax)`; false once
+/// it wraps around past the last combination.
+fn odometer<T>(idx: &mut [T], len: impl Fn(usize) -> T) -> bool
+where
+    T: Copy + PartialOrd + std::ops::AddAssign + From<u8>,
+{
+    for ax in (0..idx.len()).rev() {
+        idx[ax] += T::from(1);
+        if idx[ax] < len(ax) {
+            return true;
+        }
+        idx[ax] = T::from(0);
+    }
+    false
 }
 
 /// Row-major strides (in elements) of a buffer of `dims`.
@@ -375,7 +364,7 @@ pub fn strides(dims: &[u64]) -> Vec<u64> {
     s
 }
 
-/// Direction of [`copy_pieces`].
+/// Direction of [`ChunkPieces::copy`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
     /// Chunk → selection block (read).
@@ -384,77 +373,106 @@ pub enum Direction {
     BlockToChunk,
 }
 
-/// Copies the elements described by one piece combination between a chunk buffer
-/// (edge-trimmed dims `chunk_dims`) and a selection block buffer (`block_dims`), in
-/// direction `dir` (`src` is the chunk for reads, the block for writes). A block of
-/// one element (`broadcast`) is repeated instead of indexed.
+impl ChunkPieces {
+    /// Copies the chunk's part of the selection between a chunk buffer (edge-trimmed
+    /// dims `chunk_dims`) and a selection block buffer (`block_dims`), in direction
+    /// `dir` (`src` is the chunk for reads, the block for writes). A block of one
+    /// element (`broadcast`) is repeated instead of indexed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn copy(
+        &self,
+        dir: Direction,
+        chunk_dims: &[u64],
+        block_dims: &[u64],
+        elem: usize,
+        broadcast: bool,
+        src: &[u8],
+        dst: &mut [u8],
+    ) {
+        let nd = self.axes.len();
+        if nd == 0 || self.axes.iter().any(Vec::is_empty) {
+            return;
+        }
+        let cs = strides(chunk_dims);
+        let bs = strides(block_dims);
+        // Which piece on each axis, and the position inside it on the outer axes.
+        let mut pick = vec![0usize; nd];
+        let mut combo: Vec<Piece> = self.axes.iter().map(|a| a[0]).collect();
+        let mut idx = vec![0u64; nd - 1];
+        loop {
+            loop {
+                let mut coff = 0u64;
+                let mut boff = 0u64;
+                for ax in 0..nd - 1 {
+                    let p = combo[ax];
+                    coff += (p.inn + idx[ax] * p.step) * cs[ax];
+                    boff += (p.out + idx[ax]) * bs[ax];
+                }
+                copy_run(
+                    dir,
+                    &combo[nd - 1],
+                    cs[nd - 1],
+                    bs[nd - 1],
+                    (coff, boff),
+                    elem,
+                    broadcast,
+                    src,
+                    dst,
+                );
+                if !odometer(&mut idx, |ax| combo[ax].n) {
+                    break;
+                }
+            }
+            if !odometer(&mut pick, |ax| self.axes[ax].len()) {
+                return;
+            }
+            for (c, (a, &i)) in combo.iter_mut().zip(self.axes.iter().zip(&pick)) {
+                *c = a[i];
+            }
+        }
+    }
+}
+
+/// Copies one run along the last axis: piece `last`, starting at element offsets
+/// `(chunk, block)` of the outer axes.
 #[allow(clippy::too_many_arguments)]
-pub fn copy_pieces(
+fn copy_run(
     dir: Direction,
-    chunk_dims: &[u64],
-    block_dims: &[u64],
-    combo: &[Piece],
+    last: &Piece,
+    chunk_stride: u64,
+    block_stride: u64,
+    (coff, boff): (u64, u64),
     elem: usize,
     broadcast: bool,
     src: &[u8],
     dst: &mut [u8],
 ) {
-    let cs = strides(chunk_dims);
-    let bs = strides(block_dims);
-    let nd = combo.len();
-    if nd == 0 {
+    let c0 = (coff + last.inn * chunk_stride) as usize * elem;
+    let b0 = if broadcast {
+        0
+    } else {
+        (boff + last.out * block_stride) as usize * elem
+    };
+    let (chunk_step, block_step) = (
+        last.step as usize * chunk_stride as usize * elem,
+        if broadcast { 0 } else { elem },
+    );
+    if chunk_step == elem && block_step == elem {
+        let len = last.n as usize * elem;
+        let (s0, d0) = match dir {
+            Direction::ChunkToBlock => (c0, b0),
+            Direction::BlockToChunk => (b0, c0),
+        };
+        dst[d0..d0 + len].copy_from_slice(&src[s0..s0 + len]);
         return;
     }
-    let last = combo[nd - 1];
-    let run_contig = last.step == 1 && !broadcast;
-    let mut idx = vec![0u64; nd - 1];
-    loop {
-        let mut coff = 0u64;
-        let mut boff = 0u64;
-        for ax in 0..nd - 1 {
-            let p = combo[ax];
-            coff += (p.inn + idx[ax] * p.step) * cs[ax];
-            boff += (p.out + idx[ax]) * bs[ax];
-        }
-        coff += last.inn * cs[nd - 1];
-        boff += last.out * bs[nd - 1];
-        let (c0, b0) = (
-            coff as usize * elem,
-            if broadcast { 0 } else { boff as usize * elem },
-        );
-        if run_contig {
-            let len = last.n as usize * elem;
-            let (s0, d0) = if dir == Direction::ChunkToBlock {
-                (c0, b0)
-            } else {
-                (b0, c0)
-            };
-            dst[d0..d0 + len].copy_from_slice(&src[s0..s0 + len]);
-        } else {
-            for j in 0..last.n as usize {
-                let c = c0 + j * last.step as usize * elem;
-                let b = if broadcast { 0 } else { b0 + j * elem };
-                let (s, d) = if dir == Direction::ChunkToBlock {
-                    (c, b)
-                } else {
-                    (b, c)
-                };
-                dst[d..d + elem].copy_from_slice(&src[s..s + elem]);
-            }
-        }
-        // Next outer index.
-        let mut ax = nd - 1;
-        loop {
-            if ax == 0 {
-                return;
-            }
-            ax -= 1;
-            idx[ax] += 1;
-            if idx[ax] < combo[ax].n {
-                break;
-            }
-            idx[ax] = 0;
-        }
+    for j in 0..last.n as usize {
+        let (c, b) = (c0 + j * chunk_step, b0 + j * block_step);
+        let (s, d) = match dir {
+            Direction::ChunkToBlock => (c, b),
+            Direction::BlockToChunk => (b, c),
+        };
+        dst[d..d + elem].copy_from_slice(&src[s..s + elem]);
     }
 }
 
@@ -552,8 +570,9 @@ mod tests {
         );
     }
 
-    /// Reference: gather the selection from a dense array directly.
-    fn dense_gather(data: &[u32], shape: &[u64], sel: &Selection) -> Vec<u32> {
+    /// Reference: the offsets in a dense array of the selection's elements, in block
+    /// (C) order.
+    fn dense_offsets(shape: &[u64], sel: &Selection) -> Vec<usize> {
         let coords: Vec<Vec<u64>> = sel
             .axes
             .iter()
@@ -576,55 +595,85 @@ mod tests {
                 .enumerate()
                 .map(|(a, &i)| coords[a][i] * st[a])
                 .sum();
-            out.push(data[off as usize]);
-            let mut ax = shape.len();
-            loop {
-                if ax == 0 {
-                    return out;
-                }
-                ax -= 1;
-                idx[ax] += 1;
-                if idx[ax] < coords[ax].len() {
-                    break;
-                }
-                idx[ax] = 0;
+            out.push(off as usize);
+            if !odometer(&mut idx, |ax| coords[ax].len()) {
+                return out;
             }
         }
+    }
+
+    /// The chunk `k` of a dense array, as its own buffer of little-endian u32s.
+    fn cut(data: &[u32], shape: &[u64], chunks: &[u64], k: &[u64]) -> (Vec<u64>, Vec<u8>) {
+        let ext = chunk_extent(shape, chunks, k);
+        let st = strides(shape);
+        let mut buf = Vec::new();
+        for local in all_chunks(&ext) {
+            let off: u64 = local
+                .iter()
+                .enumerate()
+                .map(|(a, &i)| (k[a] * chunks[a] + i) * st[a])
+                .sum();
+            buf.extend_from_slice(&data[off as usize].to_le_bytes());
+        }
+        (ext, buf)
     }
 
     /// Gather the selection chunk by chunk, as the engine does.
     fn chunked_gather(data: &[u32], shape: &[u64], chunks: &[u64], sel: &Selection) -> Vec<u32> {
         let block_dims = sel.block_shape();
         let mut block = vec![0u8; volume(&block_dims).unwrap() * 4];
-        let st = strides(shape);
-        for (k, combos) in group_by_chunk(&sel.pieces(chunks)) {
-            let ext = chunk_extent(shape, chunks, &k);
-            let mut buf = Vec::new();
-            for local in all_chunks(&ext) {
-                let off: u64 = local
-                    .iter()
-                    .enumerate()
-                    .map(|(a, &i)| (k[a] * chunks[a] + i) * st[a])
-                    .sum();
-                buf.extend_from_slice(&data[off as usize].to_le_bytes());
-            }
-            for combo in combos {
-                copy_pieces(
-                    Direction::ChunkToBlock,
-                    &ext,
-                    &block_dims,
-                    &combo,
-                    4,
-                    false,
-                    &buf,
-                    &mut block,
-                );
-            }
+        for cp in group_by_chunk(sel.pieces(chunks)) {
+            let (ext, buf) = cut(data, shape, chunks, &cp.coord);
+            cp.copy(
+                Direction::ChunkToBlock,
+                &ext,
+                &block_dims,
+                4,
+                false,
+                &buf,
+                &mut block,
+            );
         }
         block
             .chunks_exact(4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect()
+    }
+
+    /// Write `block` into the selection chunk by chunk, as staging does, and return
+    /// the dense array.
+    fn chunked_scatter(
+        data: &[u32],
+        shape: &[u64],
+        chunks: &[u64],
+        sel: &Selection,
+        block: &[u32],
+    ) -> Vec<u32> {
+        let block_dims = sel.block_shape();
+        let bytes: Vec<u8> = block.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut out = data.to_vec();
+        let st = strides(shape);
+        for cp in group_by_chunk(sel.pieces(chunks)) {
+            let (ext, mut buf) = cut(data, shape, chunks, &cp.coord);
+            cp.copy(
+                Direction::BlockToChunk,
+                &ext,
+                &block_dims,
+                4,
+                false,
+                &bytes,
+                &mut buf,
+            );
+            for (local, v) in all_chunks(&ext).zip(buf.chunks_exact(4)) {
+                let off: u64 = local
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &i)| (cp.coord[a] * chunks[a] + i) * st[a])
+                    .sum();
+                out[off as usize] = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+            }
+        }
+        out
     }
 
     fn axis_sel(n: u64) -> impl Strategy<Value = AxisSel> {
@@ -639,6 +688,10 @@ mod tests {
             )
                 .prop_map(|(start, stop, step)| AxisSel::Slice { start, stop, step }),
             proptest::collection::vec(-n..n, 0..6).prop_map(AxisSel::List),
+            proptest::collection::vec(0..n, 0..12).prop_map(|mut v| {
+                v.sort_unstable();
+                AxisSel::List(v)
+            }),
         ]
     }
 
@@ -656,7 +709,16 @@ mod tests {
             let total = volume(&shape).unwrap();
             let data: Vec<u32> = (0..total as u32).collect();
             let s = Selection::resolve(&sel, &shape).unwrap();
-            prop_assert_eq!(chunked_gather(&data, &shape, &chunks, &s), dense_gather(&data, &shape, &s));
+            let offsets = dense_offsets(&shape, &s);
+            let dense: Vec<u32> = offsets.iter().map(|&o| data[o]).collect();
+            prop_assert_eq!(chunked_gather(&data, &shape, &chunks, &s), dense);
+            // Writes: later duplicates win, as NumPy's fancy assignment does.
+            let block: Vec<u32> = (0..offsets.len() as u32).map(|i| 1_000_000 + i).collect();
+            let mut expect = data.clone();
+            for (&o, &v) in offsets.iter().zip(&block) {
+                expect[o] = v;
+            }
+            prop_assert_eq!(chunked_scatter(&data, &shape, &chunks, &s, &block), expect);
         }
     }
 }

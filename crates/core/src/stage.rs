@@ -30,8 +30,8 @@ use crate::dtype::Dtype;
 use crate::error::{bail, err, Result};
 use crate::file::{
     data_group_path, gather, normalize_path, read_result, read_user_attrs, version_group_path,
-    walk_version, ChunkBytes, ChunkMap, DataGroup, DatasetMeta, Inner, Storage, VersionInfo,
-    VersionedFile, FIRST_VERSION, VERSION_DATA,
+    walk_version, ChunkBytes, ChunkMap, DataGroup, DatasetMeta, Inner, VersionInfo, VersionedFile,
+    FIRST_VERSION, VERSION_DATA,
 };
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
 use crate::h5::{self, Compression, Filters, HashRow, Mapping};
@@ -680,25 +680,22 @@ impl StagedVersion {
             return Ok(());
         }
         let block_dims = s.block_shape();
-        for (k, combos) in grid::group_by_chunk(&s.pieces(&ds.meta.chunks)) {
-            let ext = grid::chunk_extent(&ds.meta.shape, &ds.meta.chunks, &k);
-            if !ds.dirty.contains_key(&k) {
-                let buf = load_chunk(&self.file, &path, ds, &k, &ext)?;
-                ds.dirty.insert(k.clone(), buf);
+        for cp in grid::group_by_chunk(s.pieces(&ds.meta.chunks)) {
+            let ext = grid::chunk_extent(&ds.meta.shape, &ds.meta.chunks, &cp.coord);
+            if !ds.dirty.contains_key(&cp.coord) {
+                let buf = load_chunk(&self.file, &path, ds, &cp.coord, &ext)?;
+                ds.dirty.insert(cp.coord.clone(), buf);
             }
-            if let Some(buf) = ds.dirty.get_mut(&k) {
-                for combo in combos {
-                    grid::copy_pieces(
-                        grid::Direction::BlockToChunk,
-                        &ext,
-                        &block_dims,
-                        &combo,
-                        es,
-                        broadcast,
-                        &data,
-                        buf,
-                    );
-                }
+            if let Some(buf) = ds.dirty.get_mut(&cp.coord) {
+                cp.copy(
+                    grid::Direction::BlockToChunk,
+                    &ext,
+                    &block_dims,
+                    es,
+                    broadcast,
+                    &data,
+                    buf,
+                );
             }
         }
         ds.modified = true;
@@ -943,20 +940,17 @@ fn cut_chunk<'a>(
     }
     let mut buf = vec![0u8; len];
     let s = Selection::resolve(&chunk_selection(k, chunks, &ext), shape)?;
-    for (_, combos) in grid::group_by_chunk(&s.pieces(shape)) {
+    for cp in grid::group_by_chunk(s.pieces(shape)) {
         // The whole dataset as one "chunk": copy this chunk's region out.
-        for combo in combos {
-            grid::copy_pieces(
-                grid::Direction::ChunkToBlock,
-                shape,
-                &ext,
-                &combo,
-                es,
-                false,
-                data,
-                &mut buf,
-            );
-        }
+        cp.copy(
+            grid::Direction::ChunkToBlock,
+            shape,
+            &ext,
+            es,
+            false,
+            data,
+            &mut buf,
+        );
     }
     Ok(Cow::Owned(buf))
 }
@@ -1102,34 +1096,28 @@ fn recut(buf: &[u8], from: &[u64], to: &[u64], fill: &[u8], es: usize) -> Result
     let s = Selection::resolve(&overlap, from)?;
     let block = s.block_shape();
     let mut tmp = grid::filled(fill, s.count()?);
-    for (_, combos) in grid::group_by_chunk(&s.pieces(from)) {
-        for combo in combos {
-            grid::copy_pieces(
-                grid::Direction::ChunkToBlock,
-                from,
-                &block,
-                &combo,
-                es,
-                false,
-                buf,
-                &mut tmp,
-            );
-        }
+    for cp in grid::group_by_chunk(s.pieces(from)) {
+        cp.copy(
+            grid::Direction::ChunkToBlock,
+            from,
+            &block,
+            es,
+            false,
+            buf,
+            &mut tmp,
+        );
     }
     let t = Selection::resolve(&overlap, to)?;
-    for (_, combos) in grid::group_by_chunk(&t.pieces(to)) {
-        for combo in combos {
-            grid::copy_pieces(
-                grid::Direction::BlockToChunk,
-                to,
-                &block,
-                &combo,
-                es,
-                false,
-                &tmp,
-                &mut out,
-            );
-        }
+    for cp in grid::group_by_chunk(t.pieces(to)) {
+        cp.copy(
+            grid::Direction::BlockToChunk,
+            to,
+            &block,
+            es,
+            false,
+            &tmp,
+            &mut out,
+        );
     }
     Ok(out)
 }
@@ -1374,6 +1362,12 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     for (path, map) in new_maps {
         f.maps.insert((st.name.clone(), path), map);
     }
+    for u in updates {
+        let raw_path = format!("{}/raw_data", data_group_path(&u.path));
+        for (row, ext, bytes) in u.cache {
+            f.chunks.insert(&raw_path, row, &ext, Arc::new(bytes));
+        }
+    }
     // The new version's dataset metadata is known: later stages over it and reads of
     // it need not read it back (see `walk_version`).
     for ((path, meta, _, plan), attrs) in plans.into_iter().zip(written) {
@@ -1401,7 +1395,7 @@ fn store_chunks(
     f: &mut Inner,
     path: &str,
     ds: &StagedDataset,
-    chunks: Vec<Hashed>,
+    mut chunks: Vec<Hashed>,
 ) -> Result<(ChunkMap, Option<TableUpdate>)> {
     let meta = &ds.meta;
     let gd = grid::grid_dims(&meta.shape, &meta.chunks);
@@ -1448,8 +1442,9 @@ fn store_chunks(
     let mut next = first_new;
     let mut fresh: HashMap<[u8; 32], u64> = HashMap::new();
     let mut to_write: Vec<&Hashed> = Vec::new();
+    let mut written: Vec<usize> = Vec::new();
     let mut rows: Vec<HashRow> = Vec::new();
-    for h in &chunks {
+    for (i, h) in chunks.iter().enumerate() {
         if h.fill_only {
             map.remove(&h.coord);
             continue;
@@ -1463,6 +1458,7 @@ fn store_chunks(
             next += 1;
             fresh.insert(h.hash, r);
             to_write.push(h);
+            written.push(i);
             rows.push(HashRow {
                 hash: h.hash,
                 start: r as i64,
@@ -1488,16 +1484,28 @@ fn store_chunks(
             count[0] = n_new * c0;
             let strings: Vec<&[u8]> = ds.pool.decode(&buf).collect();
             h5::write_strings(&dg.raw, &start, &count, &strings)?;
-        } else if write_slots(&dg.raw, ds, first_new, &to_write)? {
-            f.reopen_storage(path, Storage::Raw)?;
+        } else {
+            write_slots(&dg.raw, ds, first_new, &to_write)?;
         }
-        let Some(dg) = f.data_group(path)? else {
-            bail!(
-                Hdf5Error,
-                "the storage of '{path}' vanished during a commit"
-            );
-        };
         dg.meta.shape = dims;
+        drop(to_write);
+        // Chunks staged by writes are what the next version over this one loads
+        // first: they go to the read cache once the commit has succeeded.
+        let mut budget = READ_CACHE_FILL_BYTES;
+        let cache: Vec<(u64, Vec<u64>, Vec<u8>)> = if meta.dtype.is_vlen() {
+            Vec::new()
+        } else {
+            written
+                .iter()
+                .zip(first_new..)
+                .filter_map(|(&i, slot)| {
+                    let h = &mut chunks[i];
+                    let len = h.data.as_ref()?.len();
+                    budget = budget.checked_sub(len)?;
+                    Some((slot * c0, h.ext.clone(), h.data.take()?))
+                })
+                .collect()
+        };
         return Ok((
             map,
             Some(TableUpdate {
@@ -1505,6 +1513,7 @@ fn store_chunks(
                 first_new,
                 rows,
                 next,
+                cache,
             }),
         ));
     }
@@ -1531,19 +1540,16 @@ fn padded_slot<'a>(ds: &'a StagedDataset, h: &'a Hashed) -> Result<Cow<'a, [u8]>
         })
         .collect();
     let s = Selection::resolve(&sel, &meta.chunks)?;
-    for (_, combos) in grid::group_by_chunk(&s.pieces(&meta.chunks)) {
-        for combo in combos {
-            grid::copy_pieces(
-                grid::Direction::BlockToChunk,
-                &meta.chunks,
-                &h.ext,
-                &combo,
-                es,
-                false,
-                &data,
-                &mut slot,
-            );
-        }
+    for cp in grid::group_by_chunk(s.pieces(&meta.chunks)) {
+        cp.copy(
+            grid::Direction::BlockToChunk,
+            &meta.chunks,
+            &h.ext,
+            es,
+            false,
+            &data,
+            &mut slot,
+        );
     }
     Ok(Cow::Owned(slot))
 }
@@ -1558,9 +1564,8 @@ const SLOT_BATCH_BYTES: usize = if cfg!(test) { 1 << 20 } else { 32 << 20 };
 /// (direct chunk writes: no staging copy, and libhdf5 would filter them one by one):
 /// unfiltered slots straight from the staged data, filtered ones encoded in parallel
 /// in batches, each batch encoded while the one before is written. Otherwise each
-/// batch is one write through libhdf5. Returns whether chunks were written directly
-/// (the caller must then reopen the storage: see `Inner::reopen_storage`).
-fn write_slots(raw: &h5::Hid, ds: &StagedDataset, first: u64, slots: &[&Hashed]) -> Result<bool> {
+/// batch is one write through libhdf5.
+fn write_slots(raw: &h5::Hid, ds: &StagedDataset, first: u64, slots: &[&Hashed]) -> Result<()> {
     let meta = &ds.meta;
     let es = meta.dtype.size();
     let c0 = meta.chunks[0];
@@ -1581,14 +1586,14 @@ fn write_slots(raw: &h5::Hid, ds: &StagedDataset, first: u64, slots: &[&Hashed])
             count[0] = batch.len() as u64 * c0;
             h5::write_block(raw, &meta.dtype, &start, &count, &buf)?;
         }
-        return Ok(false);
+        return Ok(());
     }
     if pipeline.is_empty() {
         for (i, h) in slots.iter().enumerate() {
             offset[0] = (first + i as u64) * c0;
             h5::write_chunk(raw, &offset, 0, &padded_slot(ds, h)?)?;
         }
-        return Ok(true);
+        return Ok(());
     }
     let encode = |batch: &[&Hashed]| -> Result<Vec<codec::Encoded>> {
         batch
@@ -1618,7 +1623,20 @@ fn write_slots(raw: &h5::Hid, ds: &StagedDataset, first: u64, slots: &[&Hashed])
         written?;
         pending = encoded?;
     }
-    Ok(true)
+    // The last slot was written with a filter mask libhdf5 did not note (see
+    // `h5::refresh_chunk_lookup`): look up another slot.
+    let last = first + slots.len() as u64 - 1;
+    h5::refresh_chunk_lookup(raw, &probe_offset(last * c0, &meta.chunks))
+}
+
+/// The offset of a chunk other than the one at `[row, 0, …]`: the first chunk, or the
+/// second along axis 0 when `row` is 0.
+fn probe_offset(row: u64, chunks: &[u64]) -> Vec<u64> {
+    let mut probe = vec![0u64; chunks.len()];
+    if row == 0 {
+        probe[0] = chunks[0];
+    }
+    probe
 }
 
 /// Hash-table rows a commit appends for one dataset path, written after its data.
@@ -1627,7 +1645,13 @@ struct TableUpdate {
     first_new: u64,
     rows: Vec<HashRow>,
     next: u64,
+    /// New slots (first row, extent, elements) for the read cache once committed.
+    cache: Vec<(u64, Vec<u64>, Vec<u8>)>,
 }
+
+/// At most this many bytes of a commit's new chunks per dataset go to the read cache
+/// (a large ingest would only evict what reads use).
+const READ_CACHE_FILL_BYTES: usize = 8 << 20;
 
 fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
     let Some(dg) = f.data_group(&u.path)? else {
@@ -1637,16 +1661,7 @@ fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
             u.path
         );
     };
-    if write_table_rows(dg, u)? {
-        f.reopen_storage(&u.path, Storage::Table)?;
-    }
-    let Some(dg) = f.data_group(&u.path)? else {
-        bail!(
-            Hdf5Error,
-            "the storage of '{}' vanished during a commit",
-            u.path
-        );
-    };
+    write_table_rows(dg, u)?;
     // largest_index last: it is the format's commit marker for the table.
     h5::write_attr(&dg.table, "largest_index", &AttrValue::Int(u.next as i64))?;
     dg.largest_index = u.next;
@@ -1662,8 +1677,7 @@ fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
 /// and uncompressed, with LZF marked skipped in the chunk's filter mask: what libhdf5
 /// stores for any chunk LZF cannot shrink, as full chunks of hashes are. This spares
 /// compressing a chunk of hashes (192 KiB at the format's 4,096 rows) on every commit.
-/// Returns whether chunks were written directly (the caller then reopens the storage).
-fn write_table_rows(dg: &mut DataGroup, u: &TableUpdate) -> Result<bool> {
+fn write_table_rows(dg: &mut DataGroup, u: &TableUpdate) -> Result<()> {
     let (lzf_only, rows_per_chunk) = match dg.table_layout {
         Some(l) => l,
         None => {
@@ -1682,28 +1696,30 @@ fn write_table_rows(dg: &mut DataGroup, u: &TableUpdate) -> Result<bool> {
         .filter(|_| lzf_only && rows_per_chunk > 0)
     else {
         dg.table_bytes = None;
-        h5::write_hash_rows(&dg.table, u.first_new, &u.rows)?;
-        return Ok(false);
+        return h5::write_hash_rows(&dg.table, u.first_new, &u.rows);
     };
     tb.resize(u.first_new as usize * 48, 0);
     tb.extend_from_slice(&h5::rows_to_bytes(&u.rows));
     let total = u.next;
     h5::ds_set_extent(&dg.table, &[total.max(1)])?;
     if u.rows.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
     let chunk_bytes = rows_per_chunk as usize * 48;
-    for c in u.first_new / rows_per_chunk..=(total - 1) / rows_per_chunk {
+    let last = (total - 1) / rows_per_chunk;
+    for c in u.first_new / rows_per_chunk..=last {
         let from = c as usize * chunk_bytes;
         let to = (from + chunk_bytes).min(tb.len());
         let mut chunk = vec![0u8; chunk_bytes];
         chunk[..to - from].copy_from_slice(&tb[from..to]);
         h5::write_chunk(&dg.table, &[c * rows_per_chunk], 1, &chunk)?;
     }
-    // Always reopened: even when the chunk was already stored unfiltered, a lookup
-    // that finds it in libhdf5's chunk cache (after a read of the table) records a
-    // zero filter mask as the last chunk's.
-    Ok(true)
+    // Written with LZF skipped, which libhdf5 did not note (see
+    // `h5::refresh_chunk_lookup`).
+    h5::refresh_chunk_lookup(
+        &dg.table,
+        &probe_offset(last * rows_per_chunk, &[rows_per_chunk]),
+    )
 }
 
 fn create_data_group(f: &mut Inner, path: &str, meta: &DatasetMeta, hash: HashKind) -> Result<()> {

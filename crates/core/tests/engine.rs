@@ -497,3 +497,61 @@ fn peek(path: &str) -> hdf5::File {
         .open(path)
         .unwrap()
 }
+
+/// Float64s whose low seven bytes are pseudo-random: chunks LZF cannot shrink, which
+/// are stored with the filter marked skipped.
+fn incompressible(n: usize, seed: u64) -> Vec<f64> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            f64::from_bits((x & 0x00ff_ffff_ffff_ffff) | 0x3f00_0000_0000_0000)
+        })
+        .collect()
+}
+
+#[test]
+fn chunks_stored_with_a_filter_skipped_read_back_in_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("skipped.h5");
+    let path = path.to_str().unwrap();
+    let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
+    let mut data = incompressible(3000, 7);
+    let s = vf.stage("v1", StageOptions::default()).unwrap();
+    s.create_dataset(
+        "x",
+        CreateOptions {
+            data: Some(f64s(&data)),
+            chunks: Some(vec![1000]),
+            dtype: Some(Dtype::Float64),
+            filters: vh5::Filters {
+                compression: vh5::Compression::Lzf,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    s.commit().unwrap();
+    // verify reads every stored chunk back through libhdf5, the last one written too.
+    assert!(vf.verify().unwrap().problems.is_empty());
+    assert_eq!(to_f64(&vf.read("v1", "x", &[]).unwrap().0), data);
+    // The next commit changes one element of the last chunk written.
+    data[2999] = -1.0;
+    let s = vf.stage("v2", StageOptions::default()).unwrap();
+    s.write("x", &[AxisSel::Index(2999)], &f64s(&[-1.0]))
+        .unwrap();
+    s.commit().unwrap();
+    assert!(vf.verify().unwrap().problems.is_empty());
+    assert_eq!(to_f64(&vf.read("v2", "x", &[]).unwrap().0), data);
+    drop(vf);
+    let f = peek(path);
+    let raw = f.dataset("_version_data/x/raw_data").unwrap();
+    assert_eq!(raw.shape(), vec![4000]);
+    let masks: Vec<u32> = (0..4)
+        .map(|i| raw.chunk_info(i).unwrap().filter_mask)
+        .collect();
+    assert_eq!(masks, vec![1, 1, 1, 1], "LZF skipped in every stored chunk");
+}

@@ -684,6 +684,65 @@ pub fn open_dataset(loc: &Hid, path: &str) -> Result<Hid> {
     })
 }
 
+/// Opens a storage dataset (`raw_data` or `hash_table`) for direct chunk I/O, with
+/// libhdf5's chunk cache off: this library keeps its own cache of decoded chunks, and
+/// a chunk held in libhdf5's cache would be looked up with a zero filter mask (see
+/// [`refresh_chunk_lookup`]). Every handle to a storage dataset must come from here:
+/// the cache settings of the first open apply to all handles open at the same time.
+pub fn open_storage(loc: &Hid, path: &str) -> Result<Hid> {
+    let c = cstr(path)?;
+    locked(|| {
+        // SAFETY: property list created and released here; valid location and name.
+        unsafe {
+            let dapl = hid!(
+                "creating a dataset access property list",
+                H5Pcreate(*H5P_CLS_DATASET_ACCESS)
+            );
+            ck!(
+                "turning the chunk cache off",
+                H5Pset_chunk_cache(dapl.id(), 0, 0, 1.0)
+            );
+            Ok(hid!(
+                &format!("opening dataset '{path}'"),
+                H5Dopen2(loc.id(), c.as_ptr(), dapl.id())
+            ))
+        }
+    })
+}
+
+/// Makes libhdf5 forget what it noted about the chunk last written directly to a
+/// dataset opened with [`open_storage`].
+///
+/// libhdf5 (1.10 to 2.x) keeps the address, size and filter mask of the chunk it looked
+/// up last, per open dataset. `H5Dwrite_chunk` into a filtered dataset notes the
+/// chunk's mask *before* it sets the new one, so a chunk written with a filter skipped
+/// would be read back through that filter. Looking up another chunk (`probe`, the
+/// offset of any chunk other than the last one written; it need not be stored)
+/// replaces the note. With the chunk cache off, that lookup always reaches the index.
+/// Not needed for datasets without filters, whose only mask is zero.
+pub fn refresh_chunk_lookup(ds: &Hid, probe: &[u64]) -> Result<()> {
+    // In libhdf5 since 1.10.2; not bound by hdf5-sys.
+    extern "C" {
+        fn H5Dget_chunk_storage_size(
+            dset_id: hid_t,
+            offset: *const hsize_t,
+            chunk_bytes: *mut hsize_t,
+        ) -> herr_t;
+    }
+    locked(|| {
+        let mut size: hsize_t = 0;
+        // SAFETY: `ds` is an open chunked dataset of rank `probe.len()`; `size` is a
+        // valid out-pointer. A probe at a chunk never stored fails after the lookup
+        // is noted, which is all this needs: the failure is cleared, not reported.
+        unsafe {
+            if H5Dget_chunk_storage_size(ds.id(), probe.as_ptr(), &mut size) < 0 {
+                H5Eclear2(H5E_DEFAULT);
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Changes a chunked dataset's extent.
 pub fn ds_set_extent(ds: &Hid, dims: &[u64]) -> Result<()> {
     locked(|| {
