@@ -356,8 +356,11 @@ export interface SliceSpec {
   stop?: number
   /** Stride, a positive integer (default 1). */
   step?: number
-  /** Explicit coordinates along this axis (any order; negative counts from the end). */
-  indices?: Array<number>
+  /**
+   * Explicit coordinates along this axis (any order; negative counts from the end):
+   * an array of numbers or an integer (or float64) typed array.
+   */
+  indices?: Array<number> | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array | BigInt64Array | BigUint64Array
 }
 
 /** Options of `stageVersion`. */

@@ -37,13 +37,29 @@ function guard(fn) {
   }
 }
 
+/** `guard` for methods whose first argument is a selection (see `packSelection`). */
+function guardSelection(fn) {
+  return function guarded(selection, ...rest) {
+    try {
+      const out = fn.call(this, packSelection(selection), ...rest)
+      return out && typeof out.then === 'function' ? out.catch((e) => { throw normalise(e) }) : out
+    } catch (e) {
+      throw normalise(e)
+    }
+  }
+}
+
+const SELECTION_METHODS = new Set(['read', 'readSync', 'write'])
+
 for (const name of ['VersionedFile', 'Version', 'Group', 'Dataset', 'StagedGroup', 'StagedVersion', 'Attributes']) {
   const cls = binding[name]
   for (const target of [cls.prototype, cls]) {
     for (const key of Object.getOwnPropertyNames(target)) {
       if (key === 'constructor' || key === 'prototype' || key === 'length' || key === 'name') continue
       const d = Object.getOwnPropertyDescriptor(target, key)
-      if (typeof d.value === 'function') d.value = guard(d.value)
+      if (typeof d.value === 'function') {
+        d.value = name === 'Dataset' && SELECTION_METHODS.has(key) ? guardSelection(d.value) : guard(d.value)
+      }
       if (typeof d.get === 'function') d.get = guard(d.get)
       if (typeof d.set === 'function') d.set = guard(d.set)
       if (d.configurable) Object.defineProperty(target, key, d)
@@ -106,6 +122,34 @@ function checkHeld(list) {
       throw codeError('INVALID_ARGUMENT', `the typed array given to createDataset was detached or transferred (it had ${byteLength} bytes, it has ${view.byteLength}) before the version was committed: keep it until stageVersion settles, or pass a copy (data.slice())`)
     }
   }
+}
+
+// Index lists given as arrays of numbers cross into the binding as Float64Arrays: one
+// copy in JavaScript instead of one N-API call per element. Anything else (strings,
+// holes) is passed on as it is, for the binding to refuse.
+function packNumbers(list) {
+  const n = list.length
+  const out = new Float64Array(n)
+  for (let i = 0; i < n; i++) {
+    const v = list[i]
+    if (typeof v !== 'number') return list
+    out[i] = v
+  }
+  return out
+}
+
+function packSelection(selection) {
+  if (!Array.isArray(selection)) return selection
+  let out = selection
+  for (let i = 0; i < selection.length; i++) {
+    const axis = selection[i]
+    if (axis === null || typeof axis !== 'object' || Array.isArray(axis) || !Array.isArray(axis.indices)) continue
+    const packed = packNumbers(axis.indices)
+    if (packed === axis.indices) continue
+    if (out === selection) out = selection.slice()
+    out[i] = { ...axis, indices: packed }
+  }
+  return out
 }
 
 const versionAt = binding.VersionedFile.prototype.versionAt

@@ -223,6 +223,46 @@ test('selections: negative indices, steps, whole axes and index lists, for read 
   t.deepEqual(h5(p, 'v2', 'm').data, want)
 })
 
+test('index lists: arrays and typed arrays of every integer kind, runs across chunks, duplicates (the last written wins), and the forms refused', async (t) => {
+  const p = tmpFile('sel-lists')
+  const vf = VersionedFile.open(p, { mode: 'w' })
+  const n = 1000
+  const base = Float64Array.from({ length: n }, (_, i) => i)
+  await vf.stageVersion('v1', (g) => void g.createDataset('x', { data: base, chunks: [64] }))
+  const want = Array.from(base)
+  // Sorted runs that cross chunk boundaries, gaps, and an unsorted tail.
+  const idx = [...Array.from({ length: 300 }, (_, i) => 50 + i), ...Array.from({ length: 100 }, (_, i) => 500 + 3 * i), 999, 7, 3]
+  const kinds = [Array.from(idx), Int32Array.from(idx), Uint16Array.from(idx), Float64Array.from(idx), BigInt64Array.from(idx.map(BigInt)), Uint32Array.from(idx)]
+  await vf.stageVersion('v2', (g) => {
+    const x = g.dataset('x')
+    kinds.forEach((list, k) => {
+      const vals = Float64Array.from(idx, (_, i) => 10_000 * (k + 1) + i)
+      x.write([{ indices: list as never }], vals)
+      idx.forEach((j, i) => (want[j] = vals[i]))
+    })
+    x.write([{ indices: [5, 6, 5] }], new Float64Array([1, 2, 3]))
+    want[5] = 3
+    want[6] = 2
+    t.deepEqual(Array.from(x.readSync([{ indices: Int8Array.from([5, 6, -1]) }]) as Float64Array), [3, 2, want[999]])
+  })
+  const x = vf.version('v2').dataset('x')
+  t.deepEqual(Array.from((await x.read()) as Float64Array), want)
+  for (const list of kinds) {
+    t.deepEqual(Array.from(x.readSync([{ indices: list as never }]) as Float64Array), idx.map((j) => want[j]))
+    t.deepEqual(Array.from((await x.read([{ indices: list as never }])) as Float64Array), idx.map((j) => want[j]))
+  }
+  // The caller's selection is not changed by the call.
+  const sel = [{ indices: [1, 2] }]
+  x.readSync(sel)
+  t.true(Array.isArray(sel[0].indices))
+  for (const bad of [[1.5], ['1'], [1, undefined], new Float64Array([NaN]), new Float32Array([0.25])]) {
+    t.throws(() => x.readSync([{ indices: bad as never }]), { code: 'INVALID_ARGUMENT' } as never)
+  }
+  t.throws(() => x.readSync([{ indices: new BigInt64Array([2n ** 60n]) }]), { code: 'INVALID_ARGUMENT' } as never)
+  t.throws(() => x.readSync([{ indices: Int32Array.from([n]) }]), { code: 'OUT_OF_BOUNDS' } as never)
+  vf.close()
+})
+
 test('attributes of every kind on version, group and dataset are what h5py reads; group and dataset ones are inherited', async (t) => {
   const p = tmpFile('attrs')
   const vf = VersionedFile.open(p, { mode: 'w' })

@@ -70,7 +70,11 @@ pub struct SliceSpec {
     pub stop: Option<f64>,
     /// Stride, a positive integer (default 1).
     pub step: Option<f64>,
-    /// Explicit coordinates along this axis (any order; negative counts from the end).
+    /// Explicit coordinates along this axis (any order; negative counts from the end):
+    /// an array of numbers or an integer (or float64) typed array.
+    #[napi(
+        ts_type = "Array<number> | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array | BigInt64Array | BigUint64Array"
+    )]
     pub indices: Option<Vec<f64>>,
 }
 
@@ -138,6 +142,113 @@ fn array_items(
     })
 }
 
+fn is_array(env: napi::sys::napi_env, value: napi::sys::napi_value) -> bool {
+    let mut is_array = false;
+    // SAFETY: `env` and `value` belong to the running call; `is_array` is a valid out-pointer.
+    let status = unsafe { napi::sys::napi_is_array(env, value, &mut is_array) };
+    status == napi::sys::Status::napi_ok && is_array
+}
+
+/// A named property of an object (`None` when it cannot be read).
+fn property(
+    env: napi::sys::napi_env,
+    object: napi::sys::napi_value,
+    name: &std::ffi::CStr,
+) -> Option<napi::sys::napi_value> {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: `object` is an object of the running call, `name` a NUL-terminated string,
+    // `out` a valid out-pointer.
+    let status =
+        unsafe { napi::sys::napi_get_named_property(env, object, name.as_ptr(), &mut out) };
+    (status == napi::sys::Status::napi_ok).then_some(out)
+}
+
+/// A slice object `{ start, stop, step }` or `{ indices }`, with numbers (or `null`)
+/// as bounds and the list an array of numbers or a typed array (`None`: anything
+/// else, left to the generic conversion and its errors).
+fn slice_object(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Option<SliceSpec> {
+    use napi::sys::ValueType as T;
+    let optional = |name: &std::ffi::CStr| -> Option<Option<napi::sys::napi_value>> {
+        let v = property(env, value, name)?;
+        match type_of(env, v)? {
+            T::napi_undefined | T::napi_null => Some(None),
+            _ => Some(Some(v)),
+        }
+    };
+    let bound = |name: &std::ffi::CStr| -> Option<Option<f64>> {
+        match optional(name)? {
+            Some(v) => Some(Some(number(env, v)?)),
+            None => Some(None),
+        }
+    };
+    let indices = match optional(c"indices")? {
+        Some(list) => Some(match typed_numbers(env, list) {
+            Some(v) => v,
+            None => array_items(env, list)?
+                .map(|item| number(env, item?))
+                .collect::<Option<Vec<f64>>>()?,
+        }),
+        None => None,
+    };
+    Some(SliceSpec {
+        start: bound(c"start")?,
+        stop: bound(c"stop")?,
+        step: bound(c"step")?,
+        indices,
+    })
+}
+
+/// The elements of a typed array as numbers (`None` for anything else). 64-bit
+/// integers beyond 2^53 lose precision here and are refused as indices later.
+fn typed_numbers(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Option<Vec<f64>> {
+    use napi::sys::TypedarrayType as A;
+    let mut is_typed = false;
+    let (mut kind, mut len, mut data) = (0, 0usize, std::ptr::null_mut());
+    // SAFETY: `env` and `value` belong to the running call; the out-pointers are valid;
+    // the array buffer and byte offset are not asked for (null is allowed).
+    let ok = unsafe {
+        napi::sys::napi_is_typedarray(env, value, &mut is_typed) == napi::sys::Status::napi_ok
+            && is_typed
+            && napi::sys::napi_get_typedarray_info(
+                env,
+                value,
+                &mut kind,
+                &mut len,
+                &mut data,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            ) == napi::sys::Status::napi_ok
+    };
+    if !ok {
+        return None;
+    }
+    if len == 0 || data.is_null() {
+        return Some(Vec::new());
+    }
+    macro_rules! read {
+        ($t:ty) => {{
+            // SAFETY: V8 reports `len` elements of this type at `data`, alive for the
+            // running call and aligned for the type (typed arrays require it); nothing
+            // runs JS while they are copied.
+            let items = unsafe { std::slice::from_raw_parts(data as *const $t, len) };
+            items.iter().map(|&v| v as f64).collect()
+        }};
+    }
+    Some(match kind {
+        A::int8_array => read!(i8),
+        A::uint8_array | A::uint8_clamped_array => read!(u8),
+        A::int16_array => read!(i16),
+        A::uint16_array => read!(u16),
+        A::int32_array => read!(i32),
+        A::uint32_array => read!(u32),
+        A::float32_array => read!(f32),
+        A::float64_array => read!(f64),
+        A::bigint64_array => read!(i64),
+        A::biguint64_array => read!(u64),
+        _ => return None,
+    })
+}
+
 /// A JS number (`None` for anything else).
 fn number(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Option<f64> {
     let mut v = 0.0;
@@ -164,6 +275,7 @@ fn plain_selection(
         out.push(match type_of(env, item)? {
             T::napi_undefined | T::napi_null => None,
             T::napi_number => Some(Either3::A(number(env, item)?)),
+            T::napi_object if !is_array(env, item) => Some(Either3::C(slice_object(env, item)?)),
             T::napi_object => {
                 let mut bounds = Vec::with_capacity(3);
                 for b in array_items(env, item)? {

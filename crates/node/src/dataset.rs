@@ -6,8 +6,8 @@ use napi::{Env, Task};
 
 use crate::attributes::JsAttributes;
 use crate::convert::{
-    data_input, dims, direct_kind, invalid, js_err, output, scalar, selection, selection_arg,
-    ArrayBufferSink, AxisSpec, DataInput, DataOutput, OrJs, Scalar, SelectionArg,
+    data_input, dims, direct_kind, invalid, js_err, output, scalar, selection_arg, ArrayBufferSink,
+    DataInput, DataOutput, OrJs, Scalar, SelectionArg,
 };
 
 /// A read's result: converted from the engine's buffer, or a typed array the engine
@@ -275,16 +275,12 @@ impl JsDataset {
     #[napi(
         ts_args_type = "selection: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec> | null | undefined, data: number | bigint | boolean | string | ArrayLike<number | bigint | boolean> | string[] | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array"
     )]
-    pub fn write(
-        &self,
-        env: &Env,
-        selection_: Option<Vec<AxisSpec>>,
-        data: DataInput,
-    ) -> Result<()> {
+    pub fn write(&self, env: &Env, selection_: SelectionArg, data: DataInput) -> Result<()> {
+        let sel = selection_arg(env, selection_)?;
         match &self.source {
             Source::Committed { .. } => Err(js_err(env, self.read_only())),
             Source::Staged { stage } => {
-                let sel = selection(selection_).js(env)?;
+                let sel = sel.js(env)?;
                 let (data, _) = data_input(data, Some(&self.meta.dtype)).js(env)?;
                 match data.bytes() {
                     Some(bytes) => stage.write_raw(&self.path, &sel, bytes),
