@@ -1,6 +1,6 @@
 // Shared test helpers: temporary files and the independent reader (h5py, h5ls).
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -8,6 +8,11 @@ import type { Dataset, Group, StagedGroup, Version } from '../index.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vh5-test-'))
 let n = 0
+// Each test file runs in its own process; its files go when it exits (set
+// VH5_KEEP_TEST_FILES=1 to keep them for a look).
+process.on('exit', () => {
+  if (!process.env.VH5_KEEP_TEST_FILES) rmSync(dir, { recursive: true, force: true })
+})
 
 /** A fresh path for an HDF5 file. */
 export function tmpFile(tag = 'f'): string {
