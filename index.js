@@ -37,11 +37,14 @@ function guard(fn) {
   }
 }
 
-/** `guard` for methods whose first argument is a selection (see `packSelection`). */
+/**
+ * `guard` for `read(selection)`, `readSync(selection)` and `write(selection, data)`
+ * (see `packSelection`).
+ */
 function guardSelection(fn) {
-  return function guarded(selection, ...rest) {
+  return function guarded(selection, data) {
     try {
-      const out = fn.call(this, packSelection(selection), ...rest)
+      const out = fn.call(this, packSelection(selection), data)
       return out && typeof out.then === 'function' ? out.catch((e) => { throw normalise(e) }) : out
     } catch (e) {
       throw normalise(e)
