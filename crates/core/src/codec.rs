@@ -10,8 +10,8 @@
 
 use std::os::raw::{c_uint, c_void};
 
-use crate::error::{bail, err, Result};
 use crate::error::ErrorKind::Hdf5Error;
+use crate::error::{bail, err, Result};
 
 /// HDF5 filter ids this module implements.
 pub const FILTER_DEFLATE: i32 = 1;
