@@ -433,6 +433,22 @@ impl ChunkPieces {
     }
 }
 
+/// Copies the elements of `sel`, resolved against `dims`, between a buffer of `dims`
+/// taken whole as one chunk and the selection's block, in direction `dir`.
+pub fn copy_selection(
+    sel: &Selection,
+    dims: &[u64],
+    dir: Direction,
+    elem: usize,
+    src: &[u8],
+    dst: &mut [u8],
+) {
+    let block = sel.block_shape();
+    for cp in group_by_chunk(sel.pieces(dims)) {
+        cp.copy(dir, dims, &block, elem, false, src, dst);
+    }
+}
+
 /// Copies one run along the last axis: piece `last`, starting at element offsets
 /// `(chunk, block)` of the outer axes.
 #[allow(clippy::too_many_arguments)]

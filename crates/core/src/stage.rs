@@ -940,18 +940,8 @@ fn cut_chunk<'a>(
     }
     let mut buf = vec![0u8; len];
     let s = Selection::resolve(&chunk_selection(k, chunks, &ext), shape)?;
-    for cp in grid::group_by_chunk(s.pieces(shape)) {
-        // The whole dataset as one "chunk": copy this chunk's region out.
-        cp.copy(
-            grid::Direction::ChunkToBlock,
-            shape,
-            &ext,
-            es,
-            false,
-            data,
-            &mut buf,
-        );
-    }
+    // The whole dataset as one "chunk": copy this chunk's region out.
+    grid::copy_selection(&s, shape, grid::Direction::ChunkToBlock, es, data, &mut buf);
     Ok(Cow::Owned(buf))
 }
 
@@ -1094,31 +1084,10 @@ fn recut(buf: &[u8], from: &[u64], to: &[u64], fill: &[u8], es: usize) -> Result
         })
         .collect();
     let s = Selection::resolve(&overlap, from)?;
-    let block = s.block_shape();
     let mut tmp = grid::filled(fill, s.count()?);
-    for cp in grid::group_by_chunk(s.pieces(from)) {
-        cp.copy(
-            grid::Direction::ChunkToBlock,
-            from,
-            &block,
-            es,
-            false,
-            buf,
-            &mut tmp,
-        );
-    }
+    grid::copy_selection(&s, from, grid::Direction::ChunkToBlock, es, buf, &mut tmp);
     let t = Selection::resolve(&overlap, to)?;
-    for cp in grid::group_by_chunk(t.pieces(to)) {
-        cp.copy(
-            grid::Direction::BlockToChunk,
-            to,
-            &block,
-            es,
-            false,
-            &tmp,
-            &mut out,
-        );
-    }
+    grid::copy_selection(&t, to, grid::Direction::BlockToChunk, es, &tmp, &mut out);
     Ok(out)
 }
 
@@ -1540,17 +1509,14 @@ fn padded_slot<'a>(ds: &'a StagedDataset, h: &'a Hashed) -> Result<Cow<'a, [u8]>
         })
         .collect();
     let s = Selection::resolve(&sel, &meta.chunks)?;
-    for cp in grid::group_by_chunk(s.pieces(&meta.chunks)) {
-        cp.copy(
-            grid::Direction::BlockToChunk,
-            &meta.chunks,
-            &h.ext,
-            es,
-            false,
-            &data,
-            &mut slot,
-        );
-    }
+    grid::copy_selection(
+        &s,
+        &meta.chunks,
+        grid::Direction::BlockToChunk,
+        es,
+        &data,
+        &mut slot,
+    );
     Ok(Cow::Owned(slot))
 }
 
