@@ -1073,6 +1073,24 @@ fn refuse_absolute(path: &str) -> Result<()> {
 /// A chunk's elements re-cut from extent `from` to extent `to` (same origin): the
 /// overlap is kept, the rest is the fill value.
 fn recut(buf: &[u8], from: &[u64], to: &[u64], fill: &[u8], es: usize) -> Result<Vec<u8>> {
+    if !from.is_empty() && from.get(1..) == to.get(1..) {
+        // Only the first axis changes (rows appended or dropped, the common resize):
+        // the kept rows are a prefix of the buffer, the new ones follow it.
+        let row = grid::volume(from.get(1..).unwrap_or(&[]))? * es;
+        let keep = from[0].min(to[0]) as usize * row;
+        let mut out = Vec::with_capacity(grid::volume(to)? * es);
+        out.extend_from_slice(&buf[..keep]);
+        out.extend_from_slice(&grid::filled(
+            fill,
+            (to[0] as usize * row - keep) / es.max(1),
+        ));
+        return Ok(out);
+    }
+    recut_any(buf, from, to, fill, es)
+}
+
+/// [`recut`] for extents that differ on any axis.
+fn recut_any(buf: &[u8], from: &[u64], to: &[u64], fill: &[u8], es: usize) -> Result<Vec<u8>> {
     let mut out = grid::filled(fill, grid::volume(to)?);
     let overlap: Vec<AxisSel> = from
         .iter()
@@ -1860,6 +1878,27 @@ mod tests {
     use super::*;
     use crate::file::Mode;
     use crate::hash::hash_chunk;
+
+    #[test]
+    fn recut_by_rows_equals_the_general_recut() {
+        let fill = 7u16.to_le_bytes();
+        for (from, to) in [
+            (vec![5u64], vec![9u64]),
+            (vec![9], vec![5]),
+            (vec![3, 4], vec![6, 4]),
+            (vec![6, 4], vec![2, 4]),
+            (vec![2, 3, 2], vec![4, 3, 2]),
+            (vec![4, 3, 2], vec![0, 3, 2]),
+        ] {
+            let n = grid::volume(&from).unwrap();
+            let buf: Vec<u8> = (0..n as u16).flat_map(|v| v.to_le_bytes()).collect();
+            assert_eq!(
+                recut(&buf, &from, &to, &fill, 2).unwrap(),
+                recut_any(&buf, &from, &to, &fill, 2).unwrap(),
+                "{from:?} -> {to:?}"
+            );
+        }
+    }
 
     fn le(v: &[f64]) -> Vec<u8> {
         v.iter().flat_map(|x| x.to_le_bytes()).collect()
