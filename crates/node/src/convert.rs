@@ -125,13 +125,11 @@ fn array_items(
     env: napi::sys::napi_env,
     value: napi::sys::napi_value,
 ) -> Option<impl Iterator<Item = Option<napi::sys::napi_value>>> {
-    let (mut is_array, mut len) = (false, 0u32);
-    // SAFETY: `env` and `value` belong to the running call; out-pointers are valid.
-    let ok = unsafe {
-        napi::sys::napi_is_array(env, value, &mut is_array) == napi::sys::Status::napi_ok
-            && is_array
-            && napi::sys::napi_get_array_length(env, value, &mut len) == napi::sys::Status::napi_ok
-    };
+    let mut len = 0u32;
+    // SAFETY: `env` and `value` belong to the running call; `len` is a valid out-pointer.
+    let ok = is_array(env, value)
+        && unsafe { napi::sys::napi_get_array_length(env, value, &mut len) }
+            == napi::sys::Status::napi_ok;
     ok.then(move || {
         (0..len).map(move |i| {
             let mut item = std::ptr::null_mut();
@@ -142,6 +140,7 @@ fn array_items(
     })
 }
 
+/// Whether `value` is a JS array.
 fn is_array(env: napi::sys::napi_env, value: napi::sys::napi_value) -> bool {
     let mut is_array = false;
     // SAFETY: `env` and `value` belong to the running call; `is_array` is a valid out-pointer.
