@@ -447,7 +447,9 @@ impl Inner {
                     }
                     k.push(s / meta.chunks[i]);
                 }
-                if grid::chunk_extent(&meta.shape, &meta.chunks, &k) != m.extent {
+                if grid::chunk_extent(&meta.shape, &meta.chunks, &k).as_slice()
+                    != m.extent.as_slice()
+                {
                     bail!(CorruptFile, "a mapping of '{path}' in version '{version}' does not cover exactly one chunk");
                 }
                 map.insert(k, m.src_row);
@@ -1598,7 +1600,9 @@ impl VersionedFile {
         if bytes > max_bytes {
             return None;
         }
-        for cp in grid::group_by_chunk(s.pieces(&meta.chunks)) {
+        let mut pieces = s.pieces(&meta.chunks);
+        let groups = grid::group_by_chunk(&mut pieces);
+        for cp in &groups {
             if let Some(&row) = r.map.get(&cp.coord) {
                 let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &cp.coord);
                 if !g.chunks.contains(&r.raw_path, row, &ext) {
@@ -1611,6 +1615,7 @@ impl VersionedFile {
         let res = gather_into(
             meta,
             &s,
+            &groups,
             |k| map.contains_key(k),
             |k, ext| match map.get(k) {
                 Some(&row) => g.read_slot(raw_path, meta, row, ext, None).map(Some),
@@ -1801,7 +1806,15 @@ pub(crate) fn gather<'a>(
     chunk: impl FnMut(&ChunkCoord, &[u64]) -> Result<Option<ChunkBytes<'a>>>,
 ) -> Result<AlignedBytes> {
     let mut own = OwnedSink::default();
-    gather_into(meta, sel, mapped, chunk, &mut own)?;
+    let mut pieces = sel.pieces(&meta.chunks);
+    gather_into(
+        meta,
+        sel,
+        &grid::group_by_chunk(&mut pieces),
+        mapped,
+        chunk,
+        &mut own,
+    )?;
     Ok(own.into_bytes())
 }
 
@@ -1838,10 +1851,12 @@ pub trait ReadSink {
 }
 
 /// [`gather`] into a buffer `out` provides (filled with the fill value first when it
-/// is not already and some chunk has no bytes).
+/// is not already and some chunk has no bytes), for the selection's chunk `groups`
+/// ([`grid::group_by_chunk`]).
 pub(crate) fn gather_into<'a>(
     meta: &DatasetMeta,
     sel: &Selection,
+    groups: &[grid::ChunkPieces<'_>],
     mapped: impl Fn(&ChunkCoord) -> bool,
     mut chunk: impl FnMut(&ChunkCoord, &[u64]) -> Result<Option<ChunkBytes<'a>>>,
     out: &mut dyn ReadSink,
@@ -1856,7 +1871,6 @@ pub(crate) fn gather_into<'a>(
             "the selection has {count} elements, too many to read at once: read it in parts"
         );
     }
-    let groups = grid::group_by_chunk(sel.pieces(&meta.chunks));
     let all_mapped = groups.iter().all(|cp| mapped(&cp.coord));
     let (buf, filled) = out.buffer(count * es, all_mapped)?;
     if buf.len() != count * es {

@@ -7,6 +7,7 @@
 //! the chunks they need and copy whole rows where they can.
 
 use crate::error::{bail, Result};
+use smallvec::SmallVec;
 
 /// Chunk coordinates (one per axis).
 pub type ChunkCoord = Vec<u64>;
@@ -21,7 +22,7 @@ pub fn grid_dims(shape: &[u64], chunks: &[u64]) -> Vec<u64> {
 }
 
 /// The edge-trimmed extent of chunk `k`.
-pub fn chunk_extent(shape: &[u64], chunks: &[u64], k: &[u64]) -> Vec<u64> {
+pub fn chunk_extent(shape: &[u64], chunks: &[u64], k: &[u64]) -> Axes<u64> {
     shape
         .iter()
         .zip(chunks)
@@ -286,29 +287,37 @@ fn axis_pieces(a: &Resolved, c: u64) -> Vec<Piece> {
     out
 }
 
-/// The part of a selection inside one chunk: per axis, the pieces in that chunk. Every
-/// combination of one piece per axis is a box of elements to copy.
+/// The part of a selection inside one chunk: per axis, the pieces in that chunk
+/// (borrowed from the per-axis pieces the grouping was made from). Every combination
+/// of one piece per axis is a box of elements to copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChunkPieces {
+pub struct ChunkPieces<'a> {
     /// The chunk.
     pub coord: ChunkCoord,
     /// Per axis, the pieces inside the chunk, in selection order.
-    pub axes: Vec<Vec<Piece>>,
+    pub axes: Axes<&'a [Piece]>,
 }
 
+/// Per-axis values of a dataset: inline up to four axes, so that the per-call work of
+/// small reads and writes does not allocate.
+pub type Axes<T> = SmallVec<[T; 4]>;
+
 /// Groups per-axis pieces by chunk: one [`ChunkPieces`] for every chunk the selection
-/// touches, in C order of the chunks.
-pub fn group_by_chunk(mut pieces: Vec<Vec<Piece>>) -> Vec<ChunkPieces> {
-    // Per axis: (chunk, start, end) of the runs of pieces in each chunk. A stable sort
-    // keeps the selection order inside a chunk (later duplicates win on writes); it is
-    // linear on the usual, already sorted, input.
-    let groups: Vec<Vec<(u64, usize, usize)>> = pieces
-        .iter_mut()
+/// touches, in C order of the chunks. Each axis's pieces are sorted by chunk in place
+/// first (stably: the selection order inside a chunk is kept, so later duplicates win
+/// on writes; the sort is skipped on the usual, already sorted, input).
+pub fn group_by_chunk(pieces: &mut [Vec<Piece>]) -> Vec<ChunkPieces<'_>> {
+    for axis in pieces.iter_mut() {
+        if !axis.windows(2).all(|w| w[0].chunk <= w[1].chunk) {
+            axis.sort_by_key(|p| p.chunk);
+        }
+    }
+    let pieces: &[Vec<Piece>] = pieces;
+    // Per axis: (chunk, start, end) of the runs of pieces in each chunk.
+    let groups: Axes<SmallVec<[(u64, usize, usize); 2]>> = pieces
+        .iter()
         .map(|axis| {
-            if !axis.windows(2).all(|w| w[0].chunk <= w[1].chunk) {
-                axis.sort_by_key(|p| p.chunk);
-            }
-            let mut g: Vec<(u64, usize, usize)> = Vec::new();
+            let mut g: SmallVec<[(u64, usize, usize); 2]> = SmallVec::new();
             for (i, p) in axis.iter().enumerate() {
                 match g.last_mut() {
                     Some(last) if last.0 == p.chunk => last.2 = i + 1,
@@ -318,19 +327,19 @@ pub fn group_by_chunk(mut pieces: Vec<Vec<Piece>>) -> Vec<ChunkPieces> {
             g
         })
         .collect();
-    let total = groups.iter().map(Vec::len).product::<usize>();
+    let total = groups.iter().map(|g| g.len()).product::<usize>();
     let mut result = Vec::with_capacity(total);
     if total == 0 {
         return result;
     }
-    let mut idx = vec![0usize; groups.len()];
+    let mut idx: Axes<usize> = smallvec::smallvec![0; groups.len()];
     loop {
         let picked = idx.iter().zip(&groups).map(|(&i, g)| g[i]);
         result.push(ChunkPieces {
             coord: picked.clone().map(|(c, _, _)| c).collect(),
             axes: picked
-                .zip(&pieces)
-                .map(|((_, a, b), axis)| axis[a..b].to_vec())
+                .zip(pieces)
+                .map(|((_, a, b), axis)| &axis[a..b])
                 .collect(),
         });
         if !odometer(&mut idx, |ax| groups[ax].len()) {
@@ -373,7 +382,16 @@ pub enum Direction {
     BlockToChunk,
 }
 
-impl ChunkPieces {
+/// [`strides`], inline.
+fn axes_strides(dims: &[u64]) -> Axes<u64> {
+    let mut s: Axes<u64> = smallvec::smallvec![1; dims.len()];
+    for i in (0..dims.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * dims[i + 1];
+    }
+    s
+}
+
+impl ChunkPieces<'_> {
     /// Copies the chunk's part of the selection between a chunk buffer (edge-trimmed
     /// dims `chunk_dims`) and a selection block buffer (`block_dims`), in direction
     /// `dir` (`src` is the chunk for reads, the block for writes). A block of one
@@ -390,15 +408,15 @@ impl ChunkPieces {
         dst: &mut [u8],
     ) {
         let nd = self.axes.len();
-        if nd == 0 || self.axes.iter().any(Vec::is_empty) {
+        if nd == 0 || self.axes.iter().any(|a| a.is_empty()) {
             return;
         }
-        let cs = strides(chunk_dims);
-        let bs = strides(block_dims);
+        let cs = axes_strides(chunk_dims);
+        let bs = axes_strides(block_dims);
         // Which piece on each axis, and the position inside it on the outer axes.
-        let mut pick = vec![0usize; nd];
-        let mut combo: Vec<Piece> = self.axes.iter().map(|a| a[0]).collect();
-        let mut idx = vec![0u64; nd - 1];
+        let mut pick: Axes<usize> = smallvec::smallvec![0; nd];
+        let mut combo: Axes<Piece> = self.axes.iter().map(|a| a[0]).collect();
+        let mut idx: Axes<u64> = smallvec::smallvec![0; nd - 1];
         loop {
             loop {
                 let mut coff = 0u64;
@@ -444,7 +462,8 @@ pub fn copy_selection(
     dst: &mut [u8],
 ) {
     let block = sel.block_shape();
-    for cp in group_by_chunk(sel.pieces(dims)) {
+    let mut pieces = sel.pieces(dims);
+    for cp in group_by_chunk(&mut pieces) {
         cp.copy(dir, dims, &block, elem, false, src, dst);
     }
 }
@@ -520,8 +539,8 @@ mod tests {
     #[test]
     fn extents_trim_at_edges() {
         assert_eq!(grid_dims(&[25], &[10]), vec![3]);
-        assert_eq!(chunk_extent(&[25], &[10], &[2]), vec![5]);
-        assert_eq!(chunk_extent(&[3, 5], &[2, 3], &[1, 1]), vec![1, 2]);
+        assert_eq!(chunk_extent(&[25], &[10], &[2]).as_slice(), &[5]);
+        assert_eq!(chunk_extent(&[3, 5], &[2, 3], &[1, 1]).as_slice(), &[1, 2]);
         assert_eq!(grid_dims(&[0, 3], &[2, 3]), vec![0, 1]);
     }
 
@@ -631,14 +650,15 @@ mod tests {
                 .sum();
             buf.extend_from_slice(&data[off as usize].to_le_bytes());
         }
-        (ext, buf)
+        (ext.to_vec(), buf)
     }
 
     /// Gather the selection chunk by chunk, as the engine does.
     fn chunked_gather(data: &[u32], shape: &[u64], chunks: &[u64], sel: &Selection) -> Vec<u32> {
         let block_dims = sel.block_shape();
         let mut block = vec![0u8; volume(&block_dims).unwrap() * 4];
-        for cp in group_by_chunk(sel.pieces(chunks)) {
+        let mut pieces = sel.pieces(chunks);
+        for cp in group_by_chunk(&mut pieces) {
             let (ext, buf) = cut(data, shape, chunks, &cp.coord);
             cp.copy(
                 Direction::ChunkToBlock,
@@ -669,7 +689,8 @@ mod tests {
         let bytes: Vec<u8> = block.iter().flat_map(|v| v.to_le_bytes()).collect();
         let mut out = data.to_vec();
         let st = strides(shape);
-        for cp in group_by_chunk(sel.pieces(chunks)) {
+        let mut pieces = sel.pieces(chunks);
+        for cp in group_by_chunk(&mut pieces) {
             let (ext, mut buf) = cut(data, shape, chunks, &cp.coord);
             cp.copy(
                 Direction::BlockToChunk,

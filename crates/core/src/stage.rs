@@ -680,7 +680,8 @@ impl StagedVersion {
             return Ok(());
         }
         let block_dims = s.block_shape();
-        for cp in grid::group_by_chunk(s.pieces(&ds.meta.chunks)) {
+        let mut pieces = s.pieces(&ds.meta.chunks);
+        for cp in grid::group_by_chunk(&mut pieces) {
             let ext = grid::chunk_extent(&ds.meta.shape, &ds.meta.chunks, &cp.coord);
             if !ds.dirty.contains_key(&cp.coord) {
                 let buf = load_chunk(&self.file, &path, ds, &cp.coord, &ext)?;
@@ -1238,7 +1239,7 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
                         // give the fill). An all-fill edge chunk is stored, as Python's
                         // staged engine does, so both libraries deduplicate the same
                         // chunks.
-                        let fill_only = ext == *full && grid::is_all(&bytes, &ds.meta.fill);
+                        let fill_only = *ext == **full && grid::is_all(&bytes, &ds.meta.fill);
                         let hash = if fill_only {
                             [0; 32]
                         } else {
@@ -1248,7 +1249,7 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
                     };
                     Ok(Hashed {
                         coord,
-                        ext,
+                        ext: ext.to_vec(),
                         hash,
                         fill_only,
                         data,
@@ -1819,7 +1820,7 @@ fn write_version(
                     .into_iter()
                     .map(|k| Mapping {
                         vstart: k.iter().zip(&meta.chunks).map(|(a, c)| a * c).collect(),
-                        extent: grid::chunk_extent(&meta.shape, &meta.chunks, k),
+                        extent: grid::chunk_extent(&meta.shape, &meta.chunks, k).to_vec(),
                         src_row: map[k],
                     })
                     .collect();
