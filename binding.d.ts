@@ -74,6 +74,19 @@ export declare class Dataset {
   /** Synchronous twin of `read`. */
   readSync(selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>): Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]>
   /**
+   * Reads a selection (same forms as `read`) into `target`, a typed array of the
+   * kind `read` returns for this dataset (`Float64Array` for float64, `Uint8Array`
+   * for bool, ...) holding at least the selection's element count; fills its first
+   * elements in C order and resolves to their number. Reusing one array for
+   * repeated reads saves allocating a result each time. Like `read`, it settles at
+   * once when the answer is in the read cache; otherwise it reads off the event
+   * loop and copies into `target` when done (keep `target` attached meanwhile).
+   * String and compound datasets throw `DTYPE_MISMATCH`: use `read`.
+   */
+  readInto(target: Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array, selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>): Promise<number>
+  /** Synchronous twin of `readInto`: returns the number of elements written. */
+  readIntoSync(target: Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array, selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>): number
+  /**
    * Writes `data` into a selection (same forms as `read`); a single value is
    * broadcast. Only while staging; a committed dataset throws `READ_ONLY`.
    */

@@ -52,7 +52,27 @@ function guardSelection(fn) {
   }
 }
 
+/** `guard` for `readInto(target, selection)` and `readIntoSync(target, selection)`. */
+function guardTargetSelection(fn) {
+  return function guarded(target, selection) {
+    try {
+      const out = fn.call(this, target, packSelection(selection))
+      return out && typeof out.then === 'function' ? out.catch((e) => { throw normalise(e) }) : out
+    } catch (e) {
+      throw normalise(e)
+    }
+  }
+}
+
 const SELECTION_METHODS = new Set(['read', 'readSync', 'write'])
+const TARGET_SELECTION_METHODS = new Set(['readInto', 'readIntoSync'])
+
+function wrap(className, key, fn) {
+  if (className !== 'Dataset') return guard(fn)
+  if (SELECTION_METHODS.has(key)) return guardSelection(fn)
+  if (TARGET_SELECTION_METHODS.has(key)) return guardTargetSelection(fn)
+  return guard(fn)
+}
 
 for (const name of ['VersionedFile', 'Version', 'Group', 'Dataset', 'StagedGroup', 'StagedVersion', 'Attributes']) {
   const cls = binding[name]
@@ -61,7 +81,7 @@ for (const name of ['VersionedFile', 'Version', 'Group', 'Dataset', 'StagedGroup
       if (key === 'constructor' || key === 'prototype' || key === 'length' || key === 'name') continue
       const d = Object.getOwnPropertyDescriptor(target, key)
       if (typeof d.value === 'function') {
-        d.value = name === 'Dataset' && SELECTION_METHODS.has(key) ? guardSelection(d.value) : guard(d.value)
+        d.value = wrap(name, key, d.value)
       }
       if (typeof d.get === 'function') d.get = guard(d.get)
       if (typeof d.set === 'function') d.set = guard(d.set)

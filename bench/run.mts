@@ -229,8 +229,21 @@ if (p3) {
   notes.push(`P3 floor (libhdf5 ${e.hdf5} alone creating and flushing one virtual dataset of ${p3.variant.replace('k', ',000')} mappings): ${f(e.floorMs, 1)} ms; one-chunk commit median ${f(median(p3.result.commitsMs!), 1)} ms = ${f(median(p3.result.commitsMs!) / e.floorMs)}× the floor.`)
 }
 for (const r of rows.filter((x) => x.workload === 'P5')) {
-  const e = r.result.extra as { fullMs: Record<string, number>; slicesMs: number }
-  notes.push(`P5 ${NAMES[r.impl]}: full reads first ${f(e.fullMs.first, 3)} ms, middle ${f(e.fullMs.middle, 3)} ms, latest ${f(e.fullMs.latest, 3)} ms; 1,000 slices ${f(e.slicesMs, 1)} ms.`)
+  const e = r.result.extra as {
+    fullMs: Record<string, number>
+    slicesMs: number
+    fullIntoMs?: Record<string, number>
+    slicesIntoMs?: number
+    allocMs?: Record<string, number>
+  }
+  const three = (m: Record<string, number>) => `first ${f(m.first, 3)} ms, middle ${f(m.middle, 3)} ms, latest ${f(m.latest, 3)} ms`
+  notes.push(`P5 ${NAMES[r.impl]}: full reads ${three(e.fullMs)}; 1,000 slices ${f(e.slicesMs, 1)} ms.`)
+  if (e.fullIntoMs && e.allocMs && e.slicesIntoMs !== undefined) {
+    notes.push(
+      `P5 ${NAMES[r.impl]} into one kept array (readInto / readIntoSync): full reads ${three(e.fullIntoMs)}; 1,000 slices ${f(e.slicesIntoMs, 1)} ms. ` +
+        `A fresh Float64Array of each result's length, every page touched, costs alone ${three(e.allocMs)}.`,
+    )
+  }
 }
 for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) {
   const c = r.result.commitsMs!

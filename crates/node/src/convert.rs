@@ -197,10 +197,17 @@ fn slice_object(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Optio
     })
 }
 
-/// The elements of a typed array as numbers (`None` for anything else). 64-bit
-/// integers beyond 2^53 lose precision here and are refused as indices later.
-fn typed_numbers(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Option<Vec<f64>> {
-    use napi::sys::TypedarrayType as A;
+/// Element type, length (in elements) and first element of a typed array (`None` for
+/// anything else). The pointer is valid while the array is neither detached nor
+/// collected: within the running call, as long as no JS runs.
+fn typed_info(
+    env: napi::sys::napi_env,
+    value: napi::sys::napi_value,
+) -> Option<(
+    napi::sys::napi_typedarray_type,
+    usize,
+    *mut std::ffi::c_void,
+)> {
     let mut is_typed = false;
     let (mut kind, mut len, mut data) = (0, 0usize, std::ptr::null_mut());
     // SAFETY: `env` and `value` belong to the running call; the out-pointers are valid;
@@ -218,9 +225,14 @@ fn typed_numbers(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Opti
                 std::ptr::null_mut(),
             ) == napi::sys::Status::napi_ok
     };
-    if !ok {
-        return None;
-    }
+    ok.then_some((kind, len, data))
+}
+
+/// The elements of a typed array as numbers (`None` for anything else). 64-bit
+/// integers beyond 2^53 lose precision here and are refused as indices later.
+fn typed_numbers(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Option<Vec<f64>> {
+    use napi::sys::TypedarrayType as A;
+    let (kind, len, data) = typed_info(env, value)?;
     if len == 0 || data.is_null() {
         return Some(Vec::new());
     }
@@ -939,6 +951,108 @@ impl vh5::ReadSink for ArrayBufferSink {
         // SAFETY: see above; nothing else refers to these bytes while the read fills
         // them.
         let buf = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), bytes) };
+        Ok((buf, false))
+    }
+}
+
+/// The JS name of the typed array kind [`direct_kind`] gives.
+fn typed_array_name(kind: TypedArrayType) -> &'static str {
+    use TypedArrayType as T;
+    match kind {
+        T::Int8 => "Int8Array",
+        T::Uint8 => "Uint8Array",
+        T::Uint8Clamped => "Uint8ClampedArray",
+        T::Int16 => "Int16Array",
+        T::Uint16 => "Uint16Array",
+        T::Int32 => "Int32Array",
+        T::Uint32 => "Uint32Array",
+        T::Float32 => "Float32Array",
+        T::Float64 => "Float64Array",
+        T::BigInt64 => "BigInt64Array",
+        T::BigUint64 => "BigUint64Array",
+        _ => "typed array",
+    }
+}
+
+/// A typed array a read fills in place (`readInto`): its first elements receive the
+/// selection, in C order. Valid for the running call only (see [`typed_info`]).
+pub struct TargetSink {
+    data: *mut u8,
+    len: usize,
+    elem: usize,
+    written: usize,
+}
+
+impl TargetSink {
+    /// Checks that `value` is the typed array `dtype` reads as (`Float64Array` for
+    /// float64, `Uint8Array` for bool, ...).
+    pub fn new(env: &Env, value: napi::sys::napi_value, dtype: &Dtype) -> vh5::Result<TargetSink> {
+        let Some(want) = direct_kind(dtype) else {
+            return Err(vh5::Error::new(
+                vh5::ErrorKind::DtypeMismatch,
+                format!(
+                    "a {} dataset does not read into a typed array: use read()",
+                    dtype.name()
+                ),
+            ));
+        };
+        let name = typed_array_name(want);
+        let Some((kind, len, data)) = typed_info(env.raw(), value) else {
+            return Err(invalid(format!(
+                "readInto(target, selection): target must be a {name} (the {} dataset's elements)",
+                dtype.name()
+            )));
+        };
+        if kind != napi::sys::napi_typedarray_type::from(want) {
+            return Err(vh5::Error::new(
+                vh5::ErrorKind::DtypeMismatch,
+                format!(
+                    "readInto(target, selection): a {} dataset reads into a {name}, not this typed array",
+                    dtype.name()
+                ),
+            ));
+        }
+        Ok(TargetSink {
+            data: data.cast(),
+            len,
+            elem: dtype.size(),
+            written: 0,
+        })
+    }
+
+    /// Number of elements the read wrote.
+    pub fn written(&self) -> usize {
+        self.written
+    }
+
+    /// Copies a whole result (`bytes`, elements of the dataset's dtype) in.
+    pub fn fill(&mut self, bytes: &[u8]) -> vh5::Result<()> {
+        let (buf, _) = vh5::ReadSink::buffer(self, bytes.len(), true)?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+impl vh5::ReadSink for TargetSink {
+    fn buffer(&mut self, bytes: usize, _all_mapped: bool) -> vh5::Result<(&mut [u8], bool)> {
+        let n = bytes / self.elem.max(1);
+        if n > self.len {
+            return Err(vh5::Error::new(
+                vh5::ErrorKind::ShapeMismatch,
+                format!(
+                    "the selection has {n} elements but the target holds {}: pass a typed array of at least {n} elements, or use read()",
+                    self.len
+                ),
+            ));
+        }
+        self.written = n;
+        if bytes == 0 || self.data.is_null() {
+            return Ok((&mut [], false));
+        }
+        // SAFETY: the target holds `len * elem >= bytes` bytes at `data` (checked
+        // above), alive while the running call does not run JS; nothing else touches
+        // them while the read fills them.
+        let buf = unsafe { std::slice::from_raw_parts_mut(self.data, bytes) };
         Ok((buf, false))
     }
 }

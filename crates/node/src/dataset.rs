@@ -2,12 +2,12 @@
 //! staged (writable). Bulk reads run on the libuv thread pool.
 
 use napi::bindgen_prelude::*;
-use napi::{Env, Task};
+use napi::{Env, Task, UnknownRef};
 
 use crate::attributes::JsAttributes;
 use crate::convert::{
     data_input, dims, direct_kind, invalid, js_err, output, scalar, selection_arg, ArrayBufferSink,
-    DataInput, DataOutput, OrJs, Scalar, SelectionArg,
+    DataInput, DataOutput, OrJs, Scalar, SelectionArg, TargetSink,
 };
 
 /// A read's result: converted from the engine's buffer, or a typed array the engine
@@ -85,6 +85,33 @@ fn read_now(source: &Source, path: &str, sel: &[vh5::AxisSel]) -> vh5::Result<vh
     })
 }
 
+/// Reads a selection into `sink`: from the read cache when it holds every chunk,
+/// else through [`read_now`].
+fn read_into_now(
+    source: &Source,
+    path: &str,
+    sel: &[vh5::AxisSel],
+    sink: &mut TargetSink,
+) -> vh5::Result<()> {
+    if let Source::Committed { file, version } = source {
+        if let Some(res) = file.read_cached_into(version, path, sel, usize::MAX, sink) {
+            return res.map(drop);
+        }
+    }
+    fill_target(read_now(source, path, sel)?, sink)
+}
+
+/// Copies a whole read result into `sink`.
+fn fill_target(data: vh5::ReadData, sink: &mut TargetSink) -> vh5::Result<()> {
+    match data {
+        vh5::ReadData::Raw(bytes) => sink.fill(bytes.as_bytes()),
+        vh5::ReadData::Strings(_) => Err(vh5::Error::new(
+            vh5::ErrorKind::DtypeMismatch,
+            "a string dataset does not read into a typed array: use read()",
+        )),
+    }
+}
+
 /// Largest result `read` may produce on the event loop (from the read cache alone):
 /// bounds how long it holds the loop (a copy of 1 MiB: tens of microseconds).
 const AT_ONCE_MAX_BYTES: usize = 1 << 20;
@@ -112,6 +139,45 @@ impl Task for ReadTask {
         match result {
             Ok(values) => Ok(output(values, &self.dtype)),
             Err(e) => Err(js_err(&env, e)),
+        }
+    }
+}
+
+/// Reads a selection off the event loop, then copies it into the caller's typed array
+/// (held by a reference meanwhile) back on the JS thread.
+pub struct ReadIntoTask {
+    source: Source,
+    path: String,
+    dtype: vh5::Dtype,
+    sel: Vec<vh5::AxisSel>,
+    target: Option<UnknownRef>,
+}
+
+impl Task for ReadIntoTask {
+    type Output = std::result::Result<vh5::ReadData, vh5::Error>;
+    type JsValue = f64;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(read_now(&self.source, &self.path, &self.sel))
+    }
+
+    fn resolve(&mut self, env: Env, result: Self::Output) -> Result<f64> {
+        let data = result.js(&env)?;
+        let Some(target) = &self.target else {
+            return Err(napi::Error::from_reason("readInto: the target is gone"));
+        };
+        let target = target.get_value(&env)?;
+        // The array may have been detached or shrunk (a resizable buffer) meanwhile:
+        // the sink checks it again.
+        let mut sink = TargetSink::new(&env, target.raw(), &self.dtype).js(&env)?;
+        fill_target(data, &mut sink).js(&env)?;
+        Ok(sink.written() as f64)
+    }
+
+    fn finally(mut self, env: Env) -> Result<()> {
+        match self.target.take() {
+            Some(t) => t.unref(&env),
+            None => Ok(()),
         }
     }
 }
@@ -268,6 +334,68 @@ impl JsDataset {
             read_now(&self.source, &self.path, &sel).js(env)?,
             &self.meta.dtype,
         )))
+    }
+
+    /// Reads a selection (same forms as `read`) into `target`, a typed array of the
+    /// kind `read` returns for this dataset (`Float64Array` for float64, `Uint8Array`
+    /// for bool, ...) holding at least the selection's element count; fills its first
+    /// elements in C order and resolves to their number. Reusing one array for
+    /// repeated reads saves allocating a result each time. Like `read`, it settles at
+    /// once when the answer is in the read cache; otherwise it reads off the event
+    /// loop and copies into `target` when done (keep `target` attached meanwhile).
+    /// String and compound datasets throw `DTYPE_MISMATCH`: use `read`.
+    #[napi(
+        ts_args_type = "target: Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array, selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn read_into<'env>(
+        &self,
+        env: &'env Env,
+        target: Unknown<'env>,
+        selection_: SelectionArg,
+    ) -> Result<Either<AsyncTask<ReadIntoTask>, PromiseRaw<'env, f64>>> {
+        let sel = selection_arg(env, selection_)?;
+        let sink = TargetSink::new(env, target.raw(), &self.meta.dtype);
+        let (sel, mut sink) = match (sel, sink) {
+            (Ok(sel), Ok(sink)) => (sel, sink),
+            (Err(e), _) | (_, Err(e)) => {
+                return Ok(Either::B(PromiseRaw::reject(env, js_err(env, e))?))
+            }
+        };
+        if let Source::Committed { file, version } = &self.source {
+            if let Some(res) =
+                file.read_cached_into(version, &self.path, &sel, AT_ONCE_MAX_BYTES, &mut sink)
+            {
+                return Ok(Either::B(match res {
+                    Ok(_) => PromiseRaw::resolve(env, sink.written() as f64)?,
+                    Err(e) => PromiseRaw::reject(env, js_err(env, e))?,
+                }));
+            }
+        }
+        Ok(Either::A(AsyncTask::new(ReadIntoTask {
+            source: self.source.clone(),
+            path: self.path.clone(),
+            dtype: self.meta.dtype.clone(),
+            sel,
+            // Keeps the array alive until the task's `finally`.
+            target: Some(target.create_ref()?),
+        })))
+    }
+
+    /// Synchronous twin of `readInto`: returns the number of elements written.
+    #[napi(
+        ts_args_type = "target: Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array, selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>"
+    )]
+    pub fn read_into_sync(
+        &self,
+        env: &Env,
+        target: Unknown,
+        selection_: SelectionArg,
+    ) -> Result<f64> {
+        let sel = selection_arg(env, selection_)?.js(env)?;
+        let mut sink = TargetSink::new(env, target.raw(), &self.meta.dtype).js(env)?;
+        read_into_now(&self.source, &self.path, &sel, &mut sink).js(env)?;
+        Ok(sink.written() as f64)
     }
 
     /// Writes `data` into a selection (same forms as `read`); a single value is
