@@ -309,7 +309,8 @@ struct JFile {
     eoa: haddr_t,
     eof: haddr_t,
     journal: Option<Journal>,
-    /// Buffer for the bytes a write would overwrite (see [`JFile::changed_span`]).
+    /// Buffer for the bytes a write would overwrite (see [`JFile::changed_span`]), from
+    /// the write's address on; [`JFile::save`] takes the journal's old bytes from it.
     scratch: Vec<u8>,
 }
 
@@ -358,8 +359,10 @@ impl JFile {
     }
 
     /// Saves the old bytes of `[a, b)` that existed at the checkpoint and are not
-    /// saved yet.
-    fn save(&mut self, a: u64, b: u64) -> std::io::Result<()> {
+    /// saved yet. `known` holds the file's current bytes from an offset on (what
+    /// [`changed_span`](Self::changed_span) just read), which are taken instead of
+    /// reading the file again where they cover a record.
+    fn save(&mut self, a: u64, b: u64, known: (u64, &[u8])) -> std::io::Result<()> {
         self.begin()?;
         let Some(j) = self.journal.as_ref() else {
             return Ok(());
@@ -377,7 +380,14 @@ impl JFile {
                 let mut rec = vec![0u8; RECORD_HEAD + n];
                 rec[..8].copy_from_slice(&s.to_le_bytes());
                 rec[8..16].copy_from_slice(&(n as u64).to_le_bytes());
-                read_full(&self.file, &mut rec[RECORD_HEAD..], s)?;
+                let (k0, kb) = known;
+                match s
+                    .checked_sub(k0)
+                    .and_then(|o| kb.get(o as usize..o as usize + n))
+                {
+                    Some(old) => rec[RECORD_HEAD..].copy_from_slice(old),
+                    None => read_full(&self.file, &mut rec[RECORD_HEAD..], s)?,
+                }
                 let sum = check(&[&rec[..16], &rec[RECORD_HEAD..]]);
                 rec[16..24].copy_from_slice(&sum.to_le_bytes());
                 let at = self.journal.as_ref().map_or(0, |j| j.len);
@@ -401,6 +411,7 @@ impl JFile {
     fn changed_span(&mut self, addr: u64, data: &[u8]) -> std::io::Result<Option<(usize, usize)>> {
         let inside = self.eof.saturating_sub(addr).min(data.len() as u64) as usize;
         if inside == 0 {
+            self.scratch.clear();
             return Ok(Some((0, data.len())));
         }
         let mut old = std::mem::take(&mut self.scratch);
@@ -762,9 +773,13 @@ unsafe extern "C" fn cb_write(
             return -1;
         }
     };
-    let (addr, data) = (addr + lo as u64, &data[lo..hi]);
+    let old = std::mem::take(&mut jf.scratch);
+    let (from, data) = (addr, &data[lo..hi]);
+    let addr = from + lo as u64;
     let end = addr + data.len() as u64;
-    if let Err(e) = jf.save(addr, end) {
+    let saved = jf.save(addr, end, (from, &old));
+    jf.scratch = old;
+    if let Err(e) = saved {
         jf.mark_failed();
         push(
             *H5E_WRITEERROR,
@@ -788,7 +803,7 @@ unsafe extern "C" fn cb_truncate(f: *mut c_void, _dxpl: hid_t, _closing: u8) -> 
     if jf.eoa == jf.eof {
         return 0;
     }
-    let r = jf.save(jf.eoa, jf.eof).and_then(|()| {
+    let r = jf.save(jf.eoa, jf.eof, (0, &[])).and_then(|()| {
         fault_point();
         jf.file.set_len(jf.eoa)
     });
