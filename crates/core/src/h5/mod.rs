@@ -1704,6 +1704,52 @@ fn vlen_str_type() -> Result<Hid> {
     }
 }
 
+/// Overwrites attribute `name` of `obj` in place when it has file type `t` and shape
+/// `dims` and `t` is of fixed size (a version's `committed` flag, the hash table's
+/// `largest_index`: rewritten by every commit); otherwise deletes it if present (a
+/// variable-length value is replaced whole, so its old heap object goes with it) and
+/// returns false, for the caller to create it.
+///
+/// # Safety
+/// `p` points to the value in `t`'s layout, `dims` elements of it.
+unsafe fn overwrite_attr(
+    obj: &Hid,
+    name: &CStr,
+    t: &Hid,
+    dims: &[u64],
+    p: *const c_void,
+) -> Result<bool> {
+    // SAFETY: valid object, C string and type; the attribute, its type and space are
+    // opened and released here; `p` is as the caller promises.
+    unsafe {
+        if H5Aexists(obj.id(), name.as_ptr()) <= 0 {
+            return Ok(false);
+        }
+        if H5Tis_variable_str(t.id()) == 0 && H5Tdetect_class(t.id(), H5T_class_t::H5T_VLEN) == 0 {
+            let a = hid!(
+                "opening an attribute",
+                H5Aopen(obj.id(), name.as_ptr(), H5P_DEFAULT)
+            );
+            let at = hid!("reading an attribute's type", H5Aget_type(a.id()));
+            let space = hid!("reading an attribute's shape", H5Aget_space(a.id()));
+            let nd = H5Sget_simple_extent_ndims(space.id());
+            let mut have = vec![0 as hsize_t; nd.max(0) as usize];
+            let same_shape = nd >= 0
+                && nd as usize == dims.len()
+                && H5Sget_simple_extent_dims(space.id(), have.as_mut_ptr(), ptr::null_mut()) >= 0
+                && have == dims;
+            if same_shape && H5Tequal(at.id(), t.id()) > 0 {
+                if dims.iter().product::<u64>() > 0 {
+                    ck!("writing an attribute", H5Awrite(a.id(), t.id(), p));
+                }
+                return Ok(true);
+            }
+        }
+        ck!("replacing an attribute", H5Adelete(obj.id(), name.as_ptr()));
+        Ok(false)
+    }
+}
+
 /// Writes (or replaces) an attribute.
 pub fn write_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
     let c = cstr(name)?;
@@ -1711,10 +1757,10 @@ pub fn write_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
         // SAFETY: types, spaces and the attribute are created and released here; each
         // buffer matches the memory type and element count given to H5Awrite.
         unsafe {
-            if H5Aexists(obj.id(), c.as_ptr()) > 0 {
-                ck!("replacing an attribute", H5Adelete(obj.id(), c.as_ptr()));
-            }
             let scalar = |t: Hid, p: *const c_void| -> Result<()> {
+                if overwrite_attr(obj, &c, &t, &[], p)? {
+                    return Ok(());
+                }
                 let space = simple_space(&[], None)?;
                 let a = hid!(
                     "creating an attribute",
@@ -1731,6 +1777,9 @@ pub fn write_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
                 Ok(())
             };
             let array = |t: Hid, n: usize, p: *const c_void| -> Result<()> {
+                if overwrite_attr(obj, &c, &t, &[n as u64], p)? {
+                    return Ok(());
+                }
                 let space = simple_space(&[n as u64], None)?;
                 let a = hid!(
                     "creating an attribute",
