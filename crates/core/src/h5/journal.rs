@@ -38,11 +38,11 @@ use std::sync::OnceLock;
 
 use hdf5_sys::h5::{haddr_t, herr_t, hsize_t, H5get_libversion};
 use hdf5_sys::h5e::*;
-use hdf5_sys::h5f::{H5Fget_access_plist, H5Fget_vfd_handle, H5F_ACC_CREAT, H5F_ACC_EXCL};
+use hdf5_sys::h5f::{H5Fget_vfd_handle, H5F_ACC_CREAT, H5F_ACC_EXCL};
 use hdf5_sys::h5f::{H5F_ACC_RDWR, H5F_ACC_TRUNC};
 use hdf5_sys::h5fd::{H5FD_class_t, H5FDregister};
 use hdf5_sys::h5i::hid_t;
-use hdf5_sys::h5p::{H5Pclose, H5Pcreate, H5Pget_driver, H5Pset_driver, H5P_CLS_FILE_ACCESS};
+use hdf5_sys::h5p::{H5Pcreate, H5Pset_driver, H5P_CLS_FILE_ACCESS};
 
 use super::{h5err, locked, Hid};
 use crate::error::{bail, Error, ErrorKind, Result};
@@ -624,7 +624,19 @@ unsafe extern "C" fn cb_open(
         journal,
         scratch: Vec::new(),
     });
-    Box::into_raw(jf) as *mut c_void
+    let raw = Box::into_raw(jf) as *mut c_void;
+    open_files().insert(raw as usize);
+    raw
+}
+
+/// Addresses of this driver's open files (`JFile`s), so that [`checkpoint`] can tell
+/// a handle of this driver from another driver's without asking libhdf5 for the
+/// file's access property list (a copy of all of it, on every commit).
+fn open_files() -> std::sync::MutexGuard<'static, std::collections::HashSet<usize>> {
+    static OPEN: OnceLock<std::sync::Mutex<std::collections::HashSet<usize>>> = OnceLock::new();
+    OPEN.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// # Safety
@@ -635,6 +647,7 @@ unsafe fn jf<'a>(f: *const c_void) -> &'a mut JFile {
 }
 
 unsafe extern "C" fn cb_close(f: *mut c_void) -> herr_t {
+    open_files().remove(&(f as usize));
     // SAFETY: libhdf5 closes each file it opened exactly once; the box is ours.
     let mut jf = unsafe { Box::from_raw(f as *mut JFile) };
     // libhdf5 calls this last, once everything is flushed and the superblock's
@@ -1050,32 +1063,19 @@ pub fn fapl() -> Result<Hid> {
 /// Ends the open transaction of `file` (after a successful flush): empties its
 /// journal, so the file as it is now is what a crash rolls back to.
 pub fn checkpoint(file: &Hid) -> Result<()> {
-    let id = driver()?;
     locked(|| {
-        // SAFETY: `file` is an open file id.
-        let fapl = unsafe { H5Fget_access_plist(file.id()) };
-        if fapl < 0 {
-            return Err(h5err("reading the file's access properties"));
+        let mut h: *mut c_void = std::ptr::null_mut();
+        // SAFETY: valid file id and out pointer.
+        if unsafe { H5Fget_vfd_handle(file.id(), hdf5_sys::h5p::H5P_DEFAULT, &mut h) } < 0 {
+            return Err(h5err("finding the file's journal"));
         }
-        // SAFETY: `fapl` is a property list id we own and close here.
-        let ours = unsafe {
-            let d = H5Pget_driver(fapl);
-            H5Pclose(fapl);
-            d == id
-        };
-        if !ours {
+        // Another driver's handle (a file opened without the journal) is none of ours.
+        if h.is_null() || !open_files().contains(&(h as usize)) {
             return Ok(());
         }
-        let mut h: *mut c_void = std::ptr::null_mut();
-        // SAFETY: valid file id and out pointer; for this driver the handle is its
-        // file struct (`cb_get_handle`), alive while the file is open.
-        unsafe {
-            if H5Fget_vfd_handle(file.id(), hdf5_sys::h5p::H5P_DEFAULT, &mut h) < 0 || h.is_null() {
-                return Err(h5err("finding the file's journal"));
-            }
-            jf(h).checkpoint()
-        }
-        .map_err(|e| {
+        // SAFETY: for this driver the handle is its file struct (`cb_get_handle`),
+        // open (it is in `open_files` until `cb_close`), alive while the file is.
+        unsafe { jf(h).checkpoint() }.map_err(|e| {
             Error::new(
                 ErrorKind::Hdf5Error,
                 format!("emptying the journal failed: {e}"),
