@@ -1780,16 +1780,16 @@ fn write_version(
     let file = f.file()?;
     let versions = h5::open_group(file, &format!("{VERSION_DATA}/versions"))?;
     let vg = h5::create_group(&versions, name)?;
-    h5::write_attr(&vg, "prev_version", &AttrValue::Str(prev.to_string()))?;
-    h5::write_attr(&vg, "committed", &AttrValue::Bool(false))?;
-    h5::write_attr(&vg, "timestamp", &AttrValue::Str(ts.to_string()))?;
+    h5::write_new_attr(&vg, "prev_version", &AttrValue::Str(prev.to_string()))?;
+    h5::write_new_attr(&vg, "committed", &AttrValue::Bool(false))?;
+    h5::write_new_attr(&vg, "timestamp", &AttrValue::Str(ts.to_string()))?;
     for (k, v) in root_attrs {
-        h5::write_attr(&vg, k, v)?;
+        h5::write_new_attr(&vg, k, v)?;
     }
     for (path, attrs) in groups {
         let g = h5::create_group(&vg, path)?;
         for (k, v) in attrs {
-            h5::write_attr(&g, k, v)?;
+            h5::write_new_attr(&g, k, v)?;
         }
     }
     let mut written = Vec::with_capacity(plans.len());
@@ -1841,11 +1841,12 @@ fn write_version(
                 )?
             }
         };
+        // Both plans leave the dataset without attributes.
         for (k, v) in attrs {
-            h5::write_attr(&ds, k, v)?;
+            h5::write_new_attr(&ds, k, v)?;
         }
-        h5::write_attr(&ds, "raw_data", &AttrValue::Str(raw_path))?;
-        h5::write_attr(
+        h5::write_new_attr(&ds, "raw_data", &AttrValue::Str(raw_path))?;
+        h5::write_new_attr(
             &ds,
             "chunks",
             &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()),

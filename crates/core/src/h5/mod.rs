@@ -1752,13 +1752,23 @@ unsafe fn overwrite_attr(
 
 /// Writes (or replaces) an attribute.
 pub fn write_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
+    put_attr(obj, name, value, false)
+}
+
+/// Writes an attribute of an object just created, which has none yet (skips the
+/// check for one to replace).
+pub fn write_new_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
+    put_attr(obj, name, value, true)
+}
+
+fn put_attr(obj: &Hid, name: &str, value: &AttrValue, fresh: bool) -> Result<()> {
     let c = cstr(name)?;
     locked(|| {
         // SAFETY: types, spaces and the attribute are created and released here; each
         // buffer matches the memory type and element count given to H5Awrite.
         unsafe {
             let scalar = |t: Hid, p: *const c_void| -> Result<()> {
-                if overwrite_attr(obj, &c, &t, &[], p)? {
+                if !fresh && overwrite_attr(obj, &c, &t, &[], p)? {
                     return Ok(());
                 }
                 let space = simple_space(&[], None)?;
@@ -1777,7 +1787,7 @@ pub fn write_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
                 Ok(())
             };
             let array = |t: Hid, n: usize, p: *const c_void| -> Result<()> {
-                if overwrite_attr(obj, &c, &t, &[n as u64], p)? {
+                if !fresh && overwrite_attr(obj, &c, &t, &[n as u64], p)? {
                     return Ok(());
                 }
                 let space = simple_space(&[n as u64], None)?;
