@@ -1692,12 +1692,17 @@ fn write_table_rows(dg: &mut DataGroup, u: &TableUpdate) -> Result<()> {
     }
     let chunk_bytes = rows_per_chunk as usize * 48;
     let last = (total - 1) / rows_per_chunk;
+    let len = tb.len();
     for c in u.first_new / rows_per_chunk..=last {
-        let from = c as usize * chunk_bytes;
-        let to = (from + chunk_bytes).min(tb.len());
-        let mut chunk = vec![0u8; chunk_bytes];
-        chunk[..to - from].copy_from_slice(&tb[from..to]);
-        h5::write_chunk(&dg.table, &[c * rows_per_chunk], 1, &chunk)?;
+        let (from, to) = (c as usize * chunk_bytes, (c as usize + 1) * chunk_bytes);
+        // The last chunk is padded with zero rows in place (and cut back after), so
+        // no chunk-sized buffer is allocated and copied per commit.
+        if to > tb.len() {
+            tb.resize(to, 0);
+        }
+        let written = h5::write_chunk(&dg.table, &[c * rows_per_chunk], 1, &tb[from..to]);
+        tb.truncate(len);
+        written?;
     }
     // Written with LZF skipped, which libhdf5 did not note (see
     // `h5::refresh_chunk_lookup`).

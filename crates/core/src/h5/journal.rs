@@ -312,6 +312,8 @@ struct JFile {
     /// Buffer for the bytes a write would overwrite (see [`JFile::changed_span`]), from
     /// the write's address on; [`JFile::save`] takes the journal's old bytes from it.
     scratch: Vec<u8>,
+    /// How many bytes of `scratch` the last [`JFile::changed_span`] read.
+    known: usize,
 }
 
 impl JFile {
@@ -410,21 +412,25 @@ impl JFile {
     /// changed range also keeps the journal's copy of the old bytes that small.
     fn changed_span(&mut self, addr: u64, data: &[u8]) -> std::io::Result<Option<(usize, usize)>> {
         let inside = self.eof.saturating_sub(addr).min(data.len() as u64) as usize;
+        self.known = 0;
         if inside == 0 {
-            self.scratch.clear();
             return Ok(Some((0, data.len())));
         }
-        let mut old = std::mem::take(&mut self.scratch);
-        old.resize(inside, 0);
-        let r = read_full(&self.file, &mut old, addr);
+        // The buffer only grows: zero-filling it anew for every large write (the hash
+        // table's 192 KiB chunk, each commit) showed in profiles.
+        if self.scratch.len() < inside {
+            self.scratch.resize(inside, 0);
+        }
+        let r = read_full(&self.file, &mut self.scratch[..inside], addr);
+        let old = &self.scratch[..inside];
         let span = r.map(|()| {
             let (new_in, beyond) = data.split_at(inside);
-            match first_difference(&old, new_in) {
+            match first_difference(old, new_in) {
                 None if beyond.is_empty() => None,
                 None => Some((inside, data.len())),
                 Some(lo) => {
                     let hi = if beyond.is_empty() {
-                        last_difference(&old, new_in).map_or(inside, |i| i + 1)
+                        last_difference(old, new_in).map_or(inside, |i| i + 1)
                     } else {
                         data.len()
                     };
@@ -432,7 +438,9 @@ impl JFile {
                 }
             }
         });
-        self.scratch = old;
+        if span.is_ok() {
+            self.known = inside;
+        }
         span
     }
 
@@ -623,6 +631,7 @@ unsafe extern "C" fn cb_open(
         eof,
         journal,
         scratch: Vec::new(),
+        known: 0,
     });
     let raw = Box::into_raw(jf) as *mut c_void;
     open_files().insert(raw as usize);
@@ -790,7 +799,7 @@ unsafe extern "C" fn cb_write(
     let (from, data) = (addr, &data[lo..hi]);
     let addr = from + lo as u64;
     let end = addr + data.len() as u64;
-    let saved = jf.save(addr, end, (from, &old));
+    let saved = jf.save(addr, end, (from, &old[..jf.known.min(old.len())]));
     jf.scratch = old;
     if let Err(e) = saved {
         jf.mark_failed();
