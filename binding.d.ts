@@ -81,7 +81,8 @@ export declare class Dataset {
    * repeated reads saves allocating a result each time. Like `read`, it settles at
    * once when the answer is in the read cache; otherwise it reads off the event
    * loop and copies into `target` when done (keep `target` attached meanwhile).
-   * String and compound datasets throw `DTYPE_MISMATCH`: use `read`.
+   * String, compound and float16 datasets are refused with `DTYPE_MISMATCH`: use
+   * `read`. A wrong target and an out-of-bounds selection reject the promise.
    */
   readInto(target: Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array, selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>): Promise<number>
   /** Synchronous twin of `readInto`: returns the number of elements written. */

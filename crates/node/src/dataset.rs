@@ -64,6 +64,16 @@ impl JsDataset {
         })
     }
 
+    /// The off-thread read of `sel`.
+    fn read_task(&self, sel: vh5::Result<Vec<vh5::AxisSel>>) -> ReadTask {
+        ReadTask {
+            source: self.source.clone(),
+            path: self.path.clone(),
+            dtype: self.meta.dtype.clone(),
+            sel,
+        }
+    }
+
     fn current_meta(&self) -> vh5::Result<vh5::DatasetMeta> {
         match &self.source {
             Source::Committed { .. } => Ok(self.meta.clone()),
@@ -112,6 +122,17 @@ fn fill_target(data: vh5::ReadData, sink: &mut TargetSink) -> vh5::Result<()> {
     }
 }
 
+/// A promise settled at once with `res` (an engine error rejects it, with its code).
+fn settled<'env, T: ToNapiValue>(
+    env: &'env Env,
+    res: vh5::Result<T>,
+) -> Result<PromiseRaw<'env, T>> {
+    match res {
+        Ok(v) => PromiseRaw::resolve(env, v),
+        Err(e) => PromiseRaw::reject(env, js_err(env, e)),
+    }
+}
+
 /// Largest result `read` may produce on the event loop (from the read cache alone):
 /// bounds how long it holds the loop (a copy of 1 MiB: tens of microseconds).
 const AT_ONCE_MAX_BYTES: usize = 1 << 20;
@@ -146,10 +167,7 @@ impl Task for ReadTask {
 /// Reads a selection off the event loop, then copies it into the caller's typed array
 /// (held by a reference meanwhile) back on the JS thread.
 pub struct ReadIntoTask {
-    source: Source,
-    path: String,
-    dtype: vh5::Dtype,
-    sel: Vec<vh5::AxisSel>,
+    read: ReadTask,
     target: Option<UnknownRef>,
 }
 
@@ -158,7 +176,7 @@ impl Task for ReadIntoTask {
     type JsValue = f64;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(read_now(&self.source, &self.path, &self.sel))
+        self.read.compute()
     }
 
     fn resolve(&mut self, env: Env, result: Self::Output) -> Result<f64> {
@@ -169,7 +187,7 @@ impl Task for ReadIntoTask {
         let target = target.get_value(&env)?;
         // The array may have been detached or shrunk (a resizable buffer) meanwhile:
         // the sink checks it again.
-        let mut sink = TargetSink::new(&env, target.raw(), &self.dtype).js(&env)?;
+        let mut sink = TargetSink::new(&env, target.raw(), &self.read.dtype).js(&env)?;
         fill_target(data, &mut sink).js(&env)?;
         Ok(sink.written() as f64)
     }
@@ -304,20 +322,11 @@ impl JsDataset {
         }
         if let (Source::Committed { file, version }, Ok(s)) = (&self.source, &sel) {
             if let Some(res) = file.read_cached(version, &self.path, s, AT_ONCE_MAX_BYTES) {
-                return Ok(Either::B(match res {
-                    Ok((data, _)) => {
-                        PromiseRaw::resolve(env, Either::A(output(data, &self.meta.dtype)))?
-                    }
-                    Err(e) => PromiseRaw::reject(env, js_err(env, e))?,
-                }));
+                let res = res.map(|(data, _)| Either::A(output(data, &self.meta.dtype)));
+                return Ok(Either::B(settled(env, res)?));
             }
         }
-        Ok(Either::A(AsyncTask::new(ReadTask {
-            source: self.source.clone(),
-            path: self.path.clone(),
-            dtype: self.meta.dtype.clone(),
-            sel,
-        })))
+        Ok(Either::A(AsyncTask::new(self.read_task(sel))))
     }
 
     /// Synchronous twin of `read`.
@@ -343,7 +352,8 @@ impl JsDataset {
     /// repeated reads saves allocating a result each time. Like `read`, it settles at
     /// once when the answer is in the read cache; otherwise it reads off the event
     /// loop and copies into `target` when done (keep `target` attached meanwhile).
-    /// String and compound datasets throw `DTYPE_MISMATCH`: use `read`.
+    /// String, compound and float16 datasets are refused with `DTYPE_MISMATCH`: use
+    /// `read`. A wrong target and an out-of-bounds selection reject the promise.
     #[napi(
         ts_args_type = "target: Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array, selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>",
         ts_return_type = "Promise<number>"
@@ -358,25 +368,18 @@ impl JsDataset {
         let sink = TargetSink::new(env, target.raw(), &self.meta.dtype);
         let (sel, mut sink) = match (sel, sink) {
             (Ok(sel), Ok(sink)) => (sel, sink),
-            (Err(e), _) | (_, Err(e)) => {
-                return Ok(Either::B(PromiseRaw::reject(env, js_err(env, e))?))
-            }
+            (Err(e), _) | (_, Err(e)) => return Ok(Either::B(settled(env, Err(e))?)),
         };
         if let Source::Committed { file, version } = &self.source {
             if let Some(res) =
                 file.read_cached_into(version, &self.path, &sel, AT_ONCE_MAX_BYTES, &mut sink)
             {
-                return Ok(Either::B(match res {
-                    Ok(_) => PromiseRaw::resolve(env, sink.written() as f64)?,
-                    Err(e) => PromiseRaw::reject(env, js_err(env, e))?,
-                }));
+                let res = res.map(|_| sink.written() as f64);
+                return Ok(Either::B(settled(env, res)?));
             }
         }
         Ok(Either::A(AsyncTask::new(ReadIntoTask {
-            source: self.source.clone(),
-            path: self.path.clone(),
-            dtype: self.meta.dtype.clone(),
-            sel,
+            read: self.read_task(Ok(sel)),
             // Keeps the array alive until the task's `finally`.
             target: Some(target.create_ref()?),
         })))
