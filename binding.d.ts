@@ -307,19 +307,23 @@ export declare function _benchVdsFloor(path: string, nChunks: number, chunkLen: 
 
 /** Options of `createDataset`. */
 export interface CreateDatasetOptions {
-  /** Initial data: a typed array or an array of numbers/bigints/booleans, C order. */
-  data?: ArrayLike<number | bigint | boolean> | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array
+  /**
+   * Initial data: a typed array, an array of numbers/bigints/booleans, or of strings
+   * (for string dtypes), C order.
+   */
+  data?: ArrayLike<number | bigint | boolean> | string[] | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array
   /** Shape; may be left out for 1-D data. */
   shape?: Array<number>
   /**
-   * `'float64'` (default for plain arrays), `'float32'`, `'int8'`…`'int64'`,
-   * `'uint8'`…`'uint64'`, `'bool'`. Typed arrays imply their own type.
+   * `'float64'` (default for plain arrays), `'float32'`, `'float16'`, `'int8'`…`'int64'`,
+   * `'uint8'`…`'uint64'`, `'bool'`, `'string'` (default for `string[]`), `'ascii'`,
+   * `'S<n>'`, `'utf8[<n>]'`. Typed arrays imply their own type.
    */
   dtype?: string
   /** Chunk shape; default `[4096]` for 1-D, required for more axes. */
   chunks?: Array<number>
-  /** Value of elements never written (default 0 / false). */
-  fillValue?: number | bigint | boolean
+  /** Value of elements never written (default 0 / false / `''`). */
+  fillValue?: number | bigint | boolean | string
   /** `'gzip'` or `'lzf'` (default none). */
   compression?: string
   /** gzip level 0–9 (default 4). */

@@ -14,20 +14,22 @@ use crate::versioned_file::VersionInfo;
 /// Options of `createDataset`.
 #[napi(object)]
 pub struct CreateDatasetOptions<'a> {
-    /// Initial data: a typed array or an array of numbers/bigints/booleans, C order.
+    /// Initial data: a typed array, an array of numbers/bigints/booleans, or of strings
+    /// (for string dtypes), C order.
     #[napi(
-        ts_type = "ArrayLike<number | bigint | boolean> | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array"
+        ts_type = "ArrayLike<number | bigint | boolean> | string[] | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array"
     )]
     pub data: Option<DataInput<'a>>,
     /// Shape; may be left out for 1-D data.
     pub shape: Option<Vec<f64>>,
-    /// `'float64'` (default for plain arrays), `'float32'`, `'int8'`…`'int64'`,
-    /// `'uint8'`…`'uint64'`, `'bool'`. Typed arrays imply their own type.
+    /// `'float64'` (default for plain arrays), `'float32'`, `'float16'`, `'int8'`…`'int64'`,
+    /// `'uint8'`…`'uint64'`, `'bool'`, `'string'` (default for `string[]`), `'ascii'`,
+    /// `'S<n>'`, `'utf8[<n>]'`. Typed arrays imply their own type.
     pub dtype: Option<String>,
     /// Chunk shape; default `[4096]` for 1-D, required for more axes.
     pub chunks: Option<Vec<f64>>,
-    /// Value of elements never written (default 0 / false).
-    #[napi(ts_type = "number | bigint | boolean")]
+    /// Value of elements never written (default 0 / false / `''`).
+    #[napi(ts_type = "number | bigint | boolean | string")]
     pub fill_value: Option<Scalar>,
     /// `'gzip'` or `'lzf'` (default none).
     pub compression: Option<String>,
