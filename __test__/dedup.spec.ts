@@ -110,3 +110,42 @@ test('a typed array given to createDataset and then transferred before the commi
   t.true(vf.verifySync().ok)
   vf.close()
 })
+
+test('a new dataset larger than one write batch (hashed batch by batch while the batch before is written) deduplicates across batches', async (t) => {
+  // 300 chunks of 2^15 float64 (75 MiB): three batches of 32 MiB. Chunk i holds pattern
+  // i % 40 (so later batches repeat earlier ones), except every 7th chunk, which is all
+  // fill value and stays unmapped, and a short last chunk.
+  const C = 1 << 15
+  const n = 300 * C - 1000
+  const data = new Float64Array(n)
+  const pattern = (i: number) => (i % 7 === 3 ? -1 : i % 40)
+  for (let i = 0; i < n; i++) {
+    const k = Math.floor(i / C)
+    data[i] = pattern(k) === -1 ? 0 : pattern(k) * 1e6 + (i % C)
+  }
+  // A staged write over chunk 250's data (in the last batch): it must win over the source.
+  const p = tmpFile('stream')
+  const vf = VersionedFile.open(p, { mode: 'w' })
+  await vf.stageVersion('v0', (g) => {
+    const x = g.createDataset('x', { data, chunks: [C] })
+    x.write([[250 * C, 250 * C + 3]], [7, 8, 9])
+  })
+  const distinct = new Set<string>()
+  for (let k = 0; k < 300; k++) {
+    if (k === 299) distinct.add('edge')
+    else if (k === 250) distinct.add('written')
+    else if (pattern(k) !== -1) distinct.add(String(pattern(k)))
+  }
+  vf.close()
+  t.is(rawRows(p, 'x'), distinct.size * C)
+  const ro = VersionedFile.open(p, { mode: 'r' })
+  const back = (await ro.version('v0').dataset('x').read()) as Float64Array
+  const want = data.slice()
+  want.set([7, 8, 9], 250 * C)
+  t.is(back.length, n)
+  let diff = -1
+  for (let i = 0; i < n && diff < 0; i++) if (back[i] !== want[i]) diff = i
+  t.is(diff, -1, `first difference at ${diff}`)
+  t.true((await ro.verify()).ok)
+  ro.close()
+})

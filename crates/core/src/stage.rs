@@ -1168,10 +1168,65 @@ enum Plan {
     Virtual { map: ChunkMap },
 }
 
+/// A dataset's chunks as a commit stores them: hashed up front, or in batches of
+/// about [`SLOT_BATCH_BYTES`] each hashed while the batch before is written (the
+/// initial data of a dataset with no storage yet, where nothing needs every hash
+/// before the first write).
+enum Chunks {
+    Hashed(Vec<Hashed>),
+    Streamed(Vec<Vec<(ChunkCoord, Option<Vec<u8>>)>>),
+}
+
+/// Hashes a dataset's chunks (written ones in `Some`, the others cut from its initial
+/// data), in parallel.
+fn hash_chunks(
+    ds: &StagedDataset,
+    items: Vec<(ChunkCoord, Option<Vec<u8>>)>,
+) -> Result<Vec<Hashed>> {
+    let full = &ds.meta.chunks;
+    items
+        .into_par_iter()
+        .map(|(coord, data)| {
+            let ext = grid::chunk_extent(&ds.meta.shape, full, &coord);
+            let (fill_only, hash) = {
+                let bytes = match &data {
+                    Some(d) => Cow::Borrowed(&d[..]),
+                    None => cut_chunk(
+                        ds.source.as_ref().map_or(&[][..], |s| s.0.bytes()),
+                        &ds.meta.shape,
+                        full,
+                        &coord,
+                        ds.meta.dtype.size(),
+                    )?,
+                };
+                // A full-size chunk entirely fill value is left unmapped (reads give
+                // the fill). An all-fill edge chunk is stored, as Python's staged
+                // engine does, so both libraries deduplicate the same chunks.
+                let fill_only = *ext == **full && grid::is_all(&bytes, &ds.meta.fill);
+                let hash = if fill_only {
+                    [0; 32]
+                } else {
+                    hash_elements(ds.hash, &ds.meta.dtype, &bytes, &ds.pool, &ext)
+                };
+                (fill_only, hash)
+            };
+            Ok(Hashed {
+                coord,
+                ext: ext.to_vec(),
+                hash,
+                fill_only,
+                data,
+            })
+        })
+        .collect()
+}
+
 fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     // Phase 1 (file lock): settle each modified dataset's storage settings.
     let mut work: Vec<(String, StagedDataset)> = Vec::new();
     let mut copies: Vec<(String, StagedDataset)> = Vec::new();
+    // Paths with no storage yet: their chunks need no deduplication check up front.
+    let mut new_paths: std::collections::HashSet<String> = Default::default();
     {
         let mut f = file.lock();
         f.require_writable()?;
@@ -1191,6 +1246,8 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
                 check_compatible(&path, &dg.meta, &ds.meta)?;
                 ds.hash = dg.hash;
                 ds.meta.dtype = dg.meta.dtype.clone();
+            } else {
+                new_paths.insert(path.clone());
             }
             if ds.base.is_some() && ds.base_map.is_none() {
                 let base = ds.base.clone().unwrap_or_default();
@@ -1199,10 +1256,12 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
             work.push((path, ds));
         }
     }
-    // Phase 2 (no lock): hash every written chunk, in parallel.
-    let hashed: Vec<Vec<Hashed>> = work
+    // Phase 2 (no lock): hash every written chunk, in parallel. A new dataset's
+    // initial data larger than one batch is hashed in phase 3 instead, each batch
+    // while the one before is written (`Chunks::Streamed`).
+    let hashed: Vec<Chunks> = work
         .iter_mut()
-        .map(|(_, ds)| {
+        .map(|(path, ds)| {
             let mut items: Vec<(ChunkCoord, Option<Vec<u8>>)> =
                 ds.dirty.drain().map(|(k, v)| (k, Some(v))).collect();
             if ds.source.is_some() {
@@ -1218,44 +1277,20 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
                 );
             }
             items.sort_by(|a, b| a.0.cmp(&b.0));
-            let ds: &StagedDataset = ds;
-            let full = &ds.meta.chunks;
-            items
-                .into_par_iter()
-                .map(|(coord, data)| {
-                    let ext = grid::chunk_extent(&ds.meta.shape, full, &coord);
-                    let (fill_only, hash) = {
-                        let bytes = match &data {
-                            Some(d) => Cow::Borrowed(&d[..]),
-                            None => cut_chunk(
-                                ds.source.as_ref().map_or(&[][..], |s| s.0.bytes()),
-                                &ds.meta.shape,
-                                full,
-                                &coord,
-                                ds.meta.dtype.size(),
-                            )?,
-                        };
-                        // A full-size chunk entirely fill value is left unmapped (reads
-                        // give the fill). An all-fill edge chunk is stored, as Python's
-                        // staged engine does, so both libraries deduplicate the same
-                        // chunks.
-                        let fill_only = *ext == **full && grid::is_all(&bytes, &ds.meta.fill);
-                        let hash = if fill_only {
-                            [0; 32]
-                        } else {
-                            hash_elements(ds.hash, &ds.meta.dtype, &bytes, &ds.pool, &ext)
-                        };
-                        (fill_only, hash)
-                    };
-                    Ok(Hashed {
-                        coord,
-                        ext: ext.to_vec(),
-                        hash,
-                        fill_only,
-                        data,
-                    })
-                })
-                .collect::<Result<Vec<Hashed>>>()
+            let chunk_bytes = grid::volume(&ds.meta.chunks)? * ds.meta.dtype.size();
+            let per_batch = (SLOT_BATCH_BYTES / chunk_bytes.max(1)).max(1);
+            if new_paths.contains(path.as_str())
+                && !ds.meta.dtype.is_vlen()
+                && items.len() > per_batch
+            {
+                let mut batches = Vec::new();
+                let mut rest = items.into_iter().peekable();
+                while rest.peek().is_some() {
+                    batches.push(rest.by_ref().take(per_batch).collect());
+                }
+                return Ok(Chunks::Streamed(batches));
+            }
+            hash_chunks(ds, items).map(Chunks::Hashed)
         })
         .collect::<Result<_>>()?;
     // Phase 3 (file lock): deduplicate, write, create the version.
@@ -1265,12 +1300,19 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     let ts_string = time::format_micros(timestamp)?;
     // Before anything is written: committed data must not rely on raw_data rows that
     // are missing, which new slots (or new storage) would fill in.
-    for ((path, _), chunks) in work.iter().zip(&hashed) {
-        let hashes: Vec<[u8; 32]> = chunks
-            .iter()
-            .filter(|h| !h.fill_only)
-            .map(|h| h.hash)
-            .collect();
+    let mut hashed = hashed;
+    for ((path, ds), chunks) in work.iter().zip(hashed.iter_mut()) {
+        if let Chunks::Streamed(batches) = chunks {
+            if f.data_group(path)?.is_some() {
+                // Storage made since phase 1: deduplicate against it as usual.
+                let items = std::mem::take(batches).into_iter().flatten().collect();
+                *chunks = Chunks::Hashed(hash_chunks(ds, items)?);
+            }
+        }
+        let hashes: Vec<[u8; 32]> = match chunks {
+            Chunks::Hashed(c) => c.iter().filter(|h| !h.fill_only).map(|h| h.hash).collect(),
+            Chunks::Streamed(_) => Vec::new(),
+        };
         if !hashes.is_empty() || f.data_group(path)?.is_none() {
             f.check_storage(path, &hashes)?;
         }
@@ -1378,12 +1420,13 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
 }
 
 /// Deduplicates hashed chunks against the dataset's hash table and appends new slots;
-/// returns the version's chunk map and the hash-table rows still to write.
+/// returns the version's chunk map and the hash-table rows still to write. Streamed
+/// chunks are hashed batch by batch, each batch while the one before is written.
 fn store_chunks(
     f: &mut Inner,
     path: &str,
     ds: &StagedDataset,
-    mut chunks: Vec<Hashed>,
+    chunks: Chunks,
 ) -> Result<(ChunkMap, Option<TableUpdate>)> {
     let meta = &ds.meta;
     let gd = grid::grid_dims(&meta.shape, &meta.chunks);
@@ -1397,7 +1440,11 @@ fn store_chunks(
                 .collect()
         })
         .unwrap_or_default();
-    if chunks.is_empty() && f.data_group(path)?.is_some() {
+    let empty = match &chunks {
+        Chunks::Hashed(c) => c.is_empty(),
+        Chunks::Streamed(b) => b.is_empty(),
+    };
+    if empty && f.data_group(path)?.is_some() {
         return Ok((map, None));
     }
     if f.data_group(path)?.is_none() {
@@ -1427,85 +1474,165 @@ fn store_chunks(
             "the storage of '{path}' vanished during a commit"
         );
     };
-    let mut next = first_new;
-    let mut fresh: HashMap<[u8; 32], u64> = HashMap::new();
-    let mut to_write: Vec<&Hashed> = Vec::new();
-    let mut written: Vec<usize> = Vec::new();
-    let mut rows: Vec<HashRow> = Vec::new();
-    for (i, h) in chunks.iter().enumerate() {
-        if h.fill_only {
-            map.remove(&h.coord);
-            continue;
+    let mut acc = Appended {
+        next: first_new,
+        fresh: HashMap::new(),
+        rows: Vec::new(),
+        cache: Vec::new(),
+        budget: READ_CACHE_FILL_BYTES,
+    };
+    match chunks {
+        Chunks::Hashed(chunks) => {
+            let to_write = acc.dedup(dg, &mut map, c0, &chunks);
+            acc.write(dg, ds, to_write, chunks)?;
         }
-        let row = if let Some(&r) = dg.index.get(&h.hash) {
-            r
-        } else if let Some(&r) = fresh.get(&h.hash) {
-            r
-        } else {
-            let r = next * c0;
-            next += 1;
-            fresh.insert(h.hash, r);
-            to_write.push(h);
-            written.push(i);
-            rows.push(HashRow {
-                hash: h.hash,
-                start: r as i64,
-                stop: (r + h.ext[0]) as i64,
-            });
-            r
-        };
-        map.insert(h.coord.clone(), row);
+        Chunks::Streamed(batches) => {
+            let mut batches = batches.into_iter();
+            let mut current = batches.next().map(|b| hash_chunks(ds, b)).transpose()?;
+            while let Some(chunks) = current.take() {
+                let to_write = acc.dedup(dg, &mut map, c0, &chunks);
+                let next = batches.next();
+                // The next batch is hashed on the thread pool while this thread writes.
+                let (hashed, written) = std::thread::scope(|sc| {
+                    let job = next.map(|b| sc.spawn(|| hash_chunks(ds, b)));
+                    let written = acc.write(dg, ds, to_write, chunks);
+                    let hashed = job.map(|j| {
+                        j.join().unwrap_or_else(|_| {
+                            Err(crate::error::Error::new(
+                                crate::error::ErrorKind::Hdf5Error,
+                                "hashing a batch of chunks failed",
+                            ))
+                        })
+                    });
+                    (hashed, written)
+                });
+                written?;
+                current = hashed.transpose()?;
+            }
+        }
     }
-    let n_new = next - first_new;
-    if n_new > 0 {
+    if acc.next == first_new {
+        return Ok((map, None));
+    }
+    let mut dims = meta.chunks.clone();
+    dims[0] = acc.next * c0;
+    dg.meta.shape = dims;
+    Ok((
+        map,
+        Some(TableUpdate {
+            path: path.to_string(),
+            first_new,
+            rows: acc.rows,
+            next: acc.next,
+            cache: acc.cache,
+        }),
+    ))
+}
+
+/// What [`store_chunks`] has appended so far.
+struct Appended {
+    /// The next free slot.
+    next: u64,
+    /// Hashes of the slots appended, to their first row.
+    fresh: HashMap<[u8; 32], u64>,
+    /// Hash-table rows of the slots appended.
+    rows: Vec<HashRow>,
+    /// New slots for the read cache (see [`TableUpdate::cache`]).
+    cache: Vec<(u64, Vec<u64>, Vec<u8>)>,
+    /// Bytes the read cache may still take.
+    budget: usize,
+}
+
+impl Appended {
+    /// Maps `chunks` to rows (known hashes to their slot, new ones to new slots from
+    /// `next` on); returns the indices of the chunks to write, in slot order.
+    fn dedup(
+        &mut self,
+        dg: &DataGroup,
+        map: &mut ChunkMap,
+        c0: u64,
+        chunks: &[Hashed],
+    ) -> Vec<usize> {
+        let mut to_write = Vec::new();
+        for (i, h) in chunks.iter().enumerate() {
+            if h.fill_only {
+                map.remove(&h.coord);
+                continue;
+            }
+            let row = if let Some(&r) = dg.index.get(&h.hash) {
+                r
+            } else if let Some(&r) = self.fresh.get(&h.hash) {
+                r
+            } else {
+                let r = self.next * c0;
+                self.next += 1;
+                self.fresh.insert(h.hash, r);
+                to_write.push(i);
+                self.rows.push(HashRow {
+                    hash: h.hash,
+                    start: r as i64,
+                    stop: (r + h.ext[0]) as i64,
+                });
+                r
+            };
+            map.insert(h.coord.clone(), row);
+        }
+        to_write
+    }
+
+    /// Writes the chunks `to_write` (indices into `chunks`, from [`dedup`](Self::dedup))
+    /// to the slots before `next`, growing `raw_data` to hold them.
+    fn write(
+        &mut self,
+        dg: &DataGroup,
+        ds: &StagedDataset,
+        to_write: Vec<usize>,
+        mut chunks: Vec<Hashed>,
+    ) -> Result<()> {
+        if to_write.is_empty() {
+            return Ok(());
+        }
+        let meta = &ds.meta;
+        let c0 = meta.chunks[0];
+        let first = self.next - to_write.len() as u64;
         let mut dims = meta.chunks.clone();
-        dims[0] = next * c0;
+        dims[0] = self.next * c0;
         h5::ds_set_extent(&dg.raw, &dims)?;
+        let slots: Vec<&Hashed> = to_write.iter().map(|&i| &chunks[i]).collect();
         if meta.dtype.is_vlen() {
             let mut buf = Vec::new();
-            for h in &to_write {
+            for h in &slots {
                 buf.extend_from_slice(&padded_slot(ds, h)?);
             }
             let mut start = vec![0u64; dims.len()];
-            start[0] = first_new * c0;
+            start[0] = first * c0;
             let mut count = meta.chunks.clone();
-            count[0] = n_new * c0;
+            count[0] = slots.len() as u64 * c0;
             let strings: Vec<&[u8]> = ds.pool.decode(&buf).collect();
             h5::write_strings(&dg.raw, &start, &count, &strings)?;
         } else {
-            write_slots(&dg.raw, ds, first_new, &to_write)?;
+            write_slots(&dg.raw, ds, first, &slots)?;
         }
-        dg.meta.shape = dims;
-        drop(to_write);
+        drop(slots);
         // Chunks staged by writes are what the next version over this one loads
         // first: they go to the read cache once the commit has succeeded.
-        let mut budget = READ_CACHE_FILL_BYTES;
-        let cache: Vec<(u64, Vec<u64>, Vec<u8>)> = if meta.dtype.is_vlen() {
-            Vec::new()
-        } else {
-            written
-                .iter()
-                .zip(first_new..)
-                .filter_map(|(&i, slot)| {
-                    let h = &mut chunks[i];
-                    let len = h.data.as_ref()?.len();
-                    budget = budget.checked_sub(len)?;
-                    Some((slot * c0, h.ext.clone(), h.data.take()?))
-                })
-                .collect()
-        };
-        return Ok((
-            map,
-            Some(TableUpdate {
-                path: path.to_string(),
-                first_new,
-                rows,
-                next,
-                cache,
-            }),
-        ));
+        if !meta.dtype.is_vlen() {
+            for (&i, slot) in to_write.iter().zip(first..) {
+                let h = &mut chunks[i];
+                let Some(len) = h.data.as_ref().map(Vec::len) else {
+                    continue;
+                };
+                let Some(left) = self.budget.checked_sub(len) else {
+                    continue;
+                };
+                if let Some(bytes) = h.data.take() {
+                    self.budget = left;
+                    self.cache.push((slot * c0, h.ext.clone(), bytes));
+                }
+            }
+        }
+        Ok(())
     }
-    Ok((map, None))
 }
 
 /// A new slot's bytes: the chunk, padded to the full chunk shape with the fill value
