@@ -26,11 +26,15 @@ function checkDate(value, what) {
   }
 }
 
+/** `out`, with a rejected promise's error normalised too. */
+function settle(out) {
+  return out && typeof out.then === 'function' ? out.catch((e) => { throw normalise(e) }) : out
+}
+
 function guard(fn) {
   return function guarded(...args) {
     try {
-      const out = fn.apply(this, args)
-      return out && typeof out.then === 'function' ? out.catch((e) => { throw normalise(e) }) : out
+      return settle(fn.apply(this, args))
     } catch (e) {
       throw normalise(e)
     }
@@ -38,40 +42,25 @@ function guard(fn) {
 }
 
 /**
- * `guard` for `read(selection)`, `readSync(selection)` and `write(selection, data)`
- * (see `packSelection`).
+ * `guard` for the Dataset methods that take a selection (see `packSelection`), as
+ * argument `at`: `read(selection)`, `readSync(selection)`, `write(selection, data)`,
+ * `readInto(target, selection)`, `readIntoSync(target, selection)`.
  */
-function guardSelection(fn) {
-  return function guarded(selection, data) {
+function guardSelection(fn, at) {
+  return function guarded(a, b) {
     try {
-      const out = fn.call(this, packSelection(selection), data)
-      return out && typeof out.then === 'function' ? out.catch((e) => { throw normalise(e) }) : out
+      return settle(at === 0 ? fn.call(this, packSelection(a), b) : fn.call(this, a, packSelection(b)))
     } catch (e) {
       throw normalise(e)
     }
   }
 }
 
-/** `guard` for `readInto(target, selection)` and `readIntoSync(target, selection)`. */
-function guardTargetSelection(fn) {
-  return function guarded(target, selection) {
-    try {
-      const out = fn.call(this, target, packSelection(selection))
-      return out && typeof out.then === 'function' ? out.catch((e) => { throw normalise(e) }) : out
-    } catch (e) {
-      throw normalise(e)
-    }
-  }
-}
-
-const SELECTION_METHODS = new Set(['read', 'readSync', 'write'])
-const TARGET_SELECTION_METHODS = new Set(['readInto', 'readIntoSync'])
+const SELECTION_AT = new Map([['read', 0], ['readSync', 0], ['write', 0], ['readInto', 1], ['readIntoSync', 1]])
 
 function wrap(className, key, fn) {
-  if (className !== 'Dataset') return guard(fn)
-  if (SELECTION_METHODS.has(key)) return guardSelection(fn)
-  if (TARGET_SELECTION_METHODS.has(key)) return guardTargetSelection(fn)
-  return guard(fn)
+  const at = className === 'Dataset' ? SELECTION_AT.get(key) : undefined
+  return at === undefined ? guard(fn) : guardSelection(fn, at)
 }
 
 for (const name of ['VersionedFile', 'Version', 'Group', 'Dataset', 'StagedGroup', 'StagedVersion', 'Attributes']) {
