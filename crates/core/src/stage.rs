@@ -12,9 +12,10 @@
 //! written chunks in parallel (no lock; chunks of a dataset's initial data are hashed
 //! where they lie in it); then, under the lock, deduplicate against the tables, append
 //! new slots to each `raw_data` (encoded in bounded batches, in parallel, while the
-//! previous batch is written), append hash rows and write `largest_index`, create the
-//! version group with its virtual datasets and attributes, write `committed = True`,
-//! update `current_version`, flush. What a commit holds beyond the staged data is
+//! previous batch is written; a filtered dataset's slots that fit in one batch are
+//! encoded while the version group is created, and written after it), append hash
+//! rows and write `largest_index`, create the version group with its virtual datasets
+//! and attributes, write `committed = True`, update `current_version`, flush. What a commit holds beyond the staged data is
 //! bounded by the batch size, whatever the size of the data.
 
 use std::borrow::Cow;
@@ -1320,15 +1321,17 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     let mut plans: Vec<(String, DatasetMeta, Attrs, Plan)> = Vec::new();
     let mut new_maps: Vec<(String, Arc<ChunkMap>)> = Vec::new();
     let mut updates: Vec<TableUpdate> = Vec::new();
-    for ((path, ds), chunks) in work.into_iter().zip(hashed) {
-        let (map, update) = store_chunks(&mut f, &path, &ds, chunks)?;
+    let mut deferred: Vec<Deferred> = Vec::new();
+    for (at, ((path, ds), chunks)) in work.iter_mut().zip(hashed).enumerate() {
+        let (map, update, later) = store_chunks(&mut f, path, ds, chunks)?;
         updates.extend(update);
+        deferred.extend(later.map(|d| Deferred { at, ..d }));
         let map = Arc::new(map);
         new_maps.push((path.clone(), map.clone()));
         plans.push((
-            path,
-            ds.meta,
-            ds.attrs,
+            path.clone(),
+            ds.meta.clone(),
+            std::mem::take(&mut ds.attrs),
             Plan::Virtual {
                 map: (*map).clone(),
             },
@@ -1339,16 +1342,53 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         plans.push((path, ds.meta, ds.attrs, Plan::Copy { from }));
     }
     let vpath = version_group_path(&st.name);
-    let res = write_version(
-        &mut f,
-        &st.name,
-        &st.prev,
-        &ts_string,
-        &st.root_attrs,
-        &st.groups,
-        &plans,
-    )
+    // Deferred slots are encoded on the thread pool while this thread creates the
+    // version's objects; they are written before the hash tables name them.
+    let mut encoded: Option<Result<Vec<Vec<codec::Encoded>>>> = None;
+    let res = rayon::in_place_scope(|sc| {
+        if !deferred.is_empty() {
+            let (out, deferred, work) = (&mut encoded, &deferred, &work);
+            sc.spawn(move |_| {
+                *out = Some(
+                    deferred
+                        .iter()
+                        .map(|d| encode_slots(&work[d.at].1, &d.pipeline, &d.slots))
+                        .collect(),
+                )
+            });
+        }
+        write_version(
+            &mut f,
+            &st.name,
+            &st.prev,
+            &ts_string,
+            &st.root_attrs,
+            &st.groups,
+            &plans,
+        )
+    })
     .and_then(|written| {
+        let encoded = encoded.take().unwrap_or_else(|| Ok(Vec::new()))?;
+        for (d, enc) in deferred.iter_mut().zip(encoded) {
+            let (path, ds) = &work[d.at];
+            let Some(dg) = f.data_group(path)? else {
+                bail!(
+                    Hdf5Error,
+                    "the storage of '{path}' vanished during a commit"
+                );
+            };
+            write_encoded(&dg.raw, &ds.meta, d.first, enc)?;
+            refresh_after_direct_writes(&dg.raw, &ds.meta, d.first, d.slots.len())?;
+            if let Some(u) = updates.iter_mut().find(|u| &u.path == path) {
+                keep_for_cache(
+                    &mut u.cache,
+                    &mut d.budget,
+                    ds.meta.chunks[0],
+                    d.first,
+                    &mut d.slots,
+                );
+            }
+        }
         for u in &updates {
             apply_table_update(&mut f, u)?;
         }
@@ -1427,7 +1467,7 @@ fn store_chunks(
     path: &str,
     ds: &StagedDataset,
     chunks: Chunks,
-) -> Result<(ChunkMap, Option<TableUpdate>)> {
+) -> Result<(ChunkMap, Option<TableUpdate>, Option<Deferred>)> {
     let meta = &ds.meta;
     let gd = grid::grid_dims(&meta.shape, &meta.chunks);
     let mut map: ChunkMap = ds
@@ -1445,7 +1485,7 @@ fn store_chunks(
         Chunks::Streamed(b) => b.is_empty(),
     };
     if empty && f.data_group(path)?.is_some() {
-        return Ok((map, None));
+        return Ok((map, None, None));
     }
     if f.data_group(path)?.is_none() {
         create_data_group(f, path, meta, ds.hash)?;
@@ -1481,10 +1521,11 @@ fn store_chunks(
         cache: Vec::new(),
         budget: READ_CACHE_FILL_BYTES,
     };
+    let mut later = None;
     match chunks {
         Chunks::Hashed(chunks) => {
             let to_write = acc.dedup(dg, &mut map, c0, &chunks);
-            acc.write(dg, ds, to_write, chunks)?;
+            later = acc.write(dg, ds, to_write, chunks, true)?;
         }
         Chunks::Streamed(batches) => {
             let mut batches = batches.into_iter();
@@ -1495,7 +1536,7 @@ fn store_chunks(
                 // The next batch is hashed on the thread pool while this thread writes.
                 let (hashed, written) = std::thread::scope(|sc| {
                     let job = next.map(|b| sc.spawn(|| hash_chunks(ds, b)));
-                    let written = acc.write(dg, ds, to_write, chunks);
+                    let written = acc.write(dg, ds, to_write, chunks, false);
                     let hashed = job.map(|j| {
                         j.join().unwrap_or_else(|_| {
                             Err(crate::error::Error::new(
@@ -1512,7 +1553,7 @@ fn store_chunks(
         }
     }
     if acc.next == first_new {
-        return Ok((map, None));
+        return Ok((map, None, None));
     }
     let mut dims = meta.chunks.clone();
     dims[0] = acc.next * c0;
@@ -1526,7 +1567,24 @@ fn store_chunks(
             next: acc.next,
             cache: acc.cache,
         }),
+        later,
     ))
+}
+
+/// New slots of a filtered dataset that fit in one batch, set aside by
+/// [`Appended::write`]: `commit_state` encodes them on the thread pool while it
+/// creates the version's objects, then writes them.
+struct Deferred {
+    /// The dataset's index among the commit's written datasets.
+    at: usize,
+    /// The slot of the first of `slots`.
+    first: u64,
+    /// The chunks, in slot order.
+    slots: Vec<Hashed>,
+    /// The filters of the dataset's `raw_data`.
+    pipeline: Vec<codec::Stage>,
+    /// Bytes the read cache may still take.
+    budget: usize,
 }
 
 /// What [`store_chunks`] has appended so far.
@@ -1581,16 +1639,19 @@ impl Appended {
     }
 
     /// Writes the chunks `to_write` (indices into `chunks`, from [`dedup`](Self::dedup))
-    /// to the slots before `next`, growing `raw_data` to hold them.
+    /// to the slots before `next`, growing `raw_data` to hold them. With `defer`, new
+    /// slots of a filtered dataset that fit in one batch are not written but returned,
+    /// for the caller to encode and write (see [`Deferred`]).
     fn write(
         &mut self,
         dg: &DataGroup,
         ds: &StagedDataset,
         to_write: Vec<usize>,
-        mut chunks: Vec<Hashed>,
-    ) -> Result<()> {
+        chunks: Vec<Hashed>,
+        defer: bool,
+    ) -> Result<Option<Deferred>> {
         if to_write.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let meta = &ds.meta;
         let c0 = meta.chunks[0];
@@ -1598,7 +1659,14 @@ impl Appended {
         let mut dims = meta.chunks.clone();
         dims[0] = self.next * c0;
         h5::ds_set_extent(&dg.raw, &dims)?;
-        let slots: Vec<&Hashed> = to_write.iter().map(|&i| &chunks[i]).collect();
+        // `to_write` is in increasing order: keep those chunks, in slot order.
+        let mut wanted = to_write.iter().copied().peekable();
+        let mut slots: Vec<Hashed> = chunks
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| wanted.next_if_eq(i).is_some())
+            .map(|(_, h)| h)
+            .collect();
         if meta.dtype.is_vlen() {
             let mut buf = Vec::new();
             for h in &slots {
@@ -1610,28 +1678,51 @@ impl Appended {
             count[0] = slots.len() as u64 * c0;
             let strings: Vec<&[u8]> = ds.pool.decode(&buf).collect();
             h5::write_strings(&dg.raw, &start, &count, &strings)?;
-        } else {
-            write_slots(&dg.raw, ds, first, &slots)?;
+            return Ok(None);
         }
-        drop(slots);
+        let pipeline = h5::pipeline(&dg.raw)?;
+        let slot_bytes = grid::volume(&meta.chunks)? * meta.dtype.size();
+        if defer
+            && !pipeline.is_empty()
+            && codec::supported(&pipeline)
+            && slots.len() * slot_bytes <= SLOT_BATCH_BYTES
+        {
+            return Ok(Some(Deferred {
+                at: 0,
+                first,
+                slots,
+                pipeline,
+                budget: std::mem::take(&mut self.budget),
+            }));
+        }
+        write_slots(&dg.raw, ds, first, &slots, &pipeline)?;
         // Chunks staged by writes are what the next version over this one loads
         // first: they go to the read cache once the commit has succeeded.
-        if !meta.dtype.is_vlen() {
-            for (&i, slot) in to_write.iter().zip(first..) {
-                let h = &mut chunks[i];
-                let Some(len) = h.data.as_ref().map(Vec::len) else {
-                    continue;
-                };
-                let Some(left) = self.budget.checked_sub(len) else {
-                    continue;
-                };
-                if let Some(bytes) = h.data.take() {
-                    self.budget = left;
-                    self.cache.push((slot * c0, h.ext.clone(), bytes));
-                }
-            }
+        keep_for_cache(&mut self.cache, &mut self.budget, c0, first, &mut slots);
+        Ok(None)
+    }
+}
+
+/// Moves the elements of new slots (from slot `first` on) that were staged by writes
+/// into `cache`, while `budget` allows.
+fn keep_for_cache(
+    cache: &mut Vec<(u64, Vec<u64>, Vec<u8>)>,
+    budget: &mut usize,
+    c0: u64,
+    first: u64,
+    slots: &mut [Hashed],
+) {
+    for (h, slot) in slots.iter_mut().zip(first..) {
+        let Some(len) = h.data.as_ref().map(Vec::len) else {
+            continue;
+        };
+        let Some(left) = budget.checked_sub(len) else {
+            continue;
+        };
+        if let Some(bytes) = h.data.take() {
+            *budget = left;
+            cache.push((slot * c0, h.ext.clone(), bytes));
         }
-        Ok(())
     }
 }
 
@@ -1677,15 +1768,18 @@ const SLOT_BATCH_BYTES: usize = if cfg!(test) { 1 << 20 } else { 32 << 20 };
 /// unfiltered slots straight from the staged data, filtered ones encoded in parallel
 /// in batches, each batch encoded while the one before is written. Otherwise each
 /// batch is one write through libhdf5.
-fn write_slots(raw: &h5::Hid, ds: &StagedDataset, first: u64, slots: &[&Hashed]) -> Result<()> {
+fn write_slots(
+    raw: &h5::Hid,
+    ds: &StagedDataset,
+    first: u64,
+    slots: &[Hashed],
+    pipeline: &[codec::Stage],
+) -> Result<()> {
     let meta = &ds.meta;
-    let es = meta.dtype.size();
     let c0 = meta.chunks[0];
-    let slot_bytes = grid::volume(&meta.chunks)? * es;
+    let slot_bytes = grid::volume(&meta.chunks)? * meta.dtype.size();
     let per_batch = (SLOT_BATCH_BYTES / slot_bytes.max(1)).max(1);
-    let pipeline = h5::pipeline(raw)?;
-    let mut offset = vec![0u64; meta.chunks.len()];
-    if !codec::supported(&pipeline) {
+    if !codec::supported(pipeline) {
         for (b, batch) in slots.chunks(per_batch).enumerate() {
             let first_slot = first + (b * per_batch) as u64;
             let mut buf = Vec::with_capacity(slot_bytes * batch.len());
@@ -1701,44 +1795,69 @@ fn write_slots(raw: &h5::Hid, ds: &StagedDataset, first: u64, slots: &[&Hashed])
         return Ok(());
     }
     if pipeline.is_empty() {
+        let mut offset = vec![0u64; meta.chunks.len()];
         for (i, h) in slots.iter().enumerate() {
             offset[0] = (first + i as u64) * c0;
             h5::write_chunk(raw, &offset, 0, &padded_slot(ds, h)?)?;
         }
         return Ok(());
     }
-    let encode = |batch: &[&Hashed]| -> Result<Vec<codec::Encoded>> {
-        batch
-            .par_iter()
-            .map(|h| codec::encode(&pipeline, es, &padded_slot(ds, h)?))
-            .collect()
-    };
-    let write = |b: usize, encoded: Vec<codec::Encoded>| -> Result<()> {
-        let mut offset = vec![0u64; meta.chunks.len()];
-        for (i, e) in encoded.into_iter().enumerate() {
-            offset[0] = (first + (b * per_batch + i) as u64) * c0;
-            h5::write_chunk(raw, &offset, e.mask, &e.bytes)?;
-        }
-        Ok(())
-    };
-    let batches: Vec<&[&Hashed]> = slots.chunks(per_batch).collect();
+    let batches: Vec<&[Hashed]> = slots.chunks(per_batch).collect();
     let mut pending: Option<Vec<codec::Encoded>> = None;
     for b in 0..=batches.len() {
         let next = batches.get(b).copied();
         let (encoded, written) = rayon::join(
-            || next.map(encode).transpose(),
+            || next.map(|n| encode_slots(ds, pipeline, n)).transpose(),
             || match pending.take() {
-                Some(p) => write(b - 1, p),
+                Some(p) => write_encoded(raw, meta, first + ((b - 1) * per_batch) as u64, p),
                 None => Ok(()),
             },
         );
         written?;
         pending = encoded?;
     }
-    // The last slot was written with a filter mask libhdf5 did not note (see
-    // `h5::refresh_chunk_lookup`): look up another slot.
-    let last = first + slots.len() as u64 - 1;
-    h5::refresh_chunk_lookup(raw, &probe_offset(last * c0, &meta.chunks))
+    refresh_after_direct_writes(raw, meta, first, slots.len())
+}
+
+/// Encodes new slots through `pipeline`, in parallel.
+fn encode_slots(
+    ds: &StagedDataset,
+    pipeline: &[codec::Stage],
+    slots: &[Hashed],
+) -> Result<Vec<codec::Encoded>> {
+    let es = ds.meta.dtype.size();
+    slots
+        .par_iter()
+        .map(|h| codec::encode(pipeline, es, &padded_slot(ds, h)?))
+        .collect()
+}
+
+/// Writes encoded slots from slot `first` on, as direct chunk writes.
+fn write_encoded(
+    raw: &h5::Hid,
+    meta: &DatasetMeta,
+    first: u64,
+    encoded: Vec<codec::Encoded>,
+) -> Result<()> {
+    let mut offset = vec![0u64; meta.chunks.len()];
+    for (e, slot) in encoded.into_iter().zip(first..) {
+        offset[0] = slot * meta.chunks[0];
+        h5::write_chunk(raw, &offset, e.mask, &e.bytes)?;
+    }
+    Ok(())
+}
+
+/// After filtered direct chunk writes of `n` slots from `first` on: the last one was
+/// written with a filter mask libhdf5 did not note (see `h5::refresh_chunk_lookup`),
+/// so look up another slot.
+fn refresh_after_direct_writes(
+    raw: &h5::Hid,
+    meta: &DatasetMeta,
+    first: u64,
+    n: usize,
+) -> Result<()> {
+    let last = first + n as u64 - 1;
+    h5::refresh_chunk_lookup(raw, &probe_offset(last * meta.chunks[0], &meta.chunks))
 }
 
 /// The offset of a chunk other than the one at `[row, 0, …]`: the first chunk, or the
