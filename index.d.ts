@@ -23,11 +23,11 @@ declare module './binding' {
      * Stages version `name` over `options.prevVersion` (default: the current version):
      * calls `builder` with the version's root group, then commits off the event loop.
      * If the builder throws (or rejects), nothing is committed, the name stays free,
-     * and the error is rethrown.
+     * and the error is rethrown. What it returns is awaited and otherwise ignored.
      */
     stageVersion(
       name: string,
-      builder: (group: StagedGroup) => void | Promise<void>,
+      builder: (group: StagedGroup) => unknown,
       options?: StageOptions,
     ): Promise<VersionInfo>
   }

@@ -17,9 +17,9 @@ test('100 versions changing one chunk each of a 1,000-chunk dataset leave exactl
   // Rewriting identical data adds no slot.
   await vf.stageVersion('same', (g) => ds(g, 'x').write(null, data))
   t.is(rawRows(p, 'x') / C, 1100)
-  const same = await ds(vf.version('same'), 'x').read()
+  const same = await ds(vf.version('same'), 'x').read<Float64Array>()
   t.deepEqual(same, data)
-  const v50 = await ds(vf.version('v50'), 'x').read([[350 * C, 351 * C]])
+  const v50 = await ds(vf.version('v50'), 'x').read<Float64Array>([[350 * C, 351 * C]])
   t.is(v50[3], -50)
   t.is(v50[4], 350 * C + 4)
   vf.close()
@@ -44,7 +44,7 @@ test('chunks never written stay unmapped and cost nothing', async (t) => {
   })
   t.is(rawRows(p, 's'), 100)
   const v = ds(vf.version('v1'), 's')
-  t.deepEqual(Array.from(await v.read([[998, 1000], [998, 1000]])), [0.5, 0.5, 0.5, 7])
+  t.deepEqual(Array.from(await v.read<Float64Array>([[998, 1000], [998, 1000]])), [0.5, 0.5, 0.5, 7])
   vf.close()
 })
 
@@ -80,10 +80,10 @@ test('createDataset keeps its typed array without copying: it is read when the v
   await vf.stageVersion('v1', async (g) => {
     g.createDataset('x', { data, chunks: [10] })
     data[5] = -5
-    t.is((await ds(g, 'x').read([5]))[0], -5)
+    t.is((await ds(g, 'x').read<Float64Array>([5]))[0], -5)
   })
   data[6] = -6
-  const got = await ds(vf.version('v1'), 'x').read()
+  const got = await ds(vf.version('v1'), 'x').read<Float64Array>()
   t.is(got[5], -5)
   t.is(got[6], 6, 'changes after the commit are not seen')
   vf.close()

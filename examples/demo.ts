@@ -41,13 +41,13 @@ async function main() {
   console.log('versions:', vf.versions.join(', '), '| current:', vf.currentVersion)
   for (const h of vf.history()) console.log(`  ${h.name.padEnd(10)} parent ${h.prevVersion.padEnd(17)} at ${h.timestamp.toISOString()}`)
 
-  const row200 = async (v: string) => Array.from(await (vf.version(v).get('bars/close') as Dataset).read([200]))
+  const row200 = async (v: string) => Array.from(await (vf.version(v).get('bars/close') as Dataset).read<Float64Array>([200]))
   console.log('minute 200 in "close":     ', (await row200('close')).map((x) => x.toFixed(2)).join(' '))
   console.log('minute 200 in "correction":', (await row200('correction')).map((x) => x.toFixed(2)).join(' '))
 
   const at = new Date(open + 150 * 60_000) // what did we know at 16:00 UTC?
   const v = vf.versionAt(at)
-  const known = await (v.get('bars/close') as Dataset).read([null, 0])
+  const known = await (v.get('bars/close') as Dataset).read<Float64Array>([null, 0])
   const filled = Array.from(known).filter((x) => !Number.isNaN(x)).length
   console.log(`as of ${at.toISOString()}: version "${v.name}", ${filled} of ${MINUTES} minutes of AAA known`)
   vf.close()

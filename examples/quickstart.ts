@@ -18,9 +18,9 @@ export async function quickstart(path = 'quickstart.h5'): Promise<Float64Array> 
   }, { timestamp: '2024-05-01T09:31:00.000000Z' })
 
   // Read back by name and by time.
-  const v1 = await (vf.version('v1').get('prices') as import('../index.js').Dataset).read()
+  const v1 = await (vf.version('v1').get('prices') as import('../index.js').Dataset).read<Float64Array>()
   const atTime = vf.versionAt(new Date('2024-05-01T09:30:30Z')) // latest at or before
-  const latest = await (vf.version(vf.currentVersion).get('prices') as import('../index.js').Dataset).read()
+  const latest = await (vf.version(vf.currentVersion).get('prices') as import('../index.js').Dataset).read<Float64Array>()
   console.log('v1     ', Array.from(v1))
   console.log('at 9:30:30 →', atTime.name)
   console.log('current', vf.currentVersion, Array.from(latest))

@@ -17,6 +17,8 @@ echo "ldd: no libhdf5 in versioned-hdf5.linux-x64-gnu.node"
 echo "== lint"
 cargo fmt --all -- --check
 cargo clippy --release --features static -p versioned-hdf5-core -p versioned-hdf5-node --all-targets -- -D warnings
+# The typings: tests and examples type-check against index.d.ts / binding.d.ts.
+npx --no-install tsc -p __test__/tsconfig.json --noEmit
 
 echo "== rust tests"
 cargo test --release --features static -p versioned-hdf5-core

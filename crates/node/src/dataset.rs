@@ -301,10 +301,12 @@ impl JsDataset {
     /// Runs off the event loop, except when the answer is at hand: a committed
     /// dataset read before, a result of at most 1 MiB whose chunks are all in the
     /// file's read cache, and the file not busy with another call. Then the promise is
-    /// settled at once (no thread hop), as fast as `readSync`.
+    /// settled at once (no thread hop), as fast as `readSync`. In TypeScript, name the
+    /// array kind the dataset's dtype gives: `await ds.read<Float64Array>()`.
     #[napi(
         ts_args_type = "selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>",
-        ts_return_type = "Promise<Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]>>"
+        ts_generic_types = "T extends Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]> = Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]>",
+        ts_return_type = "Promise<T>"
     )]
     pub fn read<'env>(
         &self,
@@ -332,7 +334,8 @@ impl JsDataset {
     /// Synchronous twin of `read`.
     #[napi(
         ts_args_type = "selection?: Array<number | null | [number | null, number | null] | [number | null, number | null, number | null] | SliceSpec>",
-        ts_return_type = "Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]>"
+        ts_generic_types = "T extends Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]> = Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[] | Record<string, Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[]>",
+        ts_return_type = "T"
     )]
     pub fn read_sync(&self, env: &Env, selection_: SelectionArg) -> Result<ReadOutput> {
         let sel = selection_arg(env, selection_)?.js(env)?;
