@@ -202,6 +202,9 @@ pub(crate) struct Inner {
     /// User attributes of committed version datasets, by (version, path), for
     /// staging over a version without opening its datasets again.
     pub ds_attrs: HashMap<(String, String), Attrs>,
+    /// Trees of the committed versions staged over (or committed) last, newest last
+    /// (at most [`TREES_KEPT`]): staging over a version then lists no groups.
+    pub(crate) trees: Vec<(String, Arc<Tree>)>,
     /// What reads of a committed version dataset need, by version then path (looked
     /// up without allocating a key): filled by the first read of each.
     pub(crate) readers: FastMap<String, FastMap<String, Arc<Reader>>>,
@@ -909,6 +912,11 @@ pub(crate) type Tree = (
 /// mappings included, which for tens of thousands of mappings costs as much as
 /// creating the dataset. `verify()` walks uncached, to check what is on disk.
 pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Result<Tree> {
+    if cached {
+        if let Some((_, t)) = inner.trees.iter().find(|(v, _)| v == version) {
+            return Ok((**t).clone());
+        }
+    }
     let root = h5::open_group(inner.file()?, &version_group_path(version))?;
     let mut groups = BTreeMap::new();
     let mut datasets = BTreeMap::new();
@@ -958,7 +966,24 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
             }
         }
     }
+    if cached {
+        inner.keep_tree(version, (groups.clone(), datasets.clone()));
+    }
     Ok((groups, datasets))
+}
+
+/// How many version trees [`Inner::trees`] keeps.
+const TREES_KEPT: usize = 4;
+
+impl Inner {
+    /// Keeps the tree of committed version `version` for the next stage over it.
+    pub(crate) fn keep_tree(&mut self, version: &str, tree: Tree) {
+        self.trees.retain(|(v, _)| v != version);
+        if self.trees.len() >= TREES_KEPT {
+            self.trees.remove(0);
+        }
+        self.trees.push((version.to_string(), Arc::new(tree)));
+    }
 }
 
 /// Reads an object's attributes except `skip`; attributes of unsupported types are
@@ -1168,6 +1193,7 @@ impl VersionedFile {
             maps: HashMap::new(),
             read_metas: HashMap::new(),
             ds_attrs: HashMap::new(),
+            trees: Vec::new(),
             readers: FastMap::default(),
             raws: HashMap::new(),
             chunks: ChunkCache::new(DEFAULT_READ_CACHE_BYTES),
@@ -1215,6 +1241,7 @@ impl VersionedFile {
         g.maps.clear();
         g.read_metas.clear();
         g.ds_attrs.clear();
+        g.trees.clear();
         g.readers.clear();
         g.raws.clear();
         g.chunks.clear();

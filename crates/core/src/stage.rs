@@ -1398,7 +1398,7 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         finish_version(&f, &st.name, st.make_current)?;
         Ok(written)
     });
-    let written = match res {
+    let (group_attrs, written) = match res {
         Ok(w) => w,
         Err(e) => {
             // Leave no half-written version behind; slots appended above are recorded in
@@ -1440,7 +1440,9 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     }
     // The new version's dataset metadata is known: later stages over it and reads of
     // it need not read it back (see `walk_version`).
+    let mut tree_datasets = BTreeMap::new();
     for ((path, meta, _, plan), attrs) in plans.into_iter().zip(written) {
+        tree_datasets.insert(path.clone(), (meta.clone(), attrs.clone()));
         f.ds_attrs.insert((st.name.clone(), path.clone()), attrs);
         if let Plan::Virtual { map } = &plan {
             f.note_mapped(&st.name, &path, &meta, map);
@@ -1456,6 +1458,7 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
             f.read_metas.insert((st.name.clone(), path), c);
         }
     }
+    f.keep_tree(&st.name, (group_attrs, tree_datasets));
     Ok(info)
 }
 
@@ -2027,7 +2030,7 @@ fn write_version(
     root_attrs: &Attrs,
     groups: &BTreeMap<String, Attrs>,
     plans: &[(String, DatasetMeta, Attrs, Plan)],
-) -> Result<Vec<Attrs>> {
+) -> Result<(BTreeMap<String, Attrs>, Vec<Attrs>)> {
     let file = f.file()?;
     let versions = h5::open_group(file, &format!("{VERSION_DATA}/versions"))?;
     let vg = h5::create_group(&versions, name)?;
@@ -2037,11 +2040,19 @@ fn write_version(
     for (k, v) in root_attrs {
         h5::write_new_attr(&vg, k, v)?;
     }
+    let mut group_attrs = BTreeMap::new();
     for (path, attrs) in groups {
         let g = h5::create_group(&vg, path)?;
         for (k, v) in attrs {
             h5::write_new_attr(&g, k, v)?;
         }
+        // As a later read of the file gives them (see below).
+        let back = if attrs.is_empty() {
+            Attrs::new()
+        } else {
+            read_user_attrs(&g, &[])?
+        };
+        group_attrs.insert(path.clone(), back);
     }
     let mut written = Vec::with_capacity(plans.len());
     for (path, meta, attrs, plan) in plans {
@@ -2106,7 +2117,7 @@ fn write_version(
         // open: staging over this version then need not open it again.
         written.push(read_user_attrs(&ds, &DATASET_RESERVED)?);
     }
-    Ok(written)
+    Ok((group_attrs, written))
 }
 
 /// The commit mark: `committed = True` on the version group, then `current_version`,
