@@ -1166,7 +1166,7 @@ impl Hashed {
 
 enum Plan {
     Copy { from: String },
-    Virtual { map: ChunkMap },
+    Virtual { map: Arc<ChunkMap> },
 }
 
 /// A dataset's chunks as a commit stores them: hashed up front, or in batches of
@@ -1332,9 +1332,7 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
             path.clone(),
             ds.meta.clone(),
             std::mem::take(&mut ds.attrs),
-            Plan::Virtual {
-                map: (*map).clone(),
-            },
+            Plan::Virtual { map: map.clone() },
         ));
     }
     for (path, ds) in copies {
