@@ -1321,11 +1321,12 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     let mut plans: Vec<(String, DatasetMeta, Attrs, Plan)> = Vec::new();
     let mut new_maps: Vec<(String, Arc<ChunkMap>)> = Vec::new();
     let mut updates: Vec<TableUpdate> = Vec::new();
-    let mut deferred: Vec<Deferred> = Vec::new();
+    // Deferred slots, with the index in `work` of their dataset.
+    let mut deferred: Vec<(usize, Deferred)> = Vec::new();
     for (at, ((path, ds), chunks)) in work.iter_mut().zip(hashed).enumerate() {
         let (map, update, later) = store_chunks(&mut f, path, ds, chunks)?;
         updates.extend(update);
-        deferred.extend(later.map(|d| Deferred { at, ..d }));
+        deferred.extend(later.map(|d| (at, d)));
         let map = Arc::new(map);
         new_maps.push((path.clone(), map.clone()));
         plans.push((
@@ -1350,7 +1351,7 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
                 *out = Some(
                     deferred
                         .iter()
-                        .map(|d| encode_slots(&work[d.at].1, &d.pipeline, &d.slots))
+                        .map(|(at, d)| encode_slots(&work[*at].1, &d.pipeline, &d.slots))
                         .collect(),
                 )
             });
@@ -1367,8 +1368,8 @@ fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     })
     .and_then(|written| {
         let encoded = encoded.take().unwrap_or_else(|| Ok(Vec::new()))?;
-        for (d, enc) in deferred.iter_mut().zip(encoded) {
-            let (path, ds) = &work[d.at];
+        for ((at, d), enc) in deferred.iter_mut().zip(encoded) {
+            let (path, ds) = &work[*at];
             let Some(dg) = f.data_group(path)? else {
                 bail!(
                     Hdf5Error,
@@ -1576,8 +1577,6 @@ fn store_chunks(
 /// [`Appended::write`]: `commit_state` encodes them on the thread pool while it
 /// creates the version's objects, then writes them.
 struct Deferred {
-    /// The dataset's index among the commit's written datasets.
-    at: usize,
     /// The slot of the first of `slots`.
     first: u64,
     /// The chunks, in slot order.
@@ -1689,7 +1688,6 @@ impl Appended {
             && slots.len() * slot_bytes <= SLOT_BATCH_BYTES
         {
             return Ok(Some(Deferred {
-                at: 0,
                 first,
                 slots,
                 pipeline,
