@@ -24,6 +24,7 @@ pub mod floor;
 pub mod grid;
 mod h5;
 pub mod hash;
+pub mod layout;
 pub mod stage;
 pub mod strings;
 pub mod time;

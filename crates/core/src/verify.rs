@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::error::Result;
-use crate::file::{
-    data_group_path, version_group_path, walk_version, VersionedFile, DATA_VERSION, FIRST_VERSION,
-    VERSION_DATA,
-};
+use crate::file::{walk_version, VersionedFile};
 use crate::h5;
+use crate::layout::{
+    data_group_path, version_group_path, DATA_VERSION, FIRST_VERSION, VERSION_DATA,
+};
 use crate::strings::{hash_elements, StrPool};
 
 /// One finding of [`VersionedFile::verify`].

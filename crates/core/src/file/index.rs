@@ -1,0 +1,205 @@
+//! The version index: committed versions by name, sorted by time, and their
+//! ancestry. Built once per open from the version groups' attributes; commits add to
+//! it.
+
+use super::{Inner, VersionInfo, VersionedFile};
+use crate::attrs::AttrValue;
+use crate::error::{bail, ErrorKind, Result};
+use crate::h5::{self};
+use crate::layout::{FIRST_VERSION, VERSION_DATA};
+use crate::time;
+
+impl Inner {
+    pub(crate) fn rebuild_time_index(&mut self) {
+        let mut v: Vec<(i64, String)> = self
+            .versions
+            .values()
+            .filter(|i| i.committed)
+            .map(|i| (i.timestamp.unwrap_or(i64::MIN), i.name.clone()))
+            .collect();
+        v.sort();
+        self.by_time = v;
+    }
+
+    /// A committed version whose commit time is unknown (its `timestamp` attribute is
+    /// missing or unreadable), if any. Such versions sort first in `by_time`.
+    pub(crate) fn untimed(&self) -> Option<&str> {
+        self.by_time
+            .iter()
+            .take_while(|(t, _)| *t == i64::MIN)
+            .map(|(_, n)| n.as_str())
+            .find(|n| self.versions.get(*n).is_some_and(|v| v.timestamp.is_none()))
+    }
+
+    /// Adds one committed version to the time index, keeping it sorted.
+    pub(crate) fn index_time(&mut self, timestamp: i64, name: &str) {
+        let key = (timestamp, name.to_string());
+        let at = self.by_time.partition_point(|e| *e < key);
+        self.by_time.insert(at, key);
+    }
+
+    pub(crate) fn committed(&self, name: &str) -> Result<&VersionInfo> {
+        match self.versions.get(name) {
+            Some(v) if v.committed => Ok(v),
+            Some(_) if self.unmarked.contains(name) => {
+                let child = self
+                    .by_time
+                    .iter()
+                    .filter_map(|(_, n)| self.versions.get(n))
+                    .find(|c| c.prev_version == name)
+                    .map(|c| format!(" (version '{}' was committed on top of it)", c.name))
+                    .unwrap_or_default();
+                bail!(
+                    CorruptFile,
+                    "version '{name}' is damaged: its group has no 'committed' attribute, so whether it was committed is unknown{child}. verify() reports it; if its data is whole, h5py can restore the attribute (attrs['committed'] = True)"
+                )
+            }
+            Some(_) => bail!(
+                VersionNotFound,
+                "version '{name}' was never committed (its commit was interrupted)"
+            ),
+            None if self.staging.contains(name) => {
+                bail!(
+                    VersionNotFound,
+                    "version '{name}' is still being staged: wait for stageVersion to finish"
+                )
+            }
+            None => bail!(
+                VersionNotFound,
+                "no version named '{name}': see versions for the committed names"
+            ),
+        }
+    }
+
+    /// The current version, or `CORRUPT_FILE` when `current_version` names no committed
+    /// version. `None` when it is `__first_version__` (no version yet).
+    pub(crate) fn current_committed(&self) -> Result<Option<&VersionInfo>> {
+        if self.current == FIRST_VERSION {
+            return Ok(None);
+        }
+        match self.committed(&self.current) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind == ErrorKind::VersionNotFound => bail!(
+                CorruptFile,
+                "the file's current_version names '{}', which is not a committed version: the file is damaged; make a committed version current with setCurrentVersion",
+                self.current
+            ),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl VersionedFile {
+    /// The current version's name (`__first_version__` in an empty file).
+    pub fn current_version(&self) -> Result<String> {
+        let g = self.lock();
+        g.file()?;
+        Ok(g.current.clone())
+    }
+
+    /// Makes `name` the current version.
+    pub fn set_current_version(&self, name: &str) -> Result<()> {
+        let mut g = self.lock();
+        g.require_writable()?;
+        if name != FIRST_VERSION {
+            g.committed(name)?;
+        }
+        let vg = h5::open_group(g.file()?, &format!("{VERSION_DATA}/versions"))?;
+        h5::write_attr(&vg, "current_version", &AttrValue::Str(name.to_string()))?;
+        h5::file_flush(g.file()?)?;
+        g.current = name.to_string();
+        Ok(())
+    }
+
+    /// Committed version names, oldest first (by timestamp, then name; versions whose
+    /// timestamp is missing from the file come first).
+    pub fn versions(&self) -> Result<Vec<String>> {
+        let g = self.lock();
+        g.file()?;
+        Ok(g.by_time.iter().map(|(_, n)| n.clone()).collect())
+    }
+
+    /// Committed versions' metadata, oldest first.
+    pub fn version_infos(&self) -> Result<Vec<VersionInfo>> {
+        let g = self.lock();
+        g.file()?;
+        Ok(g.by_time
+            .iter()
+            .filter_map(|(_, n)| g.versions.get(n).cloned())
+            .collect())
+    }
+
+    /// A committed version by name.
+    pub fn version(&self, name: &str) -> Result<VersionInfo> {
+        if name.starts_with('/') {
+            bail!(
+                InvalidArgument,
+                "'{name}' is not a version name: names cannot start with '/' (see versions for the names)"
+            );
+        }
+        let g = self.lock();
+        g.file()?;
+        g.committed(name).cloned()
+    }
+
+    /// The latest committed version at or before `micros` (or exactly at it, with
+    /// `exact`). Among versions with the same timestamp, the last by name wins.
+    pub fn version_at(&self, micros: i64, exact: bool) -> Result<VersionInfo> {
+        let g = self.lock();
+        g.file()?;
+        if let Some(name) = g.untimed() {
+            // Its time could be any: no lookup by time can be answered for sure.
+            bail!(
+                CorruptFile,
+                "version '{name}' has no readable 'timestamp' attribute, so no version can be looked up by time: the file is damaged (verify() reports it); look versions up by name instead"
+            );
+        }
+        let idx = g.by_time.partition_point(|(t, _)| *t <= micros);
+        let shown = time::format_micros(micros).unwrap_or_else(|_| micros.to_string());
+        if idx == 0 {
+            bail!(
+                NoVersionAtTime,
+                "no version was committed at or before {shown}"
+            );
+        }
+        let (t, name) = &g.by_time[idx - 1];
+        if exact && *t != micros {
+            bail!(NoVersionAtTime, "no version was committed exactly at {shown}: pass exact: false for the latest before it");
+        }
+        g.committed(name).cloned()
+    }
+
+    /// The `n`-th ancestor of the current version (0 = the current version), walking
+    /// `prev_version` links. A link to no committed version is `CORRUPT_FILE`.
+    pub fn nth_previous(&self, n: u64) -> Result<VersionInfo> {
+        let g = self.lock();
+        g.file()?;
+        let start = g.current.clone();
+        let Some(mut info) = g.current_committed()? else {
+            bail!(
+                VersionNotFound,
+                "'{start}' has fewer than {n} versions before it (0 found)"
+            );
+        };
+        for i in 1..=n {
+            let prev = info.prev_version.as_str();
+            if prev == FIRST_VERSION {
+                bail!(
+                    VersionNotFound,
+                    "'{start}' has fewer than {n} versions before it ({i} found)"
+                );
+            }
+            info = match g.committed(prev) {
+                Ok(p) => p,
+                Err(e) if e.kind == ErrorKind::VersionNotFound => bail!(
+                    CorruptFile,
+                    "version '{}' names '{prev}' as its prev_version, which is not a committed version ({}): the file is damaged (verify() reports it)",
+                    info.name,
+                    e.message
+                ),
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(info.clone())
+    }
+}

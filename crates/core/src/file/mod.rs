@@ -1,0 +1,292 @@
+//! A versioned file: its open handle and the state kept while it is open.
+//!
+//! The parts, one module each:
+//! - [`open`](self::open): opening (with recovery of an interrupted commit) and
+//!   initialising a file; the registry of files open for writing in this process;
+//! - `index`: the version index (names, parents, timestamps; lookups by name, by
+//!   time, by ancestry);
+//! - `tree`: a version's groups, datasets and attributes, and the decoding of a
+//!   version dataset's chunk map;
+//! - `storage`: per dataset path, the storage state (`raw_data`, the hash table in
+//!   memory) and the checks that a commit may append to it;
+//! - `read`: reads of committed versions, chunk by chunk, through the read cache.
+//!
+//! Invariants kept while a file is open:
+//! - `versions` mirrors the version groups on disk (committed or not); `by_time` lists
+//!   the committed ones sorted by (timestamp, name), so lookups by time are a binary
+//!   search.
+//! - a [`DataGroup`] in `data_groups` mirrors its on-disk hash table rows
+//!   `[0, largest_index)`; it is loaded once and appended to by commits, never reloaded.
+//! - decoded chunk maps of committed version datasets never change (versions are
+//!   immutable), so they are cached by (version, path); so are the decoded chunks of
+//!   `raw_data` that reads touch, up to a byte budget (see [`crate::cache`]).
+
+mod index;
+mod open;
+mod read;
+mod storage;
+mod tree;
+
+pub use crate::layout::{normalize_path, version_relative};
+pub use read::ReadSink;
+pub(crate) use read::{gather, read_result, ChunkBytes, Reader};
+pub(crate) use storage::DataGroup;
+pub(crate) use tree::{read_user_attrs, walk_version, Tree};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::attrs::Attrs;
+use crate::cache::{ChunkCache, FastMap};
+use crate::dtype::Dtype;
+use crate::error::{bail, err, ErrorKind, Result};
+use crate::grid::ChunkCoord;
+use crate::h5::{self, Filters, Hid};
+use open::writers;
+
+/// How to open a file (h5py's modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `r`: read-only; the file must exist and be versioned.
+    Read,
+    /// `r+`: read-write; the file must exist.
+    ReadWrite,
+    /// `a`: read-write; created if missing.
+    Append,
+    /// `w`: create, truncating any existing file.
+    Truncate,
+    /// `x`: create; fail if the file exists.
+    Exclusive,
+}
+
+impl Mode {
+    /// Parses `r`, `r+`, `a`, `w`, `x` (also `w-`).
+    pub fn parse(s: &str) -> Result<Mode> {
+        Ok(match s {
+            "r" => Mode::Read,
+            "r+" => Mode::ReadWrite,
+            "a" => Mode::Append,
+            "w" => Mode::Truncate,
+            "x" | "w-" => Mode::Exclusive,
+            _ => bail!(
+                InvalidArgument,
+                "unknown mode '{s}': use 'r', 'r+', 'a', 'w' or 'x'"
+            ),
+        })
+    }
+}
+
+/// Metadata of one version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// Version name.
+    pub name: String,
+    /// Parent version name (`__first_version__` for a root version).
+    pub prev_version: String,
+    /// Commit time, microseconds since the Unix epoch (UTC); `None` when the version
+    /// group's `timestamp` attribute is missing or unreadable (a damaged file: see
+    /// [`VersionInfo::commit_time`]).
+    pub timestamp: Option<i64>,
+    /// Whether the version finished committing.
+    pub committed: bool,
+}
+
+impl VersionInfo {
+    /// The commit time, or `CORRUPT_FILE` when the file does not hold a readable one
+    /// (never a made-up date).
+    pub fn commit_time(&self) -> Result<i64> {
+        match self.timestamp {
+            Some(t) => Ok(t),
+            None => bail!(
+                CorruptFile,
+                "version '{}' has no readable 'timestamp' attribute, so its commit time is unknown: the file is damaged (verify() reports it); its data still reads",
+                self.name
+            ),
+        }
+    }
+}
+
+/// Everything fixed about a dataset path, plus its shape in one version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetMeta {
+    /// Shape in this version.
+    pub shape: Vec<u64>,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Chunk shape.
+    pub chunks: Vec<u64>,
+    /// Fill value, one element as bytes.
+    pub fill: Vec<u8>,
+    /// Filters of `raw_data`.
+    pub filters: Filters,
+}
+
+/// A chunk map: chunk coordinates → first raw_data row of the chunk's slot.
+pub type ChunkMap = HashMap<ChunkCoord, u64>;
+
+/// What a path in a version names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    /// A group.
+    Group,
+    /// A dataset, with its metadata.
+    Dataset(DatasetMeta),
+}
+
+pub(crate) struct Inner {
+    /// `_version_data` and `_version_data/versions`, open while the file is (declared
+    /// first, so dropped before it). Files are opened with evict-on-close: closing a
+    /// group drops its link index from libhdf5's metadata cache, and every lookup of a
+    /// version by path would read the growing index of `versions` from disk again.
+    pub keep_open: Vec<Hid>,
+    pub file: Option<Hid>,
+    pub path: String,
+    pub writable: bool,
+    pub versions: HashMap<String, VersionInfo>,
+    pub by_time: Vec<(i64, String)>,
+    pub current: String,
+    pub staging: HashSet<String>,
+    /// Version groups without a `committed` attribute: neither committed nor an
+    /// interrupted commit (which writes `committed = False` first), so damaged.
+    pub unmarked: HashSet<String>,
+    pub data_groups: HashMap<String, DataGroup>,
+    pub maps: HashMap<(String, String), Arc<ChunkMap>>,
+    /// Metadata and raw_data path of committed version datasets, by (version, path):
+    /// committed versions never change, so repeated reads skip opening them.
+    pub read_metas: HashMap<(String, String), Arc<(DatasetMeta, String)>>,
+    /// User attributes of committed version datasets, by (version, path), for
+    /// staging over a version without opening its datasets again.
+    pub ds_attrs: HashMap<(String, String), Attrs>,
+    /// Trees of the committed versions staged over (or committed) last, newest last
+    /// (at most [`TREES_KEPT`]): staging over a version then lists no groups.
+    pub(crate) trees: Vec<(String, Arc<Tree>)>,
+    /// What reads of a committed version dataset need, by version then path (looked
+    /// up without allocating a key): filled by the first read of each.
+    pub(crate) readers: FastMap<String, FastMap<String, Arc<Reader>>>,
+    /// Open `raw_data` handles by path, kept for reads (each open copies property
+    /// lists, and an open handle keeps libhdf5's chunk cache warm).
+    pub raws: HashMap<String, Hid>,
+    /// Decoded `raw_data` chunks that reads touched (see [`crate::cache`]).
+    pub(crate) chunks: ChunkCache,
+    /// The file's `data_version` (1 when the attribute is absent).
+    pub data_version: i64,
+    /// Canonical path registered as open for writing in this process.
+    pub registered: Option<std::path::PathBuf>,
+    /// Whether opening rolled back an interrupted commit.
+    pub recovered: bool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(k) = self.registered.take() {
+            writers().remove(&k);
+        }
+    }
+}
+
+/// An open versioned HDF5 file. Cheap to clone; clones share the same open file.
+#[derive(Clone)]
+pub struct VersionedFile {
+    pub(crate) inner: Arc<Mutex<Inner>>,
+}
+
+impl Inner {
+    pub(crate) fn file(&self) -> Result<&Hid> {
+        self.file.as_ref().ok_or_else(|| {
+            err(
+                ErrorKind::FileClosed,
+                "the file is closed: open it again with VersionedFile.open",
+            )
+        })
+    }
+
+    pub(crate) fn require_writable(&self) -> Result<()> {
+        self.file()?;
+        if !self.writable {
+            bail!(
+                ReadOnly,
+                "the file '{}' is open read-only: open it with mode 'a' or 'r+' to write",
+                self.path
+            );
+        }
+        Ok(())
+    }
+}
+
+impl VersionedFile {
+    /// The file's lock if it is free now (as [`lock`](Self::lock) for a poisoned one).
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, Inner>> {
+        match self.inner.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the file state half-updated in
+        // a way that matters more than refusing all further use, so recover the guard.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Closes the file, flushing it. Idempotent. Staged versions not yet committed are
+    /// discarded.
+    pub fn close(&self) -> Result<()> {
+        let mut g = self.lock();
+        if let Some(f) = g.file.as_ref() {
+            if g.writable {
+                h5::file_flush(f)?;
+            }
+        }
+        g.data_groups.clear();
+        g.maps.clear();
+        g.read_metas.clear();
+        g.ds_attrs.clear();
+        g.trees.clear();
+        g.readers.clear();
+        g.raws.clear();
+        g.chunks.clear();
+        g.keep_open.clear();
+        g.file = None;
+        if let Some(k) = g.registered.take() {
+            writers().remove(&k);
+        }
+        Ok(())
+    }
+
+    /// Sets the capacity of this file's read cache: decoded `raw_data` chunks that
+    /// reads touched, kept so that reading them again skips libhdf5 (stored chunks of
+    /// committed versions never change). 0 turns it off and frees it. The default is
+    /// [`DEFAULT_READ_CACHE_BYTES`] (64 MiB); variable-length strings are not cached.
+    pub fn set_read_cache_bytes(&self, bytes: u64) {
+        self.lock().chunks.set_capacity(bytes);
+    }
+
+    /// The read cache's capacity and the bytes it holds now (chunk bytes plus a small
+    /// per-chunk overhead), as `(capacity, used)`.
+    pub fn read_cache_bytes(&self) -> (u64, u64) {
+        let g = self.lock();
+        (g.chunks.capacity(), g.chunks.weight())
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().file.is_none()
+    }
+
+    /// Whether the file accepts writes.
+    pub fn is_writable(&self) -> bool {
+        self.lock().writable
+    }
+
+    /// Whether opening the file rolled back an interrupted commit (a writer that died
+    /// between two flushes; see [`h5::journal`]).
+    pub fn recovered(&self) -> bool {
+        self.lock().recovered
+    }
+
+    /// Path the file was opened with.
+    pub fn path(&self) -> String {
+        self.lock().path.clone()
+    }
+}

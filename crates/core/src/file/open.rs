@@ -1,0 +1,281 @@
+//! Opening a versioned file: the journal's recovery of an interrupted commit, the
+//! file's format checks (`data_version`), removal of versions whose commit was
+//! interrupted, and initialisation of a writable plain HDF5 file; and the registry of
+//! files open for writing in this process.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{Inner, Mode, VersionInfo, VersionedFile};
+use crate::attrs::AttrValue;
+use crate::cache::{ChunkCache, FastMap, DEFAULT_READ_CACHE_BYTES};
+use crate::error::{bail, err, ErrorKind, Result};
+use crate::h5::{self, Hid};
+use crate::layout::{DATA_VERSION, FIRST_VERSION, VERSION_DATA};
+use crate::time;
+
+/// Files open for writing in this process: libhdf5 would share one file between two
+/// handles, whose in-memory indexes would then disagree.
+pub(crate) fn writers() -> MutexGuard<'static, HashSet<std::path::PathBuf>> {
+    static WRITERS: std::sync::LazyLock<Mutex<HashSet<std::path::PathBuf>>> =
+        std::sync::LazyLock::new(|| Mutex::new(HashSet::new()));
+    WRITERS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn read_version_info(vgroup: &Hid, name: &str) -> Result<VersionInfo> {
+    let s = |k: &str| -> Result<Option<String>> {
+        if !h5::attr_exists(vgroup, k)? {
+            return Ok(None);
+        }
+        Ok(match h5::read_attr(vgroup, k)? {
+            AttrValue::Str(s) => Some(s),
+            _ => None,
+        })
+    };
+    let committed = if h5::attr_exists(vgroup, "committed")? {
+        matches!(
+            h5::read_attr(vgroup, "committed")?,
+            AttrValue::Bool(true) | AttrValue::Int(1)
+        )
+    } else {
+        false
+    };
+    let timestamp = s("timestamp")?.and_then(|t| time::parse_file_timestamp(&t));
+    Ok(VersionInfo {
+        name: name.to_string(),
+        prev_version: s("prev_version")?.unwrap_or_else(|| FIRST_VERSION.to_string()),
+        timestamp,
+        committed,
+    })
+}
+
+impl VersionedFile {
+    /// Opens (or creates) a versioned file. A writable file without `_version_data`
+    /// is initialised as Python versioned-hdf5 does.
+    pub fn open(path: &str, mode: Mode) -> Result<VersionedFile> {
+        let exists = Path::new(path).exists();
+        let how = match mode {
+            Mode::Read | Mode::ReadWrite if !exists => {
+                bail!(
+                    FileNotFound,
+                    "no file at '{path}': create it with mode 'a', 'w' or 'x'"
+                )
+            }
+            Mode::Exclusive if exists => bail!(
+                FileExists,
+                "'{path}' exists already: open it with mode 'a' or 'r+', or use 'w' to overwrite"
+            ),
+            Mode::Read => h5::FileOpen::Read,
+            Mode::ReadWrite => h5::FileOpen::Write,
+            Mode::Append if exists => h5::FileOpen::Write,
+            Mode::Append | Mode::Exclusive => h5::FileOpen::Exclusive,
+            Mode::Truncate => h5::FileOpen::Truncate,
+        };
+        if let Ok(k) = std::fs::canonicalize(path) {
+            if writers().contains(&k) {
+                bail!(
+                    FileLocked,
+                    "'{path}' is already open for writing by another VersionedFile in this process: use that one, or close it first"
+                );
+            }
+        }
+        // A commit a dead writer left half-done is rolled back before anything reads
+        // the file (libhdf5 included).
+        let recovered = h5::journal::recover(Path::new(path))?;
+        if mode == Mode::Truncate && exists {
+            // libhdf5 truncates before it takes its file lock: take the lock first, so
+            // a file another process is writing is refused, not emptied.
+            if let Err(e) = h5::file_open(path, h5::FileOpen::Write) {
+                if e.kind == ErrorKind::FileLocked {
+                    return Err(e);
+                }
+            }
+        }
+        let file = h5::file_open(path, how).map_err(|e| {
+            if e.kind == ErrorKind::Hdf5Error && e.message.contains("already open") {
+                // libhdf5 keeps one handle per file per process: an open read-only
+                // handle here blocks a writer here.
+                err(
+                    ErrorKind::FileLocked,
+                    format!(
+                        "'{path}' is already open in this process in another mode: close the other VersionedFile first ({})",
+                        e.message
+                    ),
+                )
+            } else if e.kind == ErrorKind::Hdf5Error && exists {
+                err(
+                    ErrorKind::NotVersionedFile,
+                    format!(
+                        "'{path}' is not an HDF5 file, or it is damaged: {}",
+                        e.message
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
+        let writable = mode != Mode::Read;
+        if !h5::exists(&file, &format!("{VERSION_DATA}/versions"))? {
+            if !writable {
+                bail!(NotVersionedFile, "'{path}' has no versioning data (_version_data): open it with mode 'a' or 'r+' to initialise it");
+            }
+            initialise(&file)?;
+        }
+        let vgroup = h5::open_group(&file, &format!("{VERSION_DATA}/versions"))?;
+        let data_version = if h5::attr_exists(&vgroup, "data_version")? {
+            match h5::read_attr(&vgroup, "data_version")? {
+                AttrValue::Int(v) => v,
+                AttrValue::UInt(v) => v as i64,
+                _ => bail!(CorruptFile, "'data_version' of '{path}' is not an integer"),
+            }
+        } else {
+            1
+        };
+        match data_version {
+            2 | 3 => bail!(
+                CorruptFile,
+                "'{path}' has data_version {data_version}, whose hash tables are corrupted: rebuild them with Python versioned-hdf5's rebuild_hashtables() or recreate the file"
+            ),
+            v if v > DATA_VERSION => bail!(
+                UnsupportedFormat,
+                "'{path}' was written by a later versioned-hdf5 (data_version {v}); update this library to read it"
+            ),
+            _ => {}
+        }
+        // Like Python: a generation-1 file opened for writing is upgraded when it has
+        // no variable-length string data (the only data its generation hashed wrong).
+        let data_version = if writable && data_version < DATA_VERSION && !has_vlen_data(&file)? {
+            h5::write_attr(&vgroup, "data_version", &AttrValue::Int(DATA_VERSION))?;
+            h5::file_flush(&file)?;
+            DATA_VERSION
+        } else {
+            data_version
+        };
+        let current = match h5::read_attr(&vgroup, "current_version") {
+            Ok(AttrValue::Str(s)) => s,
+            _ => bail!(CorruptFile, "'{path}' has no current_version attribute"),
+        };
+        let mut versions = HashMap::new();
+        let mut unmarked = HashSet::new();
+        for name in h5::list(&vgroup)? {
+            if name == FIRST_VERSION {
+                continue;
+            }
+            let g = h5::open_group(&vgroup, &name)?;
+            if !h5::attr_exists(&g, "committed")? {
+                unmarked.insert(name.clone());
+            }
+            versions.insert(name.clone(), read_version_info(&g, &name)?);
+        }
+        // Recovery: a version group still marked committed=False is what an interrupted
+        // commit leaves (the file lock rules out a writer still working on it). A writer
+        // removes it, so the name is free again; slots it appended past largest_index
+        // are simply overwritten by the next commit.
+        let mut current = current;
+        if writable {
+            let mut half: Vec<VersionInfo> = Vec::new();
+            for v in versions.values().filter(|v| !v.committed) {
+                // Only an explicit committed=False marks an interrupted commit; a group
+                // missing the attribute is damaged, and is left for the user to inspect.
+                if !unmarked.contains(&v.name) {
+                    half.push(v.clone());
+                }
+            }
+            for v in &half {
+                h5::unlink(&vgroup, &v.name)?;
+                versions.remove(&v.name);
+                if current == v.name {
+                    current = if versions.get(&v.prev_version).is_some_and(|p| p.committed) {
+                        v.prev_version.clone()
+                    } else {
+                        FIRST_VERSION.to_string()
+                    };
+                    h5::write_attr(&vgroup, "current_version", &AttrValue::Str(current.clone()))?;
+                }
+            }
+            if !half.is_empty() {
+                h5::file_flush(&file)?;
+            }
+        }
+        let keep_open = vec![h5::open_group(&file, VERSION_DATA)?, vgroup];
+        let mut inner = Inner {
+            keep_open,
+            file: Some(file),
+            path: path.to_string(),
+            writable,
+            versions,
+            by_time: Vec::new(),
+            current,
+            staging: HashSet::new(),
+            unmarked,
+            data_groups: HashMap::new(),
+            maps: HashMap::new(),
+            read_metas: HashMap::new(),
+            ds_attrs: HashMap::new(),
+            trees: Vec::new(),
+            readers: FastMap::default(),
+            raws: HashMap::new(),
+            chunks: ChunkCache::new(DEFAULT_READ_CACHE_BYTES),
+            data_version,
+            registered: None,
+            recovered,
+        };
+        inner.rebuild_time_index();
+        if writable {
+            if let Ok(k) = std::fs::canonicalize(path) {
+                writers().insert(k.clone());
+                inner.registered = Some(k);
+            }
+        }
+        Ok(VersionedFile {
+            inner: Arc::new(Mutex::new(inner)),
+        })
+    }
+}
+
+/// Whether any data group under `_version_data` stores variable-length strings (an
+/// unreadable `raw_data` type counts as yes, to stay on the safe side).
+pub(crate) fn has_vlen_data(file: &Hid) -> Result<bool> {
+    let root = h5::open_group(file, VERSION_DATA)?;
+    let mut stack = vec![root];
+    let mut top = true;
+    while let Some(g) = stack.pop() {
+        for name in h5::list(&g)? {
+            if top && name == "versions" {
+                continue;
+            }
+            let obj = h5::open_object(&g, &name)?;
+            match h5::kind_of(&obj) {
+                h5::ObjKind::Group => stack.push(obj),
+                h5::ObjKind::Dataset if name == "raw_data" => {
+                    match h5::ds_type(&obj).and_then(|t| h5::dtype_of(&t)) {
+                        Ok(d) if !d.is_vlen() => {}
+                        _ => return Ok(true),
+                    }
+                }
+                _ => {}
+            }
+        }
+        top = false;
+    }
+    Ok(false)
+}
+
+/// Creates `_version_data`, `versions`, `__first_version__` and their attributes.
+pub(crate) fn initialise(file: &Hid) -> Result<()> {
+    let versions = h5::create_group(file, &format!("{VERSION_DATA}/versions"))?;
+    let first = h5::create_group(&versions, FIRST_VERSION)?;
+    h5::write_attr(
+        &first,
+        "timestamp",
+        &AttrValue::Str(time::format_micros(time::now_micros())?),
+    )?;
+    h5::write_attr(
+        &versions,
+        "current_version",
+        &AttrValue::Str(FIRST_VERSION.to_string()),
+    )?;
+    h5::write_attr(&versions, "data_version", &AttrValue::Int(DATA_VERSION))?;
+    h5::file_flush(file)
+}

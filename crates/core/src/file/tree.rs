@@ -1,0 +1,309 @@
+//! A committed version's tree: groups and datasets with their attributes, dataset
+//! metadata, and the decoding of a version dataset's virtual mappings into a chunk
+//! map.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{ChunkMap, DatasetMeta, Inner, Node, VersionedFile};
+use crate::attrs::{AttrValue, Attrs, DATASET_RESERVED, VERSION_RESERVED};
+use crate::error::{bail, ErrorKind, Result};
+use crate::grid::{self};
+use crate::h5::{self, Hid};
+use crate::layout::{normalize_path, version_group_path, version_relative};
+
+/// The dataset at `ds_path` in version `version`, if that version has one there.
+pub(crate) fn version_dataset(file: &Hid, version: &str, ds_path: &str) -> Result<Option<Hid>> {
+    let vg = h5::open_group(file, &version_group_path(version))?;
+    if !h5::exists(&vg, ds_path)? {
+        return Ok(None);
+    }
+    let obj = h5::open_object(&vg, ds_path)?;
+    Ok((h5::kind_of(&obj) == h5::ObjKind::Dataset).then_some(obj))
+}
+
+/// A version's tree: group paths with attributes; dataset paths with metadata and
+/// attributes.
+pub(crate) type Tree = (
+    BTreeMap<String, Attrs>,
+    BTreeMap<String, (DatasetMeta, Attrs)>,
+);
+
+/// Walks a version's tree: every group path and every dataset path with its metadata.
+/// With `cached`, dataset metadata comes from (and goes to) `read_metas`: reading a
+/// version dataset's fill value copies its whole creation property list, virtual
+/// mappings included, which for tens of thousands of mappings costs as much as
+/// creating the dataset. `verify()` walks uncached, to check what is on disk.
+pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Result<Tree> {
+    if cached {
+        if let Some((_, t)) = inner.trees.iter().find(|(v, _)| v == version) {
+            return Ok((**t).clone());
+        }
+    }
+    let root = h5::open_group(inner.file()?, &version_group_path(version))?;
+    let mut groups = BTreeMap::new();
+    let mut datasets = BTreeMap::new();
+    let mut stack: Vec<(String, Hid)> = vec![(String::new(), root)];
+    while let Some((prefix, g)) = stack.pop() {
+        for name in h5::list(&g)? {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let key = (version.to_string(), path.clone());
+            if cached {
+                if let (Some(m), Some(a)) = (inner.read_metas.get(&key), inner.ds_attrs.get(&key)) {
+                    // A dataset already seen: opening it again would decode all its
+                    // virtual mappings.
+                    datasets.insert(path, (m.0.clone(), a.clone()));
+                    continue;
+                }
+            }
+            let obj = h5::open_object(&g, &name)?;
+            match h5::kind_of(&obj) {
+                h5::ObjKind::Group => {
+                    groups.insert(path.clone(), read_user_attrs(&obj, &[])?);
+                    stack.push((path, obj));
+                }
+                h5::ObjKind::Dataset => {
+                    let meta = match inner.read_metas.get(&key).filter(|_| cached) {
+                        Some(m) => m.0.clone(),
+                        None => {
+                            let (meta, raw_path) = inner.dataset_meta(&obj)?;
+                            if cached {
+                                inner
+                                    .read_metas
+                                    .insert(key.clone(), Arc::new((meta.clone(), raw_path)));
+                            }
+                            meta
+                        }
+                    };
+                    let attrs = read_user_attrs(&obj, &DATASET_RESERVED)?;
+                    if cached {
+                        inner.ds_attrs.insert(key, attrs.clone());
+                    }
+                    datasets.insert(path, (meta, attrs));
+                }
+                h5::ObjKind::Other => {}
+            }
+        }
+    }
+    if cached {
+        inner.keep_tree(version, (groups.clone(), datasets.clone()));
+    }
+    Ok((groups, datasets))
+}
+
+/// How many version trees [`Inner::trees`] keeps.
+pub(crate) const TREES_KEPT: usize = 4;
+
+impl Inner {
+    /// Keeps the tree of committed version `version` for the next stage over it.
+    pub(crate) fn keep_tree(&mut self, version: &str, tree: Tree) {
+        self.trees.retain(|(v, _)| v != version);
+        if self.trees.len() >= TREES_KEPT {
+            self.trees.remove(0);
+        }
+        self.trees.push((version.to_string(), Arc::new(tree)));
+    }
+
+    /// Reads a version dataset's metadata.
+    pub(crate) fn dataset_meta(&self, ds: &Hid) -> Result<(DatasetMeta, String)> {
+        let shape = h5::ds_shape(ds)?;
+        let dtype = h5::dtype_of(&h5::ds_type(ds)?)?;
+        let fill = h5::ds_fill(ds, &dtype)?;
+        let raw_path = match h5::read_attr(ds, "raw_data") {
+            Ok(AttrValue::Str(s)) => s,
+            _ => bail!(CorruptFile, "a version dataset has no 'raw_data' attribute: the file is not a valid versioned-hdf5 file"),
+        };
+        let chunks = chunks_attr(ds, "a version dataset")?;
+        let file = self.file()?;
+        let filters = match h5::open_storage(file, &raw_path) {
+            Ok(raw) => h5::ds_filters(&raw)?,
+            Err(_) => bail!(
+                CorruptFile,
+                "the raw data '{raw_path}' of a version dataset is missing"
+            ),
+        };
+        Ok((
+            DatasetMeta {
+                shape,
+                dtype,
+                chunks,
+                fill,
+                filters,
+            },
+            raw_path,
+        ))
+    }
+
+    /// Decoded chunk map of `version`'s dataset at `path` (cached).
+    pub(crate) fn chunk_map(
+        &mut self,
+        version: &str,
+        path: &str,
+        meta: &DatasetMeta,
+    ) -> Result<Arc<ChunkMap>> {
+        let key = (version.to_string(), path.to_string());
+        if let Some(m) = self.maps.get(&key) {
+            return Ok(m.clone());
+        }
+        let ds = h5::open_dataset(
+            self.file()?,
+            &format!("{}/{path}", version_group_path(version)),
+        )?;
+        let mut map = ChunkMap::new();
+        if let Some((mappings, _)) = h5::read_mappings(&ds)? {
+            for m in mappings {
+                let mut k = Vec::with_capacity(m.vstart.len());
+                for (i, &s) in m.vstart.iter().enumerate() {
+                    if s % meta.chunks[i] != 0 {
+                        bail!(
+                            CorruptFile,
+                            "misaligned chunk in '{path}' of version '{version}'"
+                        );
+                    }
+                    k.push(s / meta.chunks[i]);
+                }
+                if grid::chunk_extent(&meta.shape, &meta.chunks, &k).as_slice()
+                    != m.extent.as_slice()
+                {
+                    bail!(CorruptFile, "a mapping of '{path}' in version '{version}' does not cover exactly one chunk");
+                }
+                map.insert(k, m.src_row);
+            }
+        }
+        let arc = Arc::new(map);
+        self.maps.insert(key, arc.clone());
+        Ok(arc)
+    }
+}
+
+/// Reads an object's attributes except `skip`; attributes of unsupported types are
+/// left out.
+pub(crate) fn read_user_attrs(obj: &Hid, skip: &[&str]) -> Result<Attrs> {
+    let mut out = Vec::new();
+    for name in h5::attr_names(obj)? {
+        if skip.contains(&name.as_str()) {
+            continue;
+        }
+        match h5::read_attr(obj, &name) {
+            Ok(v) => out.push((name, v)),
+            Err(e) if e.kind == ErrorKind::UnsupportedDtype => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+impl VersionedFile {
+    /// What `path` names in a committed version (`""` is the version's root group).
+    pub fn node(&self, version: &str, path: &str) -> Result<Node> {
+        let path = normalize_path(path)?;
+        let mut g = self.lock();
+        g.committed(version)?;
+        if path.is_empty() {
+            return Ok(Node::Group);
+        }
+        // A dataset seen before: opening it again would decode all its mappings.
+        if let Some(m) = g.read_metas.get(&(version.to_string(), path.clone())) {
+            return Ok(Node::Dataset(m.0.clone()));
+        }
+        let vg = h5::open_group(g.file()?, &version_group_path(version))?;
+        if !h5::exists(&vg, &path)? {
+            bail!(
+                NotFound,
+                "version '{version}' has nothing at '{path}': see keys() for what it holds"
+            );
+        }
+        let obj = h5::open_object(&vg, &path)?;
+        match h5::kind_of(&obj) {
+            h5::ObjKind::Group => Ok(Node::Group),
+            h5::ObjKind::Dataset => {
+                let key = (version.to_string(), path.clone());
+                if let Some(m) = g.read_metas.get(&key) {
+                    return Ok(Node::Dataset(m.0.clone()));
+                }
+                let (meta, raw_path) = g.dataset_meta(&obj)?;
+                g.read_metas.insert(key, Arc::new((meta.clone(), raw_path)));
+                Ok(Node::Dataset(meta))
+            }
+            h5::ObjKind::Other => bail!(
+                NotFound,
+                "'{path}' in version '{version}' is neither a group nor a dataset"
+            ),
+        }
+    }
+
+    /// Whether `path` names a group or dataset in a committed version. Accepts
+    /// relative paths (trailing `/` allowed) and absolute paths inside the file.
+    pub fn has(&self, version: &str, path: &str) -> Result<bool> {
+        let Some(rel) = version_relative(version, path) else {
+            return Ok(false);
+        };
+        let path = normalize_path(&rel)?;
+        let g = self.lock();
+        g.committed(version)?;
+        if path.is_empty() {
+            return Ok(true);
+        }
+        let vg = h5::open_group(g.file()?, &version_group_path(version))?;
+        h5::exists(&vg, &path)
+    }
+
+    /// Names inside a group of a committed version, sorted.
+    pub fn keys(&self, version: &str, group: &str) -> Result<Vec<String>> {
+        let group = normalize_path(group)?;
+        let g = self.lock();
+        g.committed(version)?;
+        let vg = h5::open_group(g.file()?, &version_group_path(version))?;
+        let target = if group.is_empty() {
+            vg
+        } else {
+            if !h5::exists(&vg, &group)? {
+                bail!(NotFound, "version '{version}' has no group '{group}'");
+            }
+            h5::open_group(&vg, &group)?
+        };
+        h5::list(&target)
+    }
+
+    /// Every dataset path of a committed version, sorted.
+    pub fn dataset_paths(&self, version: &str) -> Result<Vec<String>> {
+        let mut g = self.lock();
+        g.committed(version)?;
+        Ok(walk_version(&mut g, version, true)?.1.into_keys().collect())
+    }
+
+    /// User attributes of a version (`path` = `""`), group or dataset; the format's
+    /// reserved attributes are left out.
+    pub fn attrs(&self, version: &str, path: &str) -> Result<Attrs> {
+        let path = normalize_path(path)?;
+        let g = self.lock();
+        g.committed(version)?;
+        let vg = h5::open_group(g.file()?, &version_group_path(version))?;
+        if path.is_empty() {
+            return read_user_attrs(&vg, &VERSION_RESERVED);
+        }
+        if !h5::exists(&vg, &path)? {
+            bail!(NotFound, "version '{version}' has nothing at '{path}'");
+        }
+        let obj = h5::open_object(&vg, &path)?;
+        let skip: &[&str] = if h5::kind_of(&obj) == h5::ObjKind::Dataset {
+            &DATASET_RESERVED
+        } else {
+            &[]
+        };
+        read_user_attrs(&obj, skip)
+    }
+}
+
+/// The `chunks` attribute of a version dataset or `raw_data` (`what` names it in errors).
+pub(crate) fn chunks_attr(obj: &Hid, what: &str) -> Result<Vec<u64>> {
+    match h5::read_attr(obj, "chunks") {
+        Ok(AttrValue::IntArray(v)) => Ok(v.into_iter().map(|c| c.max(1) as u64).collect()),
+        Ok(AttrValue::UIntArray(v)) => Ok(v.into_iter().map(|c| c.max(1)).collect()),
+        _ => bail!(CorruptFile, "{what} has no valid 'chunks' attribute"),
+    }
+}

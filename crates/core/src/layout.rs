@@ -1,0 +1,73 @@
+//! The file format's names, in one place: the groups, datasets and attributes that
+//! make a file a versioned-hdf5 file (data_version 4), the paths built from them, and
+//! the rules for user paths inside a version.
+//!
+//! ```text
+//! /_version_data/                      VERSION_DATA
+//!     versions/                        VERSIONS; attrs current_version, data_version
+//!         __first_version__/           FIRST_VERSION (the empty root of history)
+//!         <version>/                   attrs prev_version, committed, timestamp
+//!             <path>                   virtual dataset; attrs raw_data, chunks
+//!     <path>/raw_data                  RAW_DATA: the chunk slots of <path>; attr chunks
+//!     <path>/hash_table                HASH_TABLE: (hash, start, stop) rows; attr largest_index
+//! ```
+
+use crate::error::{bail, Result};
+
+/// Name of the group that holds all versioning data.
+pub const VERSION_DATA: &str = "_version_data";
+
+/// Name of the empty root version.
+pub const FIRST_VERSION: &str = "__first_version__";
+
+/// The format generation this library writes.
+pub const DATA_VERSION: i64 = 4;
+
+/// Absolute HDF5 path of a dataset path's data group.
+pub(crate) fn data_group_path(ds_path: &str) -> String {
+    format!("/{VERSION_DATA}/{ds_path}")
+}
+
+/// Absolute HDF5 path of a version group.
+pub(crate) fn version_group_path(name: &str) -> String {
+    format!("/{VERSION_DATA}/versions/{name}")
+}
+
+/// Resolves a path given relative to a version, or absolute inside the file
+/// (`/_version_data/versions/<version>/a/b`), to a path relative to `version`.
+/// `None` when an absolute path points outside the version.
+pub fn version_relative(version: &str, p: &str) -> Option<String> {
+    if !p.starts_with('/') {
+        return Some(p.to_string());
+    }
+    let root = version_group_path(version);
+    let rest = p.strip_prefix(&root)?;
+    if rest.is_empty() || rest.starts_with('/') {
+        Some(rest.to_string())
+    } else {
+        None
+    }
+}
+
+/// Normalises a user path inside a version: strips slashes at both ends, refuses
+/// empty components, `.` and `..`.
+pub fn normalize_path(p: &str) -> Result<String> {
+    normalized(p).map(str::to_string)
+}
+
+/// [`normalize_path`] without allocating: the normalised path is a part of `p`.
+pub(crate) fn normalized(p: &str) -> Result<&str> {
+    let t = p.trim_matches('/');
+    if t.is_empty() {
+        return Ok("");
+    }
+    for part in t.split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            bail!(
+                InvalidArgument,
+                "invalid path '{p}': use names separated by single '/'"
+            );
+        }
+    }
+    Ok(t)
+}

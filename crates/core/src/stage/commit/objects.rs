@@ -1,0 +1,195 @@
+//! The HDF5 objects a commit creates: a dataset path's storage (`raw_data`,
+//! `hash_table`) on its first commit, the version group with its groups, virtual
+//! datasets and attributes, and the commit mark.
+
+use std::collections::BTreeMap;
+
+use crate::attrs::{AttrValue, Attrs, DATASET_RESERVED};
+use crate::error::Result;
+use crate::file::{read_user_attrs, DatasetMeta, Inner};
+use crate::grid::{self, ChunkCoord};
+use crate::h5::{self, Mapping};
+use crate::hash::{HashKind, HASH_ATTR};
+use crate::layout::{data_group_path, version_group_path, VERSION_DATA};
+use crate::stage::commit::Plan;
+
+pub(crate) fn create_data_group(
+    f: &mut Inner,
+    path: &str,
+    meta: &DatasetMeta,
+    hash: HashKind,
+) -> Result<()> {
+    let gpath = data_group_path(path);
+    // The group exists already when another dataset path lives below it ('a' after
+    // 'a/b'): then only raw_data and hash_table are new, and only they may go again.
+    let existed = h5::exists(f.file()?, &gpath)?;
+    let leaves = ["raw_data", "hash_table"].map(|l| format!("{gpath}/{l}"));
+    let mut had = [false; 2];
+    if existed {
+        for (h, p) in had.iter_mut().zip(&leaves) {
+            *h = h5::exists(f.file()?, p)?;
+        }
+    }
+    let res = create_data_group_objects(f, &gpath, existed, meta, hash);
+    if res.is_err() {
+        // Leave no half-made storage behind: the path must stay usable.
+        if let Ok(file) = f.file() {
+            if existed {
+                for (&h, p) in had.iter().zip(&leaves) {
+                    if !h && h5::exists(file, p).unwrap_or(false) {
+                        let _ = h5::unlink(file, p);
+                    }
+                }
+            } else {
+                let _ = h5::unlink(file, &gpath);
+            }
+        }
+        f.raws.clear();
+    }
+    // A raw_data made (or removed again) here is a new object: nothing cached under
+    // its path describes it.
+    f.chunks.forget_storage(&leaves[0]);
+    res
+}
+
+pub(crate) fn create_data_group_objects(
+    f: &mut Inner,
+    gpath: &str,
+    existed: bool,
+    meta: &DatasetMeta,
+    hash: HashKind,
+) -> Result<()> {
+    let file = f.file()?;
+    let g = if existed {
+        h5::open_group(file, gpath)?
+    } else {
+        h5::create_group(file, gpath)?
+    };
+    let raw = h5::create_raw_data(&g, &meta.dtype, &meta.chunks, &meta.fill, &meta.filters)?;
+    h5::write_attr(
+        &raw,
+        "chunks",
+        &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()),
+    )?;
+    let table = h5::create_hash_table(&g)?;
+    if hash != HashKind::Sha256 {
+        h5::write_attr(&table, HASH_ATTR, &AttrValue::Str(hash.name().to_string()))?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_version(
+    f: &mut Inner,
+    name: &str,
+    prev: &str,
+    ts: &str,
+    root_attrs: &Attrs,
+    groups: &BTreeMap<String, Attrs>,
+    plans: &[(String, DatasetMeta, Attrs, Plan)],
+) -> Result<(BTreeMap<String, Attrs>, Vec<Attrs>)> {
+    let file = f.file()?;
+    let versions = h5::open_group(file, &format!("{VERSION_DATA}/versions"))?;
+    let vg = h5::create_group(&versions, name)?;
+    h5::write_new_attr(&vg, "prev_version", &AttrValue::Str(prev.to_string()))?;
+    h5::write_new_attr(&vg, "committed", &AttrValue::Bool(false))?;
+    h5::write_new_attr(&vg, "timestamp", &AttrValue::Str(ts.to_string()))?;
+    for (k, v) in root_attrs {
+        h5::write_new_attr(&vg, k, v)?;
+    }
+    let mut group_attrs = BTreeMap::new();
+    for (path, attrs) in groups {
+        let g = h5::create_group(&vg, path)?;
+        for (k, v) in attrs {
+            h5::write_new_attr(&g, k, v)?;
+        }
+        // As a later read of the file gives them (see below).
+        let back = if attrs.is_empty() {
+            Attrs::new()
+        } else {
+            read_user_attrs(&g, &[])?
+        };
+        group_attrs.insert(path.clone(), back);
+    }
+    let mut written = Vec::with_capacity(plans.len());
+    for (path, meta, attrs, plan) in plans {
+        let raw_path = format!("{}/raw_data", data_group_path(path));
+        let ds = match plan {
+            Plan::Copy { from } => {
+                let src = h5::open_group(file, &version_group_path(from))?;
+                h5::copy_object(&src, path, &vg, path)?;
+                let ds = h5::open_dataset(&vg, path)?;
+                for a in h5::attr_names(&ds)? {
+                    h5::delete_attr(&ds, &a)?;
+                }
+                ds
+            }
+            Plan::Virtual { map } => {
+                let raw_dims = match f.data_groups.get(path) {
+                    Some(dg) => dg.meta.shape.clone(),
+                    None => {
+                        let mut d = meta.chunks.clone();
+                        d[0] = 0;
+                        d
+                    }
+                };
+                let mut keys: Vec<&ChunkCoord> = map.keys().collect();
+                keys.sort();
+                let mappings: Vec<Mapping> = keys
+                    .into_iter()
+                    .map(|k| Mapping {
+                        vstart: k.iter().zip(&meta.chunks).map(|(a, c)| a * c).collect(),
+                        extent: grid::chunk_extent(&meta.shape, &meta.chunks, k).to_vec(),
+                        src_row: map[k],
+                    })
+                    .collect();
+                let (parent, leaf) = match path.rsplit_once('/') {
+                    Some((p, l)) => (Some(h5::open_group(&vg, p)?), l),
+                    None => (None, path.as_str()),
+                };
+                let loc = parent.as_ref().unwrap_or(&vg);
+                h5::create_version_dataset(
+                    loc,
+                    leaf,
+                    &meta.dtype,
+                    &meta.shape,
+                    &meta.fill,
+                    &raw_path,
+                    &raw_dims,
+                    &mappings,
+                )?
+            }
+        };
+        // Both plans leave the dataset without attributes.
+        for (k, v) in attrs {
+            h5::write_new_attr(&ds, k, v)?;
+        }
+        h5::write_new_attr(&ds, "raw_data", &AttrValue::Str(raw_path))?;
+        h5::write_new_attr(
+            &ds,
+            "chunks",
+            &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()),
+        )?;
+        // As a later read of the file gives them (order, types), while the dataset is
+        // open: staging over this version then need not open it again.
+        written.push(read_user_attrs(&ds, &DATASET_RESERVED)?);
+    }
+    Ok((group_attrs, written))
+}
+
+/// The commit mark: `committed = True` on the version group, then `current_version`,
+/// then a flush.
+pub(crate) fn finish_version(f: &Inner, name: &str, make_current: bool) -> Result<()> {
+    let file = f.file()?;
+    let versions = h5::open_group(file, &format!("{VERSION_DATA}/versions"))?;
+    let vg = h5::open_group(&versions, name)?;
+    h5::write_attr(&vg, "committed", &AttrValue::Bool(true))?;
+    if make_current {
+        h5::write_attr(
+            &versions,
+            "current_version",
+            &AttrValue::Str(name.to_string()),
+        )?;
+    }
+    h5::file_flush(file)
+}
