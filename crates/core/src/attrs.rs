@@ -1,5 +1,7 @@
 //! Attribute values: what user attributes on versions, groups and datasets may hold.
 
+use crate::layout::attr;
+
 /// One attribute value. Integers are stored as int64 (uint64 when read from a file
 /// that has unsigned attributes), numbers with a fraction as float64, booleans as
 /// h5py's bool enum, strings as variable-length UTF-8.
@@ -28,9 +30,9 @@ pub enum AttrValue {
 }
 
 /// Attribute names the format reserves on version groups.
-pub const VERSION_RESERVED: [&str; 3] = ["prev_version", "committed", "timestamp"];
+pub const VERSION_RESERVED: [&str; 3] = [attr::PREV_VERSION, attr::COMMITTED, attr::TIMESTAMP];
 /// Attribute names the format reserves on version datasets.
-pub const DATASET_RESERVED: [&str; 2] = ["raw_data", "chunks"];
+pub const DATASET_RESERVED: [&str; 2] = [attr::RAW_DATA, attr::CHUNKS];
 
 /// An ordered list of attributes.
 pub type Attrs = Vec<(String, AttrValue)>;

@@ -23,14 +23,59 @@ pub const FIRST_VERSION: &str = "__first_version__";
 /// The format generation this library writes.
 pub const DATA_VERSION: i64 = 4;
 
+/// Name of the group (inside [`VERSION_DATA`]) that holds one group per version.
+pub const VERSIONS: &str = "versions";
+
+/// Name of a data group's dataset of chunk slots.
+pub const RAW_DATA: &str = "raw_data";
+
+/// Name of a data group's dataset of `(hash, start, stop)` rows.
+pub const HASH_TABLE: &str = "hash_table";
+
+/// Attribute names of the format.
+pub mod attr {
+    /// On `versions`: the name of the current version.
+    pub const CURRENT_VERSION: &str = "current_version";
+    /// On `versions`: the format generation (absent: 1).
+    pub const DATA_VERSION: &str = "data_version";
+    /// On a version group: its parent's name.
+    pub const PREV_VERSION: &str = "prev_version";
+    /// On a version group: whether its commit finished (`False` while it runs).
+    pub const COMMITTED: &str = "committed";
+    /// On a version group: its commit time, `YYYY-MM-DD HH:MM:SS.ffffff+0000`.
+    pub const TIMESTAMP: &str = "timestamp";
+    /// On a version dataset: the path of the `raw_data` it maps.
+    pub const RAW_DATA: &str = "raw_data";
+    /// On a version dataset and on `raw_data`: the chunk shape.
+    pub const CHUNKS: &str = "chunks";
+    /// On `hash_table`: how many rows (and slots) are in use; the table's commit
+    /// marker, written after the rows.
+    pub const LARGEST_INDEX: &str = "largest_index";
+}
+
+/// Absolute HDF5 path of the group of versions.
+pub(crate) fn versions_path() -> String {
+    format!("/{VERSION_DATA}/{VERSIONS}")
+}
+
 /// Absolute HDF5 path of a dataset path's data group.
 pub(crate) fn data_group_path(ds_path: &str) -> String {
     format!("/{VERSION_DATA}/{ds_path}")
 }
 
+/// Absolute HDF5 path of a dataset path's `raw_data`.
+pub(crate) fn raw_data_path(ds_path: &str) -> String {
+    format!("/{VERSION_DATA}/{ds_path}/{RAW_DATA}")
+}
+
+/// Absolute HDF5 path of a dataset path's `hash_table`.
+pub(crate) fn hash_table_path(ds_path: &str) -> String {
+    format!("/{VERSION_DATA}/{ds_path}/{HASH_TABLE}")
+}
+
 /// Absolute HDF5 path of a version group.
 pub(crate) fn version_group_path(name: &str) -> String {
-    format!("/{VERSION_DATA}/versions/{name}")
+    format!("/{VERSION_DATA}/{VERSIONS}/{name}")
 }
 
 /// Resolves a path given relative to a version, or absolute inside the file

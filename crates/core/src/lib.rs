@@ -36,7 +36,10 @@ pub use buf::{AlignedBytes, ReadData};
 pub use cache::DEFAULT_READ_CACHE_BYTES;
 pub use dtype::{f16_bits_from_f64, Compound, Dtype, Field};
 pub use error::{Error, ErrorKind, Result};
-pub use file::{ChunkMap, DatasetMeta, Mode, Node, ReadSink, VersionInfo, VersionedFile};
+pub use file::{
+    CatalogStats, ChunkMap, DatasetMeta, Mode, Node, ReadSink, VersionInfo, VersionedFile,
+    DEFAULT_CATALOG_BYTES,
+};
 pub use grid::AxisSel;
 pub use h5::{Compression, Filters};
 pub use hash::HashKind;

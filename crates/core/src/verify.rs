@@ -7,9 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use crate::error::Result;
 use crate::file::{walk_version, VersionedFile};
 use crate::h5;
-use crate::layout::{
-    data_group_path, version_group_path, DATA_VERSION, FIRST_VERSION, VERSION_DATA,
-};
+use crate::layout::{data_group_path, version_group_path, DATA_VERSION, FIRST_VERSION};
+use crate::layout::{raw_data_path, versions_path, RAW_DATA};
 use crate::strings::{hash_elements, StrPool};
 
 /// One finding of [`VersionedFile::verify`].
@@ -71,7 +70,7 @@ impl VersionedFile {
         let mut rep = Report::default();
         if let Err(e) = g.current_committed() {
             rep.problems.push(Problem {
-                location: format!("/{VERSION_DATA}/versions"),
+                location: versions_path(),
                 message: e.message,
             });
         }
@@ -160,7 +159,7 @@ impl VersionedFile {
                 };
                 let mappings = match h5::read_mappings(&vds) {
                     Ok(Some((m, source))) => {
-                        let want = format!("{}/raw_data", data_group_path(&path));
+                        let want = raw_data_path(&path);
                         if let Some(s) = source
                             .filter(|s| s.trim_start_matches('/') != want.trim_start_matches('/'))
                         {
@@ -303,7 +302,7 @@ impl VersionedFile {
             let meta = dg.meta.clone();
             let kind = dg.hash;
             let trusted = !(meta.dtype.is_vlen() && data_version < DATA_VERSION);
-            let raw_path = format!("{loc}/raw_data");
+            let raw_path = format!("{loc}/{RAW_DATA}");
             for (row, u) in slots {
                 let at = format!("{loc} slot at row {row}");
                 let Some(&(stop, hash)) = by_start.get(&(row as i64)) else {

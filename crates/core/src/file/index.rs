@@ -6,7 +6,8 @@ use super::{Inner, VersionInfo, VersionedFile};
 use crate::attrs::AttrValue;
 use crate::error::{bail, ErrorKind, Result};
 use crate::h5::{self};
-use crate::layout::{FIRST_VERSION, VERSION_DATA};
+use crate::layout::FIRST_VERSION;
+use crate::layout::{attr, versions_path};
 use crate::time;
 
 impl Inner {
@@ -104,8 +105,12 @@ impl VersionedFile {
         if name != FIRST_VERSION {
             g.committed(name)?;
         }
-        let vg = h5::open_group(g.file()?, &format!("{VERSION_DATA}/versions"))?;
-        h5::write_attr(&vg, "current_version", &AttrValue::Str(name.to_string()))?;
+        let vg = h5::open_group(g.file()?, &versions_path())?;
+        h5::write_attr(
+            &vg,
+            attr::CURRENT_VERSION,
+            &AttrValue::Str(name.to_string()),
+        )?;
         h5::file_flush(g.file()?)?;
         g.current = name.to_string();
         Ok(())

@@ -21,6 +21,7 @@
 //!   immutable), so they are cached by (version, path); so are the decoded chunks of
 //!   `raw_data` that reads touch, up to a byte budget (see [`crate::cache`]).
 
+mod catalog;
 mod index;
 mod open;
 mod read;
@@ -28,16 +29,18 @@ mod storage;
 mod tree;
 
 pub use crate::layout::{normalize_path, version_relative};
+pub(crate) use catalog::{Catalog, DatasetFacts};
+pub use catalog::{CatalogStats, DEFAULT_CATALOG_BYTES};
+
 pub use read::ReadSink;
-pub(crate) use read::{gather, read_result, ChunkBytes, Reader};
+pub(crate) use read::{gather, read_result, ChunkBytes};
 pub(crate) use storage::DataGroup;
 pub(crate) use tree::{read_user_attrs, walk_version, Tree};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::attrs::Attrs;
-use crate::cache::{ChunkCache, FastMap};
+use crate::cache::ChunkCache;
 use crate::dtype::Dtype;
 use crate::error::{bail, err, ErrorKind, Result};
 use crate::grid::ChunkCoord;
@@ -150,19 +153,9 @@ pub(crate) struct Inner {
     /// interrupted commit (which writes `committed = False` first), so damaged.
     pub unmarked: HashSet<String>,
     pub data_groups: HashMap<String, DataGroup>,
-    pub maps: HashMap<(String, String), Arc<ChunkMap>>,
-    /// Metadata and raw_data path of committed version datasets, by (version, path):
-    /// committed versions never change, so repeated reads skip opening them.
-    pub read_metas: HashMap<(String, String), Arc<(DatasetMeta, String)>>,
-    /// User attributes of committed version datasets, by (version, path), for
-    /// staging over a version without opening its datasets again.
-    pub ds_attrs: HashMap<(String, String), Attrs>,
-    /// Trees of the committed versions staged over (or committed) last, newest last
-    /// (at most [`TREES_KEPT`]): staging over a version then lists no groups.
-    pub(crate) trees: Vec<(String, Arc<Tree>)>,
-    /// What reads of a committed version dataset need, by version then path (looked
-    /// up without allocating a key): filled by the first read of each.
-    pub(crate) readers: FastMap<String, FastMap<String, Arc<Reader>>>,
+    /// What is known of committed versions: trees, dataset metadata, attributes and
+    /// chunk maps, bounded (see [`catalog`]).
+    pub(crate) catalog: Catalog,
     /// Open `raw_data` handles by path, kept for reads (each open copies property
     /// lists, and an open handle keeps libhdf5's chunk cache warm).
     pub raws: HashMap<String, Hid>,
@@ -190,7 +183,55 @@ pub struct VersionedFile {
     pub(crate) inner: Arc<Mutex<Inner>>,
 }
 
+/// Everything a commit tells the file's state about the version it wrote.
+pub(crate) struct CommitRecord {
+    /// The new version.
+    pub(crate) info: VersionInfo,
+    /// Whether it became the current version.
+    pub(crate) make_current: bool,
+    /// Its tree, as a later read of the file gives it.
+    pub(crate) tree: Tree,
+    /// What is known of its datasets.
+    pub(crate) datasets: Vec<(String, DatasetFacts)>,
+    /// New slots for the read cache: `raw_data` path, first row, extent, elements.
+    pub(crate) new_chunks: Vec<(String, u64, Vec<u64>, Vec<u8>)>,
+}
+
 impl Inner {
+    /// Records a commit that reached the file: the version index, the current
+    /// version, the catalog, what the new version maps (for the storage checks) and
+    /// its new chunks (for the read cache).
+    pub(crate) fn record_commit(&mut self, c: CommitRecord) {
+        let name = c.info.name.clone();
+        if let Some(t) = c.info.timestamp {
+            self.index_time(t, &name);
+        }
+        self.versions.insert(name.clone(), c.info);
+        if c.make_current {
+            self.current = name.clone();
+        }
+        for (path, d) in &c.datasets {
+            if let Some(map) = &d.map {
+                self.note_mapped(&name, path, &d.meta, map);
+            }
+        }
+        for (raw_path, row, ext, bytes) in c.new_chunks {
+            self.chunks.insert(&raw_path, row, &ext, Arc::new(bytes));
+        }
+        self.catalog.record_commit(&name, c.tree, c.datasets);
+    }
+
+    /// Marks `name` as being staged: no other version may take it until
+    /// [`end_staging`](Self::end_staging).
+    pub(crate) fn begin_staging(&mut self, name: &str) {
+        self.staging.insert(name.to_string());
+    }
+
+    /// Frees a name [`begin_staging`](Self::begin_staging) took.
+    pub(crate) fn end_staging(&mut self, name: &str) {
+        self.staging.remove(name);
+    }
+
     pub(crate) fn file(&self) -> Result<&Hid> {
         self.file.as_ref().ok_or_else(|| {
             err(
@@ -239,11 +280,7 @@ impl VersionedFile {
             }
         }
         g.data_groups.clear();
-        g.maps.clear();
-        g.read_metas.clear();
-        g.ds_attrs.clear();
-        g.trees.clear();
-        g.readers.clear();
+        g.catalog.clear();
         g.raws.clear();
         g.chunks.clear();
         g.keep_open.clear();
@@ -267,6 +304,20 @@ impl VersionedFile {
     pub fn read_cache_bytes(&self) -> (u64, u64) {
         let g = self.lock();
         (g.chunks.capacity(), g.chunks.weight())
+    }
+
+    /// Sets the capacity of this file's catalog: what is known of committed versions
+    /// (trees, dataset metadata, attributes, chunk maps), kept so that staging over a
+    /// version and reading it do not read it from the file again. Versions used least
+    /// are forgotten first, and read again when needed. The default is
+    /// [`DEFAULT_CATALOG_BYTES`] (128 MiB, estimated).
+    pub fn set_catalog_bytes(&self, bytes: u64) {
+        self.lock().catalog.set_capacity(bytes);
+    }
+
+    /// The catalog's state now (see [`set_catalog_bytes`](Self::set_catalog_bytes)).
+    pub fn catalog_stats(&self) -> CatalogStats {
+        self.lock().catalog.stats()
     }
 
     /// Whether [`close`](Self::close) was called.

@@ -7,11 +7,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Inner, Mode, VersionInfo, VersionedFile};
+use super::{Catalog, Inner, Mode, VersionInfo, VersionedFile, DEFAULT_CATALOG_BYTES};
 use crate::attrs::AttrValue;
-use crate::cache::{ChunkCache, FastMap, DEFAULT_READ_CACHE_BYTES};
+use crate::cache::{ChunkCache, DEFAULT_READ_CACHE_BYTES};
 use crate::error::{bail, err, ErrorKind, Result};
 use crate::h5::{self, Hid};
+use crate::layout::{attr, versions_path, RAW_DATA, VERSIONS};
 use crate::layout::{DATA_VERSION, FIRST_VERSION, VERSION_DATA};
 use crate::time;
 
@@ -33,18 +34,18 @@ pub(crate) fn read_version_info(vgroup: &Hid, name: &str) -> Result<VersionInfo>
             _ => None,
         })
     };
-    let committed = if h5::attr_exists(vgroup, "committed")? {
+    let committed = if h5::attr_exists(vgroup, attr::COMMITTED)? {
         matches!(
-            h5::read_attr(vgroup, "committed")?,
+            h5::read_attr(vgroup, attr::COMMITTED)?,
             AttrValue::Bool(true) | AttrValue::Int(1)
         )
     } else {
         false
     };
-    let timestamp = s("timestamp")?.and_then(|t| time::parse_file_timestamp(&t));
+    let timestamp = s(attr::TIMESTAMP)?.and_then(|t| time::parse_file_timestamp(&t));
     Ok(VersionInfo {
         name: name.to_string(),
-        prev_version: s("prev_version")?.unwrap_or_else(|| FIRST_VERSION.to_string()),
+        prev_version: s(attr::PREV_VERSION)?.unwrap_or_else(|| FIRST_VERSION.to_string()),
         timestamp,
         committed,
     })
@@ -116,15 +117,15 @@ impl VersionedFile {
             }
         })?;
         let writable = mode != Mode::Read;
-        if !h5::exists(&file, &format!("{VERSION_DATA}/versions"))? {
+        if !h5::exists(&file, &versions_path())? {
             if !writable {
                 bail!(NotVersionedFile, "'{path}' has no versioning data (_version_data): open it with mode 'a' or 'r+' to initialise it");
             }
             initialise(&file)?;
         }
-        let vgroup = h5::open_group(&file, &format!("{VERSION_DATA}/versions"))?;
-        let data_version = if h5::attr_exists(&vgroup, "data_version")? {
-            match h5::read_attr(&vgroup, "data_version")? {
+        let vgroup = h5::open_group(&file, &versions_path())?;
+        let data_version = if h5::attr_exists(&vgroup, attr::DATA_VERSION)? {
+            match h5::read_attr(&vgroup, attr::DATA_VERSION)? {
                 AttrValue::Int(v) => v,
                 AttrValue::UInt(v) => v as i64,
                 _ => bail!(CorruptFile, "'data_version' of '{path}' is not an integer"),
@@ -146,13 +147,13 @@ impl VersionedFile {
         // Like Python: a generation-1 file opened for writing is upgraded when it has
         // no variable-length string data (the only data its generation hashed wrong).
         let data_version = if writable && data_version < DATA_VERSION && !has_vlen_data(&file)? {
-            h5::write_attr(&vgroup, "data_version", &AttrValue::Int(DATA_VERSION))?;
+            h5::write_attr(&vgroup, attr::DATA_VERSION, &AttrValue::Int(DATA_VERSION))?;
             h5::file_flush(&file)?;
             DATA_VERSION
         } else {
             data_version
         };
-        let current = match h5::read_attr(&vgroup, "current_version") {
+        let current = match h5::read_attr(&vgroup, attr::CURRENT_VERSION) {
             Ok(AttrValue::Str(s)) => s,
             _ => bail!(CorruptFile, "'{path}' has no current_version attribute"),
         };
@@ -163,7 +164,7 @@ impl VersionedFile {
                 continue;
             }
             let g = h5::open_group(&vgroup, &name)?;
-            if !h5::attr_exists(&g, "committed")? {
+            if !h5::attr_exists(&g, attr::COMMITTED)? {
                 unmarked.insert(name.clone());
             }
             versions.insert(name.clone(), read_version_info(&g, &name)?);
@@ -191,7 +192,11 @@ impl VersionedFile {
                     } else {
                         FIRST_VERSION.to_string()
                     };
-                    h5::write_attr(&vgroup, "current_version", &AttrValue::Str(current.clone()))?;
+                    h5::write_attr(
+                        &vgroup,
+                        attr::CURRENT_VERSION,
+                        &AttrValue::Str(current.clone()),
+                    )?;
                 }
             }
             if !half.is_empty() {
@@ -210,11 +215,7 @@ impl VersionedFile {
             staging: HashSet::new(),
             unmarked,
             data_groups: HashMap::new(),
-            maps: HashMap::new(),
-            read_metas: HashMap::new(),
-            ds_attrs: HashMap::new(),
-            trees: Vec::new(),
-            readers: FastMap::default(),
+            catalog: Catalog::new(DEFAULT_CATALOG_BYTES),
             raws: HashMap::new(),
             chunks: ChunkCache::new(DEFAULT_READ_CACHE_BYTES),
             data_version,
@@ -242,13 +243,13 @@ pub(crate) fn has_vlen_data(file: &Hid) -> Result<bool> {
     let mut top = true;
     while let Some(g) = stack.pop() {
         for name in h5::list(&g)? {
-            if top && name == "versions" {
+            if top && name == VERSIONS {
                 continue;
             }
             let obj = h5::open_object(&g, &name)?;
             match h5::kind_of(&obj) {
                 h5::ObjKind::Group => stack.push(obj),
-                h5::ObjKind::Dataset if name == "raw_data" => {
+                h5::ObjKind::Dataset if name == RAW_DATA => {
                     match h5::ds_type(&obj).and_then(|t| h5::dtype_of(&t)) {
                         Ok(d) if !d.is_vlen() => {}
                         _ => return Ok(true),
@@ -264,18 +265,18 @@ pub(crate) fn has_vlen_data(file: &Hid) -> Result<bool> {
 
 /// Creates `_version_data`, `versions`, `__first_version__` and their attributes.
 pub(crate) fn initialise(file: &Hid) -> Result<()> {
-    let versions = h5::create_group(file, &format!("{VERSION_DATA}/versions"))?;
+    let versions = h5::create_group(file, &versions_path())?;
     let first = h5::create_group(&versions, FIRST_VERSION)?;
     h5::write_attr(
         &first,
-        "timestamp",
+        attr::TIMESTAMP,
         &AttrValue::Str(time::format_micros(time::now_micros())?),
     )?;
     h5::write_attr(
         &versions,
-        "current_version",
+        attr::CURRENT_VERSION,
         &AttrValue::Str(FIRST_VERSION.to_string()),
     )?;
-    h5::write_attr(&versions, "data_version", &AttrValue::Int(DATA_VERSION))?;
+    h5::write_attr(&versions, attr::DATA_VERSION, &AttrValue::Int(DATA_VERSION))?;
     h5::file_flush(file)
 }

@@ -14,14 +14,6 @@ use crate::h5::{self, Hid};
 use crate::layout::{normalized, version_group_path};
 use crate::strings::{StrPool, Values};
 
-/// What a read of one committed version dataset needs (it never changes).
-#[derive(Debug)]
-pub(crate) struct Reader {
-    pub meta: DatasetMeta,
-    pub raw_path: String,
-    pub map: Arc<ChunkMap>,
-}
-
 impl Inner {
     /// Reads the edge-trimmed chunk stored at `row` of a data group: from the read
     /// cache when it holds it, else from `raw_data` (then cached). Variable-length
@@ -117,36 +109,27 @@ impl VersionedFile {
     ) -> Result<(ReadData, Vec<u64>)> {
         let path = normalized(path)?;
         let mut g = self.lock();
-        // Readers are made for committed versions only and dropped on close, and a
-        // committed version stays committed: a hit needs no other check.
-        if let Some(r) = g.readers.get(version).and_then(|m| m.get(path)).cloned() {
-            return read_mapped(&mut g, &r.meta, &r.raw_path, &r.map, sel);
+        // The catalog holds committed versions only, and a committed version stays
+        // committed: a hit needs no other check.
+        if let Some(r) = g.catalog.reader(version, path) {
+            if let Some(map) = &r.map {
+                return read_mapped(&mut g, &r.meta, &r.raw_path, map, sel);
+            }
         }
         g.committed(version)?;
-        let path = path.to_string();
-        let key = (version.to_string(), path.clone());
-        if let (Some(rm), Some(map)) = (g.read_metas.get(&key).cloned(), g.maps.get(&key).cloned())
-        {
-            let (meta, raw_path) = &*rm;
-            let reader = Arc::new(Reader {
-                meta: meta.clone(),
-                raw_path: raw_path.clone(),
-                map,
-            });
-            g.readers
-                .entry(key.0)
-                .or_default()
-                .insert(key.1, reader.clone());
-            return read_mapped(&mut g, &reader.meta, &reader.raw_path, &reader.map, sel);
-        }
+        let known = g.catalog.dataset(version, path).cloned();
         let vg = h5::open_group(g.file()?, &version_group_path(version))?;
-        if !h5::exists(&vg, &path)? {
+        if known.is_none() && !h5::exists(&vg, path)? {
             bail!(NotFound, "version '{version}' has no dataset '{path}'");
         }
-        let ds = h5::open_dataset(&vg, &path)?;
-        let (meta, raw_path) = g.dataset_meta(&ds)?;
+        let ds = h5::open_dataset(&vg, path)?;
+        let (meta, raw_path) = match known {
+            Some(d) => (d.meta.clone(), d.raw_path.clone()),
+            None => g.dataset_meta(&ds)?,
+        };
         drop(vg);
-        let map = match g.chunk_map(version, &path, &meta) {
+        // Decoding the chunk map records it, with the metadata, in the catalog.
+        let map = match g.chunk_map(version, path, &meta) {
             Ok(m) => m,
             Err(e) if e.kind == ErrorKind::Hdf5Error => {
                 // The mappings cannot be decoded (seen after Python's modify_metadata on
@@ -157,18 +140,7 @@ impl VersionedFile {
             Err(e) => return Err(e),
         };
         drop(ds);
-        let out = read_mapped(&mut g, &meta, &raw_path, &map, sel)?;
-        g.read_metas
-            .insert(key, Arc::new((meta.clone(), raw_path.clone())));
-        g.readers.entry(version.to_string()).or_default().insert(
-            path,
-            Arc::new(Reader {
-                meta,
-                raw_path,
-                map,
-            }),
-        );
-        Ok(out)
+        read_mapped(&mut g, &meta, &raw_path, &map, sel)
     }
 
     /// [`read_data`](Self::read_data), but only when it can be answered at once: the
@@ -203,7 +175,8 @@ impl VersionedFile {
     ) -> Option<Result<Vec<u64>>> {
         let path = normalized(path).ok()?;
         let mut g = self.try_lock()?;
-        let r = g.readers.get(version)?.get(path)?.clone();
+        let r = g.catalog.reader(version, path)?;
+        let map = r.map.as_ref()?;
         let meta = &r.meta;
         if meta.dtype.is_vlen() {
             return None;
@@ -221,14 +194,13 @@ impl VersionedFile {
         let mut pieces = s.pieces(&meta.chunks);
         let groups = grid::group_by_chunk(&mut pieces);
         for cp in &groups {
-            if let Some(&row) = r.map.get(&cp.coord) {
+            if let Some(&row) = map.get(&cp.coord) {
                 let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &cp.coord);
                 if !g.chunks.contains(&r.raw_path, row, &ext) {
                     return None;
                 }
             }
         }
-        let map = &r.map;
         let raw_path = &r.raw_path;
         let res = gather_into(
             meta,

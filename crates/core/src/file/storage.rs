@@ -12,6 +12,7 @@ use crate::error::{bail, err, ErrorKind, Result};
 use crate::grid::{self};
 use crate::h5::{self, Hid};
 use crate::hash::{HashKind, HASH_ATTR};
+use crate::layout::{attr, hash_table_path, raw_data_path};
 use crate::layout::{data_group_path, version_group_path, DATA_VERSION};
 use crate::strings::{hash_elements, StrPool};
 
@@ -99,11 +100,11 @@ impl Inner {
         self.data_groups.remove(ds_path);
         self.raws.clear();
         let gpath = data_group_path(ds_path);
-        let raw_path = format!("{gpath}/raw_data");
+        let raw_path = raw_data_path(ds_path);
         let (meta, kind, slots) = {
             let file = self.file()?;
             let meta = raw_meta(&h5::open_storage(file, &raw_path)?, &raw_path)?;
-            let table_path = format!("{gpath}/hash_table");
+            let table_path = hash_table_path(ds_path);
             let kind = h5::open_storage(file, &table_path)
                 .and_then(|t| h5::read_attr(&t, HASH_ATTR))
                 .ok()
@@ -155,7 +156,7 @@ impl Inner {
         // The old table goes only once every stored chunk was read and hashed: a failure
         // above (a chunk missing from raw_data) leaves the file as it was.
         let file = self.file()?;
-        let table_path = format!("{gpath}/hash_table");
+        let table_path = hash_table_path(ds_path);
         if h5::exists(file, &table_path)? {
             h5::unlink(file, &table_path)?;
         }
@@ -165,7 +166,7 @@ impl Inner {
             h5::write_attr(&table, HASH_ATTR, &AttrValue::Str(kind.name().to_string()))?;
         }
         h5::write_hash_rows(&table, 0, &rows)?;
-        h5::write_attr(&table, "largest_index", &AttrValue::Int(n as i64))?;
+        h5::write_attr(&table, attr::LARGEST_INDEX, &AttrValue::Int(n as i64))?;
         h5::file_flush(file)
     }
 
@@ -174,13 +175,13 @@ impl Inner {
     pub(crate) fn load_data_group(&mut self, ds_path: &str) -> Result<()> {
         if !self.data_groups.contains_key(ds_path) {
             let file = self.file()?;
-            let gpath = data_group_path(ds_path);
-            if !h5::exists(file, &format!("{gpath}/raw_data"))? {
+            let _gpath = data_group_path(ds_path);
+            if !h5::exists(file, &raw_data_path(ds_path))? {
                 return Ok(());
             }
-            let raw_path = format!("{gpath}/raw_data");
+            let raw_path = raw_data_path(ds_path);
             let raw = h5::open_storage(file, &raw_path)?;
-            let table = h5::open_storage(file, &format!("{gpath}/hash_table"))?;
+            let table = h5::open_storage(file, &hash_table_path(ds_path))?;
             let meta = raw_meta(&raw, &raw_path)?;
             let hash = match h5::attr_exists(&table, HASH_ATTR)? {
                 true => match h5::read_attr(&table, HASH_ATTR)? {
@@ -192,7 +193,7 @@ impl Inner {
                 },
                 false => HashKind::Sha256,
             };
-            let largest_index = match h5::read_attr(&table, "largest_index")? {
+            let largest_index = match h5::read_attr(&table, attr::LARGEST_INDEX)? {
                 AttrValue::Int(v) if v >= 0 => v as u64,
                 AttrValue::UInt(v) => v,
                 _ => bail!(
@@ -304,16 +305,15 @@ impl Inner {
         {
             return Ok(u);
         }
-        let raw_path = format!("{}/raw_data", data_group_path(ds_path));
+        let raw_path = raw_data_path(ds_path);
         let mut names: Vec<&String> = self.versions.keys().collect();
         names.sort();
         let mut out = RowUse::default();
         let file = self.file()?;
         for name in names {
-            let key = (name.clone(), ds_path.to_string());
             let by = |vstart: &[u64]| format!("version '{name}' (its chunk at {vstart:?})");
-            if let (Some(map), Some(rm)) = (self.maps.get(&key), self.read_metas.get(&key)) {
-                let meta = &rm.0;
+            let known = self.catalog.peek_dataset(name, ds_path);
+            if let Some((map, meta)) = known.and_then(|d| d.map.as_ref().map(|m| (m, &d.meta))) {
                 for (k, &row) in map.iter() {
                     let ext = grid::chunk_extent(&meta.shape, &meta.chunks, k);
                     out.note(row, row + ext[0], || {
@@ -390,7 +390,7 @@ impl Inner {
     pub(crate) fn check_storage_absent(&self, ds_path: &str) -> Result<()> {
         let file = self.file()?;
         let gpath = data_group_path(ds_path);
-        if h5::exists(file, &format!("{gpath}/hash_table"))? {
+        if h5::exists(file, &hash_table_path(ds_path))? {
             bail!(
                 CorruptFile,
                 "'{gpath}' has a hash table but no raw_data: the stored data of '{ds_path}' is lost. Nothing was written. verify() lists the versions that map it; remove them (e.g. with Python versioned-hdf5's delete_versions) or copy the intact versions to a new file before writing '{ds_path}' again"

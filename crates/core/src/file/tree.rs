@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::catalog::DatasetFacts;
 use super::{ChunkMap, DatasetMeta, Inner, Node, VersionedFile};
 use crate::attrs::{AttrValue, Attrs, DATASET_RESERVED, VERSION_RESERVED};
 use crate::error::{bail, ErrorKind, Result};
 use crate::grid::{self};
 use crate::h5::{self, Hid};
-use crate::layout::{normalize_path, version_group_path, version_relative};
+use crate::layout::attr;
+use crate::layout::{self, normalize_path, version_group_path, version_relative};
 
 /// The dataset at `ds_path` in version `version`, if that version has one there.
 pub(crate) fn version_dataset(file: &Hid, version: &str, ds_path: &str) -> Result<Option<Hid>> {
@@ -30,14 +32,14 @@ pub(crate) type Tree = (
 );
 
 /// Walks a version's tree: every group path and every dataset path with its metadata.
-/// With `cached`, dataset metadata comes from (and goes to) `read_metas`: reading a
-/// version dataset's fill value copies its whole creation property list, virtual
-/// mappings included, which for tens of thousands of mappings costs as much as
-/// creating the dataset. `verify()` walks uncached, to check what is on disk.
+/// With `cached`, the tree and dataset facts come from (and go to) the catalog:
+/// reading a version dataset's fill value copies its whole creation property list,
+/// virtual mappings included, which for tens of thousands of mappings costs as much
+/// as creating the dataset. `verify()` walks uncached, to check what is on disk.
 pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Result<Tree> {
     if cached {
-        if let Some((_, t)) = inner.trees.iter().find(|(v, _)| v == version) {
-            return Ok((**t).clone());
+        if let Some(t) = inner.catalog.tree(version) {
+            return Ok((*t).clone());
         }
     }
     let root = h5::open_group(inner.file()?, &version_group_path(version))?;
@@ -51,14 +53,16 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
             } else {
                 format!("{prefix}/{name}")
             };
-            let key = (version.to_string(), path.clone());
-            if cached {
-                if let (Some(m), Some(a)) = (inner.read_metas.get(&key), inner.ds_attrs.get(&key)) {
-                    // A dataset already seen: opening it again would decode all its
-                    // virtual mappings.
-                    datasets.insert(path, (m.0.clone(), a.clone()));
-                    continue;
-                }
+            let known = if cached {
+                inner.catalog.dataset(version, &path).cloned()
+            } else {
+                None
+            };
+            if let Some((meta, Some(attrs))) = known.as_ref().map(|d| (&d.meta, &d.attrs)) {
+                // A dataset already seen: opening it again would decode all its
+                // virtual mappings.
+                datasets.insert(path, (meta.clone(), attrs.clone()));
+                continue;
             }
             let obj = h5::open_object(&g, &name)?;
             match h5::kind_of(&obj) {
@@ -67,21 +71,22 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
                     stack.push((path, obj));
                 }
                 h5::ObjKind::Dataset => {
-                    let meta = match inner.read_metas.get(&key).filter(|_| cached) {
-                        Some(m) => m.0.clone(),
-                        None => {
-                            let (meta, raw_path) = inner.dataset_meta(&obj)?;
-                            if cached {
-                                inner
-                                    .read_metas
-                                    .insert(key.clone(), Arc::new((meta.clone(), raw_path)));
-                            }
-                            meta
-                        }
+                    let (meta, raw_path) = match known {
+                        Some(d) => (d.meta.clone(), d.raw_path.clone()),
+                        None => inner.dataset_meta(&obj)?,
                     };
                     let attrs = read_user_attrs(&obj, &DATASET_RESERVED)?;
                     if cached {
-                        inner.ds_attrs.insert(key, attrs.clone());
+                        inner.catalog.note_dataset(
+                            version,
+                            &path,
+                            DatasetFacts {
+                                meta: meta.clone(),
+                                raw_path,
+                                attrs: Some(attrs.clone()),
+                                map: None,
+                            },
+                        );
                     }
                     datasets.insert(path, (meta, attrs));
                 }
@@ -90,33 +95,20 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
         }
     }
     if cached {
-        inner.keep_tree(version, (groups.clone(), datasets.clone()));
+        inner
+            .catalog
+            .note_tree(version, Arc::new((groups.clone(), datasets.clone())));
     }
     Ok((groups, datasets))
 }
 
-/// How many version trees [`Inner::trees`] keeps.
-pub(crate) const TREES_KEPT: usize = 4;
-
 impl Inner {
-    /// Keeps the tree of committed version `version` for the next stage over it.
-    pub(crate) fn keep_tree(&mut self, version: &str, tree: Tree) {
-        self.trees.retain(|(v, _)| v != version);
-        if self.trees.len() >= TREES_KEPT {
-            self.trees.remove(0);
-        }
-        self.trees.push((version.to_string(), Arc::new(tree)));
-    }
-
     /// Reads a version dataset's metadata.
     pub(crate) fn dataset_meta(&self, ds: &Hid) -> Result<(DatasetMeta, String)> {
         let shape = h5::ds_shape(ds)?;
         let dtype = h5::dtype_of(&h5::ds_type(ds)?)?;
         let fill = h5::ds_fill(ds, &dtype)?;
-        let raw_path = match h5::read_attr(ds, "raw_data") {
-            Ok(AttrValue::Str(s)) => s,
-            _ => bail!(CorruptFile, "a version dataset has no 'raw_data' attribute: the file is not a valid versioned-hdf5 file"),
-        };
+        let raw_path = raw_data_attr(ds)?;
         let chunks = chunks_attr(ds, "a version dataset")?;
         let file = self.file()?;
         let filters = match h5::open_storage(file, &raw_path) {
@@ -145,9 +137,12 @@ impl Inner {
         path: &str,
         meta: &DatasetMeta,
     ) -> Result<Arc<ChunkMap>> {
-        let key = (version.to_string(), path.to_string());
-        if let Some(m) = self.maps.get(&key) {
-            return Ok(m.clone());
+        if let Some(m) = self
+            .catalog
+            .dataset(version, path)
+            .and_then(|d| d.map.clone())
+        {
+            return Ok(m);
         }
         let ds = h5::open_dataset(
             self.file()?,
@@ -175,8 +170,21 @@ impl Inner {
             }
         }
         let arc = Arc::new(map);
-        self.maps.insert(key, arc.clone());
+        let raw_path = match self.catalog.dataset(version, path) {
+            Some(d) => d.raw_path.clone(),
+            None => raw_data_attr(&ds)?,
+        };
+        self.catalog
+            .note_map(version, path, meta, &raw_path, arc.clone());
         Ok(arc)
+    }
+}
+
+/// The `raw_data` attribute of a version dataset: the path of the storage it maps.
+fn raw_data_attr(ds: &Hid) -> Result<String> {
+    match h5::read_attr(ds, layout::attr::RAW_DATA) {
+        Ok(AttrValue::Str(s)) => Ok(s),
+        _ => bail!(CorruptFile, "a version dataset has no 'raw_data' attribute: the file is not a valid versioned-hdf5 file"),
     }
 }
 
@@ -207,8 +215,8 @@ impl VersionedFile {
             return Ok(Node::Group);
         }
         // A dataset seen before: opening it again would decode all its mappings.
-        if let Some(m) = g.read_metas.get(&(version.to_string(), path.clone())) {
-            return Ok(Node::Dataset(m.0.clone()));
+        if let Some(d) = g.catalog.dataset(version, &path) {
+            return Ok(Node::Dataset(d.meta.clone()));
         }
         let vg = h5::open_group(g.file()?, &version_group_path(version))?;
         if !h5::exists(&vg, &path)? {
@@ -221,12 +229,17 @@ impl VersionedFile {
         match h5::kind_of(&obj) {
             h5::ObjKind::Group => Ok(Node::Group),
             h5::ObjKind::Dataset => {
-                let key = (version.to_string(), path.clone());
-                if let Some(m) = g.read_metas.get(&key) {
-                    return Ok(Node::Dataset(m.0.clone()));
-                }
                 let (meta, raw_path) = g.dataset_meta(&obj)?;
-                g.read_metas.insert(key, Arc::new((meta.clone(), raw_path)));
+                g.catalog.note_dataset(
+                    version,
+                    &path,
+                    DatasetFacts {
+                        meta: meta.clone(),
+                        raw_path,
+                        attrs: None,
+                        map: None,
+                    },
+                );
                 Ok(Node::Dataset(meta))
             }
             h5::ObjKind::Other => bail!(
@@ -301,7 +314,7 @@ impl VersionedFile {
 
 /// The `chunks` attribute of a version dataset or `raw_data` (`what` names it in errors).
 pub(crate) fn chunks_attr(obj: &Hid, what: &str) -> Result<Vec<u64>> {
-    match h5::read_attr(obj, "chunks") {
+    match h5::read_attr(obj, attr::CHUNKS) {
         Ok(AttrValue::IntArray(v)) => Ok(v.into_iter().map(|c| c.max(1) as u64).collect()),
         Ok(AttrValue::UIntArray(v)) => Ok(v.into_iter().map(|c| c.max(1)).collect()),
         _ => bail!(CorruptFile, "{what} has no valid 'chunks' attribute"),

@@ -16,7 +16,8 @@ use crate::file::{gather, read_result, ChunkBytes, ChunkMap, DatasetMeta, Versio
 use crate::grid::{self, AxisSel, ChunkCoord, Selection};
 use crate::h5::{Compression, Filters};
 use crate::hash::HashKind;
-use crate::layout::{data_group_path, normalize_path};
+use crate::layout::normalize_path;
+use crate::layout::{raw_data_path, VERSIONS};
 use crate::stage::dataset_mut;
 use crate::stage::ensure_parents;
 use crate::stage::refuse_absolute;
@@ -131,7 +132,7 @@ impl StagedVersion {
                 "dataset path is empty: give a name such as 'prices'"
             );
         }
-        if path == "versions" {
+        if path == VERSIONS {
             bail!(
                 InvalidArgument,
                 "'versions' is reserved by the file format: choose another dataset name"
@@ -413,7 +414,7 @@ impl StagedVersion {
                 let from = grid::chunk_extent(&old, &chunks, k);
                 let to = grid::chunk_extent(shape, &chunks, k);
                 if from != to {
-                    let raw_path = format!("{}/raw_data", data_group_path(&path));
+                    let raw_path = raw_data_path(&path);
                     let buf = {
                         let mut f = self.file.lock();
                         f.read_slot(&raw_path, &ds.meta, row, &from, Some(&mut ds.pool))?
@@ -449,7 +450,7 @@ impl StagedVersion {
         let s = Selection::resolve(sel, &ds.meta.shape)?;
         let meta = ds.meta.clone();
         let base = base_map(&self.file, &path, ds)?;
-        let raw_path = format!("{}/raw_data", data_group_path(&path));
+        let raw_path = raw_data_path(&path);
         let StagedDataset {
             dirty,
             pool,
@@ -695,13 +696,7 @@ pub(crate) fn load_chunk(
     if let Some(row) = base_map(file, path, ds)?.and_then(|m| m.get(k).copied()) {
         let mut f = file.lock();
         return f
-            .read_slot(
-                &format!("{}/raw_data", data_group_path(path)),
-                &ds.meta,
-                row,
-                ext,
-                Some(&mut ds.pool),
-            )
+            .read_slot(&raw_data_path(path), &ds.meta, row, ext, Some(&mut ds.pool))
             .map(ChunkBytes::into_vec);
     }
     Ok(grid::filled(&ds.meta.fill, grid::volume(ext)?))

@@ -151,7 +151,7 @@ impl VersionedFile {
         if let Some(ts) = opts.timestamp {
             time::format_micros(ts)?;
         }
-        g.staging.insert(name.to_string());
+        g.begin_staging(name);
         Ok(StagedVersion {
             file: self.clone(),
             state: Arc::new(Mutex::new(State {
@@ -386,7 +386,7 @@ impl StagedVersion {
         if !st.finished {
             st.finished = true;
             st.datasets.clear();
-            self.file.lock().staging.remove(&st.name);
+            self.file.lock().end_staging(&st.name);
         }
     }
 
@@ -414,7 +414,7 @@ impl StagedVersion {
         // On the libhdf5 worker thread, which turns a panic into an error.
         let file = self.file.clone();
         let result = crate::worker::run(move || commit_state(&file, state));
-        self.file.lock().staging.remove(&name);
+        self.file.lock().end_staging(&name);
         if result.is_ok() {
             self.state
                 .lock()

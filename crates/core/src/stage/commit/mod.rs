@@ -20,9 +20,11 @@ use crate::attrs::{AttrValue, Attrs};
 use crate::codec;
 use crate::error::{bail, Result};
 use crate::file::{ChunkMap, DatasetMeta, VersionInfo, VersionedFile};
+use crate::file::{CommitRecord, DatasetFacts};
 use crate::grid::{self, ChunkCoord};
 use crate::h5::{self};
-use crate::layout::{data_group_path, version_group_path, VERSION_DATA};
+use crate::layout::version_group_path;
+use crate::layout::{attr, raw_data_path, versions_path};
 use crate::stage::commit::hashing::hash_chunks;
 use crate::stage::commit::hashing::Chunks;
 use crate::stage::commit::objects::finish_version;
@@ -143,7 +145,6 @@ pub(crate) fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInf
         }
     }
     let mut plans: Vec<(String, DatasetMeta, Attrs, Plan)> = Vec::new();
-    let mut new_maps: Vec<(String, Arc<ChunkMap>)> = Vec::new();
     let mut updates: Vec<TableUpdate> = Vec::new();
     // Deferred slots, with the index in `work` of their dataset.
     let mut deferred: Vec<(usize, Deferred)> = Vec::new();
@@ -152,7 +153,6 @@ pub(crate) fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInf
         updates.extend(update);
         deferred.extend(later.map(|d| (at, d)));
         let map = Arc::new(map);
-        new_maps.push((path.clone(), map.clone()));
         plans.push((
             path.clone(),
             ds.meta.clone(),
@@ -232,8 +232,8 @@ pub(crate) fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInf
                 }
                 if st.make_current {
                     let cur = f.current.clone();
-                    if let Ok(vg) = h5::open_group(fh, &format!("{VERSION_DATA}/versions")) {
-                        let _ = h5::write_attr(&vg, "current_version", &AttrValue::Str(cur));
+                    if let Ok(vg) = h5::open_group(fh, &versions_path()) {
+                        let _ = h5::write_attr(&vg, attr::CURRENT_VERSION, &AttrValue::Str(cur));
                     }
                 }
                 let _ = h5::file_flush(fh);
@@ -247,40 +247,44 @@ pub(crate) fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInf
         timestamp: Some(timestamp),
         committed: true,
     };
-    f.versions.insert(st.name.clone(), info.clone());
-    f.index_time(timestamp, &st.name);
-    if st.make_current {
-        f.current = st.name.clone();
-    }
-    for (path, map) in new_maps {
-        f.maps.insert((st.name.clone(), path), map);
-    }
-    for u in updates {
-        let raw_path = format!("{}/raw_data", data_group_path(&u.path));
-        for (row, ext, bytes) in u.cache {
-            f.chunks.insert(&raw_path, row, &ext, Arc::new(bytes));
-        }
-    }
-    // The new version's dataset metadata is known: later stages over it and reads of
-    // it need not read it back (see `walk_version`).
+    // What the commit knows of the new version goes to the file's state: later stages
+    // over it and reads of it need not read it back (see `walk_version`).
     let mut tree_datasets = BTreeMap::new();
+    let mut facts = Vec::with_capacity(plans.len());
     for ((path, meta, _, plan), attrs) in plans.into_iter().zip(written) {
         tree_datasets.insert(path.clone(), (meta.clone(), attrs.clone()));
-        f.ds_attrs.insert((st.name.clone(), path.clone()), attrs);
-        if let Plan::Virtual { map } = &plan {
-            f.note_mapped(&st.name, &path, &meta, map);
-        }
-        let cached = match plan {
-            Plan::Virtual { .. } => Some(Arc::new((
+        let known = match plan {
+            Plan::Virtual { map } => Some(DatasetFacts {
+                raw_path: raw_data_path(&path),
                 meta,
-                format!("{}/raw_data", data_group_path(&path)),
-            ))),
-            Plan::Copy { from } => f.read_metas.get(&(from, path.clone())).cloned(),
+                attrs: Some(attrs),
+                map: Some(map),
+            }),
+            // The copy maps what its source maps.
+            Plan::Copy { from } => f.catalog.peek_dataset(&from, &path).map(|d| DatasetFacts {
+                meta,
+                raw_path: d.raw_path.clone(),
+                attrs: Some(attrs),
+                map: d.map.clone(),
+            }),
         };
-        if let Some(c) = cached {
-            f.read_metas.insert((st.name.clone(), path), c);
-        }
+        facts.extend(known.map(|d| (path, d)));
     }
-    f.keep_tree(&st.name, (group_attrs, tree_datasets));
+    let new_chunks = updates
+        .into_iter()
+        .flat_map(|u| {
+            let raw_path = raw_data_path(&u.path);
+            u.cache
+                .into_iter()
+                .map(move |(row, ext, bytes)| (raw_path.clone(), row, ext, bytes))
+        })
+        .collect();
+    f.record_commit(CommitRecord {
+        info: info.clone(),
+        make_current: st.make_current,
+        tree: (group_attrs, tree_datasets),
+        datasets: facts,
+        new_chunks,
+    });
     Ok(info)
 }

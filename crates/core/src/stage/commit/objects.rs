@@ -10,7 +10,8 @@ use crate::file::{read_user_attrs, DatasetMeta, Inner};
 use crate::grid::{self, ChunkCoord};
 use crate::h5::{self, Mapping};
 use crate::hash::{HashKind, HASH_ATTR};
-use crate::layout::{data_group_path, version_group_path, VERSION_DATA};
+use crate::layout::{attr, hash_table_path, raw_data_path, versions_path};
+use crate::layout::{data_group_path, version_group_path};
 use crate::stage::commit::Plan;
 
 pub(crate) fn create_data_group(
@@ -23,7 +24,7 @@ pub(crate) fn create_data_group(
     // The group exists already when another dataset path lives below it ('a' after
     // 'a/b'): then only raw_data and hash_table are new, and only they may go again.
     let existed = h5::exists(f.file()?, &gpath)?;
-    let leaves = ["raw_data", "hash_table"].map(|l| format!("{gpath}/{l}"));
+    let leaves = [raw_data_path(path), hash_table_path(path)];
     let mut had = [false; 2];
     if existed {
         for (h, p) in had.iter_mut().zip(&leaves) {
@@ -68,7 +69,7 @@ pub(crate) fn create_data_group_objects(
     let raw = h5::create_raw_data(&g, &meta.dtype, &meta.chunks, &meta.fill, &meta.filters)?;
     h5::write_attr(
         &raw,
-        "chunks",
+        attr::CHUNKS,
         &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()),
     )?;
     let table = h5::create_hash_table(&g)?;
@@ -89,11 +90,11 @@ pub(crate) fn write_version(
     plans: &[(String, DatasetMeta, Attrs, Plan)],
 ) -> Result<(BTreeMap<String, Attrs>, Vec<Attrs>)> {
     let file = f.file()?;
-    let versions = h5::open_group(file, &format!("{VERSION_DATA}/versions"))?;
+    let versions = h5::open_group(file, &versions_path())?;
     let vg = h5::create_group(&versions, name)?;
-    h5::write_new_attr(&vg, "prev_version", &AttrValue::Str(prev.to_string()))?;
-    h5::write_new_attr(&vg, "committed", &AttrValue::Bool(false))?;
-    h5::write_new_attr(&vg, "timestamp", &AttrValue::Str(ts.to_string()))?;
+    h5::write_new_attr(&vg, attr::PREV_VERSION, &AttrValue::Str(prev.to_string()))?;
+    h5::write_new_attr(&vg, attr::COMMITTED, &AttrValue::Bool(false))?;
+    h5::write_new_attr(&vg, attr::TIMESTAMP, &AttrValue::Str(ts.to_string()))?;
     for (k, v) in root_attrs {
         h5::write_new_attr(&vg, k, v)?;
     }
@@ -113,7 +114,7 @@ pub(crate) fn write_version(
     }
     let mut written = Vec::with_capacity(plans.len());
     for (path, meta, attrs, plan) in plans {
-        let raw_path = format!("{}/raw_data", data_group_path(path));
+        let raw_path = raw_data_path(path);
         let ds = match plan {
             Plan::Copy { from } => {
                 let src = h5::open_group(file, &version_group_path(from))?;
@@ -164,10 +165,10 @@ pub(crate) fn write_version(
         for (k, v) in attrs {
             h5::write_new_attr(&ds, k, v)?;
         }
-        h5::write_new_attr(&ds, "raw_data", &AttrValue::Str(raw_path))?;
+        h5::write_new_attr(&ds, attr::RAW_DATA, &AttrValue::Str(raw_path))?;
         h5::write_new_attr(
             &ds,
-            "chunks",
+            attr::CHUNKS,
             &AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect()),
         )?;
         // As a later read of the file gives them (order, types), while the dataset is
@@ -181,13 +182,13 @@ pub(crate) fn write_version(
 /// then a flush.
 pub(crate) fn finish_version(f: &Inner, name: &str, make_current: bool) -> Result<()> {
     let file = f.file()?;
-    let versions = h5::open_group(file, &format!("{VERSION_DATA}/versions"))?;
+    let versions = h5::open_group(file, &versions_path())?;
     let vg = h5::open_group(&versions, name)?;
-    h5::write_attr(&vg, "committed", &AttrValue::Bool(true))?;
+    h5::write_attr(&vg, attr::COMMITTED, &AttrValue::Bool(true))?;
     if make_current {
         h5::write_attr(
             &versions,
-            "current_version",
+            attr::CURRENT_VERSION,
             &AttrValue::Str(name.to_string()),
         )?;
     }

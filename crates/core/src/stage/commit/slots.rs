@@ -13,7 +13,7 @@ use crate::error::{bail, Result};
 use crate::file::{ChunkMap, DataGroup, DatasetMeta, Inner};
 use crate::grid::{self, AxisSel, Selection};
 use crate::h5::{self, HashRow};
-use crate::layout::data_group_path;
+use crate::layout::raw_data_path;
 use crate::stage::commit::hashing::hash_chunks;
 use crate::stage::commit::hashing::Chunks;
 use crate::stage::commit::hashing::Hashed;
@@ -67,10 +67,7 @@ pub(crate) fn store_chunks(
     let first_new = dg.largest_index.max(raw_slots);
     // Nothing should have cached rows past every stored slot, but the rows written
     // below must never be answered from before the write, whatever happens next.
-    f.chunks.forget_rows(
-        &format!("{}/raw_data", data_group_path(path)),
-        first_new * c0,
-    );
+    f.chunks.forget_rows(&raw_data_path(path), first_new * c0);
     let Some(dg) = f.data_group(path)? else {
         bail!(
             Hdf5Error,

@@ -6,6 +6,7 @@ use crate::codec;
 use crate::error::{bail, Result};
 use crate::file::{DataGroup, Inner};
 use crate::h5::{self, HashRow};
+use crate::layout::attr;
 use crate::stage::commit::slots::probe_offset;
 
 /// Hash-table rows a commit appends for one dataset path, written after its data.
@@ -32,7 +33,11 @@ pub(crate) fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
     };
     write_table_rows(dg, u)?;
     // largest_index last: it is the format's commit marker for the table.
-    h5::write_attr(&dg.table, "largest_index", &AttrValue::Int(u.next as i64))?;
+    h5::write_attr(
+        &dg.table,
+        attr::LARGEST_INDEX,
+        &AttrValue::Int(u.next as i64),
+    )?;
     dg.largest_index = u.next;
     for r in &u.rows {
         dg.index.entry(r.hash).or_insert(r.start as u64);
