@@ -17,6 +17,7 @@ pub mod attrs;
 pub mod buf;
 mod cache;
 pub mod codec;
+mod dedup;
 pub mod dtype;
 pub mod error;
 pub mod file;

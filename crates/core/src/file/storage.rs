@@ -3,11 +3,12 @@
 //! rely on rows that are missing). A damaged hash table is rebuilt from the chunks the
 //! committed versions map.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::tree::{chunks_attr, version_dataset};
 use super::{ChunkMap, DatasetMeta, Inner};
 use crate::attrs::AttrValue;
+use crate::dedup::{index_rows, BadRow, HashIndex};
 use crate::error::{bail, err, ErrorKind, Result};
 use crate::grid::{self};
 use crate::h5::{self, Hid};
@@ -48,7 +49,7 @@ pub(crate) struct DataGroup {
     pub table: Hid,
     pub meta: DatasetMeta,
     pub hash: HashKind,
-    pub index: HashMap<[u8; 32], u64>,
+    pub index: HashIndex,
     pub largest_index: u64,
     /// The table's rows `[0, largest_index)` as stored (48 bytes each), when they were
     /// read: commits rewrite the table's last chunk from it without reading it back.
@@ -212,25 +213,19 @@ impl Inner {
             };
             let table_bytes =
                 (trusted && rows.len() as u64 == largest_index).then(|| h5::rows_to_bytes(&rows));
-            let mut index = HashMap::with_capacity(rows.len());
+            let index = match index_rows(&rows, largest_index, meta.chunks[0]) {
+                Ok(i) => i,
+                Err(BadRow::Malformed { start, stop }) => bail!(
+                    CorruptFile,
+                    "hash table of '{ds_path}' has a malformed row ({start}, {stop})"
+                ),
+                Err(BadRow::PastLargestIndex) => bail!(
+                    CorruptFile,
+                    "hash table of '{ds_path}' points past largest_index: rebuild it with Python's rebuild_hashtables() before writing"
+                ),
+            };
             let mut table_end = RowUse::default();
-            let c0 = meta.chunks[0] as i64;
-            for r in rows {
-                if r.start < 0 || r.stop < r.start || r.start % c0 != 0 {
-                    bail!(
-                        CorruptFile,
-                        "hash table of '{ds_path}' has a malformed row ({}, {})",
-                        r.start,
-                        r.stop
-                    );
-                }
-                if r.stop as u64 > largest_index * meta.chunks[0] {
-                    bail!(
-                        CorruptFile,
-                        "hash table of '{ds_path}' points past largest_index: rebuild it with Python's rebuild_hashtables() before writing"
-                    );
-                }
-                index.entry(r.hash).or_insert(r.start as u64);
+            for r in &rows {
                 table_end.note(r.start as u64, r.stop as u64, || {
                     format!("the hash table of '{ds_path}'")
                 });

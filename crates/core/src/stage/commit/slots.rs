@@ -4,15 +4,15 @@
 //! kept for the read cache.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use rayon::prelude::*;
 
 use crate::codec;
+use crate::dedup::{Assigned, SlotAssigner};
 use crate::error::{bail, Result};
 use crate::file::{ChunkMap, DataGroup, DatasetMeta, Inner};
 use crate::grid::{self, AxisSel, Selection};
-use crate::h5::{self, HashRow};
+use crate::h5::{self};
 use crate::layout::raw_data_path;
 use crate::stage::commit::hashing::hash_chunks;
 use crate::stage::commit::hashing::Chunks;
@@ -75,23 +75,21 @@ pub(crate) fn store_chunks(
         );
     };
     let mut acc = Appended {
-        next: first_new,
-        fresh: HashMap::new(),
-        rows: Vec::new(),
+        slots: SlotAssigner::new(first_new, c0),
         cache: Vec::new(),
         budget: READ_CACHE_FILL_BYTES,
     };
     let mut later = None;
     match chunks {
         Chunks::Hashed(chunks) => {
-            let to_write = acc.dedup(dg, &mut map, c0, &chunks);
+            let to_write = acc.dedup(dg, &mut map, &chunks);
             later = acc.write(dg, ds, to_write, chunks, true)?;
         }
         Chunks::Streamed(batches) => {
             let mut batches = batches.into_iter();
             let mut current = batches.next().map(|b| hash_chunks(ds, b)).transpose()?;
             while let Some(chunks) = current.take() {
-                let to_write = acc.dedup(dg, &mut map, c0, &chunks);
+                let to_write = acc.dedup(dg, &mut map, &chunks);
                 let next = batches.next();
                 // The next batch is hashed on the thread pool while this thread writes.
                 let (hashed, written) = std::thread::scope(|sc| {
@@ -112,19 +110,20 @@ pub(crate) fn store_chunks(
             }
         }
     }
-    if acc.next == first_new {
+    let next = acc.slots.next_slot();
+    if next == first_new {
         return Ok((map, None, None));
     }
     let mut dims = meta.chunks.clone();
-    dims[0] = acc.next * c0;
+    dims[0] = next * c0;
     dg.meta.shape = dims;
     Ok((
         map,
         Some(TableUpdate {
             path: path.to_string(),
             first_new,
-            rows: acc.rows,
-            next: acc.next,
+            rows: acc.slots.into_rows(),
+            next,
             cache: acc.cache,
         }),
         later,
@@ -147,12 +146,8 @@ pub(crate) struct Deferred {
 
 /// What [`store_chunks`] has appended so far.
 pub(crate) struct Appended {
-    /// The next free slot.
-    pub(crate) next: u64,
-    /// Hashes of the slots appended, to their first row.
-    pub(crate) fresh: HashMap<[u8; 32], u64>,
-    /// Hash-table rows of the slots appended.
-    pub(crate) rows: Vec<HashRow>,
+    /// The slots given to the chunks so far, and the new ones' hash-table rows.
+    pub(crate) slots: SlotAssigner,
     /// New slots for the read cache (see [`TableUpdate::cache`]).
     pub(crate) cache: Vec<(u64, Vec<u64>, Vec<u8>)>,
     /// Bytes the read cache may still take.
@@ -161,37 +156,19 @@ pub(crate) struct Appended {
 
 impl Appended {
     /// Maps `chunks` to rows (known hashes to their slot, new ones to new slots from
-    /// `next` on); returns the indices of the chunks to write, in slot order.
-    fn dedup(
-        &mut self,
-        dg: &DataGroup,
-        map: &mut ChunkMap,
-        c0: u64,
-        chunks: &[Hashed],
-    ) -> Vec<usize> {
+    /// the first free one on); returns the indices of the chunks to write, in slot order.
+    fn dedup(&mut self, dg: &DataGroup, map: &mut ChunkMap, chunks: &[Hashed]) -> Vec<usize> {
         let mut to_write = Vec::new();
         for (i, h) in chunks.iter().enumerate() {
             if h.fill_only {
                 map.remove(&h.coord);
                 continue;
             }
-            let row = if let Some(&r) = dg.index.get(&h.hash) {
-                r
-            } else if let Some(&r) = self.fresh.get(&h.hash) {
-                r
-            } else {
-                let r = self.next * c0;
-                self.next += 1;
-                self.fresh.insert(h.hash, r);
+            let a = self.slots.assign(&dg.index, h.hash, h.ext[0]);
+            if let Assigned::New(_) = a {
                 to_write.push(i);
-                self.rows.push(HashRow {
-                    hash: h.hash,
-                    start: r as i64,
-                    stop: (r + h.ext[0]) as i64,
-                });
-                r
-            };
-            map.insert(h.coord.clone(), row);
+            }
+            map.insert(h.coord.clone(), a.row());
         }
         to_write
     }
@@ -213,9 +190,10 @@ impl Appended {
         }
         let meta = &ds.meta;
         let c0 = meta.chunks[0];
-        let first = self.next - to_write.len() as u64;
+        let next = self.slots.next_slot();
+        let first = next - to_write.len() as u64;
         let mut dims = meta.chunks.clone();
-        dims[0] = self.next * c0;
+        dims[0] = next * c0;
         h5::ds_set_extent(&dg.raw, &dims)?;
         // `to_write` is in increasing order: keep those chunks, in slot order.
         let mut wanted = to_write.iter().copied().peekable();
