@@ -1,25 +1,9 @@
 //! End-to-end tests of the engine on real files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::*;
 use vh5::{AxisSel, CreateOptions, Dtype, Mode, StageOptions, Values, VersionedFile};
-
-fn f64s(v: &[f64]) -> Values {
-    Values::Raw(v.iter().flat_map(|x| x.to_le_bytes()).collect())
-}
-fn to_f64(b: &Values) -> Vec<f64> {
-    let Values::Raw(b) = b else {
-        panic!("strings where numbers were expected")
-    };
-    b.chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-fn raw_slots(path: &str, ds: &str, c0: u64) -> u64 {
-    let f = peek(path);
-    let d = f.dataset(&format!("_version_data/{ds}/raw_data")).unwrap();
-    d.shape()[0] as u64 / c0
-}
 
 #[test]
 fn commit_read_and_dedup() {
@@ -41,7 +25,7 @@ fn commit_read_and_dedup() {
     )
     .unwrap();
     s.commit().unwrap();
-    assert_eq!(raw_slots(path, "g/x", 10), 3);
+    assert_eq!(slots(path, "g/x", 10), 3);
     let (b, shape) = vf.read("v1", "g/x", &[]).unwrap();
     assert_eq!(to_f64(&b), data);
     assert_eq!(shape, vec![25]);
@@ -61,12 +45,12 @@ fn commit_read_and_dedup() {
         .unwrap();
     assert_eq!(to_f64(&b), vec![100.0, 1.0, 2.0]);
     s.commit().unwrap();
-    assert_eq!(raw_slots(path, "g/x", 10), 4);
+    assert_eq!(slots(path, "g/x", 10), 4);
     // Rewriting identical data adds nothing.
     let s = vf.stage("v3", StageOptions::default()).unwrap();
     s.write("g/x", &[], &f64s(&data)).unwrap();
     s.commit().unwrap();
-    assert_eq!(raw_slots(path, "g/x", 10), 4);
+    assert_eq!(slots(path, "g/x", 10), 4);
     assert_eq!(to_f64(&vf.read("v1", "g/x", &[]).unwrap().0), data);
     assert_eq!(to_f64(&vf.read("v3", "g/x", &[]).unwrap().0), data);
     assert_eq!(
@@ -239,7 +223,7 @@ fn strings_round_trip_dedup_and_hash_like_the_spec() {
     .unwrap();
     s.commit().unwrap();
     // ["a","b","c"] twice is stored once: slots abc, "" + ü → 2 slots.
-    assert_eq!(raw_slots(path, "s", 3), 2);
+    assert_eq!(slots(path, "s", 3), 2);
     let (v, _) = vf.read("v1", "s", &[]).unwrap();
     assert_eq!(v, Values::Strings(words.clone()));
     // A non-empty fill value is refused for variable-length strings.
@@ -449,7 +433,7 @@ fn commits_over_damaged_storage_are_refused_and_write_nothing() {
     );
     assert_eq!(vf.versions().unwrap(), ["v1", "v2", "v3"]);
     vf.close().unwrap();
-    assert_eq!(raw_slots(path, "x", 10), 2, "raw_data keeps its 20 rows");
+    assert_eq!(slots(path, "x", 10), 2, "raw_data keeps its 20 rows");
     let vf = VersionedFile::open(path, Mode::Read).unwrap();
     let e = vf
         .read("v1", "x", &[AxisSel::Index(22)])
@@ -486,16 +470,6 @@ fn commits_over_damaged_storage_are_refused_and_write_nothing() {
     assert_eq!(vf.nth_previous(1).unwrap().name, "v3");
     assert!(vf.verify().unwrap().ok());
     vf.close().unwrap();
-}
-
-/// Opens `path` read-only with libhdf5's default driver and no file lock, to look at
-/// storage while this process may hold the file open for writing through the
-/// engine's own driver (which libhdf5 treats as a different open).
-fn peek(path: &str) -> hdf5::File {
-    hdf5::File::with_options()
-        .with_fapl(|p| p.file_locking(false))
-        .open(path)
-        .unwrap()
 }
 
 /// Float64s whose low seven bytes are pseudo-random: chunks LZF cannot shrink, which

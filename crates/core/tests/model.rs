@@ -32,6 +32,9 @@
 //! the engine calls it made. Nothing is persisted next to the sources.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::*;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Debug;
 
@@ -482,15 +485,6 @@ fn chunks_of(m: &DsM, chunks: &[u64], fill: &[u8]) -> Vec<(Vec<u64>, Vec<Vec<u8>
 struct Row {
     hash: [u8; 32],
     shape: [i64; 2],
-}
-
-/// Slots in a path's raw_data (0 when the path has no storage).
-fn slots(file: &str, ds: &str, c0: u64) -> u64 {
-    let f = peek(file);
-    match f.dataset(&format!("_version_data/{ds}/raw_data")) {
-        Ok(d) => d.shape()[0] as u64 / c0,
-        Err(_) => 0,
-    }
 }
 
 /// The hashes of a path's hash table, rows below largest_index.
@@ -1675,14 +1669,4 @@ fn regression_failed_commit_leaves_the_path_usable() {
     assert_eq!(vf.read("v1", "s", &[]).unwrap().0, strings());
     let rep = vf.verify().unwrap();
     assert!(rep.ok() && rep.warnings.is_empty(), "{rep:?}");
-}
-
-/// Opens `path` read-only with libhdf5's default driver and no file lock, to look at
-/// storage while this process may hold the file open for writing through the
-/// engine's own driver (which libhdf5 treats as a different open).
-fn peek(path: &str) -> hdf5::File {
-    hdf5::File::with_options()
-        .with_fapl(|p| p.file_locking(false))
-        .open(path)
-        .unwrap()
 }

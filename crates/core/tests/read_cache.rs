@@ -1,31 +1,13 @@
 //! The read cache of decoded chunks: reads stay right whatever it holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::*;
+
 use vh5::{AxisSel, CreateOptions, Dtype, Mode, ReadData, StageOptions, Values, VersionedFile};
-
-fn f64s(v: &[f64]) -> Values {
-    Values::Raw(v.iter().flat_map(|x| x.to_le_bytes()).collect())
-}
-
-fn to_f64(b: &Values) -> Vec<f64> {
-    let Values::Raw(b) = b else {
-        panic!("strings where numbers were expected")
-    };
-    b.chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
 
 fn read(vf: &VersionedFile, v: &str, sel: &[AxisSel]) -> Vec<f64> {
     to_f64(&vf.read(v, "x", sel).unwrap().0)
-}
-
-fn slice(a: i64, b: i64) -> Vec<AxisSel> {
-    vec![AxisSel::Slice {
-        start: Some(a),
-        stop: Some(b),
-        step: 1,
-    }]
 }
 
 /// Writes `n` versions of `x` (chunks of 10), each appending 7 values and changing a
