@@ -396,7 +396,10 @@ impl ChunkPieces<'_> {
     /// dims `chunk_dims`) and a selection block buffer (`block_dims`), in direction
     /// `dir` (`src` is the chunk for reads, the block for writes). A block of one
     /// element (`broadcast`) is repeated instead of indexed.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one copy routine for every direction, extent and broadcast case"
+    )]
     pub fn copy(
         &self,
         dir: Direction,
@@ -470,7 +473,10 @@ pub fn copy_selection(
 
 /// Copies one run along the last axis: piece `last`, starting at element offsets
 /// `(chunk, block)` of the outer axes.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the selection, both shapes and both buffers of one copy"
+)]
 fn copy_run(
     dir: Direction,
     last: &Piece,

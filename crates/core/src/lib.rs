@@ -11,7 +11,16 @@
 //!
 //! This crate has no Node.js dependency; `crates/node` binds it.
 
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+#![warn(unreachable_pub)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "a failing unit test panics with what it found"
+    )
+)]
 
 pub mod attrs;
 pub mod buf;

@@ -30,7 +30,12 @@
 //! `PROPTEST_RNG_SEED=<seed> cargo test -p versioned-hdf5-core --test model <name>` and run
 //! more cases with `PROPTEST_CASES=<n>`. Failures shrink and show the minimal history and
 //! the engine calls it made. Nothing is persisted next to the sources.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a failing test panics with what it found"
+)]
 
 mod common;
 use common::*;

@@ -9,7 +9,10 @@ use crate::version::JsVersion;
 
 /// Options of `VersionedFile.open`.
 #[napi(object)]
-#[allow(dead_code)] // the TypeScript type of `open`'s options; parsed by `open_mode`
+#[allow(
+    dead_code,
+    reason = "the TypeScript type of `open`'s options; parsed by `open_mode`"
+)]
 pub struct OpenOptions {
     /// `'r'` read-only, `'r+'` read-write (must exist), `'a'` read-write (created if
     /// missing; the default), `'w'` create or truncate, `'x'` create, failing if it exists.

@@ -38,7 +38,7 @@ unsafe extern "C" fn attr_name_cb(
 }
 
 /// Names of an object's attributes, in name order.
-pub fn attr_names(obj: &Hid) -> Result<Vec<String>> {
+pub(crate) fn attr_names(obj: &Hid) -> Result<Vec<String>> {
     let mut names: Vec<String> = Vec::new();
     locked(|| {
         let mut idx: hsize_t = 0;
@@ -62,7 +62,7 @@ pub fn attr_names(obj: &Hid) -> Result<Vec<String>> {
 }
 
 /// Whether an attribute exists.
-pub fn attr_exists(obj: &Hid, name: &str) -> Result<bool> {
+pub(crate) fn attr_exists(obj: &Hid, name: &str) -> Result<bool> {
     let c = cstr(name)?;
     locked(|| {
         // SAFETY: valid object and C string.
@@ -130,13 +130,13 @@ unsafe fn overwrite_attr(
 }
 
 /// Writes (or replaces) an attribute.
-pub fn write_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
+pub(crate) fn write_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
     put_attr(obj, name, value, false)
 }
 
 /// Writes an attribute of an object just created, which has none yet (skips the
 /// check for one to replace).
-pub fn write_new_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
+pub(crate) fn write_new_attr(obj: &Hid, name: &str, value: &AttrValue) -> Result<()> {
     put_attr(obj, name, value, true)
 }
 
@@ -248,7 +248,7 @@ fn put_attr(obj: &Hid, name: &str, value: &AttrValue, fresh: bool) -> Result<()>
 }
 
 /// Deletes an attribute if present.
-pub fn delete_attr(obj: &Hid, name: &str) -> Result<()> {
+pub(crate) fn delete_attr(obj: &Hid, name: &str) -> Result<()> {
     let c = cstr(name)?;
     locked(|| {
         // SAFETY: valid object and C string.
@@ -262,7 +262,7 @@ pub fn delete_attr(obj: &Hid, name: &str) -> Result<()> {
 }
 
 /// Reads an attribute. Types outside [`AttrValue`] give `UNSUPPORTED_DTYPE`.
-pub fn read_attr(obj: &Hid, name: &str) -> Result<AttrValue> {
+pub(crate) fn read_attr(obj: &Hid, name: &str) -> Result<AttrValue> {
     let c = cstr(name)?;
     locked(|| {
         // SAFETY: the attribute, its type and space are opened and released here;

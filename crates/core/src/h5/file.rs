@@ -15,7 +15,7 @@ use crate::error::Result;
 
 /// How to open a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileOpen {
+pub(crate) enum FileOpen {
     /// Existing file, read-only.
     Read,
     /// Existing file, read-write.
@@ -28,7 +28,7 @@ pub enum FileOpen {
 
 /// Opens or creates an HDF5 file, through the journal file driver ([`journal`]).
 /// A transaction a dead writer left in the file's journal is rolled back first.
-pub fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
+pub(crate) fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
     let c = cstr(path)?;
     journal::recover(std::path::Path::new(path))?;
     let fapl = journal::fapl()?;
@@ -64,7 +64,7 @@ pub fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
 
 /// Number of HDF5 objects (files, groups, datasets, types, attributes) open in this
 /// process, across all files.
-pub fn open_object_count() -> i64 {
+pub(crate) fn open_object_count() -> i64 {
     locked(|| {
         // SAFETY: H5F_OBJ_ALL as the file id asks about every open file; always valid.
         unsafe { H5Fget_obj_count(H5F_OBJ_ALL as hid_t, H5F_OBJ_ALL) as i64 }
@@ -74,7 +74,7 @@ pub fn open_object_count() -> i64 {
 /// Flushes everything the file has buffered to disk, then makes the file as it is
 /// now the state a crash rolls back to ([`journal::checkpoint`]): everything written
 /// between two flushes is atomic.
-pub fn file_flush(file: &Hid) -> Result<()> {
+pub(crate) fn file_flush(file: &Hid) -> Result<()> {
     locked(|| {
         // SAFETY: `file` is an open file id.
         unsafe { ck!("flushing the file", H5Fflush(file.id(), H5F_SCOPE_GLOBAL)) };

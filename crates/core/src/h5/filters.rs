@@ -83,7 +83,7 @@ pub(super) fn apply_filters(dcpl: &Hid, f: &Filters) -> Result<()> {
 }
 
 /// Reads the filter pipeline of a dataset, as [`Filters`].
-pub fn ds_filters(ds: &Hid) -> Result<Filters> {
+pub(crate) fn ds_filters(ds: &Hid) -> Result<Filters> {
     let mut f = Filters::default();
     for stage in pipeline(ds)? {
         match stage.id {
@@ -100,7 +100,7 @@ pub fn ds_filters(ds: &Hid) -> Result<Filters> {
 }
 
 /// Chunk shape of a chunked dataset; `None` for other layouts.
-pub fn ds_chunk_dims(ds: &Hid) -> Result<Option<Vec<u64>>> {
+pub(crate) fn ds_chunk_dims(ds: &Hid) -> Result<Option<Vec<u64>>> {
     locked(|| {
         // SAFETY: `ds` is an open dataset; the buffer holds up to 32 dimensions, the
         // most libhdf5 allows.
@@ -120,7 +120,7 @@ pub fn ds_chunk_dims(ds: &Hid) -> Result<Option<Vec<u64>>> {
 }
 
 /// The filters of a dataset's pipeline, in order, with their client data.
-pub fn pipeline(ds: &Hid) -> Result<Vec<codec::Stage>> {
+pub(crate) fn pipeline(ds: &Hid) -> Result<Vec<codec::Stage>> {
     locked(|| {
         // SAFETY: `ds` is an open dataset; buffers are sized as declared.
         unsafe {
@@ -157,7 +157,7 @@ pub fn pipeline(ds: &Hid) -> Result<Vec<codec::Stage>> {
 }
 
 /// Reads a dataset's fill value as bytes of `dtype` (zero when undefined).
-pub fn ds_fill(ds: &Hid, dtype: &Dtype) -> Result<Vec<u8>> {
+pub(crate) fn ds_fill(ds: &Hid, dtype: &Dtype) -> Result<Vec<u8>> {
     if dtype.is_vlen() {
         // The format allows no other fill than the empty string (pool index 0).
         return Ok(dtype.zero());

@@ -38,7 +38,7 @@ use crate::dtype::Dtype;
 use crate::error::{Error, Result};
 
 /// Creates `raw_data`: shape `(0, c1, …)`, unlimited along axis 0, chunked by `chunks`.
-pub fn create_raw_data(
+pub(crate) fn create_raw_data(
     group: &Hid,
     dtype: &Dtype,
     chunks: &[u64],
@@ -88,7 +88,7 @@ pub fn create_raw_data(
 
 /// One row of a hash table: a chunk hash and the `(start, stop)` rows of its slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HashRow {
+pub(crate) struct HashRow {
     /// The chunk digest.
     pub hash: [u8; 32],
     /// First row of the slot in raw_data.
@@ -130,7 +130,7 @@ fn hash_row_type() -> Result<Hid> {
 
 /// Hash rows in the table's 48-byte file layout: the hash, then start and stop as
 /// little-endian i64 (the bytes [`write_hash_rows`] writes, before LZF).
-pub fn rows_to_bytes(rows: &[HashRow]) -> Vec<u8> {
+pub(crate) fn rows_to_bytes(rows: &[HashRow]) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 48);
     for r in rows {
         out.extend_from_slice(&r.hash);
@@ -142,7 +142,7 @@ pub fn rows_to_bytes(rows: &[HashRow]) -> Vec<u8> {
 
 /// Creates an empty hash table: one all-zero row, `largest_index = 0`, LZF, chunks of
 /// 4096 rows.
-pub fn create_hash_table(group: &Hid) -> Result<Hid> {
+pub(crate) fn create_hash_table(group: &Hid) -> Result<Hid> {
     let ds = locked(|| {
         // SAFETY: spaces and property lists are created and released here.
         unsafe {
@@ -182,7 +182,7 @@ pub fn create_hash_table(group: &Hid) -> Result<Hid> {
 }
 
 /// Reads rows `[0, n)` of a hash table.
-pub fn read_hash_rows(table: &Hid, n: u64) -> Result<Vec<HashRow>> {
+pub(crate) fn read_hash_rows(table: &Hid, n: u64) -> Result<Vec<HashRow>> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -218,7 +218,7 @@ pub fn read_hash_rows(table: &Hid, n: u64) -> Result<Vec<HashRow>> {
 
 /// Writes `rows` at row `at`, growing the table to exactly `at + rows.len()` rows
 /// (never below one row).
-pub fn write_hash_rows(table: &Hid, at: u64, rows: &[HashRow]) -> Result<()> {
+pub(crate) fn write_hash_rows(table: &Hid, at: u64, rows: &[HashRow]) -> Result<()> {
     let total = (at + rows.len() as u64).max(1);
     ds_set_extent(table, &[total])?;
     if rows.is_empty() {
@@ -240,8 +240,11 @@ pub fn write_hash_rows(table: &Hid, at: u64, rows: &[HashRow]) -> Result<()> {
 
 /// Creates a version dataset: a virtual dataset with one mapping per stored chunk, or,
 /// when there is none, a plain dataset with no storage whose reads give the fill value.
-#[allow(clippy::too_many_arguments)]
-pub fn create_version_dataset(
+#[allow(
+    clippy::too_many_arguments,
+    reason = "every property of the virtual dataset libhdf5 needs at creation"
+)]
+pub(crate) fn create_version_dataset(
     loc: &Hid,
     name: &str,
     dtype: &Dtype,

@@ -39,7 +39,7 @@ pub(super) fn simple_space(dims: &[u64], maxdims: Option<&[u64]>) -> Result<Hid>
 }
 
 /// Current dimensions of a dataset.
-pub fn ds_shape(ds: &Hid) -> Result<Vec<u64>> {
+pub(crate) fn ds_shape(ds: &Hid) -> Result<Vec<u64>> {
     locked(|| {
         // SAFETY: `ds` is an open dataset; the buffer has `rank` entries.
         unsafe {
@@ -56,7 +56,7 @@ pub fn ds_shape(ds: &Hid) -> Result<Vec<u64>> {
 }
 
 /// The stored datatype of a dataset.
-pub fn ds_type(ds: &Hid) -> Result<Hid> {
+pub(crate) fn ds_type(ds: &Hid) -> Result<Hid> {
     locked(|| {
         // SAFETY: `ds` is an open dataset.
         unsafe { Ok(hid!("reading a dataset type", H5Dget_type(ds.id()))) }
@@ -64,7 +64,7 @@ pub fn ds_type(ds: &Hid) -> Result<Hid> {
 }
 
 /// Opens a dataset.
-pub fn open_dataset(loc: &Hid, path: &str) -> Result<Hid> {
+pub(crate) fn open_dataset(loc: &Hid, path: &str) -> Result<Hid> {
     let c = cstr(path)?;
     locked(|| {
         // SAFETY: valid location and C string.
@@ -82,7 +82,7 @@ pub fn open_dataset(loc: &Hid, path: &str) -> Result<Hid> {
 /// a chunk held in libhdf5's cache would be looked up with a zero filter mask (see
 /// [`refresh_chunk_lookup`]). Every handle to a storage dataset must come from here:
 /// the cache settings of the first open apply to all handles open at the same time.
-pub fn open_storage(loc: &Hid, path: &str) -> Result<Hid> {
+pub(crate) fn open_storage(loc: &Hid, path: &str) -> Result<Hid> {
     let c = cstr(path)?;
     locked(|| {
         // SAFETY: property list created and released here; valid location and name.
@@ -113,7 +113,7 @@ pub fn open_storage(loc: &Hid, path: &str) -> Result<Hid> {
 /// offset of any chunk other than the last one written; it need not be stored)
 /// replaces the note. With the chunk cache off, that lookup always reaches the index.
 /// Not needed for datasets without filters, whose only mask is zero.
-pub fn refresh_chunk_lookup(ds: &Hid, probe: &[u64]) -> Result<()> {
+pub(crate) fn refresh_chunk_lookup(ds: &Hid, probe: &[u64]) -> Result<()> {
     // In libhdf5 since 1.10.2; not bound by hdf5-sys.
     extern "C" {
         fn H5Dget_chunk_storage_size(
@@ -137,7 +137,7 @@ pub fn refresh_chunk_lookup(ds: &Hid, probe: &[u64]) -> Result<()> {
 }
 
 /// Changes a chunked dataset's extent.
-pub fn ds_set_extent(ds: &Hid, dims: &[u64]) -> Result<()> {
+pub(crate) fn ds_set_extent(ds: &Hid, dims: &[u64]) -> Result<()> {
     locked(|| {
         // SAFETY: `dims` has one entry per axis of `ds`.
         unsafe { ck!("resizing a dataset", H5Dset_extent(ds.id(), dims.as_ptr())) };
@@ -204,7 +204,7 @@ pub(super) fn block_io(
 
 /// Reads the block `[start, start+count)` of a dataset of `dtype` into `buf`
 /// (fixed-size dtypes; variable-length strings go through [`read_strings`]).
-pub fn read_block(
+pub(crate) fn read_block(
     ds: &Hid,
     dtype: &Dtype,
     start: &[u64],
@@ -239,7 +239,7 @@ pub fn read_block(
 
 /// Writes `buf` to the block `[start, start+count)` of a dataset of `dtype`
 /// (fixed-size dtypes; variable-length strings go through [`write_strings`]).
-pub fn write_block(
+pub(crate) fn write_block(
     ds: &Hid,
     dtype: &Dtype,
     start: &[u64],
@@ -267,7 +267,7 @@ pub fn write_block(
 
 /// Reads the block `[start, start+count)` of a variable-length string dataset, one
 /// byte string per element in C order (a null element reads as empty).
-pub fn read_strings(ds: &Hid, start: &[u64], count: &[u64]) -> Result<Vec<Vec<u8>>> {
+pub(crate) fn read_strings(ds: &Hid, start: &[u64], count: &[u64]) -> Result<Vec<Vec<u8>>> {
     let n = count.iter().product::<u64>() as usize;
     if n == 0 {
         return Ok(Vec::new());
@@ -304,7 +304,7 @@ pub fn read_strings(ds: &Hid, start: &[u64], count: &[u64]) -> Result<Vec<Vec<u8
 
 /// Writes byte strings (C order) to the block `[start, start+count)` of a
 /// variable-length string dataset. Strings must not contain NUL bytes.
-pub fn write_strings<S: AsRef<[u8]>>(
+pub(crate) fn write_strings<S: AsRef<[u8]>>(
     ds: &Hid,
     start: &[u64],
     count: &[u64],
@@ -332,7 +332,7 @@ pub fn write_strings<S: AsRef<[u8]>>(
 
 /// Writes one chunk's stored bytes as they are (already filtered, `mask` saying which
 /// filters were skipped) at chunk offset `offset`, bypassing libhdf5's filters.
-pub fn write_chunk(ds: &Hid, offset: &[u64], mask: u32, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_chunk(ds: &Hid, offset: &[u64], mask: u32, bytes: &[u8]) -> Result<()> {
     locked(|| {
         // SAFETY: `ds` is an open chunked dataset of rank `offset.len()`; `bytes` is
         // readable for its length, which is what libhdf5 is told.

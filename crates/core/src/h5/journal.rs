@@ -48,7 +48,7 @@ use super::{h5err, locked, Hid};
 use crate::error::{bail, Error, ErrorKind, Result};
 
 /// Suffix of the journal next to a file.
-pub const SUFFIX: &str = ".vh5-journal";
+pub(crate) const SUFFIX: &str = ".vh5-journal";
 
 const MAGIC: &[u8; 8] = b"VH5UNDO1";
 const HEADER_LEN: u64 = 24;
@@ -73,7 +73,7 @@ const DRIVER_VALUE: c_int = 0x5648;
 const NAME: &CStr = c"vh5_journal";
 
 /// The path of `path`'s journal.
-pub fn journal_path(path: &Path) -> PathBuf {
+pub(crate) fn journal_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(SUFFIX);
     PathBuf::from(s)
@@ -156,7 +156,7 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
 /// removes the journal. Returns whether anything was rolled back. Fails with
 /// `FILE_LOCKED` while another process has the file open for writing (the journal
 /// is then that writer's, and live).
-pub fn recover(path: &Path) -> Result<bool> {
+pub(crate) fn recover(path: &Path) -> Result<bool> {
     // The same refusal as libhdf5's open, before any file-system call.
     super::cstr(&path.to_string_lossy())?;
     let jpath = journal_path(path);
@@ -1048,7 +1048,7 @@ fn driver() -> Result<hid_t> {
 }
 
 /// A file access property list that opens files with this driver.
-pub fn fapl() -> Result<Hid> {
+pub(crate) fn fapl() -> Result<Hid> {
     let id = driver()?;
     locked(|| {
         // SAFETY: creating a property list of a library class.
@@ -1071,7 +1071,7 @@ pub fn fapl() -> Result<Hid> {
 
 /// Ends the open transaction of `file` (after a successful flush): empties its
 /// journal, so the file as it is now is what a crash rolls back to.
-pub fn checkpoint(file: &Hid) -> Result<()> {
+pub(crate) fn checkpoint(file: &Hid) -> Result<()> {
     locked(|| {
         let mut h: *mut c_void = std::ptr::null_mut();
         // SAFETY: valid file id and out pointer.

@@ -19,7 +19,10 @@
 //! (`h5err`, `cstr`) and the checking macros (`ck!`, `hid!`). Every public item is
 //! re-exported here, so callers name `h5::foo` whichever file it lives in.
 
-#![allow(non_snake_case)]
+#![allow(
+    non_snake_case,
+    reason = "libhdf5's names (H5Dcreate2, …) as its headers spell them"
+)]
 
 use std::ffi::{c_uint, c_void, CStr, CString};
 
@@ -32,23 +35,23 @@ use crate::error::{Error, ErrorKind, Result};
 
 pub(crate) use hdf5_sys::h5i::hid_t;
 
-pub mod journal;
+pub(crate) mod journal;
 
 /// HDF5 filter id of LZF (the h5py filter the format's hash tables use).
-pub const FILTER_LZF: i32 = codec::FILTER_LZF;
+pub(crate) const FILTER_LZF: i32 = codec::FILTER_LZF;
 
 /// Runs `f` under the HDF5 library lock.
-pub fn locked<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn locked<T>(f: impl FnOnce() -> T) -> T {
     hdf5::sync::sync(f)
 }
 
 /// An owned HDF5 identifier.
 #[derive(Debug)]
-pub struct Hid(hid_t);
+pub(crate) struct Hid(hid_t);
 
 impl Hid {
     /// The raw identifier, valid while `self` lives.
-    pub fn id(&self) -> hid_t {
+    pub(crate) fn id(&self) -> hid_t {
         self.0
     }
 }
@@ -122,7 +125,10 @@ fn h5err(what: &str) -> Error {
 macro_rules! ck {
     ($what:expr, $e:expr) => {{
         let r = $e;
-        #[allow(unused_comparisons)]
+        #[allow(
+            unused_comparisons,
+            reason = "the macro also checks unsigned return values, which are never negative"
+        )]
         if (r as i64) < 0 {
             return Err(h5err($what));
         }
@@ -162,23 +168,22 @@ mod objects;
 mod types;
 mod vds;
 
-pub use attrs::{attr_exists, attr_names, delete_attr, read_attr, write_attr, write_new_attr};
-pub use file::{file_flush, file_open, open_object_count, FileOpen};
-pub use filters::{ds_chunk_dims, ds_fill, ds_filters, pipeline, Compression, Filters};
-pub use format::{
+pub(crate) use attrs::{
+    attr_exists, attr_names, delete_attr, read_attr, write_attr, write_new_attr,
+};
+pub(crate) use file::{file_flush, file_open, open_object_count, FileOpen};
+pub(crate) use filters::{ds_chunk_dims, ds_fill, ds_filters, pipeline};
+pub use filters::{Compression, Filters};
+pub(crate) use format::{
     create_hash_table, create_raw_data, create_version_dataset, read_hash_rows, rows_to_bytes,
     write_hash_rows, HashRow,
 };
-pub use io::{
+pub(crate) use io::{
     ds_set_extent, ds_shape, ds_type, open_dataset, open_storage, read_block, read_strings,
     refresh_chunk_lookup, write_block, write_chunk, write_strings,
 };
-pub use objects::{
+pub(crate) use objects::{
     copy_object, create_group, exists, kind_of, list, open_group, open_object, unlink, ObjKind,
 };
-pub use types::dtype_of;
-pub use vds::{furthest_source, read_mappings, Mapping};
-// No caller names this type (they get it from `furthest_source`), but `h5::FurthestSource`
-// was a path before the split and stays one.
-#[allow(unused_imports)]
-pub use vds::FurthestSource;
+pub(crate) use types::dtype_of;
+pub(crate) use vds::{furthest_source, read_mappings, Mapping};

@@ -19,7 +19,7 @@ use crate::error::Result;
 
 /// Kind of an object in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjKind {
+pub(crate) enum ObjKind {
     /// A group.
     Group,
     /// A dataset.
@@ -29,7 +29,7 @@ pub enum ObjKind {
 }
 
 /// Whether `path` (relative to `loc`, `/`-separated) exists, checking each component.
-pub fn exists(loc: &Hid, path: &str) -> Result<bool> {
+pub(crate) fn exists(loc: &Hid, path: &str) -> Result<bool> {
     let mut prefix = String::new();
     for part in path.split('/').filter(|p| !p.is_empty()) {
         if !prefix.is_empty() {
@@ -53,7 +53,7 @@ pub fn exists(loc: &Hid, path: &str) -> Result<bool> {
 }
 
 /// Opens any object.
-pub fn open_object(loc: &Hid, path: &str) -> Result<Hid> {
+pub(crate) fn open_object(loc: &Hid, path: &str) -> Result<Hid> {
     let c = cstr(path)?;
     locked(|| {
         // SAFETY: valid location and C string.
@@ -67,7 +67,7 @@ pub fn open_object(loc: &Hid, path: &str) -> Result<Hid> {
 }
 
 /// Kind of an open object.
-pub fn kind_of(obj: &Hid) -> ObjKind {
+pub(crate) fn kind_of(obj: &Hid) -> ObjKind {
     locked(|| {
         // SAFETY: `obj` is an open id.
         match unsafe { H5Iget_type(obj.id()) } {
@@ -79,7 +79,7 @@ pub fn kind_of(obj: &Hid) -> ObjKind {
 }
 
 /// Opens a group.
-pub fn open_group(loc: &Hid, path: &str) -> Result<Hid> {
+pub(crate) fn open_group(loc: &Hid, path: &str) -> Result<Hid> {
     let c = cstr(path)?;
     locked(|| {
         // SAFETY: valid location and C string.
@@ -93,7 +93,7 @@ pub fn open_group(loc: &Hid, path: &str) -> Result<Hid> {
 }
 
 /// Creates a group, and any missing intermediate groups.
-pub fn create_group(loc: &Hid, path: &str) -> Result<Hid> {
+pub(crate) fn create_group(loc: &Hid, path: &str) -> Result<Hid> {
     let c = cstr(path)?;
     locked(|| {
         // SAFETY: property list created and released here; valid location and name.
@@ -116,7 +116,7 @@ pub fn create_group(loc: &Hid, path: &str) -> Result<Hid> {
 
 /// Names of the links in a group, in name order: one iteration over the group (asking
 /// for names by index instead re-sorts the group's links for every name).
-pub fn list(group: &Hid) -> Result<Vec<String>> {
+pub(crate) fn list(group: &Hid) -> Result<Vec<String>> {
     extern "C" fn collect(
         _group: hid_t,
         name: *const c_char,
@@ -155,7 +155,7 @@ pub fn list(group: &Hid) -> Result<Vec<String>> {
 }
 
 /// Removes a link.
-pub fn unlink(loc: &Hid, path: &str) -> Result<()> {
+pub(crate) fn unlink(loc: &Hid, path: &str) -> Result<()> {
     let c = cstr(path)?;
     locked(|| {
         // SAFETY: valid location and C string.
@@ -170,7 +170,7 @@ pub fn unlink(loc: &Hid, path: &str) -> Result<()> {
 }
 
 /// Copies an object (with its attributes) inside the file.
-pub fn copy_object(src: &Hid, src_path: &str, dst: &Hid, dst_path: &str) -> Result<()> {
+pub(crate) fn copy_object(src: &Hid, src_path: &str, dst: &Hid, dst_path: &str) -> Result<()> {
     let (a, b) = (cstr(src_path)?, cstr(dst_path)?);
     locked(|| {
         // SAFETY: valid locations and C strings.

@@ -97,7 +97,7 @@ fn cset(utf8: bool) -> H5T_cset_t {
 }
 
 /// The engine dtype of an HDF5 type, or `UNSUPPORTED_DTYPE` naming it.
-pub fn dtype_of(t: &Hid) -> Result<Dtype> {
+pub(crate) fn dtype_of(t: &Hid) -> Result<Dtype> {
     locked(|| {
         // SAFETY: `t` is an open datatype id.
         unsafe { dtype_of_id(t.id()) }

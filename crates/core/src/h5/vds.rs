@@ -22,7 +22,7 @@ use crate::error::{bail, Result};
 /// One mapping of a version dataset: the chunk region starting at `vstart` with
 /// `extent` comes from raw_data rows starting at `src_row`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mapping {
+pub(crate) struct Mapping {
     /// Start of the region in the virtual dataset.
     pub vstart: Vec<u64>,
     /// Extent of the region (edge-trimmed chunk shape).
@@ -82,7 +82,7 @@ fn regular_block(space: hid_t, what: &str) -> Result<(Vec<u64>, Vec<u64>)> {
 
 /// The mapping of a version dataset whose source reaches furthest along axis 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FurthestSource {
+pub(crate) struct FurthestSource {
     /// First source row of that mapping.
     pub start: u64,
     /// One past its last source row.
@@ -139,7 +139,7 @@ unsafe fn virtual_source_name(dcpl: &Hid, i: usize) -> Result<String> {
 /// The mapping whose source rows reach furthest, of a version dataset; `None` when it
 /// is not virtual or maps nothing. Reads only each source selection's bounds: a
 /// fraction of [`read_mappings`]'s work, for scans over every version.
-pub fn furthest_source(ds: &Hid) -> Result<Option<FurthestSource>> {
+pub(crate) fn furthest_source(ds: &Hid) -> Result<Option<FurthestSource>> {
     locked(|| {
         // SAFETY: ids returned by the H5Pget_virtual_* calls are owned and released;
         // bound buffers hold H5S_MAX_RANK entries; name buffers are sized from HDF5's
@@ -192,7 +192,7 @@ pub fn furthest_source(ds: &Hid) -> Result<Option<FurthestSource>> {
 
 /// Decodes a version dataset's mappings. `None` when the dataset is not virtual
 /// (a fill-only dataset). Each mapping's source must be `raw_path`.
-pub fn read_mappings(ds: &Hid) -> Result<Option<(Vec<Mapping>, Option<String>)>> {
+pub(crate) fn read_mappings(ds: &Hid) -> Result<Option<(Vec<Mapping>, Option<String>)>> {
     locked(|| {
         // SAFETY: ids returned by the H5Pget_virtual_* calls are owned and released;
         // name buffers are sized from HDF5's answer.

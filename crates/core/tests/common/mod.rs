@@ -5,12 +5,12 @@
 use vh5::{AxisSel, Values};
 
 /// Float64s as the engine's element bytes.
-pub fn f64s(v: &[f64]) -> Values {
+pub(crate) fn f64s(v: &[f64]) -> Values {
     Values::Raw(v.iter().flat_map(|x| x.to_le_bytes()).collect())
 }
 
 /// The engine's element bytes as float64s.
-pub fn to_f64(b: &Values) -> Vec<f64> {
+pub(crate) fn to_f64(b: &Values) -> Vec<f64> {
     let Values::Raw(b) = b else {
         panic!("strings where numbers were expected")
     };
@@ -20,7 +20,7 @@ pub fn to_f64(b: &Values) -> Vec<f64> {
 }
 
 /// The 1-D selection `[a, b)`.
-pub fn slice(a: i64, b: i64) -> Vec<AxisSel> {
+pub(crate) fn slice(a: i64, b: i64) -> Vec<AxisSel> {
     vec![AxisSel::Slice {
         start: Some(a),
         stop: Some(b),
@@ -31,7 +31,7 @@ pub fn slice(a: i64, b: i64) -> Vec<AxisSel> {
 /// Opens `path` read-only with libhdf5's default driver and no file lock, to look at
 /// storage while this process may hold the file open for writing through the
 /// engine's own driver (which libhdf5 treats as a different open).
-pub fn peek(path: &str) -> hdf5::File {
+pub(crate) fn peek(path: &str) -> hdf5::File {
     hdf5::File::with_options()
         .with_fapl(|p| p.file_locking(false))
         .open(path)
@@ -39,7 +39,7 @@ pub fn peek(path: &str) -> hdf5::File {
 }
 
 /// Slots in a dataset path's raw_data (0 when the path has no storage).
-pub fn slots(file: &str, ds: &str, c0: u64) -> u64 {
+pub(crate) fn slots(file: &str, ds: &str, c0: u64) -> u64 {
     let f = peek(file);
     match f.dataset(&format!("_version_data/{ds}/raw_data")) {
         Ok(d) => d.shape()[0] as u64 / c0,

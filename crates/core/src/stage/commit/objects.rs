@@ -79,7 +79,10 @@ pub(crate) fn create_data_group_objects(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the parts of one version group, as staged"
+)]
 pub(crate) fn write_version(
     f: &mut Inner,
     name: &str,
