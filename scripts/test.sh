@@ -19,6 +19,8 @@ cargo fmt --all -- --check
 cargo clippy --release --features static,test-hooks -p versioned-hdf5-core -p versioned-hdf5-node --all-targets -- -D warnings
 # The typings: tests and examples type-check against index.d.ts / binding.d.ts.
 npx --no-install tsc -p __test__/tsconfig.json --noEmit
+# The TS/JS linter (pinned Biome, biome.json); the typings snapshot runs with the JS tests.
+npx --no-install biome lint
 
 echo "== rust tests"
 cargo test --release --features static,test-hooks -p versioned-hdf5-core
