@@ -1,5 +1,5 @@
 // Types of the package entry: the napi-generated declarations (binding.d.ts) plus
-// stageVersion, which index.js adds in JavaScript.
+// stageVersion, which index.js adds in JavaScript, and the error codes.
 import type { StagedGroup, StageOptions, VersionInfo } from './binding'
 
 export * from './binding'
@@ -10,7 +10,10 @@ export type ErrorCode =
   | 'SHAPE_MISMATCH' | 'OUT_OF_BOUNDS' | 'DTYPE_MISMATCH' | 'UNSUPPORTED_DTYPE' | 'NOT_FOUND'
   | 'ALREADY_EXISTS' | 'INCOMPATIBLE_DATASET' | 'READ_ONLY' | 'FILE_CLOSED' | 'FILE_LOCKED'
   | 'NOT_VERSIONED_FILE' | 'UNSUPPORTED_FORMAT' | 'CORRUPT_FILE' | 'FILE_NOT_FOUND'
-  | 'FILE_EXISTS' | 'HDF5_ERROR'
+  | 'FILE_EXISTS' | 'HDF5_ERROR' | 'INTERNAL_ERROR'
+
+/** Every error code this library throws. */
+export declare function errorCodes(): ErrorCode[]
 
 /** An error thrown by this library. */
 export interface VersionedHdf5Error extends Error {

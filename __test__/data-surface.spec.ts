@@ -3,7 +3,7 @@
 import test from 'ava'
 import { join } from 'node:path'
 import { VersionedFile } from '../index.js'
-import { PYTHON, ds, py, rawRows, throwsCode, tmpFile } from './helpers.js'
+import { PYTHON, py, rawRows, throwsCode, tmpFile } from './helpers.js'
 import { execFileSync } from 'node:child_process'
 
 /** h5py's view of a version dataset: dtype string, data as JSON, fill value. */

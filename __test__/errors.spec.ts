@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
+import * as binding from '../index.js'
 import { errorCodes, VersionedFile } from '../index.js'
 import { ds, py, throwsCode, tmpFile } from './helpers.js'
 
@@ -113,6 +114,17 @@ test.serial('a second process opening the file for writing gets FILE_LOCKED', as
   await new Promise((resolve) => child.stdout!.once('data', resolve))
   await expectCode(t, () => VersionedFile.open(vf.path, { mode: 'a' }), 'FILE_LOCKED')
   child.kill()
+})
+
+test.serial('a panic inside the binding is an INTERNAL_ERROR, thrown or from a task, and the addon lives on', async (t) => {
+  // `_panicForTest` exists in test builds only (the `test-hooks` feature npm test builds with).
+  const hooks = binding as unknown as { _panicForTest(inTask?: boolean): Promise<void> | null }
+  t.is(typeof hooks._panicForTest, 'function', 'built with the test-hooks feature')
+  await expectCode(t, () => hooks._panicForTest(), 'INTERNAL_ERROR')
+  await expectCode(t, () => hooks._panicForTest(true), 'INTERNAL_ERROR')
+  const vf = await fileWithX()
+  t.deepEqual(vf.versions, ['v1'], 'the addon still answers')
+  vf.close()
 })
 
 test.serial('every code is produced above and listed in the README', (t) => {

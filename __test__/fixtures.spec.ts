@@ -19,6 +19,7 @@ import { join } from 'node:path'
 
 import { VersionedFile } from '../index.js'
 import { PYTHON, ds, tmpFile } from './helpers.js'
+import { unravel } from './support/selection.js'
 
 const FIXTURES = process.env.VH5_PY_FIXTURES ?? join(__dirname, 'fixtures', 'versioned-hdf5-2.4')
 const DUMP = join(process.cwd(), '__test__', 'py', 'dump_versions.py')
@@ -239,15 +240,6 @@ async function verifyAfterWrite(t: ExecutionContext, copy: string, before: Dump,
   } finally {
     vf.close()
   }
-}
-
-function unravel(flat: number, shape: number[]): number[] {
-  const index = new Array<number>(shape.length)
-  for (let axis = shape.length - 1; axis >= 0; axis--) {
-    index[axis] = flat % shape[axis]
-    flat = Math.floor(flat / shape[axis])
-  }
-  return index
 }
 
 const clone = <T>(x: T): T => structuredClone(x)

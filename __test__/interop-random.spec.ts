@@ -32,6 +32,7 @@ import { dirname, join } from 'node:path'
 
 import { VersionedFile, type Dataset, type StagedGroup } from '../index.js'
 import { tmpFile, vpy } from './helpers.js'
+import { flatOffsets, unravel } from './support/selection.js'
 
 // ---- PRNG -----------------------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ function kindOf(dt: string): Kind {
 const fixedLen = (dt: string) => Number(dt.startsWith('S') ? dt.slice(1) : dt.slice(5, -1))
 
 /** Correctly rounded (round to nearest, ties to even) IEEE binary16 value of a double. */
-export function f16round(x: number): number {
+function f16round(x: number): number {
   if (!Number.isFinite(x) || x === 0) return x
   const a = Math.abs(x)
   if (a >= 65520) return x > 0 ? Infinity : -Infinity
@@ -395,14 +396,7 @@ function selCoords(sel: Sel, shape: number[]): { coords: number[][]; rshape: num
 
 /** Flat (C order) dataset offsets of every selected element, in selection order. */
 function selOffsets(sel: Sel, shape: number[]): number[] {
-  const { coords } = selCoords(sel, shape)
-  let offs = [0]
-  for (let a = 0; a < shape.length; a++) {
-    const next: number[] = []
-    for (const o of offs) for (const c of coords[a]) next.push(o * shape[a] + c)
-    offs = next
-  }
-  return offs
+  return flatOffsets(shape, selCoords(sel, shape).coords)
 }
 
 function resizeData(d: DsState, shape: number[], fill: Val): Val[] {
@@ -536,7 +530,7 @@ function genSel(rng: Rng, shape: number[], allowEmpty: boolean): Sel {
       const i = rng.int(0, n - 1)
       sel.push({ i: rng.chance(0.3) ? i - n : i })
     } else if (kind === 'slice') {
-      let start = rng.int(0, n - 1)
+      const start = rng.int(0, n - 1)
       let stop = rng.int(start + 1, n)
       if (allowEmpty && rng.chance(0.05)) stop = start
       const step = rng.chance(0.7) ? 1 : rng.int(2, 3)
@@ -922,15 +916,6 @@ function readNode(file: string, reads: Record<string, Record<string, Sel>>): Fil
 }
 
 // ---- comparison -----------------------------------------------------------------------------
-
-function unravel(i: number, shape: number[]): number[] {
-  const out: number[] = []
-  for (let k = shape.length - 1; k >= 0; k--) {
-    out.unshift(shape[k] === 0 ? 0 : i % shape[k])
-    i = shape[k] === 0 ? 0 : Math.floor(i / shape[k])
-  }
-  return out
-}
 
 function diffValues(dt: string, got: unknown[], want: Val[], shape: number[]): string | null {
   if (got.length !== want.length) return `${got.length} elements, want ${want.length}`

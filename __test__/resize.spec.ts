@@ -15,6 +15,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 
 import { VersionedFile, type Dataset } from '../index.js'
 import { ds, py, tmpFile } from './helpers.js'
+import { unravel } from './support/selection.js'
 
 type Box = Array<[number, number]>
 type Op = { resize: number[] } | { write: Box; value: number } | { read: number[] }
@@ -52,15 +53,6 @@ function apply(d: Dataset, s: Scenario, op: Op) {
 }
 
 const toF64 = (a: unknown) => Float64Array.from(a as ArrayLike<number | bigint>, Number)
-
-function unravel(i: number, shape: number[]): number[] {
-  const out: number[] = []
-  for (let k = shape.length - 1; k >= 0; k--) {
-    out.unshift(shape[k] === 0 ? 0 : i % shape[k])
-    i = shape[k] === 0 ? 0 : Math.floor(i / shape[k])
-  }
-  return out
-}
 
 /** First difference between two arrays, as text, or null when equal. */
 function diff(got: Float64Array, gotShape: number[], want: Float64Array, wantShape: number[]): string | null {

@@ -7,7 +7,7 @@ bash scripts/setup.sh --test
 export CMAKE="$PWD/.tools/bin/cmake" CARGO_TARGET_DIR="$PWD/target/static"
 
 echo "== build (static libhdf5)"
-bash scripts/build.sh release
+VH5_FEATURES=test-hooks bash scripts/build.sh release
 if ldd versioned-hdf5.linux-x64-gnu.node | grep -i hdf5; then
   echo "FAIL: the addon links a shared libhdf5" >&2
   exit 1
@@ -16,12 +16,14 @@ echo "ldd: no libhdf5 in versioned-hdf5.linux-x64-gnu.node"
 
 echo "== lint"
 cargo fmt --all -- --check
-cargo clippy --release --features static -p versioned-hdf5-core -p versioned-hdf5-node --all-targets -- -D warnings
+cargo clippy --release --features static,test-hooks -p versioned-hdf5-core -p versioned-hdf5-node --all-targets -- -D warnings
 # The typings: tests and examples type-check against index.d.ts / binding.d.ts.
 npx --no-install tsc -p __test__/tsconfig.json --noEmit
+# The TS/JS linter (pinned Biome, biome.json); the typings snapshot runs with the JS tests.
+npx --no-install biome lint
 
 echo "== rust tests"
-cargo test --release --features static -p versioned-hdf5-core
+cargo test --release --features static,test-hooks -p versioned-hdf5-core
 
 echo "== js tests"
 npx --no-install ava

@@ -47,6 +47,9 @@ pub enum ErrorKind {
     FileExists,
     /// libhdf5 reported an error that has no better category.
     Hdf5Error,
+    /// The library broke one of its own invariants (a bug, e.g. a panic caught at
+    /// the Node boundary): nothing was changed; please report it.
+    InternalError,
 }
 
 impl ErrorKind {
@@ -73,11 +76,12 @@ impl ErrorKind {
             ErrorKind::FileNotFound => "FILE_NOT_FOUND",
             ErrorKind::FileExists => "FILE_EXISTS",
             ErrorKind::Hdf5Error => "HDF5_ERROR",
+            ErrorKind::InternalError => "INTERNAL_ERROR",
         }
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [ErrorKind; 20] = [
+    pub const ALL: [ErrorKind; 21] = [
         ErrorKind::VersionNotFound,
         ErrorKind::VersionExists,
         ErrorKind::NoVersionAtTime,
@@ -98,6 +102,7 @@ impl ErrorKind {
         ErrorKind::FileNotFound,
         ErrorKind::FileExists,
         ErrorKind::Hdf5Error,
+        ErrorKind::InternalError,
     ];
 }
 

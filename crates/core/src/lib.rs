@@ -30,15 +30,19 @@ mod dedup;
 pub mod dtype;
 pub mod error;
 pub mod file;
+#[cfg(feature = "test-hooks")]
 pub mod floor;
 pub mod grid;
 mod h5;
 pub mod hash;
+pub mod host;
 pub mod layout;
 pub mod stage;
 pub mod strings;
 pub mod time;
+pub mod values;
 pub mod verify;
+pub mod view;
 mod worker;
 
 pub use attrs::{AttrValue, Attrs};
@@ -55,7 +59,9 @@ pub use h5::{Compression, Filters};
 pub use hash::HashKind;
 pub use stage::{CreateOptions, SharedBytes, StageOptions, StagedNode, StagedVersion};
 pub use strings::Values;
+pub use values::{Column, Decoded, Scalar};
 pub use verify::{Problem, Report};
+pub use view::View;
 
 /// Number of HDF5 objects open in this process (for leak checks).
 pub fn hdf5_open_objects() -> i64 {

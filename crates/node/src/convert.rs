@@ -1,68 +1,36 @@
-//! Conversions between JS values and engine types, and engine errors as JS errors.
+//! Conversions between JS values and engine types. The rules (how a number is stored
+//! in a dtype, what a read hands back, selections, defaults) are the engine's
+//! (`vh5::values`, `vh5::host`); this file only moves values across N-API.
 
 use napi::bindgen_prelude::*;
 use napi::{Env, JsValue, Status};
 
 use std::collections::BTreeMap;
 
+use vh5::host::Axis;
+use vh5::values::{Column, Decoded, Native};
 use vh5::{AlignedBytes, AttrValue, AxisSel, Dtype, ReadData, Values};
 
-/// Turns an engine error into a thrown JS `Error` with `code` set.
-pub fn js_err(env: &Env, e: vh5::Error) -> napi::Error {
-    let build = || -> napi::Result<napi::Error> {
-        let mut obj =
-            env.create_error(napi::Error::new(Status::GenericFailure, e.message.clone()))?;
-        obj.set_named_property("code", e.code())?;
-        Ok(napi::Error::from(obj.to_unknown()))
-    };
-    build().unwrap_or_else(|_| {
-        napi::Error::new(
-            Status::GenericFailure,
-            format!("{}: {}", e.code(), e.message),
-        )
-    })
-}
-
-/// `map_err` shorthand.
-pub trait OrJs<T> {
-    /// Converts the engine error into a JS error.
-    fn js(self, env: &Env) -> napi::Result<T>;
-}
-
-impl<T> OrJs<T> for vh5::Result<T> {
-    fn js(self, env: &Env) -> napi::Result<T> {
-        self.map_err(|e| js_err(env, e))
-    }
-}
+use crate::guard::{invalid, Out};
 
 /// The dataset side of a lookup result; `INVALID_ARGUMENT` when `path` is a group.
-pub fn want_dataset<D, G>(env: &Env, node: Either<D, G>, path: &str) -> napi::Result<D> {
+pub fn want_dataset<D, G>(node: Either<D, G>, path: &str) -> Out<D> {
     match node {
         Either::A(d) => Ok(d),
-        Either::B(_) => Err(js_err(
-            env,
-            invalid(format!("'{path}' is a group, not a dataset")),
-        )),
+        Either::B(_) => Err(invalid(format!("'{path}' is a group, not a dataset")).into()),
     }
 }
 
 /// The group side of a lookup result; `INVALID_ARGUMENT` when `path` is a dataset.
-pub fn want_group<D, G>(env: &Env, node: Either<D, G>, path: &str) -> napi::Result<G> {
+pub fn want_group<D, G>(node: Either<D, G>, path: &str) -> Out<G> {
     match node {
         Either::B(g) => Ok(g),
-        Either::A(_) => Err(js_err(
-            env,
-            invalid(format!("'{path}' is a dataset, not a group")),
-        )),
+        Either::A(_) => Err(invalid(format!("'{path}' is a dataset, not a group")).into()),
     }
 }
 
-pub fn invalid(msg: impl Into<String>) -> vh5::Error {
-    vh5::Error::new(vh5::ErrorKind::InvalidArgument, msg)
-}
-
 /// A slice given as an object: `{ start, stop, step }`, or an index list `{ indices }`.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct SliceSpec {
     /// First coordinate (default 0; negative counts from the end).
     pub start: Option<f64>,
@@ -72,44 +40,59 @@ pub struct SliceSpec {
     pub step: Option<f64>,
     /// Explicit coordinates along this axis (any order; negative counts from the end):
     /// an array of numbers or an integer (or float64) typed array.
-    #[napi(
-        ts_type = "Array<number> | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array | BigInt64Array | BigUint64Array"
-    )]
+    #[napi(ts_type = "Array<number> | NumericArray")]
     pub indices: Option<Vec<f64>>,
+}
+
+impl From<SliceSpec> for Axis {
+    fn from(s: SliceSpec) -> Axis {
+        match s.indices {
+            Some(ix) => Axis::List(ix),
+            None => Axis::Slice {
+                start: s.start,
+                stop: s.stop,
+                step: s.step,
+            },
+        }
+    }
 }
 
 /// One axis of a selection: an index, `null` for the whole axis, `[start, stop, step?]`
 /// (entries may be `null`), or a [`SliceSpec`] object.
-pub type AxisSpec = Option<Either3<f64, Vec<Option<f64>>, SliceSpec>>;
-
-fn int(v: f64, what: &str) -> vh5::Result<i64> {
-    if !v.is_finite() || v.fract() != 0.0 || v.abs() > 9_007_199_254_740_991.0 {
-        return Err(invalid(format!("{what} must be a whole number, got {v}")));
-    }
-    Ok(v as i64)
-}
+type AxisSpec = Option<Either3<f64, Vec<Option<f64>>, SliceSpec>>;
 
 /// A selection as JS passed it, not converted yet (see [`selection_arg`]).
 pub type SelectionArg<'a> = Option<Unknown<'a>>;
 
 /// Parses a selection argument: napi conversion errors (a value of a type no selection
-/// takes) are thrown as they are, the engine's checks come back as the inner error.
+/// takes) are thrown at once, the engine's checks come back as the inner error.
 ///
 /// The forms reads use most — an array of indexes, `null`s and `[start, stop, step?]`
-/// arrays of numbers — are read here directly, with a handful of N-API calls; anything
-/// else (slice objects, index lists, wrong types) goes through the generic conversion,
-/// so its results and errors are those of `Option<Vec<AxisSpec>>`.
+/// arrays of numbers, slice objects, index lists as arrays of numbers or typed
+/// arrays — are read here directly, with a handful of N-API calls; anything else goes
+/// through the generic conversion, so its results and errors are those of
+/// `Option<Vec<AxisSpec>>`.
 pub fn selection_arg(env: &Env, arg: SelectionArg) -> napi::Result<vh5::Result<Vec<AxisSel>>> {
     let Some(arg) = arg else {
-        return Ok(selection(None));
+        return Ok(Ok(Vec::new()));
     };
     let (env, value) = (env.raw(), arg.raw());
-    if let Some(spec) = plain_selection(env, value) {
-        return Ok(selection(spec));
+    if let Some(axes) = plain_selection(env, value) {
+        return Ok(vh5::host::selection(axes.unwrap_or_default()));
     }
     // SAFETY: `value` is an argument of the current call, valid in `env` while it runs.
     let spec = unsafe { <Option<Vec<AxisSpec>>>::from_napi_value(env, value) }?;
-    Ok(selection(spec))
+    let axes = spec
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| match a {
+            None => Axis::All,
+            Some(Either3::A(i)) => Axis::Index(i),
+            Some(Either3::B(v)) => Axis::Bounds(v),
+            Some(Either3::C(s)) => s.into(),
+        })
+        .collect();
+    Ok(vh5::host::selection(axes))
 }
 
 /// `typeof value`, as an N-API value type.
@@ -165,7 +148,7 @@ fn property(
 /// A slice object `{ start, stop, step }` or `{ indices }`, with numbers (or `null`)
 /// as bounds and the list an array of numbers or a typed array (`None`: anything
 /// else, left to the generic conversion and its errors).
-fn slice_object(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Option<SliceSpec> {
+fn slice_object(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Option<Axis> {
     use napi::sys::ValueType as T;
     let optional = |name: &std::ffi::CStr| -> Option<Option<napi::sys::napi_value>> {
         let v = property(env, value, name)?;
@@ -189,12 +172,15 @@ fn slice_object(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Optio
         }),
         None => None,
     };
-    Some(SliceSpec {
-        start: bound(c"start")?,
-        stop: bound(c"stop")?,
-        step: bound(c"step")?,
-        indices,
-    })
+    Some(
+        SliceSpec {
+            start: bound(c"start")?,
+            stop: bound(c"stop")?,
+            step: bound(c"step")?,
+            indices,
+        }
+        .into(),
+    )
 }
 
 /// Element type, length (in elements) and first element of a typed array (`None` for
@@ -226,6 +212,20 @@ fn typed_info(
             ) == napi::sys::Status::napi_ok
     };
     ok.then_some((kind, len, data))
+}
+
+/// Byte length of a typed array now (0 once its buffer was detached or transferred);
+/// `None` for anything else.
+pub fn typed_byte_length(value: Unknown) -> Option<usize> {
+    use napi::sys::TypedarrayType as A;
+    let (kind, len, _) = typed_info(value.value().env, value.raw())?;
+    let size = match kind {
+        A::int8_array | A::uint8_array | A::uint8_clamped_array => 1,
+        A::int16_array | A::uint16_array => 2,
+        A::int32_array | A::uint32_array | A::float32_array => 4,
+        _ => 8,
+    };
+    Some(len * size)
 }
 
 /// The elements of a typed array as numbers (`None` for anything else). 64-bit
@@ -273,7 +273,7 @@ fn number(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Option<f64>
 fn plain_selection(
     env: napi::sys::napi_env,
     value: napi::sys::napi_value,
-) -> Option<Option<Vec<AxisSpec>>> {
+) -> Option<Option<Vec<Axis>>> {
     use napi::sys::ValueType as T;
     match type_of(env, value)? {
         T::napi_undefined | T::napi_null => return Some(None),
@@ -284,9 +284,9 @@ fn plain_selection(
     for item in array_items(env, value)? {
         let item = item?;
         out.push(match type_of(env, item)? {
-            T::napi_undefined | T::napi_null => None,
-            T::napi_number => Some(Either3::A(number(env, item)?)),
-            T::napi_object if !is_array(env, item) => Some(Either3::C(slice_object(env, item)?)),
+            T::napi_undefined | T::napi_null => Axis::All,
+            T::napi_number => Axis::Index(number(env, item)?),
+            T::napi_object if !is_array(env, item) => slice_object(env, item)?,
             T::napi_object => {
                 let mut bounds = Vec::with_capacity(3);
                 for b in array_items(env, item)? {
@@ -297,83 +297,12 @@ fn plain_selection(
                         _ => return None,
                     });
                 }
-                Some(Either3::B(bounds))
+                Axis::Bounds(bounds)
             }
             _ => return None,
         });
     }
     Some(Some(out))
-}
-
-/// Parses a JS selection.
-pub fn selection(sel: Option<Vec<AxisSpec>>) -> vh5::Result<Vec<AxisSel>> {
-    let Some(sel) = sel else {
-        return Ok(Vec::new());
-    };
-    let lists = sel
-        .iter()
-        .filter(|a| {
-            matches!(
-                a,
-                Some(Either3::C(SliceSpec {
-                    indices: Some(_),
-                    ..
-                }))
-            )
-        })
-        .count();
-    if lists > 1 {
-        return Err(invalid(
-            "a selection takes at most one index list ({ indices }), as in h5py: read the other axes with slices",
-        ));
-    }
-    sel.into_iter()
-        .map(|a| {
-            Ok(match a {
-                None => AxisSel::All,
-                Some(Either3::A(i)) => AxisSel::Index(int(i, "an index")?),
-                Some(Either3::B(v)) => {
-                    if v.is_empty() || v.len() > 3 {
-                        return Err(invalid("a slice is [start, stop] or [start, stop, step]; use { indices: [...] } for a list"));
-                    }
-                    let opt = |x: Option<&Option<f64>>, w: &str| -> vh5::Result<Option<i64>> {
-                        match x.copied().flatten() {
-                            Some(v) => Ok(Some(int(v, w)?)),
-                            None => Ok(None),
-                        }
-                    };
-                    AxisSel::Slice {
-                        start: opt(v.first(), "slice start")?,
-                        stop: opt(v.get(1), "slice stop")?,
-                        step: opt(v.get(2), "slice step")?.unwrap_or(1),
-                    }
-                }
-                Some(Either3::C(s)) => match s.indices {
-                    Some(ix) => AxisSel::List(ix.into_iter().map(|v| int(v, "an index")).collect::<vh5::Result<_>>()?),
-                    None => AxisSel::Slice {
-                        start: s.start.map(|v| int(v, "slice start")).transpose()?,
-                        stop: s.stop.map(|v| int(v, "slice stop")).transpose()?,
-                        step: s.step.map(|v| int(v, "slice step")).transpose()?.unwrap_or(1),
-                    },
-                },
-            })
-        })
-        .collect()
-}
-
-/// A shape or chunk shape from JS numbers.
-pub fn dims(v: &[f64], what: &str) -> vh5::Result<Vec<u64>> {
-    v.iter()
-        .map(|&d| {
-            let i = int(d, what)?;
-            if i < 0 {
-                return Err(invalid(format!(
-                    "{what} entries must not be negative, got {d}"
-                )));
-            }
-            Ok(i as u64)
-        })
-        .collect()
 }
 
 /// The dtype a typed array carries.
@@ -397,96 +326,10 @@ pub fn dtype_of_typed(t: TypedArrayType) -> Option<Dtype> {
 /// or strings, or one such value (broadcast on write).
 pub type DataInput<'a> = Unknown<'a>;
 
-fn push_num(out: &mut Vec<u8>, d: &Dtype, v: f64) -> vh5::Result<()> {
-    let bad = || {
-        vh5::Error::new(
-            vh5::ErrorKind::DtypeMismatch,
-            format!("{v} is not a valid {d} value"),
-        )
-    };
-    let whole = v.is_finite() && v.fract() == 0.0;
-    match d {
-        Dtype::Float64 => out.extend_from_slice(&v.to_le_bytes()),
-        Dtype::Float32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
-        Dtype::Float16 => out.extend_from_slice(&vh5::f16_bits_from_f64(v).to_le_bytes()),
-        Dtype::Bool => out.push(if v == 0.0 {
-            0
-        } else if v == 1.0 {
-            1
-        } else {
-            return Err(bad());
-        }),
-        Dtype::FixedString { .. } | Dtype::VlenString { .. } | Dtype::Compound(_) => {
-            return Err(vh5::Error::new(
-                vh5::ErrorKind::DtypeMismatch,
-                format!("numbers cannot be stored in a {d} dataset"),
-            ))
-        }
-        _ if !whole => return Err(bad()),
-        Dtype::Int8 => {
-            out.extend_from_slice(&i8::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
-        }
-        Dtype::Int16 => {
-            out.extend_from_slice(&i16::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
-        }
-        Dtype::Int32 => {
-            out.extend_from_slice(&i32::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
-        }
-        Dtype::Int64 => {
-            if v.abs() >= 9.223_372_036_854_776e18 {
-                return Err(bad());
-            }
-            out.extend_from_slice(&(v as i64).to_le_bytes())
-        }
-        Dtype::UInt8 => {
-            out.extend_from_slice(&u8::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
-        }
-        Dtype::UInt16 => {
-            out.extend_from_slice(&u16::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
-        }
-        Dtype::UInt32 => {
-            out.extend_from_slice(&u32::try_from(v as i64).map_err(|_| bad())?.to_le_bytes())
-        }
-        Dtype::UInt64 => {
-            if !(0.0..1.844_674_407_370_955_2e19).contains(&v) {
-                return Err(bad());
-            }
-            out.extend_from_slice(&(v as u64).to_le_bytes())
-        }
-    }
-    Ok(())
-}
-
-/// A bigint as one element of `d`.
-fn push_bigint(out: &mut Vec<u8>, d: &Dtype, v: BigInt) -> vh5::Result<()> {
-    match d {
-        Dtype::UInt64 => {
-            let (neg, x, lossless) = v.get_u64();
-            if neg || !lossless {
-                return Err(invalid("bigint out of uint64 range"));
-            }
-            out.extend_from_slice(&x.to_le_bytes());
-        }
-        _ => {
-            let (x, lossless) = v.get_i64();
-            if !lossless {
-                return Err(invalid(format!("bigint out of {d} range")));
-            }
-            if *d == Dtype::Int64 {
-                out.extend_from_slice(&x.to_le_bytes());
-            } else {
-                push_num(out, d, x as f64)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Converts user data to engine values of `dtype` (`None`: inferred from a typed
-/// array, `string` for strings, float64 for plain arrays of numbers). Returns the
-/// values and the dtype.
 /// Data parsed from JS: a typed array whose bytes are already elements of the target
-/// dtype (borrowed while the call lasts, never copied), or converted values.
+/// dtype (borrowed while the call lasts, never copied here; see [`Data::hold`] for
+/// data a staged version keeps until it commits), or values converted by the engine's
+/// rules (`vh5::values`).
 pub enum Data<'a> {
     /// A typed array holding elements of the dtype as they are.
     Typed(TypedArray<'a>),
@@ -581,131 +424,112 @@ impl Data<'_> {
     }
 }
 
-/// Parses and checks data for a dataset of `dtype` (inferred when `None`).
-pub fn data_input<'a>(
-    input: DataInput<'a>,
-    dtype: Option<&Dtype>,
-) -> vh5::Result<(Data<'a>, Dtype)> {
+/// Whether user data is a single value rather than an array.
+pub fn is_scalar(d: &DataInput) -> Out<bool> {
+    Ok(matches!(
+        d.get_type()?,
+        ValueType::Number | ValueType::Boolean | ValueType::BigInt | ValueType::String
+    ))
+}
+
+/// One JS value as an engine scalar (`None`: not a number, bigint, boolean or string).
+fn scalar_of(v: Unknown) -> Out<Option<vh5::Scalar>> {
+    Ok(Some(match v.get_type()? {
+        // SAFETY: the value was just checked to be a number.
+        ValueType::Number => vh5::Scalar::Number(unsafe { v.cast::<f64>() }?),
+        // SAFETY: the value was just checked to be a boolean.
+        ValueType::Boolean => vh5::Scalar::Bool(unsafe { v.cast::<bool>() }?),
+        // SAFETY: the value was just checked to be a bigint.
+        ValueType::BigInt => vh5::Scalar::BigInt(bigint(unsafe { v.cast::<BigInt>() }?)),
+        // SAFETY: the value was just checked to be a string.
+        ValueType::String => vh5::Scalar::String(unsafe { v.cast::<String>() }?),
+        _ => return Ok(None),
+    }))
+}
+
+/// A bigint as an `i128` (saturating: anything wider is out of every dtype's range).
+fn bigint(b: BigInt) -> i128 {
+    match b.get_i128() {
+        (v, true) => v,
+        _ if b.sign_bit => i128::MIN,
+        _ => i128::MAX,
+    }
+}
+
+/// Parses and checks data for a dataset of `dtype` (inferred when `None`: from a typed
+/// array, else [`vh5::values::default_dtype`]).
+pub fn data_input<'a>(input: DataInput<'a>, dtype: Option<&Dtype>) -> Out<(Data<'a>, Dtype)> {
     if let Some(d) = dtype {
         d.require_writable()?;
     }
-    let e = |e: napi::Error| invalid(e.reason);
-    let parsed: Either<TypedArray, Vec<Unknown>> = match input.get_type().map_err(e)? {
+    let items: Vec<Unknown> = match input.get_type()? {
         ValueType::Number | ValueType::Boolean | ValueType::BigInt | ValueType::String => {
-            Either::B(vec![input])
+            vec![input]
         }
-        ValueType::Object if input.is_typedarray().map_err(e)? => {
+        ValueType::Object if input.is_typedarray()? => {
             // SAFETY: the value was just checked to be a typed array.
-            Either::A(unsafe { input.cast() }.map_err(e)?)
+            let ta: TypedArray = unsafe { input.cast() }?;
+            let Some(own) = dtype_of_typed(ta.typed_array_type) else {
+                return Err(invalid(
+                    "this typed array type is not supported: use Float64Array, Int32Array, …",
+                )
+                .into());
+            };
+            let d = dtype.cloned().unwrap_or_else(|| own.clone());
+            let name = format!("{:?}", ta.typed_array_type);
+            return Ok(match vh5::values::native(&own, &name, &d, &ta.arraybuffer)? {
+                Native::AsIs => (Data::Typed(ta), d),
+                Native::Converted(v) => (Data::Values(v), d),
+            });
         }
-        ValueType::Object if input.is_array().map_err(e)? => {
+        ValueType::Object if input.is_array()? => {
             // SAFETY: the value was just checked to be an array.
-            Either::B(unsafe { input.cast() }.map_err(e)?)
+            unsafe { input.cast() }?
         }
         other => {
             return Err(invalid(format!(
                 "data must be a typed array, an array of numbers or strings, or a single value, got {other:?}"
-            )))
+            ))
+            .into())
         }
     };
-    match parsed {
-        Either::A(ta) => {
-            let Some(own) = dtype_of_typed(ta.typed_array_type) else {
-                return Err(invalid(
-                    "this typed array type is not supported: use Float64Array, Int32Array, …",
-                ));
-            };
-            let d = dtype.cloned().unwrap_or_else(|| own.clone());
-            let bytes: &[u8] = &ta.arraybuffer;
-            if d == Dtype::Float16 && matches!(own, Dtype::Float32 | Dtype::Float64) {
-                // float16 data comes as JS numbers, rounded to nearest even.
-                let out: Vec<u8> = if own == Dtype::Float32 {
-                    bytemuck::pod_collect_to_vec::<u8, f32>(bytes)
-                        .into_iter()
-                        .flat_map(|x| vh5::f16_bits_from_f64(f64::from(x)).to_le_bytes())
-                        .collect()
-                } else {
-                    bytemuck::pod_collect_to_vec::<u8, f64>(bytes)
-                        .into_iter()
-                        .flat_map(|x| vh5::f16_bits_from_f64(x).to_le_bytes())
-                        .collect()
-                };
-                return Ok((Data::Values(Values::Raw(out)), d));
+    let text = match items.first() {
+        Some(it) => it.get_type()? == ValueType::String,
+        None => false,
+    };
+    let d = dtype
+        .cloned()
+        .unwrap_or_else(|| vh5::values::default_dtype(text));
+    if d.is_string() {
+        let mut out = Vec::with_capacity(items.len());
+        for it in items {
+            match scalar_of(it)? {
+                Some(vh5::Scalar::String(s)) => out.push(s),
+                _ => {
+                    return Err(vh5::Error::new(
+                        vh5::ErrorKind::DtypeMismatch,
+                        format!("a {d} dataset takes strings: every entry must be a string"),
+                    )
+                    .into())
+                }
             }
-            let ok = own == d || (d == Dtype::Bool && own == Dtype::UInt8);
-            if !ok {
-                return Err(vh5::Error::new(
-                    vh5::ErrorKind::DtypeMismatch,
-                    format!("data is a {:?} array but the dataset is {d}: pass the matching typed array", ta.typed_array_type),
-                ));
-            }
-            if d == Dtype::Bool && bytes.iter().any(|&b| b > 1) {
-                return Err(vh5::Error::new(
-                    vh5::ErrorKind::DtypeMismatch,
-                    "bool data must hold only 0 and 1",
-                ));
-            }
-            Ok((Data::Typed(ta), d))
         }
-        Either::B(items) => {
-            let first_is_string = match items.first() {
-                Some(it) => it.get_type().map_err(e)? == ValueType::String,
-                None => false,
-            };
-            let d = match dtype {
-                Some(d) => d.clone(),
-                None if first_is_string => Dtype::VlenString { utf8: true },
-                None => Dtype::Float64,
-            };
-            if d.is_string() {
-                let mut out = Vec::with_capacity(items.len());
-                for it in items {
-                    if it.get_type().map_err(e)? != ValueType::String {
-                        return Err(vh5::Error::new(
-                            vh5::ErrorKind::DtypeMismatch,
-                            format!("a {d} dataset takes strings: every entry must be a string"),
-                        ));
-                    }
-                    // SAFETY: the value was just checked to be a string.
-                    let v: String = unsafe { it.cast() }.map_err(e)?;
-                    out.push(v.into_bytes());
-                }
-                return Ok((Data::Values(Values::Strings(out)), d));
+        return Ok((Data::Values(vh5::values::strings(out, &d)?), d));
+    }
+    let mut out = Vec::with_capacity(items.len() * d.size());
+    for it in items {
+        let t = it.get_type()?;
+        match scalar_of(it)? {
+            Some(v) => vh5::values::push_scalar(&mut out, &d, &v)?,
+            None => {
+                return Err(invalid(format!(
+                    "data entries must be numbers, bigints, booleans or strings, got {t:?}"
+                ))
+                .into())
             }
-            let mut out = Vec::with_capacity(items.len() * d.size());
-            for it in items {
-                match it.get_type().map_err(e)? {
-                    ValueType::Number => {
-                        // SAFETY: the value was just checked to be a number.
-                        let v: f64 = unsafe { it.cast() }.map_err(e)?;
-                        push_num(&mut out, &d, v)?;
-                    }
-                    ValueType::Boolean => {
-                        // SAFETY: the value was just checked to be a boolean.
-                        let v: bool = unsafe { it.cast() }.map_err(e)?;
-                        push_num(&mut out, &d, if v { 1.0 } else { 0.0 })?;
-                    }
-                    ValueType::BigInt => {
-                        // SAFETY: the value was just checked to be a bigint.
-                        let v: BigInt = unsafe { it.cast() }.map_err(e)?;
-                        push_bigint(&mut out, &d, v)?;
-                    }
-                    ValueType::String => {
-                        return Err(vh5::Error::new(
-                            vh5::ErrorKind::DtypeMismatch,
-                            format!("strings cannot be stored in a {d} dataset: pass numbers"),
-                        ))
-                    }
-                    other => {
-                        return Err(invalid(format!(
-                        "data entries must be numbers, bigints, booleans or strings, got {other:?}"
-                    )))
-                    }
-                }
-            }
-            Ok((Data::Values(Values::Raw(out)), d))
         }
     }
+    Ok((Data::Values(Values::Raw(out)), d))
 }
 
 /// Results of at most this many bytes are copied into a new JS `ArrayBuffer`; larger
@@ -830,72 +654,78 @@ fn typed_array(
 pub type DataOutput =
     Either3<TypedOutput, Vec<String>, BTreeMap<String, Either<TypedOutput, Vec<String>>>>;
 
-/// Fixed-length string elements as text: trailing NULs removed, UTF-8 decoded
-/// (invalid bytes become U+FFFD).
-fn fixed_strings(bytes: &[u8], len: usize) -> Vec<String> {
-    bytes
-        .chunks_exact(len.max(1))
-        .map(|c| {
-            let end = c.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-            String::from_utf8_lossy(&c[..end]).into_owned()
-        })
-        .collect()
-}
-
-/// One field (or a whole non-compound dataset) as its JS array.
-fn field_output(buf: AlignedBytes, d: &Dtype) -> Either<TypedOutput, Vec<String>> {
+/// The typed array kind that holds elements of `element` (a dtype
+/// [`vh5::values::direct_element`] gives).
+fn typed_kind(element: &Dtype) -> TypedArrayType {
     use TypedArrayType as T;
-    let t = |kind, size, buf| Either::A(TypedOutput::new(kind, size, buf));
-    match d {
-        Dtype::Float64 => t(T::Float64, 8, buf),
-        Dtype::Float32 => t(T::Float32, 4, buf),
-        Dtype::Float16 => {
-            let mut out = AlignedBytes::zeroed(buf.len() * 2);
-            for (o, c) in out
-                .as_bytes_mut()
-                .chunks_exact_mut(4)
-                .zip(buf.as_bytes().chunks_exact(2))
-            {
-                o.copy_from_slice(
-                    &half::f16::from_le_bytes([c[0], c[1]])
-                        .to_f32()
-                        .to_ne_bytes(),
-                );
-            }
-            t(T::Float32, 4, out)
-        }
-        Dtype::Int8 => t(T::Int8, 1, buf),
-        Dtype::Int16 => t(T::Int16, 2, buf),
-        Dtype::Int32 => t(T::Int32, 4, buf),
-        Dtype::Int64 => t(T::BigInt64, 8, buf),
-        Dtype::UInt8 | Dtype::Bool => t(T::Uint8, 1, buf),
-        Dtype::UInt16 => t(T::Uint16, 2, buf),
-        Dtype::UInt32 => t(T::Uint32, 4, buf),
-        Dtype::UInt64 => t(T::BigUint64, 8, buf),
-        Dtype::FixedString { len, .. } => Either::B(fixed_strings(buf.as_bytes(), *len)),
-        // Not reachable for fields (refused when the type is read) nor for whole
-        // datasets (handled by `output`); shown as raw bytes to stay total.
-        Dtype::VlenString { .. } | Dtype::Compound(_) => t(T::Uint8, 1, buf),
-    }
-}
-
-/// The typed array a dataset of `d` reads into when its stored bytes are the array's
-/// elements as they are (`None` for float16, strings and compounds, which convert).
-pub fn direct_kind(d: &Dtype) -> Option<TypedArrayType> {
-    use TypedArrayType as T;
-    Some(match d {
+    match element {
         Dtype::Float64 => T::Float64,
         Dtype::Float32 => T::Float32,
         Dtype::Int8 => T::Int8,
         Dtype::Int16 => T::Int16,
         Dtype::Int32 => T::Int32,
         Dtype::Int64 => T::BigInt64,
-        Dtype::UInt8 | Dtype::Bool => T::Uint8,
         Dtype::UInt16 => T::Uint16,
         Dtype::UInt32 => T::Uint32,
         Dtype::UInt64 => T::BigUint64,
-        _ => return None,
-    })
+        _ => T::Uint8,
+    }
+}
+
+/// The typed array a dataset of `d` reads into when its stored bytes are the array's
+/// elements as they are (`None` for float16, strings and compounds, which convert).
+pub fn direct_kind(d: &Dtype) -> Option<TypedArrayType> {
+    vh5::values::direct_element(d).map(|e| typed_kind(&e))
+}
+
+fn column_output(c: Column) -> Either<TypedOutput, Vec<String>> {
+    match c {
+        Column::Numbers { element, bytes } => Either::A(TypedOutput::new(
+            typed_kind(&element),
+            element.size(),
+            bytes,
+        )),
+        Column::Strings(s) => Either::B(s),
+    }
+}
+
+/// A read's result as the JS value it returns (decoded by [`vh5::values::decode`]).
+pub fn output(data: ReadData, d: &Dtype) -> DataOutput {
+    match vh5::values::decode(data, d) {
+        Decoded::Column(c) => match column_output(c) {
+            Either::A(t) => Either3::A(t),
+            Either::B(s) => Either3::B(s),
+        },
+        Decoded::Records(cols) => Either3::C(
+            cols.into_iter()
+                .map(|(k, c)| (k, column_output(c)))
+                .collect(),
+        ),
+    }
+}
+
+/// A scalar of `dtype` as a JS value: number, bigint (64-bit integers), boolean or
+/// string.
+pub type Scalar = Either4<f64, BigInt, bool, String>;
+
+/// An engine scalar as its JS value.
+pub fn scalar_to_js(v: vh5::Scalar) -> Scalar {
+    match v {
+        vh5::Scalar::Number(x) => Either4::A(x),
+        vh5::Scalar::BigInt(i) => Either4::B(BigInt::from(i)),
+        vh5::Scalar::Bool(b) => Either4::C(b),
+        vh5::Scalar::String(s) => Either4::D(s),
+    }
+}
+
+/// A JS scalar as the engine's.
+pub fn scalar_from_js(v: Scalar) -> vh5::Scalar {
+    match v {
+        Either4::A(x) => vh5::Scalar::Number(x),
+        Either4::B(b) => vh5::Scalar::BigInt(bigint(b)),
+        Either4::C(b) => vh5::Scalar::Bool(b),
+        Either4::D(s) => vh5::Scalar::String(s),
+    }
 }
 
 /// A [`vh5::ReadSink`] that gives a read a new JS `ArrayBuffer` to fill, so the
@@ -1024,13 +854,6 @@ impl TargetSink {
     pub fn written(&self) -> usize {
         self.written
     }
-
-    /// Copies a whole result (`bytes`, elements of the dataset's dtype) in.
-    pub fn fill(&mut self, bytes: &[u8]) -> vh5::Result<()> {
-        let (buf, _) = vh5::ReadSink::buffer(self, bytes.len(), true)?;
-        buf.copy_from_slice(bytes);
-        Ok(())
-    }
 }
 
 impl vh5::ReadSink for TargetSink {
@@ -1057,99 +880,10 @@ impl vh5::ReadSink for TargetSink {
     }
 }
 
-/// A read's result as the JS value it returns.
-pub fn output(data: ReadData, d: &Dtype) -> DataOutput {
-    match (data, d) {
-        (ReadData::Strings(v), _) => Either3::B(
-            v.into_iter()
-                .map(|s| {
-                    String::from_utf8(s)
-                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-                })
-                .collect(),
-        ),
-        (ReadData::Raw(buf), Dtype::Compound(c)) => {
-            let size = c.size.max(1);
-            let n = buf.len() / size;
-            let mut out = BTreeMap::new();
-            for f in &c.fields {
-                let w = f.dtype.size();
-                let mut col = AlignedBytes::zeroed(n * w);
-                for (dst, rec) in col
-                    .as_bytes_mut()
-                    .chunks_exact_mut(w.max(1))
-                    .zip(buf.as_bytes().chunks_exact(size))
-                {
-                    dst.copy_from_slice(&rec[f.offset..f.offset + w]);
-                }
-                out.insert(f.name.clone(), field_output(col, &f.dtype));
-            }
-            Either3::C(out)
-        }
-        (ReadData::Raw(buf), d) => match field_output(buf, d) {
-            Either::A(t) => Either3::A(t),
-            Either::B(s) => Either3::B(s),
-        },
-    }
-}
-
-/// A scalar of `dtype` as a JS value: number, bigint (64-bit integers), boolean or
-/// string.
-pub type Scalar = Either4<f64, BigInt, bool, String>;
-
-/// Converts one element's bytes to a JS scalar (`null` for compound records).
-pub fn scalar(b: &[u8], d: &Dtype) -> Option<Scalar> {
-    let mut a = [0u8; 8];
-    a[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
-    Some(match d {
-        Dtype::Float64 => Either4::A(f64::from_le_bytes(a)),
-        Dtype::Float32 => Either4::A(f32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
-        Dtype::Float16 => Either4::A(half::f16::from_le_bytes([a[0], a[1]]).to_f64()),
-        Dtype::Int8 => Either4::A(a[0] as i8 as f64),
-        Dtype::Int16 => Either4::A(i16::from_le_bytes([a[0], a[1]]) as f64),
-        Dtype::Int32 => Either4::A(i32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
-        Dtype::UInt8 => Either4::A(a[0] as f64),
-        Dtype::UInt16 => Either4::A(u16::from_le_bytes([a[0], a[1]]) as f64),
-        Dtype::UInt32 => Either4::A(u32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64),
-        Dtype::Int64 => Either4::B(BigInt::from(i64::from_le_bytes(a))),
-        Dtype::UInt64 => Either4::B(BigInt::from(u64::from_le_bytes(a))),
-        Dtype::Bool => Either4::C(a[0] != 0),
-        Dtype::FixedString { len, .. } => Either4::D(
-            fixed_strings(b, *len)
-                .into_iter()
-                .next()
-                .unwrap_or_default(),
-        ),
-        // The only fill value of variable-length strings is the empty string.
-        Dtype::VlenString { .. } => Either4::D(String::new()),
-        Dtype::Compound(_) => return None,
-    })
-}
-
-/// A fill value given by the user, as values of `d`.
-pub fn fill_values(v: Scalar, d: &Dtype) -> vh5::Result<Values> {
-    let mut out = Vec::new();
-    match v {
-        Either4::A(x) => push_num(&mut out, d, x)?,
-        Either4::C(b) => push_num(&mut out, d, if b { 1.0 } else { 0.0 })?,
-        Either4::B(b) => push_bigint(&mut out, d, b)?,
-        Either4::D(s) => {
-            if !d.is_string() {
-                return Err(vh5::Error::new(
-                    vh5::ErrorKind::DtypeMismatch,
-                    format!("a string cannot be the fill value of a {d} dataset"),
-                ));
-            }
-            return Ok(Values::Strings(vec![s.into_bytes()]));
-        }
-    }
-    Ok(Values::Raw(out))
-}
-
 /// An attribute value as JS sees it.
 pub type AttrJs = Either6<f64, BigInt, bool, String, Vec<Either3<f64, BigInt, bool>>, Vec<String>>;
 
-const MAX_SAFE: i64 = 9_007_199_254_740_991;
+const MAX_SAFE: i64 = vh5::host::MAX_SAFE_INTEGER;
 
 /// Engine attribute → JS (integers become numbers when safe, else bigint).
 pub fn attr_to_js(v: AttrValue) -> AttrJs {
@@ -1251,27 +985,59 @@ pub fn attr_from_js(v: AttrJs) -> vh5::Result<AttrValue> {
     })
 }
 
-/// Timestamps from JS: a `Date`, an ISO 8601 string, or bigint microseconds.
-pub type TimeInput = Either3<chrono::DateTime<chrono::Utc>, String, BigInt>;
+/// A timestamp from JS: a `Date`, an ISO 8601 string, or bigint microseconds
+/// (TypeScript: `Date | string | bigint`).
+pub struct Time(pub i64);
 
-/// Converts a JS timestamp to microseconds since the epoch.
-pub fn micros(t: TimeInput) -> vh5::Result<i64> {
-    match t {
-        Either3::A(d) => {
-            if d.timestamp_micros() == i64::MIN {
-                return Err(invalid("invalid Date"));
+impl TypeName for Time {
+    fn type_name() -> &'static str {
+        "Date | string | bigint"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl FromNapiValue for Time {
+    unsafe fn from_napi_value(
+        env: napi::sys::napi_env,
+        value: napi::sys::napi_value,
+    ) -> napi::Result<Self> {
+        let bad = |what: &str| napi::Error::new(Status::InvalidArg, what.to_string());
+        let mut is_date = false;
+        // SAFETY: `env` and `value` belong to the running call; the out-pointer is valid.
+        unsafe { napi::sys::napi_is_date(env, value, &mut is_date) };
+        if is_date {
+            let mut ms = 0.0;
+            // SAFETY: as above; `value` is a Date.
+            unsafe { napi::sys::napi_get_date_value(env, value, &mut ms) };
+            if !ms.is_finite() {
+                return Err(bad("the timestamp is an invalid Date"));
             }
-            Ok(d.timestamp_micros())
+            return Ok(Time(ms as i64 * 1000));
         }
-        Either3::B(s) => vh5::time::parse_user_timestamp(&s),
-        Either3::C(b) => {
-            let (x, ok) = b.get_i64();
-            if !ok {
-                return Err(invalid("timestamp bigint out of range"));
+        let micros = match type_of(env, value) {
+            Some(napi::sys::ValueType::napi_string) => {
+                // SAFETY: forwarded; `value` is a string.
+                let s = unsafe { String::from_napi_value(env, value) }?;
+                vh5::time::parse_user_timestamp(&s)
             }
-            vh5::time::format_micros(x)?;
-            Ok(x)
-        }
+            Some(napi::sys::ValueType::napi_bigint) => {
+                // SAFETY: forwarded; `value` is a bigint.
+                let b = unsafe { BigInt::from_napi_value(env, value) }?;
+                match b.get_i64() {
+                    (x, true) => vh5::time::format_micros(x).map(|_| x),
+                    _ => Err(invalid("timestamp bigint out of range")),
+                }
+            }
+            _ => {
+                return Err(bad(
+                    "a timestamp is a Date, an ISO 8601 string or bigint microseconds",
+                ))
+            }
+        };
+        micros.map(Time).map_err(|e| bad(&e.message))
     }
 }
 

@@ -1,6 +1,9 @@
 //! Node.js binding of versioned-hdf5 (napi-rs). Each method parses its arguments,
-//! makes one call into the engine (`vh5`), and converts the result. Errors carry the
-//! engine's stable `code`.
+//! makes one call into the engine (`vh5`), and converts the result; the engine owns
+//! the semantics (value encoding, defaults, selections: `vh5::values`, `vh5::host`).
+//! Every call runs behind [`guard::guard`]: errors carry the engine's stable `code`,
+//! argument conversions that fail are `INVALID_ARGUMENT`, and a panic is caught as
+//! `INTERNAL_ERROR`. One file per JS class, each Rust struct named as its class.
 
 #[macro_use]
 extern crate napi_derive;
@@ -8,39 +11,96 @@ extern crate napi_derive;
 mod attributes;
 mod convert;
 mod dataset;
+mod guard;
 mod staged;
 mod version;
 mod versioned_file;
 
-use convert::OrJs;
+use guard::guard;
 use napi::Env;
 
 /// Version of the libhdf5 this addon is linked with.
 #[napi]
-pub fn hdf5_version() -> String {
-    vh5::hdf5_version()
+pub fn hdf5_version(env: &Env) -> napi::Result<String> {
+    guard(env, || Ok(vh5::hdf5_version()))
 }
 
-/// Every error code this library throws, with what it means.
+/// Every error code this library throws (the `ErrorCode` type lists them).
 #[napi]
-pub fn error_codes() -> Vec<String> {
-    vh5::ErrorKind::ALL
-        .iter()
-        .map(|k| k.code().to_string())
-        .collect()
+pub fn error_codes(env: &Env) -> napi::Result<Vec<String>> {
+    guard(env, || {
+        Ok(vh5::ErrorKind::ALL
+            .iter()
+            .map(|k| k.code().to_string())
+            .collect())
+    })
 }
 
 /// Number of HDF5 objects (files, groups, datasets, types, attributes) open in this
 /// process: stays flat across open/commit/close cycles (useful for leak checks).
 #[napi]
-pub fn hdf5_open_objects() -> i64 {
-    vh5::hdf5_open_objects()
+pub fn hdf5_open_objects(env: &Env) -> napi::Result<i64> {
+    guard(env, || Ok(vh5::hdf5_open_objects()))
 }
 
 /// Seconds libhdf5 alone takes to create and flush one virtual dataset of `nChunks`
 /// mappings of `chunkLen` float64 elements, in a new file at `path` (overwritten):
-/// the format's floor for a commit, which the benchmark harness measures.
-#[napi(js_name = "_benchVdsFloor")]
-pub fn bench_vds_floor(env: Env, path: String, n_chunks: u32, chunk_len: u32) -> napi::Result<f64> {
-    vh5::floor::vds_floor(&path, n_chunks as u64, chunk_len as u64).js(&env)
+/// the format's floor for a commit, which the benchmark harness measures. Test builds
+/// only (feature `test-hooks`); not part of the public typings.
+#[cfg(feature = "test-hooks")]
+#[napi(js_name = "_benchVdsFloor", skip_typescript)]
+pub fn bench_vds_floor(
+    env: &Env,
+    path: String,
+    n_chunks: u32,
+    chunk_len: u32,
+) -> napi::Result<f64> {
+    guard(env, || {
+        Ok(vh5::floor::vds_floor(
+            &path,
+            n_chunks as u64,
+            chunk_len as u64,
+        )?)
+    })
+}
+
+/// Panics inside the guard (test builds only, feature `test-hooks`): the panic test
+/// checks that it reaches JS as an `INTERNAL_ERROR`, synchronously or, with
+/// `inTask`, from a task on the thread pool (a rejected promise).
+#[cfg(feature = "test-hooks")]
+#[napi(js_name = "_panicForTest", skip_typescript)]
+pub fn panic_for_test(
+    env: &Env,
+    in_task: Option<bool>,
+) -> napi::Result<Option<napi::bindgen_prelude::AsyncTask<PanicTask>>> {
+    guard(env, || {
+        if in_task.unwrap_or(false) {
+            return Ok(Some(napi::bindgen_prelude::AsyncTask::new(PanicTask)));
+        }
+        #[allow(clippy::panic, reason = "the hook exists to panic")]
+        {
+            panic!("a panic on purpose, from _panicForTest")
+        }
+    })
+}
+
+/// A task whose `compute` panics (see `_panicForTest`).
+#[cfg(feature = "test-hooks")]
+pub struct PanicTask;
+
+#[cfg(feature = "test-hooks")]
+impl napi::Task for PanicTask {
+    type Output = vh5::Result<()>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        #[allow(clippy::panic, reason = "the hook exists to panic")]
+        Ok(guard::guard_engine(|| {
+            panic!("a panic on purpose, from _panicForTest's task")
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<()> {
+        guard(&env, || Ok(output?))
+    }
 }

@@ -1,24 +1,34 @@
-//! `StagedVersion` (internal to `stageVersion`) and `StagedGroup`, the object a
-//! builder receives.
+//! `StagedGroup`, the object a `stageVersion` builder receives (the root group of the
+//! version being staged) and its subgroups; its hidden `_commit` / `_abort` end the
+//! staging for `stageVersion`.
+//!
+//! A typed array given to `createDataset` is held without a copy and read at commit
+//! (README "Performance"). The binding keeps a reference to each such array with its
+//! byte length when it was given ([`HELD`]); `commit` refuses to start when one was
+//! detached or transferred meanwhile (`INVALID_ARGUMENT`), and `commit` or `abort`
+//! drops the references.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use napi::bindgen_prelude::*;
-use napi::{Env, Task};
+use napi::{Env, Task, UnknownRef};
 
-use crate::attributes::JsAttributes;
+use crate::attributes::Attributes;
 use crate::convert::{
-    data_input, dims, fill_values, js_err, want_dataset, want_group, DataInput, OrJs, Scalar,
+    data_input, is_scalar, scalar_from_js, typed_byte_length, want_dataset, want_group, DataInput,
+    Scalar,
 };
-use crate::dataset::{JsDataset, Source};
+use crate::dataset::Dataset;
+use crate::guard::{guard, guard_engine, invalid, Arg, Out};
 use crate::versioned_file::VersionInfo;
 
 /// Options of `createDataset`.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct CreateDatasetOptions<'a> {
     /// Initial data: a typed array, an array of numbers/bigints/booleans, or of strings
     /// (for string dtypes), C order.
-    #[napi(
-        ts_type = "ArrayLike<number | bigint | boolean> | string[] | Float64Array | Float32Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array"
-    )]
+    #[napi(ts_type = "ArrayLike<number | bigint | boolean> | string[] | NumericArray")]
     pub data: Option<DataInput<'a>>,
     /// Shape; may be left out for 1-D data.
     pub shape: Option<Vec<f64>>,
@@ -44,10 +54,34 @@ pub struct CreateDatasetOptions<'a> {
     pub hash: Option<String>,
 }
 
-/// A version being staged (used by `stageVersion`).
-#[napi(js_name = "StagedVersion")]
-pub struct JsStagedVersion {
-    pub(crate) inner: vh5::StagedVersion,
+thread_local! {
+    /// Typed arrays staged versions hold (by staged version id), with their byte
+    /// lengths when `createDataset` took them. JS-thread state: each thread running JS
+    /// has its own.
+    static HELD: RefCell<HashMap<usize, Vec<(UnknownRef, usize)>>> = RefCell::new(HashMap::new());
+}
+
+/// Drops the references to the arrays staged version `id` holds, and checks that
+/// none was detached or transferred since `createDataset` took it.
+fn release_held(env: &Env, id: usize) -> Out<()> {
+    let held = HELD
+        .with(|h| h.borrow_mut().remove(&id))
+        .unwrap_or_default();
+    let mut changed = None;
+    for (r, was) in held {
+        let now = typed_byte_length(r.get_value(env)?);
+        if now != Some(was) && changed.is_none() {
+            changed = Some((was, now.unwrap_or(0)));
+        }
+        r.unref(env)?;
+    }
+    match changed {
+        None => Ok(()),
+        Some((was, now)) => Err(invalid(format!(
+            "the typed array given to createDataset was detached or transferred (it had {was} bytes, it has {now}) before the version was committed: keep it until stageVersion settles, or pass a copy (data.slice())"
+        ))
+        .into()),
+    }
 }
 
 /// Commits a staged version off the event loop.
@@ -56,65 +90,26 @@ pub struct CommitTask {
 }
 
 impl Task for CommitTask {
-    type Output = std::result::Result<vh5::VersionInfo, vh5::Error>;
+    type Output = vh5::Result<vh5::VersionInfo>;
     type JsValue = VersionInfo;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(self.stage.commit())
+        Ok(guard_engine(|| self.stage.commit()))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        output
-            .and_then(TryInto::try_into)
-            .map_err(|e| js_err(&env, e))
-    }
-}
-
-#[napi]
-impl JsStagedVersion {
-    /// The root group of the staged version.
-    #[napi(getter, ts_return_type = "StagedGroup")]
-    pub fn root(&self) -> JsStagedGroup {
-        JsStagedGroup {
-            stage: self.inner.clone(),
-            path: String::new(),
-        }
-    }
-
-    /// Commits the version (off the event loop).
-    #[napi(ts_return_type = "Promise<VersionInfo>")]
-    pub fn commit(&self) -> AsyncTask<CommitTask> {
-        AsyncTask::new(CommitTask {
-            stage: self.inner.clone(),
-        })
-    }
-
-    /// Abandons the version: nothing is written.
-    #[napi]
-    pub fn abort(&self) {
-        self.inner.abort()
+        guard(&env, || Ok(output?.try_into()?))
     }
 }
 
 /// A group of the version being staged: the builder's argument, and its subgroups.
-#[napi(js_name = "StagedGroup")]
-pub struct JsStagedGroup {
+#[napi]
+pub struct StagedGroup {
     stage: vh5::StagedVersion,
     path: String,
 }
 
-/// Whether user data is a single value rather than an array.
-fn is_scalar(d: &DataInput) -> vh5::Result<bool> {
-    let t = d
-        .get_type()
-        .map_err(|e| crate::convert::invalid(e.reason))?;
-    Ok(matches!(
-        t,
-        ValueType::Number | ValueType::Boolean | ValueType::BigInt | ValueType::String
-    ))
-}
-
-impl JsStagedGroup {
+impl StagedGroup {
     fn full(&self, p: &str) -> String {
         if self.path.is_empty() {
             p.to_string()
@@ -122,67 +117,103 @@ impl JsStagedGroup {
             format!("{}/{}", self.path, p)
         }
     }
-}
 
-fn compression(opts: &CreateDatasetOptions) -> vh5::Result<vh5::Filters> {
-    let compression = match opts.compression.as_deref() {
-        None | Some("none") => vh5::Compression::None,
-        Some("gzip") => match opts.compression_level {
-            None => vh5::Compression::Gzip(4),
-            Some(l) if l.fract() == 0.0 && (0.0..=9.0).contains(&l) => {
-                vh5::Compression::Gzip(l as u32)
-            }
-            Some(l) => {
-                return Err(crate::convert::invalid(format!(
-                    "gzip level {l} is out of range: use a whole number from 0 to 9"
-                )))
-            }
-        },
-        Some("lzf") => vh5::Compression::Lzf,
-        Some(other) => {
-            return Err(crate::convert::invalid(format!(
-                "unknown compression '{other}': use 'gzip' or 'lzf'"
-            )))
+    /// The root group of a version staging begins.
+    pub(crate) fn root(stage: vh5::StagedVersion) -> Self {
+        StagedGroup {
+            stage,
+            path: String::new(),
         }
-    };
-    Ok(vh5::Filters {
-        shuffle: opts.shuffle.unwrap_or(false),
-        compression,
-        fletcher32: opts.fletcher32.unwrap_or(false),
-    })
+    }
+
+    fn view(&self) -> vh5::View {
+        vh5::View::Staged(self.stage.clone())
+    }
+
+    fn node(&self, path: &str) -> Out<Either<Dataset, StagedGroup>> {
+        let full = vh5::file::normalize_path(&self.full(path))?;
+        Ok(match self.view().node(&full)? {
+            vh5::Node::Group => Either::B(StagedGroup {
+                stage: self.stage.clone(),
+                path: full,
+            }),
+            vh5::Node::Dataset(meta) => Either::A(Dataset::new(self.view(), full, meta)),
+        })
+    }
+
+    /// Keeps a reference to `data`, when it is a typed array (held without a copy, or
+    /// converted: the rule is the same for both), and its byte length, for `commit`'s
+    /// check.
+    fn hold(&self, data: &DataInput) -> Out<()> {
+        let Some(len) = typed_byte_length(*data) else {
+            return Ok(());
+        };
+        if len > 0 {
+            let r = data.create_ref()?;
+            HELD.with(|h| {
+                h.borrow_mut()
+                    .entry(self.stage.id())
+                    .or_default()
+                    .push((r, len))
+            });
+        }
+        Ok(())
+    }
 }
 
 #[napi]
-impl JsStagedGroup {
+impl StagedGroup {
+    /// Commits the version this group belongs to (off the event loop); used by
+    /// `stageVersion` (index.js) once the builder returned. Refuses, abandoning the
+    /// version, when a typed array `createDataset` holds was detached or transferred.
+    /// Not part of the public typings.
+    #[napi(js_name = "_commit", skip_typescript)]
+    pub fn commit(&self, env: &Env) -> Result<AsyncTask<CommitTask>> {
+        guard(env, || {
+            if let Err(e) = release_held(env, self.stage.id()) {
+                self.stage.abort();
+                return Err(e);
+            }
+            Ok(AsyncTask::new(CommitTask {
+                stage: self.stage.clone(),
+            }))
+        })
+    }
+
+    /// Abandons the version this group belongs to: nothing is written. Used by
+    /// `stageVersion` when the builder throws; not part of the public typings.
+    #[napi(js_name = "_abort", skip_typescript)]
+    pub fn abort(&self, env: &Env) -> Result<()> {
+        guard(env, || {
+            self.stage.abort();
+            // Only the references matter once the version is abandoned.
+            let _ = release_held(env, self.stage.id());
+            Ok(())
+        })
+    }
+
     /// Path of the group inside the version (`''` for the root).
     #[napi(getter)]
-    pub fn path(&self) -> String {
-        self.path.clone()
+    pub fn path(&self, env: &Env) -> Result<String> {
+        guard(env, || Ok(self.path.clone()))
     }
 
     /// Name of the version being staged.
     #[napi(getter)]
-    pub fn version_name(&self) -> String {
-        self.stage.name()
+    pub fn version_name(&self, env: &Env) -> Result<String> {
+        guard(env, || Ok(self.stage.name()))
     }
 
     /// Name of the parent version.
     #[napi(getter)]
-    pub fn prev_version(&self) -> String {
-        self.stage.prev_version()
-    }
-
-    /// Identity of the staged version this group belongs to (used by `stageVersion`
-    /// to check, before committing, the typed arrays `createDataset` holds).
-    #[napi(getter, js_name = "_stageId")]
-    pub fn stage_id(&self) -> f64 {
-        self.stage.id() as f64
+    pub fn prev_version(&self, env: &Env) -> Result<String> {
+        guard(env, || Ok(self.stage.prev_version()))
     }
 
     /// Attributes of this group (of the version itself at the root).
     #[napi(getter)]
-    pub fn attrs(&self) -> JsAttributes {
-        JsAttributes::staged(self.stage.clone(), self.path.clone())
+    pub fn attrs(&self, env: &Env) -> Result<Attributes> {
+        guard(env, || Ok(Attributes::new(self.view(), self.path.clone())))
     }
 
     /// Creates a dataset (nested paths create groups). Re-creating a path replaces the
@@ -197,156 +228,158 @@ impl JsStagedGroup {
     pub fn create_dataset(
         &self,
         env: &Env,
-        path: String,
-        options: CreateDatasetOptions,
-    ) -> Result<JsDataset> {
-        let filters = compression(&options).js(env)?;
-        let mut dtype = options
-            .dtype
-            .as_deref()
-            .map(vh5::Dtype::parse)
-            .transpose()
-            .js(env)?;
-        let data = match options.data {
-            Some(d) if is_scalar(&d).js(env)? => return Err(js_err(
-                env,
-                crate::convert::invalid(
+        #[napi(ts_arg_type = "string")] path: Arg<String>,
+        #[napi(ts_arg_type = "CreateDatasetOptions")] options: Arg<CreateDatasetOptions>,
+    ) -> Result<Dataset> {
+        guard(env, || {
+            let options = options.0;
+            let filters = vh5::host::filters(
+                options.compression.as_deref(),
+                options.compression_level,
+                options.shuffle,
+                options.fletcher32,
+            )?;
+            let mut dtype = options
+                .dtype
+                .as_deref()
+                .map(vh5::Dtype::parse)
+                .transpose()?;
+            let data = match options.data {
+                Some(d) if is_scalar(&d)? => return Err(invalid(
                     "scalar datasets are not supported by the format: pass an array (or a shape)",
-                ),
-            )),
-            Some(d) => {
-                let (data, d) = data_input(d, dtype.as_ref()).js(env)?;
-                dtype = Some(d);
-                Some(data)
-            }
-            None => None,
-        };
-        let d = dtype.unwrap_or(vh5::Dtype::Float64);
-        let hash = match options.hash.as_deref() {
-            None => None,
-            Some(h) => Some(
-                vh5::HashKind::parse(h)
-                    .ok_or_else(|| {
-                        crate::convert::invalid(format!(
-                            "unknown hash '{h}': use 'blake3' or 'sha256'"
-                        ))
-                    })
-                    .js(env)?,
-            ),
-        };
-        let opts = vh5::CreateOptions {
-            shape: options
-                .shape
-                .as_deref()
-                .map(|s| dims(s, "shape"))
-                .transpose()
-                .js(env)?,
-            dtype: Some(d.clone()),
-            data: None,
-            chunks: options
-                .chunks
-                .as_deref()
-                .map(|s| dims(s, "chunks"))
-                .transpose()
-                .js(env)?,
-            fill: options
-                .fill_value
-                .map(|f| fill_values(f, &d))
-                .transpose()
-                .js(env)?,
-            filters,
-            hash,
-        };
-        let full = self.full(&path);
-        let meta = match data {
-            Some(data) => match data.hold().js(env)? {
-                Some(held) => self.stage.create_dataset_shared(&full, opts, held),
-                None => self.stage.create_dataset(
-                    &full,
-                    vh5::CreateOptions {
-                        data: Some(data.into_values()),
-                        ..opts
-                    },
-                ),
-            },
-            None => self.stage.create_dataset(&full, opts),
-        }
-        .js(env)?;
-        let path = vh5::file::normalize_path(&full).js(env)?;
-        Ok(JsDataset {
-            source: Source::Staged {
-                stage: self.stage.clone(),
-            },
-            path,
-            meta,
+                )
+                .into()),
+                Some(d) => {
+                    let (data, dt) = data_input(d, dtype.as_ref())?;
+                    dtype = Some(dt);
+                    Some((data, d))
+                }
+                None => None,
+            };
+            let d = dtype.unwrap_or_else(|| vh5::values::default_dtype(false));
+            let opts = vh5::CreateOptions {
+                shape: options
+                    .shape
+                    .as_deref()
+                    .map(|s| vh5::host::dims(s, "shape"))
+                    .transpose()?,
+                dtype: Some(d.clone()),
+                data: None,
+                chunks: options
+                    .chunks
+                    .as_deref()
+                    .map(|s| vh5::host::dims(s, "chunks"))
+                    .transpose()?,
+                fill: options
+                    .fill_value
+                    .map(|f| vh5::values::fill_values(scalar_from_js(f), &d))
+                    .transpose()?,
+                filters,
+                hash: vh5::host::hash(options.hash.as_deref())?,
+            };
+            let full = self.full(&path.0);
+            let meta = match data {
+                Some((data, input)) => {
+                    let meta = match data.hold()? {
+                        Some(held) => self.stage.create_dataset_shared(&full, opts, held)?,
+                        None => self.stage.create_dataset(
+                            &full,
+                            vh5::CreateOptions {
+                                data: Some(data.into_values()),
+                                ..opts
+                            },
+                        )?,
+                    };
+                    self.hold(&input)?;
+                    meta
+                }
+                None => self.stage.create_dataset(&full, opts)?,
+            };
+            let path = vh5::file::normalize_path(&full)?;
+            Ok(Dataset::new(self.view(), path, meta))
         })
     }
 
     /// Creates a group (and missing parents).
     #[napi]
-    pub fn create_group(&self, env: &Env, path: String) -> Result<JsStagedGroup> {
-        let full = self.full(&path);
-        self.stage.create_group(&full).js(env)?;
-        Ok(JsStagedGroup {
-            stage: self.stage.clone(),
-            path: vh5::file::normalize_path(&full).js(env)?,
+    pub fn create_group(
+        &self,
+        env: &Env,
+        #[napi(ts_arg_type = "string")] path: Arg<String>,
+    ) -> Result<StagedGroup> {
+        guard(env, || {
+            let full = self.full(&path.0);
+            self.stage.create_group(&full)?;
+            Ok(StagedGroup {
+                stage: self.stage.clone(),
+                path: vh5::file::normalize_path(&full)?,
+            })
         })
     }
 
     /// The dataset or group at `path` (relative to this group), as staged: datasets
     /// inherited from the parent version are writable here.
     #[napi(ts_return_type = "Dataset | StagedGroup")]
-    pub fn get(&self, env: &Env, path: String) -> Result<Either<JsDataset, JsStagedGroup>> {
-        let full = vh5::file::normalize_path(&self.full(&path)).js(env)?;
-        Ok(match self.stage.node(&full).js(env)? {
-            vh5::StagedNode::Group => Either::B(JsStagedGroup {
-                stage: self.stage.clone(),
-                path: full,
-            }),
-            vh5::StagedNode::Dataset(meta) => Either::A(JsDataset {
-                source: Source::Staged {
-                    stage: self.stage.clone(),
-                },
-                path: full,
-                meta,
-            }),
-        })
+    pub fn get(
+        &self,
+        env: &Env,
+        #[napi(ts_arg_type = "string")] path: Arg<String>,
+    ) -> Result<Either<Dataset, StagedGroup>> {
+        guard(env, || self.node(&path.0))
     }
 
     /// Whether `path` names a dataset or group: relative to this group (a trailing
     /// `/` is allowed), or absolute inside the file
     /// (`/_version_data/versions/<version>/a/b`).
     #[napi]
-    pub fn has(&self, env: &Env, path: String) -> Result<bool> {
-        if path.starts_with('/') {
-            return self.stage.has(&path).js(env);
-        }
-        self.stage.has(&self.full(&path)).js(env)
+    pub fn has(
+        &self,
+        env: &Env,
+        #[napi(ts_arg_type = "string")] path: Arg<String>,
+    ) -> Result<bool> {
+        guard(env, || {
+            if path.0.starts_with('/') {
+                return Ok(self.stage.has(&path.0)?);
+            }
+            Ok(self.stage.has(&self.full(&path.0))?)
+        })
     }
 
     /// The dataset at `path`; `NOT_FOUND` if there is none, `INVALID_ARGUMENT` if it
     /// is a group.
     #[napi]
-    pub fn dataset(&self, env: &Env, path: String) -> Result<JsDataset> {
-        want_dataset(env, self.get(env, path.clone())?, &path)
+    pub fn dataset(
+        &self,
+        env: &Env,
+        #[napi(ts_arg_type = "string")] path: Arg<String>,
+    ) -> Result<Dataset> {
+        guard(env, || want_dataset(self.node(&path.0)?, &path.0))
     }
 
     /// The group at `path`; `NOT_FOUND` if there is none, `INVALID_ARGUMENT` if it is
     /// a dataset.
     #[napi]
-    pub fn group(&self, env: &Env, path: String) -> Result<JsStagedGroup> {
-        want_group(env, self.get(env, path.clone())?, &path)
+    pub fn group(
+        &self,
+        env: &Env,
+        #[napi(ts_arg_type = "string")] path: Arg<String>,
+    ) -> Result<StagedGroup> {
+        guard(env, || want_group(self.node(&path.0)?, &path.0))
     }
 
     /// Names directly inside this group, sorted.
     #[napi]
     pub fn keys(&self, env: &Env) -> Result<Vec<String>> {
-        self.stage.keys(&self.path).js(env)
+        guard(env, || Ok(self.stage.keys(&self.path)?))
     }
 
     /// Deletes a dataset or group from this version (earlier versions keep it).
     #[napi]
-    pub fn delete(&self, env: &Env, path: String) -> Result<()> {
-        self.stage.delete(&self.full(&path)).js(env)
+    pub fn delete(
+        &self,
+        env: &Env,
+        #[napi(ts_arg_type = "string")] path: Arg<String>,
+    ) -> Result<()> {
+        guard(env, || Ok(self.stage.delete(&self.full(&path.0))?))
     }
 }

@@ -3,9 +3,10 @@
 use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 
-use crate::convert::{js_err, micros, to_date, OrJs, TimeInput};
-use crate::staged::JsStagedVersion;
-use crate::version::JsVersion;
+use crate::convert::{to_date, Time};
+use crate::guard::{guard, guard_engine, invalid, Arg, Out};
+use crate::staged::StagedGroup;
+use crate::version::Version;
 
 /// Options of `VersionedFile.open`.
 #[napi(object)]
@@ -19,46 +20,35 @@ pub struct OpenOptions {
     pub mode: Option<String>,
 }
 
-/// The `mode` of `open`'s options (default `'a'`), refusing anything but an options
-/// object with a string mode.
-fn open_mode(options: Option<Unknown>) -> vh5::Result<String> {
+/// The `mode` of `open`'s options (`None`: the engine's default), refusing anything
+/// but an options object with a string mode.
+fn open_mode(options: Option<Unknown>) -> Out<Option<String>> {
     let bad = |what: &str| {
-        crate::convert::invalid(format!(
+        invalid(format!(
             "open(path, options): {what}; pass e.g. {{ mode: 'r' }}"
         ))
     };
     let Some(o) = options else {
-        return Ok("a".into());
+        return Ok(None);
     };
-    match o
-        .get_type()
-        .map_err(|e| crate::convert::invalid(e.reason))?
-    {
-        ValueType::Undefined | ValueType::Null => return Ok("a".into()),
+    match o.get_type()? {
+        ValueType::Undefined | ValueType::Null => return Ok(None),
         ValueType::Object => {}
-        _ => return Err(bad("options must be an object")),
+        _ => return Err(bad("options must be an object").into()),
     }
     // SAFETY: the value was just checked to be an object.
-    let obj: Object = unsafe { o.cast() }.map_err(|e| crate::convert::invalid(e.reason))?;
-    let mode: Unknown = obj
-        .get_named_property("mode")
-        .map_err(|e| crate::convert::invalid(e.reason))?;
-    match mode
-        .get_type()
-        .map_err(|e| crate::convert::invalid(e.reason))?
-    {
-        ValueType::Undefined => Ok("a".into()),
-        ValueType::String => {
-            // SAFETY: the value was just checked to be a string.
-            let m = unsafe { mode.cast::<String>() };
-            m.map_err(|e| crate::convert::invalid(e.reason))
-        }
-        _ => Err(bad("mode must be one of 'r', 'r+', 'a', 'w', 'x'")),
+    let obj: Object = unsafe { o.cast() }?;
+    let mode: Unknown = obj.get_named_property("mode")?;
+    match mode.get_type()? {
+        ValueType::Undefined => Ok(None),
+        // SAFETY: the value was just checked to be a string.
+        ValueType::String => Ok(Some(unsafe { mode.cast::<String>() }?)),
+        _ => Err(bad("mode must be one of 'r', 'r+', 'a', 'w', 'x'").into()),
     }
 }
 
 /// Options of `stageVersion`.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct StageOptions {
     /// Parent version; defaults to the current version; `''` for no parent.
     pub prev_version: Option<String>,
@@ -67,11 +57,11 @@ pub struct StageOptions {
     /// Commit time: a `Date`, an ISO 8601 string with up to microseconds, or bigint
     /// microseconds since the epoch. Defaults to the time of commit.
     #[napi(ts_type = "Date | string | bigint")]
-    pub timestamp: Option<TimeInput>,
+    pub timestamp: Option<Time>,
 }
 
 /// Options of `versionAt`.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct VersionAtOptions {
     /// Only a version committed exactly at that time (default `false`: the latest at
     /// or before it).
@@ -153,11 +143,11 @@ impl Task for VerifyTask {
     type JsValue = VerifyReport;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(self.file.verify())
+        Ok(guard_engine(|| self.file.verify()))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        output.map(Into::into).map_err(|e| js_err(&env, e))
+        guard(&env, || Ok(output?.into()))
     }
 }
 
@@ -178,147 +168,159 @@ impl TryFrom<vh5::VersionInfo> for VersionInfo {
 
 /// An HDF5 file holding every version of a tree of datasets, in the format of Python
 /// versioned-hdf5.
-#[napi(js_name = "VersionedFile")]
-pub struct JsVersionedFile {
+#[napi]
+pub struct VersionedFile {
     pub(crate) inner: vh5::VersionedFile,
 }
 
+impl VersionedFile {
+    fn version_of(&self, info: vh5::VersionInfo) -> Version {
+        Version {
+            file: self.inner.clone(),
+            info,
+        }
+    }
+}
+
 #[napi]
-impl JsVersionedFile {
+impl VersionedFile {
     /// Opens (or creates) a versioned file. A writable file without versioning data is
     /// initialised.
     #[napi(factory, ts_args_type = "path: string, options?: OpenOptions")]
     pub fn open(env: &Env, path: Unknown, options: Option<Unknown>) -> Result<Self> {
-        let path: String = match path.get_type() {
-            // SAFETY: the value was just checked to be a string.
-            Ok(ValueType::String) => unsafe { path.cast() }?,
-            _ => {
-                return Err(crate::convert::js_err(
-                    env,
-                    crate::convert::invalid("the path must be a string"),
-                ))
-            }
-        };
-        let mode = vh5::Mode::parse(&open_mode(options).js(env)?).js(env)?;
-        Ok(JsVersionedFile {
-            inner: vh5::VersionedFile::open(&path, mode).js(env)?,
+        guard(env, || {
+            let path: String = match path.get_type() {
+                // SAFETY: the value was just checked to be a string.
+                Ok(ValueType::String) => unsafe { path.cast() }?,
+                _ => return Err(invalid("the path must be a string").into()),
+            };
+            let mode = vh5::host::mode(open_mode(options)?.as_deref())?;
+            Ok(VersionedFile {
+                inner: vh5::VersionedFile::open(&path, mode)?,
+            })
         })
     }
 
     /// The path the file was opened with.
     #[napi(getter)]
-    pub fn path(&self) -> String {
-        self.inner.path()
+    pub fn path(&self, env: &Env) -> Result<String> {
+        guard(env, || Ok(self.inner.path()))
     }
 
     /// Whether `close()` was called.
     #[napi(getter)]
-    pub fn closed(&self) -> bool {
-        self.inner.is_closed()
+    pub fn closed(&self, env: &Env) -> Result<bool> {
+        guard(env, || Ok(self.inner.is_closed()))
     }
 
     /// Whether the file accepts new versions.
     #[napi(getter)]
-    pub fn writable(&self) -> bool {
-        self.inner.is_writable()
+    pub fn writable(&self, env: &Env) -> Result<bool> {
+        guard(env, || Ok(self.inner.is_writable()))
     }
 
     /// Whether opening the file rolled back a commit that a process which died
     /// mid-commit left half-written (see "Crash safety" in the README).
     #[napi(getter)]
-    pub fn recovered(&self) -> bool {
-        self.inner.recovered()
+    pub fn recovered(&self, env: &Env) -> Result<bool> {
+        guard(env, || Ok(self.inner.recovered()))
     }
 
     /// Name of the current version (`'__first_version__'` when there is none).
     #[napi(getter)]
     pub fn current_version(&self, env: &Env) -> Result<String> {
-        self.inner.current_version().js(env)
+        guard(env, || Ok(self.inner.current_version()?))
     }
 
     /// Makes a committed version the current one.
     #[napi]
-    pub fn set_current_version(&self, env: &Env, name: String) -> Result<()> {
-        self.inner.set_current_version(&name).js(env)
+    pub fn set_current_version(
+        &self,
+        env: &Env,
+        #[napi(ts_arg_type = "string")] name: Arg<String>,
+    ) -> Result<()> {
+        guard(env, || Ok(self.inner.set_current_version(&name.0)?))
     }
 
     /// Committed version names, oldest first.
     #[napi(getter)]
     pub fn versions(&self, env: &Env) -> Result<Vec<String>> {
-        self.inner.versions().js(env)
+        guard(env, || Ok(self.inner.versions()?))
     }
 
     /// Committed versions with parents and timestamps, oldest first. `CORRUPT_FILE`
     /// when a version's timestamp is missing from the file.
     #[napi]
     pub fn history(&self, env: &Env) -> Result<Vec<VersionInfo>> {
-        self.inner
-            .version_infos()
-            .js(env)?
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect::<vh5::Result<Vec<_>>>()
-            .js(env)
+        guard(env, || {
+            Ok(self
+                .inner
+                .version_infos()?
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<vh5::Result<Vec<_>>>()?)
+        })
     }
 
-    /// A committed version by name.
+    /// A committed version by name, or by position: `0` is the current version, `-1`
+    /// its parent, and so on.
     #[napi]
-    pub fn version(&self, env: &Env, name: Either<String, f64>) -> Result<JsVersion> {
-        let info = match name {
-            Either::A(n) => self.inner.version(&n),
-            Either::B(n) => {
-                if !n.is_finite() || n.fract() != 0.0 || n > 0.0 {
-                    Err(crate::convert::invalid(format!(
-                        "version({n}): a number must be 0 (the current version) or negative (-1 is its parent)"
-                    )))
-                } else {
-                    self.inner.nth_previous((-n) as u64)
+    pub fn version(
+        &self,
+        env: &Env,
+        #[napi(ts_arg_type = "string | number")] name: Arg<Either<String, f64>>,
+    ) -> Result<Version> {
+        guard(env, || {
+            let info = match name.0 {
+                Either::A(n) => self.inner.version(&n)?,
+                Either::B(n) => {
+                    if !n.is_finite() || n.fract() != 0.0 || n > 0.0 {
+                        return Err(invalid(format!(
+                            "version({n}): a number must be 0 (the current version) or negative (-1 is its parent)"
+                        ))
+                        .into());
+                    }
+                    self.inner.nth_previous((-n) as u64)?
                 }
-            }
-        }
-        .js(env)?;
-        Ok(JsVersion {
-            file: self.inner.clone(),
-            info,
+            };
+            Ok(self.version_of(info))
         })
     }
 
     /// The latest version committed at or before `time` (or exactly at it with
     /// `{ exact: true }`). Throws `NO_VERSION_AT_TIME` when there is none, and
     /// `CORRUPT_FILE` when some version's timestamp is missing from the file.
-    #[napi(ts_args_type = "time: Date | string | bigint, options?: VersionAtOptions")]
+    #[napi]
     pub fn version_at(
         &self,
         env: &Env,
-        time: TimeInput,
-        options: Option<VersionAtOptions>,
-    ) -> Result<JsVersion> {
-        let us = micros(time).js(env)?;
-        let exact = options.and_then(|o| o.exact).unwrap_or(false);
-        let info = self.inner.version_at(us, exact).js(env)?;
-        Ok(JsVersion {
-            file: self.inner.clone(),
-            info,
+        #[napi(ts_arg_type = "Date | string | bigint")] time: Arg<Time>,
+        #[napi(ts_arg_type = "VersionAtOptions")] options: Option<Arg<VersionAtOptions>>,
+    ) -> Result<Version> {
+        guard(env, || {
+            let exact = options.and_then(|o| o.0.exact).unwrap_or(false);
+            Ok(self.version_of(self.inner.version_at(time.0 .0, exact)?))
         })
     }
 
-    /// Starts staging a version; used by `stageVersion`, which commits it after the
-    /// builder returns (or abandons it if the builder throws).
-    #[napi(js_name = "_beginStage")]
+    /// Starts staging a version and returns its root group; used by `stageVersion`
+    /// (index.js), which commits it after the builder returns (or abandons it if the
+    /// builder throws). Not part of the public typings.
+    #[napi(js_name = "_beginStage", skip_typescript)]
     pub fn begin_stage(
         &self,
         env: &Env,
-        name: String,
-        options: Option<StageOptions>,
-    ) -> Result<JsStagedVersion> {
-        let mut opts = vh5::StageOptions::default();
-        if let Some(o) = options {
-            opts.prev_version = o.prev_version;
-            opts.make_current = o.make_current;
-            opts.timestamp = o.timestamp.map(micros).transpose().js(env)?;
-        }
-        Ok(JsStagedVersion {
-            inner: self.inner.stage(&name, opts).js(env)?,
+        name: Arg<String>,
+        options: Option<Arg<StageOptions>>,
+    ) -> Result<StagedGroup> {
+        guard(env, || {
+            let mut opts = vh5::StageOptions::default();
+            if let Some(Arg(o)) = options {
+                opts.prev_version = o.prev_version;
+                opts.make_current = o.make_current;
+                opts.timestamp = o.timestamp.map(|t| t.0);
+            }
+            Ok(StagedGroup::root(self.inner.stage(&name.0, opts)?))
         })
     }
 
@@ -327,21 +329,23 @@ impl JsVersionedFile {
     /// hash-table row inside `raw_data`, below `largest_index`, always with the same
     /// geometry; every stored chunk reads and matches its hash. Changes nothing.
     #[napi(ts_return_type = "Promise<VerifyReport>")]
-    pub fn verify(&self) -> AsyncTask<VerifyTask> {
-        AsyncTask::new(VerifyTask {
-            file: self.inner.clone(),
+    pub fn verify(&self, env: &Env) -> Result<AsyncTask<VerifyTask>> {
+        guard(env, || {
+            Ok(AsyncTask::new(VerifyTask {
+                file: self.inner.clone(),
+            }))
         })
     }
 
     /// Synchronous twin of `verify`.
     #[napi]
     pub fn verify_sync(&self, env: &Env) -> Result<VerifyReport> {
-        Ok(self.inner.verify().js(env)?.into())
+        guard(env, || Ok(self.inner.verify()?.into()))
     }
 
     /// Flushes and closes the file. Any later use throws `FILE_CLOSED`.
     #[napi]
     pub fn close(&self, env: &Env) -> Result<()> {
-        self.inner.close().js(env)
+        guard(env, || Ok(self.inner.close()?))
     }
 }

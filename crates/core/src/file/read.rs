@@ -58,7 +58,7 @@ impl Inner {
             self.raws.insert(raw_path.to_string(), h);
         }
         let Some(raw) = self.raws.get(raw_path) else {
-            bail!(Hdf5Error, "'{raw_path}' could not be opened");
+            bail!(InternalError, "'{raw_path}' could not be opened");
         };
         let rows = h5::ds_shape(raw)?.first().copied().unwrap_or(0);
         if row + ext.first().copied().unwrap_or(0) > rows {
@@ -73,7 +73,7 @@ impl Inner {
         if meta.dtype.is_vlen() {
             let Some(pool) = pool else {
                 bail!(
-                    Hdf5Error,
+                    InternalError,
                     "reading strings of '{raw_path}' without a string pool (a bug in this library)"
                 );
             };
@@ -401,7 +401,7 @@ pub(crate) fn gather_into<'a>(
     let all_mapped = groups.iter().all(|cp| mapped(&cp.coord));
     let (buf, filled) = out.buffer(count * es, all_mapped)?;
     if buf.len() != count * es {
-        bail!(Hdf5Error, "a read's buffer has the wrong size");
+        bail!(InternalError, "a read's buffer has the wrong size");
     }
     if !all_mapped && !filled && es > 0 {
         for e in buf.chunks_exact_mut(es) {

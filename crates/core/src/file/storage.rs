@@ -269,7 +269,7 @@ impl Inner {
         };
         let Some(dg) = self.data_groups.get(ds_path) else {
             bail!(
-                Hdf5Error,
+                InternalError,
                 "the storage of '{ds_path}' vanished during a commit"
             );
         };

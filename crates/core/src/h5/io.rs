@@ -213,7 +213,7 @@ pub(crate) fn read_block(
 ) -> Result<()> {
     if dtype.is_vlen() {
         bail!(
-            Hdf5Error,
+            InternalError,
             "read_block called on a variable-length string dataset"
         );
     }
@@ -248,7 +248,7 @@ pub(crate) fn write_block(
 ) -> Result<()> {
     if dtype.is_vlen() {
         bail!(
-            Hdf5Error,
+            InternalError,
             "write_block called on a variable-length string dataset"
         );
     }

@@ -544,7 +544,9 @@ fn push(minor: hid_t, msg: &str) {
 /// Fault injection for the crash tests: with `VH5_FAULT_AT=n` in the environment, the
 /// process aborts just before its n-th change to a file of this driver (a write, a
 /// truncation, or the emptying of a journal at a checkpoint), so a test can stop a
-/// commit at every point of its write sequence in turn.
+/// commit at every point of its write sequence in turn. Compiled only with the
+/// `test-hooks` feature (the test build); the published build has no such hook.
+#[cfg(feature = "test-hooks")]
 fn fault_point() {
     use std::sync::atomic::{AtomicI64, Ordering};
     static LEFT: OnceLock<Option<AtomicI64>> = OnceLock::new();
@@ -560,6 +562,11 @@ fn fault_point() {
         }
     }
 }
+
+/// Without the `test-hooks` feature there is no fault injection.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+fn fault_point() {}
 
 fn overflow(addr: haddr_t, size: u64) -> bool {
     addr > MAXADDR || size > MAXADDR || addr.checked_add(size).is_none_or(|e| e > MAXADDR)

@@ -30,7 +30,7 @@ impl Hashed {
         match ds.staged_chunk(&self.coord)? {
             Some(b) => Ok(b),
             None => bail!(
-                Hdf5Error,
+                InternalError,
                 "chunk {:?} of a staged dataset is missing at commit",
                 self.coord
             ),

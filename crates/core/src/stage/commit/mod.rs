@@ -196,7 +196,7 @@ pub(crate) fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInf
             let (path, ds) = &work[*at];
             let Some(dg) = f.data_group(path)? else {
                 bail!(
-                    Hdf5Error,
+                    InternalError,
                     "the storage of '{path}' vanished during a commit"
                 );
             };

@@ -54,7 +54,10 @@ pub(crate) fn store_chunks(
         create_data_group(f, path, meta, ds.hash)?;
     }
     let Some(dg) = f.data_group(path)? else {
-        bail!(Hdf5Error, "the storage of '{path}' could not be created");
+        bail!(
+            InternalError,
+            "the storage of '{path}' could not be created"
+        );
     };
     let c0 = meta.chunks[0];
     // New slots go after every slot raw_data holds, even when largest_index says fewer
@@ -70,7 +73,7 @@ pub(crate) fn store_chunks(
     f.chunks.forget_rows(&raw_data_path(path), first_new * c0);
     let Some(dg) = f.data_group(path)? else {
         bail!(
-            Hdf5Error,
+            InternalError,
             "the storage of '{path}' vanished during a commit"
         );
     };
@@ -98,7 +101,7 @@ pub(crate) fn store_chunks(
                     let hashed = job.map(|j| {
                         j.join().unwrap_or_else(|_| {
                             Err(crate::error::Error::new(
-                                crate::error::ErrorKind::Hdf5Error,
+                                crate::error::ErrorKind::InternalError,
                                 "hashing a batch of chunks failed",
                             ))
                         })

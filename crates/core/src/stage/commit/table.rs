@@ -26,7 +26,7 @@ pub(crate) const READ_CACHE_FILL_BYTES: usize = 8 << 20;
 pub(crate) fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
     let Some(dg) = f.data_group(&u.path)? else {
         bail!(
-            Hdf5Error,
+            InternalError,
             "the storage of '{}' vanished during a commit",
             u.path
         );

@@ -1,0 +1,165 @@
+// `Group` (and lookups through versions and groups): nested paths, typed lookups, has() (behaviours of Python versioned-hdf5, §4.1 of the format
+// specification, moved here from behaviours.spec.ts; see its header for the translation rules).
+import test from 'ava'
+
+import { VersionedFile, type Group, type StagedGroup, type Version } from '../index.js'
+import { ds, throwsCode, tmpFile } from './helpers.js'
+import { C, lk, slk, uniq, ones, sub, same } from './support/behaviours.js'
+
+test('§4.1-28 nested datasets are reachable as g.get("group1").get("x") and g.get("group1/x"), three levels deep, with matching listings', async (t) => {
+  const vf = VersionedFile.open(tmpFile('b28'), { mode: 'w' })
+  const data = ones(2 * C)
+  const times = (k: number) => data.map((x) => x * k)
+  await vf.stageVersion('version1', (g) => {
+    g.createGroup('group1')
+    g.createDataset('group1/test_data', { data })
+    same(t, ds(sub(g, 'group1'), 'test_data').readSync(), data, 'staged via group')
+    same(t, ds(g, 'group1/test_data').readSync(), data, 'staged via path')
+  })
+  const v1 = vf.version('version1')
+  same(t, await ds(sub(v1, 'group1'), 'test_data').read(), data)
+  same(t, await ds(v1, 'group1/test_data').read(), data)
+
+  await vf.stageVersion('version2', (g) => {
+    g.createDataset('group1/test_data', { data })
+    same(t, ds(sub(g, 'group1'), 'test_data').readSync(), data)
+  }, { prevVersion: '' })
+  same(t, await ds(sub(vf.version('version2'), 'group1'), 'test_data').read(), data)
+
+  await vf.stageVersion('version3', (g) => {
+    ds(sub(g, 'group1'), 'test_data').write([0], 0)
+    ds(g, 'group1/test_data').write([1], 0)
+    t.deepEqual(uniq(ds(sub(g, 'group1'), 'test_data').readSync([[0, 2]])), [0])
+    t.deepEqual(uniq(ds(g, 'group1/test_data').readSync([[2, null]])), [1])
+  }, { prevVersion: 'version1' })
+  const v3 = vf.version('version3')
+  t.deepEqual(uniq(await ds(sub(v3, 'group1'), 'test_data').read([[0, 2]])), [0])
+  t.deepEqual(uniq(await ds(v3, 'group1/test_data').read([[2, null]])), [1])
+  t.deepEqual(v3.keys(), ['group1'])
+  t.deepEqual(sub(v3, 'group1').keys(), ['test_data'])
+
+  await vf.stageVersion('version4', (g) => {
+    g.createDataset('group2/test_data', { data: times(2) })
+    t.deepEqual(uniq(ds(sub(g, 'group2'), 'test_data').readSync()), [2])
+  }, { prevVersion: 'version3' })
+  const v4 = vf.version('version4')
+  t.deepEqual(uniq(await ds(v4, 'group1/test_data').read([[0, 2]])), [0])
+  t.deepEqual(uniq(await ds(v4, 'group2/test_data').read()), [2])
+  t.deepEqual(v4.keys(), ['group1', 'group2'])
+  t.deepEqual(sub(v4, 'group1').keys(), ['test_data'])
+  t.deepEqual(sub(v4, 'group2').keys(), ['test_data'])
+
+  await vf.stageVersion('version5', (g) => {
+    g.createDataset('group1/group2/test_data', { data })
+    same(t, ds(sub(sub(g, 'group1'), 'group2'), 'test_data').readSync(), data)
+    same(t, ds(sub(g, 'group1/group2'), 'test_data').readSync(), data)
+    same(t, ds(sub(g, 'group1'), 'group2/test_data').readSync(), data)
+  }, { prevVersion: '' })
+  const v5 = vf.version('version5')
+  same(t, await ds(sub(sub(v5, 'group1'), 'group2'), 'test_data').read(), data)
+  same(t, await ds(sub(v5, 'group1/group2'), 'test_data').read(), data)
+  same(t, await ds(sub(v5, 'group1'), 'group2/test_data').read(), data)
+  same(t, await ds(v5, 'group1/group2/test_data').read(), data)
+
+  const layout = (node: Version | StagedGroup) => {
+    t.deepEqual(node.keys(), ['group1'])
+    t.deepEqual(sub(node, 'group1').keys(), ['group2', 'test_data1'])
+    t.deepEqual(sub(sub(node, 'group1'), 'group2').keys(), ['group3', 'test_data2', 'test_data4'])
+    t.deepEqual(sub(node, 'group1/group2').keys(), ['group3', 'test_data2', 'test_data4'])
+    t.deepEqual(sub(node, 'group1/group2/group3').keys(), ['test_data3'])
+    for (const [path, k] of [['group1/test_data1', 1], ['group1/group2/test_data2', 2], ['group1/group2/group3/test_data3', 3], ['group1/group2/test_data4', 4]] as const) {
+      t.deepEqual(uniq(ds(node, path).readSync()), [k], path)
+      const parts = path.split('/')
+      t.deepEqual(uniq(ds(sub(node, parts.slice(0, -1).join('/')), parts[parts.length - 1]).readSync()), [k], `${path} via parent group`)
+    }
+    t.deepEqual(uniq(ds(sub(sub(sub(node, 'group1'), 'group2'), 'group3'), 'test_data3').readSync()), [3])
+    t.deepEqual(uniq(ds(sub(node, 'group1'), 'group2/group3/test_data3').readSync()), [3])
+  }
+  await vf.stageVersion('version6', (g) => {
+    g.createDataset('group1/test_data1', { data })
+    g.createDataset('group1/group2/test_data2', { data: times(2) })
+    g.createDataset('group1/group2/group3/test_data3', { data: times(3) })
+    g.createDataset('group1/group2/test_data4', { data: times(4) })
+    layout(g)
+  }, { prevVersion: '' })
+  layout(vf.version('version6'))
+  vf.close()
+})
+
+test('§4.1-28 typed lookups dataset()/group() on versions, groups and staged groups: NOT_FOUND when absent, INVALID_ARGUMENT for the wrong kind', async (t) => {
+  const vf = VersionedFile.open(tmpFile('b28c'), { mode: 'w' })
+  const data = ones(10)
+  await vf.stageVersion('version1', async (g) => {
+    g.createDataset('group1/group2/test_data', { data })
+    same(t, slk(g).dataset('group1/group2/test_data').readSync(), data)
+    t.is(slk(g).group('group1').path, 'group1')
+    t.deepEqual(slk(slk(g).group('group1')).group('group2').keys(), ['test_data'])
+    await throwsCode(t, () => slk(g).dataset('nope'), 'NOT_FOUND')
+    await throwsCode(t, () => slk(g).group('nope'), 'NOT_FOUND')
+    await throwsCode(t, () => slk(g).dataset('group1'), 'INVALID_ARGUMENT')
+    await throwsCode(t, () => slk(g).group('group1/group2/test_data'), 'INVALID_ARGUMENT')
+  })
+  const v = vf.version('version1')
+  same(t, await lk(v).dataset('group1/group2/test_data').read(), data)
+  const g1 = lk(v).group('group1')
+  t.deepEqual(g1.keys(), ['group2'])
+  same(t, await lk(lk(g1).group('group2')).dataset('test_data').read(), data)
+  same(t, await lk(g1).dataset('group2/test_data').read(), data)
+  await throwsCode(t, () => lk(v).dataset('nope'), 'NOT_FOUND')
+  await throwsCode(t, () => lk(v).group('nope'), 'NOT_FOUND')
+  await throwsCode(t, () => lk(v).dataset('group1'), 'INVALID_ARGUMENT')
+  await throwsCode(t, () => lk(v).group('group1/group2/test_data'), 'INVALID_ARGUMENT')
+  await throwsCode(t, () => lk(g1).dataset('nope'), 'NOT_FOUND')
+  await throwsCode(t, () => lk(g1).group('group2/test_data'), 'INVALID_ARGUMENT')
+  vf.close()
+})
+
+test('§4.1-29 has() on committed versions and groups: relative, trailing "/" and absolute "/_version_data/versions/<v>/…" forms', async (t) => {
+  const vf = VersionedFile.open(tmpFile('b29b'), { mode: 'w' })
+  const data = ones(2 * C)
+  await vf.stageVersion('version1', (g) => void g.createDataset('group1/group2/test_data', { data }))
+  await vf.stageVersion('version2', (g) => void g.createDataset('group1/group3/test_data2', { data }))
+  const v1 = lk(vf.version('version1'))
+  const v2 = lk(vf.version('version2'))
+  const g = (v: string, p: string) => lk(vf.version(v).get(p) as Group)
+  for (const [v, name] of [[v1, 'version1'], [v2, 'version2']] as const) {
+    t.true(v.has('group1'), name)
+    t.true(v.has('group1/'), name)
+    t.true(g(name, 'group1').has('group2'), name)
+    t.true(g(name, 'group1').has('group2/'), name)
+    t.true(v.has('group1/group2'), name)
+    t.true(v.has('group1/group2/'), name)
+    t.true(v.has('group1/group2/test_data'), name)
+    t.true(v.has('group1/group2/test_data/'), name)
+    t.false(v.has('group1/group3/test_data'), name)
+    t.false(v.has('group1/group3/test_data/'), name)
+    t.true(g(name, 'group1/group2').has('test_data'), name)
+    t.false(v.has('test_data'), name)
+    t.false(g(name, 'group1').has('test_data'), name)
+    t.false(g(name, 'group1/group2').has('test_data2'), name)
+  }
+  t.false(g('version1', 'group1').has('group3'))
+  t.false(g('version1', 'group1').has('group3/'))
+  t.true(g('version2', 'group1').has('group3'))
+  t.true(g('version2', 'group1').has('group3/'))
+  t.false(v1.has('group1/group3'))
+  t.false(v1.has('group1/group3/'))
+  t.true(v2.has('group1/group3'))
+  t.true(v2.has('group1/group3/'))
+  t.false(v1.has('group1/group3/test_data2'))
+  t.false(v1.has('group1/group3/test_data2/'))
+  t.true(v2.has('group1/group3/test_data2'))
+  t.true(v2.has('group1/group3/test_data2/'))
+  t.true(g('version2', 'group1/group3').has('test_data2'))
+
+  t.true(v1.has('/_version_data/versions/version1/'))
+  t.true(v1.has('/_version_data/versions/version1'))
+  t.false(v2.has('/_version_data/versions/version1/'))
+  t.false(v2.has('/_version_data/versions/version1'))
+  t.true(v1.has('/_version_data/versions/version1/group1'))
+  t.false(v2.has('/_version_data/versions/version1/group1'))
+  t.true(v1.has('/_version_data/versions/version1/group1/group2'))
+  t.false(v2.has('/_version_data/versions/version1/group1/group2'))
+  t.true(v2.has('/_version_data/versions/version2/group1/group3/test_data2'))
+  vf.close()
+})
