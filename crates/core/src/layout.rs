@@ -32,6 +32,13 @@ pub const RAW_DATA: &str = "raw_data";
 /// Name of a data group's dataset of `(hash, start, stop)` rows.
 pub const HASH_TABLE: &str = "hash_table";
 
+/// Bytes of one hash-table row in the file: the 32-byte hash, then `start` and
+/// `stop` as little-endian int64.
+pub const HASH_ROW_BYTES: usize = 48;
+
+/// Rows per chunk of a hash table this library creates (Python's choice too).
+pub const HASH_TABLE_CHUNK_ROWS: u64 = 4096;
+
 /// Attribute names of the format.
 pub mod attr {
     /// On `versions`: the name of the current version.

@@ -265,8 +265,10 @@ impl VersionedFile {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the file state half-updated in
-        // a way that matters more than refusing all further use, so recover the guard.
+        // A panic while holding the lock is caught (the worker and the binding turn it
+        // into INTERNAL_ERROR) and the guard is taken back: the state it guards is
+        // updated only after the file was, so it stays usable, and refusing every
+        // later call would lose the handle to a bug in one of them.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 

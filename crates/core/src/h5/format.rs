@@ -36,6 +36,7 @@ use super::{cstr, h5err, locked, Hid, FILTER_LZF};
 use crate::attrs::AttrValue;
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
+use crate::layout::{attr, HASH_ROW_BYTES, HASH_TABLE, HASH_TABLE_CHUNK_ROWS, RAW_DATA};
 
 /// Creates `raw_data`: shape `(0, c1, …)`, unlimited along axis 0, chunked by `chunks`.
 pub(crate) fn create_raw_data(
@@ -74,7 +75,7 @@ pub(crate) fn create_raw_data(
                 "creating raw_data",
                 H5Dcreate2(
                     group.id(),
-                    c"raw_data".as_ptr(),
+                    cstr(RAW_DATA)?.as_ptr(),
                     t.id(),
                     space.id(),
                     H5P_DEFAULT,
@@ -104,7 +105,7 @@ fn hash_row_type() -> Result<Hid> {
     unsafe {
         let t = hid!(
             "creating the hash row type",
-            H5Tcreate(H5T_class_t::H5T_COMPOUND, 48)
+            H5Tcreate(H5T_class_t::H5T_COMPOUND, HASH_ROW_BYTES)
         );
         let d32: [hsize_t; 1] = [32];
         let d2: [hsize_t; 1] = [2];
@@ -131,7 +132,7 @@ fn hash_row_type() -> Result<Hid> {
 /// Hash rows in the table's 48-byte file layout: the hash, then start and stop as
 /// little-endian i64 (the bytes [`write_hash_rows`] writes, before LZF).
 pub(crate) fn rows_to_bytes(rows: &[HashRow]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rows.len() * 48);
+    let mut out = Vec::with_capacity(rows.len() * HASH_ROW_BYTES);
     for r in rows {
         out.extend_from_slice(&r.hash);
         out.extend_from_slice(&r.start.to_le_bytes());
@@ -154,7 +155,7 @@ pub(crate) fn create_hash_table(group: &Hid) -> Result<Hid> {
                 "creating creation properties",
                 H5Pcreate(*H5P_CLS_DATASET_CREATE)
             );
-            let chunk = [4096u64];
+            let chunk = [HASH_TABLE_CHUNK_ROWS];
             ck!("setting chunks", H5Pset_chunk(dcpl.id(), 1, chunk.as_ptr()));
             ck!(
                 "adding the lzf filter",
@@ -164,7 +165,7 @@ pub(crate) fn create_hash_table(group: &Hid) -> Result<Hid> {
                 "creating hash_table",
                 H5Dcreate2(
                     group.id(),
-                    c"hash_table".as_ptr(),
+                    cstr(HASH_TABLE)?.as_ptr(),
                     t.id(),
                     space.id(),
                     H5P_DEFAULT,
@@ -172,12 +173,12 @@ pub(crate) fn create_hash_table(group: &Hid) -> Result<Hid> {
                     H5P_DEFAULT
                 )
             );
-            let zero = [0u8; 48];
+            let zero = [0u8; HASH_ROW_BYTES];
             block_io(&ds, &t, &[0], &[1], zero.as_ptr() as *mut c_void, true)?;
             Ok::<Hid, Error>(ds)
         }
     })?;
-    write_attr(&ds, "largest_index", &AttrValue::Int(0))?;
+    write_attr(&ds, attr::LARGEST_INDEX, &AttrValue::Int(0))?;
     Ok(ds)
 }
 
@@ -186,7 +187,7 @@ pub(crate) fn read_hash_rows(table: &Hid, n: u64) -> Result<Vec<HashRow>> {
     if n == 0 {
         return Ok(Vec::new());
     }
-    let mut buf = vec![0u8; n as usize * 48];
+    let mut buf = vec![0u8; n as usize * HASH_ROW_BYTES];
     locked(|| {
         let t = hash_row_type()?;
         block_io(
@@ -199,7 +200,7 @@ pub(crate) fn read_hash_rows(table: &Hid, n: u64) -> Result<Vec<HashRow>> {
         )
     })?;
     Ok(buf
-        .chunks_exact(48)
+        .chunks_exact(HASH_ROW_BYTES)
         .map(|r| {
             let mut hash = [0u8; 32];
             hash.copy_from_slice(&r[..32]);

@@ -6,7 +6,7 @@ use crate::codec;
 use crate::error::{bail, Result};
 use crate::file::{DataGroup, Inner};
 use crate::h5::{self, HashRow};
-use crate::layout::attr;
+use crate::layout::{attr, HASH_ROW_BYTES};
 use crate::stage::commit::slots::probe_offset;
 
 /// Hash-table rows a commit appends for one dataset path, written after its data.
@@ -48,9 +48,12 @@ pub(crate) fn apply_table_update(f: &mut Inner, u: &TableUpdate) -> Result<()> {
 
 /// Writes a commit's new hash-table rows. When the table's rows are known in memory
 /// and its pipeline is LZF alone, the chunks holding the new rows are written whole
-/// and uncompressed, with LZF marked skipped in the chunk's filter mask: what libhdf5
-/// stores for any chunk LZF cannot shrink, as full chunks of hashes are. This spares
-/// compressing a chunk of hashes (192 KiB at the format's 4,096 rows) on every commit.
+/// and uncompressed, with LZF marked skipped in the chunk's filter mask (LZF is an
+/// optional filter, so every reader accepts a chunk it skipped). This spares
+/// compressing a chunk of hashes (192 KiB at the format's 4,096 rows) on every commit,
+/// at a cost on disk: LZF would shrink a full chunk of hashes to about 160 KB, since
+/// the rows' start and stop columns compress, so tables written here are about a
+/// fifth larger than libhdf5 would store them.
 pub(crate) fn write_table_rows(dg: &mut DataGroup, u: &TableUpdate) -> Result<()> {
     let (lzf_only, rows_per_chunk) = match dg.table_layout {
         Some(l) => l,
@@ -72,14 +75,14 @@ pub(crate) fn write_table_rows(dg: &mut DataGroup, u: &TableUpdate) -> Result<()
         dg.table_bytes = None;
         return h5::write_hash_rows(&dg.table, u.first_new, &u.rows);
     };
-    tb.resize(u.first_new as usize * 48, 0);
+    tb.resize(u.first_new as usize * HASH_ROW_BYTES, 0);
     tb.extend_from_slice(&h5::rows_to_bytes(&u.rows));
     let total = u.next;
     h5::ds_set_extent(&dg.table, &[total.max(1)])?;
     if u.rows.is_empty() {
         return Ok(());
     }
-    let chunk_bytes = rows_per_chunk as usize * 48;
+    let chunk_bytes = rows_per_chunk as usize * HASH_ROW_BYTES;
     let last = (total - 1) / rows_per_chunk;
     let len = tb.len();
     for c in u.first_new / rows_per_chunk..=last {
