@@ -170,4 +170,9 @@ binding.VersionedFile.prototype.versionAt = function (time, options) {
   return versionAt.call(this, time, options)
 }
 
+// `using vf = VersionedFile.open(…)` closes the file at the end of the block.
+binding.VersionedFile.prototype[Symbol.dispose] = function dispose() {
+  if (!this.closed) this.close()
+}
+
 module.exports = binding
