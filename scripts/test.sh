@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs, builds the published (static) addon,
-# checks it carries no libhdf5 dependency, then runs the Rust and the JS tests.
+# The whole test suite: installs what it needs, builds and packs the published addon
+# (static libhdf5, glibc 2.17), checks it links no libhdf5 and needs no glibc newer
+# than 2.17, then runs the Rust tests, the clean-install test of the packed tarballs
+# and the JS tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
-export CMAKE="$PWD/.tools/bin/cmake" CARGO_TARGET_DIR="$PWD/target/static"
+# The release build's environment (zig, glibc 2.17): clippy and the Rust tests build
+# for the same target, so they share its libhdf5 build.
+source scripts/zig-env.sh
 
-echo "== build (static libhdf5)"
-bash scripts/build.sh release
-if ldd versioned-hdf5.linux-x64-gnu.node | grep -i hdf5; then
+echo "== build and pack (static libhdf5, glibc 2.17)"
+bash scripts/package.sh
+addon=versioned-hdf5.linux-x64-gnu.node
+if ldd "$addon" | grep -i hdf5; then
   echo "FAIL: the addon links a shared libhdf5" >&2
   exit 1
 fi
-echo "ldd: no libhdf5 in versioned-hdf5.linux-x64-gnu.node"
+echo "ldd: no libhdf5 in $addon"
+glibc=$(objdump -T "$addon" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)
+if [ "$(printf '%s\n' "$glibc" GLIBC_2.17 | sort -V | tail -1)" != GLIBC_2.17 ]; then
+  echo "FAIL: $addon needs $glibc; the published addon must need no glibc newer than 2.17" >&2
+  objdump -T "$addon" | grep -F "$glibc" >&2
+  exit 1
+fi
+echo "objdump: the newest glibc symbol $addon needs is $glibc"
 
 echo "== lint"
 cargo fmt --all -- --check
-cargo clippy --release --features static -p versioned-hdf5-core -p versioned-hdf5-node --all-targets -- -D warnings
+cargo-zigbuild clippy --release --features static --target "$ZIG_TARGET" -p versioned-hdf5-core -p versioned-hdf5-node --all-targets -- -D warnings
 # The typings: tests and examples type-check against index.d.ts / binding.d.ts.
 npx --no-install tsc -p __test__/tsconfig.json --noEmit
 
 echo "== rust tests"
-cargo test --release --features static -p versioned-hdf5-core
+cargo-zigbuild test --release --features static --target "$ZIG_TARGET" -p versioned-hdf5-core
+
+echo "== clean install (the tarballs in dist/, node and npm only)"
+bash scripts/clean-install-test.sh
 
 echo "== js tests"
 npx --no-install ava
