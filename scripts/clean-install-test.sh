@@ -133,6 +133,22 @@ EOF
 v1 v2 false
 true" "$(u node out/quickstart.js)" || return 1
 
+  # `using` in plain JavaScript: Node 24 and later run it as it is.
+  if [ "${v%%.*}" -ge 24 ]; then
+    cat >using.mjs <<'EOF'
+import { VersionedFile } from 'versioned-hdf5'
+let kept
+{
+  using vf = VersionedFile.open('prices.h5', { mode: 'r' })
+  kept = vf
+  console.log(vf.currentVersion, vf.closed)
+}
+console.log(kept.closed)
+EOF
+    check_output "using in .mjs (Node 24+)" "v2 false
+true" "$(u node using.mjs)" || return 1
+  fi
+
   # A file Python versioned-hdf5 wrote.
   cat >python-written.mjs <<'EOF'
 import { VersionedFile } from 'versioned-hdf5'

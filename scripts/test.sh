@@ -12,19 +12,7 @@ source scripts/zig-env.sh
 
 echo "== build and pack (static libhdf5, glibc 2.17)"
 bash scripts/package.sh
-addon=versioned-hdf5.linux-x64-gnu.node
-if ldd "$addon" | grep -i hdf5; then
-  echo "FAIL: the addon links a shared libhdf5" >&2
-  exit 1
-fi
-echo "ldd: no libhdf5 in $addon"
-glibc=$(objdump -T "$addon" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)
-if [ "$(printf '%s\n' "$glibc" GLIBC_2.17 | sort -V | tail -1)" != GLIBC_2.17 ]; then
-  echo "FAIL: $addon needs $glibc; the published addon must need no glibc newer than 2.17" >&2
-  objdump -T "$addon" | grep -F "$glibc" >&2
-  exit 1
-fi
-echo "objdump: the newest glibc symbol $addon needs is $glibc"
+bash scripts/check-addon.sh versioned-hdf5.linux-x64-gnu.node
 
 echo "== lint"
 cargo fmt --all -- --check
