@@ -23,6 +23,12 @@ export interface VersionedHdf5Error extends Error {
 declare module './binding' {
   interface VersionedFile {
     /**
+     * Closes the file unless it is closed already, so that
+     * `using vf = VersionedFile.open(path)` closes it at the end of the block
+     * (TypeScript: `lib` with `esnext.disposable`, or `@types/node`).
+     */
+    [Symbol.dispose](): void
+    /**
      * Stages version `name` over `options.prevVersion` (default: the current version):
      * calls `builder` with the version's root group, then commits off the event loop.
      * If the builder throws (or rejects), nothing is committed, the name stays free,

@@ -34,4 +34,9 @@ binding.VersionedFile.prototype.stageVersion = async function stageVersion(name,
   return root._commit()
 }
 
+// `using vf = VersionedFile.open(…)` closes the file at the end of the block.
+binding.VersionedFile.prototype[Symbol.dispose] = function dispose() {
+  if (!this.closed) this.close()
+}
+
 module.exports = binding

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds the native addon into ./versioned-hdf5.linux-x64-gnu.node and regenerates
 # binding.js / binding.d.ts.
-#   release (default): libhdf5 and zlib built from bundled source and linked
-#                      statically, as published (target dir target/static).
+#   release (default): the published build. libhdf5 and zlib built from bundled source
+#                      and linked statically; zig (through cargo-zigbuild, the napi
+#                      CLI's `-x`) compiles the C code and links everything against
+#                      glibc 2.17, so the addon loads on any glibc >= 2.17
+#                      (docs/design/010-npm-packages-and-glibc.md). Target dir
+#                      target/static.
 #   debug:             links the system libhdf5 (Debian: libhdf5-dev), fast to rebuild.
 # VH5_FEATURES=test-hooks adds the test-only hooks (fault injection, the commit floor);
 # scripts/test.sh sets it, the published build does not.
@@ -13,8 +17,8 @@ bash scripts/setup.sh
 napi=(npx --no-install napi build --platform --manifest-path crates/node/Cargo.toml --output-dir . --js binding.js --dts binding.d.ts)
 case "$mode" in
   release|static)
-    export CMAKE="$PWD/.tools/bin/cmake" CARGO_TARGET_DIR="$PWD/target/static"
-    "${napi[@]}" --release --features "static${VH5_FEATURES:+,$VH5_FEATURES}"
+    source scripts/zig-env.sh
+    "${napi[@]}" --release --features "static${VH5_FEATURES:+,$VH5_FEATURES}" --target "$ZIG_TARGET" --cross-compile
     ;;
   debug)
     "${napi[@]}" ${VH5_FEATURES:+--features "$VH5_FEATURES"}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need and the machine may lack, idempotently:
 #   - a CMake >= 3.26 (libhdf5 2.x's build needs it) in .tools/, from PyPI;
+#   - zig and cargo-zigbuild in .tools/ (PyPI wheels, pinned below): the release build
+#     compiles and links with zig against glibc 2.17 (docs/design/010-npm-packages-and-glibc.md);
 #   - Debian packages: hdf5-tools (h5ls/h5dump) and python3-h5py, the independent
 #     reader the tests check files with (only with --test);
 #   - .venv/ with Python versioned-hdf5 2.4.0 from PyPI (scripts/requirements-interop.txt),
@@ -15,6 +17,19 @@ if [ ! -x .tools/bin/cmake ]; then
   echo "setup: installing cmake into .tools/"
   python3 -m venv .tools
   .tools/bin/pip install -q --disable-pip-version-check cmake==3.31.6
+fi
+
+# zig (PyPI `ziglang`) and cargo-zigbuild (its PyPI wheel is the crates.io release,
+# prebuilt). Linked into .tools/zig-bin/, which build.sh puts on PATH (not .tools/bin,
+# which also holds the venv's python).
+ZIG_VERSION=0.15.2 CARGO_ZIGBUILD_VERSION=0.24.1
+if [ "$(.tools/zig-bin/zig version 2>/dev/null)" != "$ZIG_VERSION" ] \
+  || [ "$(.tools/zig-bin/cargo-zigbuild --version 2>/dev/null)" != "cargo-zigbuild $CARGO_ZIGBUILD_VERSION" ]; then
+  echo "setup: installing zig $ZIG_VERSION and cargo-zigbuild $CARGO_ZIGBUILD_VERSION into .tools/"
+  .tools/bin/pip install -q --disable-pip-version-check "ziglang==$ZIG_VERSION" "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
+  mkdir -p .tools/zig-bin
+  ln -sf "$(.tools/bin/python -c 'import ziglang, os; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')" .tools/zig-bin/zig
+  ln -sf ../bin/cargo-zigbuild .tools/zig-bin/cargo-zigbuild
 fi
 
 if [ "$want_test" = 1 ]; then
