@@ -320,16 +320,7 @@ impl StagedVersion {
                 "attribute name '{key}' is reserved by the file format here: choose another name"
             );
         }
-        let name = st.name.clone();
-        let attrs = if path.is_empty() {
-            &mut st.root_attrs
-        } else if let Some(d) = st.datasets.get_mut(&path) {
-            &mut d.attrs
-        } else if let Some(a) = st.groups.get_mut(&path) {
-            a
-        } else {
-            bail!(NotFound, "version '{name}' has nothing at '{path}'");
-        };
+        let attrs = attrs_mut(&mut st, &path)?;
         set_attr(attrs, key, value);
         Ok(())
     }
@@ -338,16 +329,7 @@ impl StagedVersion {
     pub fn delete_attr(&self, path: &str, key: &str) -> Result<bool> {
         let path = normalize_path(path)?;
         let mut st = self.lock()?;
-        let name = st.name.clone();
-        let attrs = if path.is_empty() {
-            &mut st.root_attrs
-        } else if let Some(d) = st.datasets.get_mut(&path) {
-            &mut d.attrs
-        } else if let Some(a) = st.groups.get_mut(&path) {
-            a
-        } else {
-            bail!(NotFound, "version '{name}' has nothing at '{path}'");
-        };
+        let attrs = attrs_mut(&mut st, &path)?;
         let before = attrs.len();
         attrs.retain(|(k, _)| k != key);
         Ok(attrs.len() != before)
@@ -422,6 +404,21 @@ impl StagedVersion {
                 .committed = true;
         }
         result
+    }
+}
+
+/// The attributes of the version (`path` = `""`), a group or a dataset of the staged
+/// tree.
+fn attrs_mut<'a>(st: &'a mut State, path: &str) -> Result<&'a mut Attrs> {
+    if path.is_empty() {
+        return Ok(&mut st.root_attrs);
+    }
+    if let Some(d) = st.datasets.get_mut(path) {
+        return Ok(&mut d.attrs);
+    }
+    match st.groups.get_mut(path) {
+        Some(a) => Ok(a),
+        None => bail!(NotFound, "version '{}' has nothing at '{path}'", st.name),
     }
 }
 
