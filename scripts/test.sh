@@ -13,6 +13,14 @@ source scripts/zig-env.sh
 echo "== build and pack the published packages (static libhdf5, glibc 2.17, no test hooks)"
 bash scripts/package.sh
 bash scripts/check-addon.sh versioned-hdf5.linux-x64-gnu.node
+# The generated loader and typings are committed (the typings spec snapshots them):
+# a build that regenerates them differently means a change to the binding whose
+# generated files were not committed with it.
+if ! git diff --quiet -- binding.js binding.d.ts; then
+  echo "generated binding.js / binding.d.ts differ from what is committed (commit them with the binding change):" >&2
+  git diff --stat -- binding.js binding.d.ts >&2
+  [ "${CI:-}" = true ] && exit 1
+fi
 
 echo "== clean install (the tarballs in dist/, node and npm only)"
 bash scripts/clean-install-test.sh
