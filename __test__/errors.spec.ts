@@ -1,6 +1,6 @@
 // Every error code is reachable, asserted by code; the README lists exactly these codes.
 import test from 'ava'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -114,6 +114,26 @@ test.serial('a second process opening the file for writing gets FILE_LOCKED', as
   await new Promise((resolve) => child.stdout!.once('data', resolve))
   await expectCode(t, () => VersionedFile.open(vf.path, { mode: 'a' }), 'FILE_LOCKED')
   child.kill()
+})
+
+test.serial('a full disk and a failing device fail a commit with NO_SPACE and IO_ERROR, naming the file and the cause', async (t) => {
+  // The test build's fault injection (VH5_FAULT_AT / VH5_FAULT_ERRNO, h5/journal.rs)
+  // fails one write of the commit in a child process; io-faults.spec.ts sweeps every one.
+  const vf = await fileWithX()
+  vf.close()
+  for (const [errno, code] of [['ENOSPC', 'NO_SPACE'], ['EIO', 'IO_ERROR']]) {
+    const r = spawnSync(process.execPath, ['-e', `
+      const { VersionedFile } = require(${JSON.stringify(join(process.cwd(), 'index.js'))})
+      const f = VersionedFile.open(${JSON.stringify(vf.path)}, { mode: 'a' })
+      f.stageVersion('v2', (g) => g.dataset('x').write([[0, 5]], new Float64Array([9, 9, 9, 9, 9])))
+        .then(() => process.stdout.write(JSON.stringify({ code: 'none' })))
+        .catch((e) => process.stdout.write(JSON.stringify({ code: e.code, message: e.message })))
+        .finally(() => f.close())`], { env: { ...process.env, VH5_FAULT_AT: '5', VH5_FAULT_ERRNO: errno }, encoding: 'utf8' })
+    const got = JSON.parse(r.stdout || '{}') as { code?: string; message?: string }
+    t.is(got.code, code, `${errno}: ${r.stdout} ${r.stderr}`)
+    t.true(got.message?.includes(vf.path) && got.message.includes(errno), got.message)
+    if (got.code === code) seen.add(code)
+  }
 })
 
 test.serial('a panic inside the binding is an INTERNAL_ERROR, thrown or from a task, and the addon lives on', async (t) => {

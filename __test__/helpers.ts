@@ -34,12 +34,23 @@ export const VENV_PYTHON = process.env.VH5_VENV_PYTHON ?? join(__dirname, '..', 
  * output. Fails loudly, never skips, when the venv is missing.
  */
 export function vpy<T = unknown>(scriptOrCode: string, ...args: string[]): T {
-  if (!existsSync(VENV_PYTHON)) {
-    throw new Error(`the interop venv is missing (${VENV_PYTHON}): run 'bash scripts/setup.sh --test' (needs python3 -m venv and pypi.org)`)
+  return vpyWith<T>(VENV_PYTHON, scriptOrCode, ...args)
+}
+
+/**
+ * The second interop oracle: Python versioned-hdf5 2.6.0, the newest (.venv26, pins in
+ * scripts/requirements-interop-26.txt), for the behaviours where 2.6 differs from 2.4.
+ */
+export const VENV26_PYTHON = process.env.VH5_VENV26_PYTHON ?? join(__dirname, '..', '.venv26', 'bin', 'python')
+
+/** `vpy` with the venv whose python is `python`. */
+export function vpyWith<T = unknown>(python: string, scriptOrCode: string, ...args: string[]): T {
+  if (!existsSync(python)) {
+    throw new Error(`the interop venv is missing (${python}): run 'bash scripts/setup.sh --test' (needs python3 -m venv and pypi.org)`)
   }
   const env = { ...process.env, HDF5_USE_FILE_LOCKING: 'FALSE', PYTHONWARNINGS: 'ignore' }
   const argv = scriptOrCode.endsWith('.py') ? [scriptOrCode, ...args] : ['-c', scriptOrCode, ...args]
-  const out = execFileSync(VENV_PYTHON, argv, { encoding: 'utf8', maxBuffer: 512 << 20, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const out = execFileSync(python, argv, { encoding: 'utf8', maxBuffer: 512 << 20, env, stdio: ['ignore', 'pipe', 'pipe'] })
   return JSON.parse(out) as T
 }
 

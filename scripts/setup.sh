@@ -7,6 +7,8 @@
 #     reader the tests check files with (only with --test);
 #   - .venv/ with Python versioned-hdf5 2.4.0 from PyPI (scripts/requirements-interop.txt),
 #     the interop oracle (only with --test); rebuilt when the pins change;
+#   - .venv26/ with Python versioned-hdf5 2.6.0 (scripts/requirements-interop-26.txt),
+#     the second oracle, for what 2.6 does differently (only with --test);
 #   - the npm dev dependencies, from package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +53,19 @@ if [ "$want_test" = 1 ]; then
       exit 1
     fi
     cp scripts/requirements-interop.txt .venv/requirements-interop.txt
+  fi
+fi
+
+if [ "$want_test" = 1 ]; then
+  if [ ! -x .venv26/bin/python ] || ! cmp -s scripts/requirements-interop-26.txt .venv26/requirements-interop-26.txt; then
+    echo "setup: creating .venv26 with Python versioned-hdf5 2.6 (scripts/requirements-interop-26.txt)"
+    rm -rf .venv26
+    if ! python3 -m venv .venv26 || ! .venv26/bin/pip install -q --disable-pip-version-check -r scripts/requirements-interop-26.txt; then
+      echo "setup: FAILED to create the second interop venv (.venv26): the interop tests need Python versioned-hdf5 2.6 from PyPI; check network access to pypi.org and python3 -m venv" >&2
+      rm -rf .venv26
+      exit 1
+    fi
+    cp scripts/requirements-interop-26.txt .venv26/requirements-interop-26.txt
   fi
 fi
 

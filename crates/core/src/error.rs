@@ -45,6 +45,13 @@ pub enum ErrorKind {
     FileNotFound,
     /// A file that exists already where mode `x` needs a new one.
     FileExists,
+    /// The file system is full (or the disk quota is exhausted): an operation that
+    /// writes failed, and the file was left as the last successful one left it.
+    NoSpace,
+    /// The operating system reported an I/O error (a failing device, a read-only file
+    /// system, missing permissions): the file was left as the last successful
+    /// operation left it.
+    IoError,
     /// libhdf5 reported an error that has no better category.
     Hdf5Error,
     /// The library broke one of its own invariants (a bug, e.g. a panic caught at
@@ -75,13 +82,15 @@ impl ErrorKind {
             ErrorKind::CorruptFile => "CORRUPT_FILE",
             ErrorKind::FileNotFound => "FILE_NOT_FOUND",
             ErrorKind::FileExists => "FILE_EXISTS",
+            ErrorKind::NoSpace => "NO_SPACE",
+            ErrorKind::IoError => "IO_ERROR",
             ErrorKind::Hdf5Error => "HDF5_ERROR",
             ErrorKind::InternalError => "INTERNAL_ERROR",
         }
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [ErrorKind; 21] = [
+    pub const ALL: [ErrorKind; 23] = [
         ErrorKind::VersionNotFound,
         ErrorKind::VersionExists,
         ErrorKind::NoVersionAtTime,
@@ -101,6 +110,8 @@ impl ErrorKind {
         ErrorKind::CorruptFile,
         ErrorKind::FileNotFound,
         ErrorKind::FileExists,
+        ErrorKind::NoSpace,
+        ErrorKind::IoError,
         ErrorKind::Hdf5Error,
         ErrorKind::InternalError,
     ];

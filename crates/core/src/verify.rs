@@ -2,7 +2,7 @@
 //! datasets point at — and reports each problem with its location, without changing
 //! the file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::error::Result;
 use crate::file::{walk_version, VersionedFile};
@@ -268,7 +268,7 @@ impl VersionedFile {
                                 m.src_row,
                                 SlotUse {
                                     extent: m.extent.clone(),
-                                    first_user: loc.clone(),
+                                    first_user: at.clone(),
                                 },
                             );
                         }
@@ -297,18 +297,42 @@ impl VersionedFile {
                     continue;
                 }
             };
-            let by_start: HashMap<i64, (i64, [u8; 32])> =
-                rows.iter().map(|r| (r.start, (r.stop, r.hash))).collect();
+            let c0 = dg.meta.chunks[0].max(1);
+            // Row k of the table names slot k (rows k*c0 on): a row that starts
+            // elsewhere is a hole (all zeros, as a failed commit of an older version
+            // of this library could leave) or damage, and says nothing about slot k.
+            for (k, r) in rows.iter().enumerate() {
+                let want = k as u64 * c0;
+                if r.start != want as i64 {
+                    rep.problems.push(Problem {
+                        location: format!("{loc} hash-table row {k}"),
+                        message: format!(
+                            "row names raw_data rows {}..{}, but row {k} is the row of slot {k} (rows {want}..{}): the table has a hole here (a failed commit's slot without its row?); a writable open does not repair it, Python versioned-hdf5's rebuild_hashtables() does",
+                            r.start,
+                            r.stop,
+                            want + c0
+                        ),
+                    });
+                }
+            }
             let meta = dg.meta.clone();
             let kind = dg.hash;
             let trusted = !(meta.dtype.is_vlen() && data_version < DATA_VERSION);
             let raw_path = format!("{loc}/{RAW_DATA}");
             for (row, u) in slots {
-                let at = format!("{loc} slot at row {row}");
-                let Some(&(stop, hash)) = by_start.get(&(row as i64)) else {
+                let slot = row / c0;
+                let at = format!(
+                    "{loc} slot at row {row} (slot {slot}, hash-table row {slot}, mapped by {})",
+                    u.first_user
+                );
+                let Some((stop, hash)) = rows
+                    .get(slot as usize)
+                    .filter(|r| r.start == row as i64)
+                    .map(|r| (r.stop, r.hash))
+                else {
                     rep.problems.push(Problem {
                         location: at,
-                        message: "no hash-table row starts here".into(),
+                        message: format!("hash-table row {slot} does not name this slot"),
                     });
                     continue;
                 };

@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cache::ChunkCache;
 use crate::dtype::Dtype;
-use crate::error::{bail, err, ErrorKind, Result};
+use crate::error::{bail, err, Error, ErrorKind, Result};
 use crate::grid::ChunkCoord;
 use crate::h5::{self, Filters, Hid};
 use open::writers;
@@ -241,6 +241,65 @@ impl Inner {
         })
     }
 
+    /// After a failed write operation: when the file driver saw an I/O error in the
+    /// open transaction (a full disk, a failing device), the error for the caller
+    /// (`NO_SPACE` / `IO_ERROR`, naming the file and the cause, then `context`), with
+    /// the file put back as the last checkpoint left it and this state opened anew
+    /// over it (docs/design/006-io-faults.md): the driver writes the journaled bytes
+    /// back and cuts the file to its checkpoint length, then refuses every write, so
+    /// closing libhdf5's now stale view of the file changes nothing; the file is then
+    /// opened again and its state (version index, catalog, storage, read cache)
+    /// rebuilt, so the same handle commits again once the cause is gone. `None` when
+    /// the driver saw no I/O error (the caller's own error stands).
+    pub(crate) fn after_io_fault(&mut self, context: &str) -> Option<Error> {
+        let fault = h5::io_fault(self.file.as_ref()?)?;
+        let mut e = fault.to_error(context);
+        let rolled = self.file.as_ref().map(h5::roll_back);
+        let staging = std::mem::take(&mut self.staging);
+        let cache_bytes = self.chunks.capacity();
+        self.data_groups.clear();
+        self.catalog.clear();
+        self.raws.clear();
+        self.chunks.clear();
+        self.keep_open.clear();
+        // Objects whose close failed inside libhdf5 on the failed write are closed again
+        // (what they write is dropped). Any left keep libhdf5's stale view of the file
+        // open until the process ends; the driver makes it equal to no other file, so
+        // the open below gets a state of its own.
+        if let Some(f) = self.file.as_ref() {
+            h5::close_leftover_objects(f);
+        }
+        self.file = None;
+        if let Some(k) = self.registered.take() {
+            writers().remove(&k);
+        }
+        let reopen = match rolled {
+            Some(Err(r)) => Err(r),
+            _ => VersionedFile::open(&self.path, Mode::ReadWrite).and_then(|vf| {
+                Arc::try_unwrap(vf.inner)
+                    .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+                    .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
+            }),
+        };
+        match reopen {
+            Ok(mut fresh) => {
+                fresh.staging = staging;
+                fresh.chunks.set_capacity(cache_bytes);
+                *self = fresh;
+                e.message.push_str(
+                    ". Nothing of it is in the file, which is as the last successful commit left it; this handle is ready for the next one",
+                );
+            }
+            Err(r) => {
+                e.message.push_str(&format!(
+                    ". The handle is closed ({}); the file is rolled back to the last successful commit the next time it is opened",
+                    r.message
+                ));
+            }
+        }
+        Some(e)
+    }
+
     pub(crate) fn require_writable(&self) -> Result<()> {
         self.file()?;
         if !self.writable {
@@ -278,9 +337,24 @@ impl VersionedFile {
         let mut g = self.lock();
         if let Some(f) = g.file.as_ref() {
             if g.writable {
-                h5::file_flush(f)?;
+                if let Err(e) = h5::file_flush(f) {
+                    // A write that failed (a full disk): the file goes back to the last
+                    // commit, and closing then changes nothing.
+                    let context = format!("closing '{}'", g.path);
+                    let e = g.after_io_fault(&context).unwrap_or(e);
+                    drop(g);
+                    let _ = self.close_now();
+                    return Err(e);
+                }
             }
         }
+        drop(g);
+        self.close_now()
+    }
+
+    /// Closes the file without flushing it (see [`close`](Self::close)).
+    fn close_now(&self) -> Result<()> {
+        let mut g = self.lock();
         g.data_groups.clear();
         g.catalog.clear();
         g.raws.clear();

@@ -274,6 +274,7 @@ impl Inner {
             );
         };
         let rows = h5::ds_shape(&dg.raw)?.first().copied().unwrap_or(0);
+        let (c0, largest_index) = (dg.meta.chunks[0], dg.largest_index);
         for u in [&mapped, &dg.table_end] {
             if u.end > rows {
                 bail!(
@@ -285,6 +286,15 @@ impl Inner {
                     data_group_path(ds_path)
                 );
             }
+        }
+        if mapped.end > largest_index.saturating_mul(c0) {
+            // A committed version maps slots at or past largest_index (a table lowered
+            // or cut short by other tools): new slots go at largest_index and would
+            // overwrite them. Rebuild the table from what the versions map first (its
+            // own transaction, before this commit writes anything): its largest_index
+            // then covers every mapped slot, and each row below it is whole.
+            self.rebuild_hash_table(ds_path)?;
+            self.load_data_group(ds_path)?;
         }
         Ok(())
     }
@@ -305,6 +315,10 @@ impl Inner {
         names.sort();
         let mut out = RowUse::default();
         let file = self.file()?;
+        let raw_rows = match self.data_groups.get(ds_path) {
+            Some(dg) => h5::ds_shape(&dg.raw)?.first().copied().unwrap_or(0),
+            None => 0,
+        };
         for name in names {
             let by = |vstart: &[u64]| format!("version '{name}' (its chunk at {vstart:?})");
             let known = self.catalog.peek_dataset(name, ds_path);
@@ -334,8 +348,12 @@ impl Inner {
                 // libhdf5 cannot describe these mappings (seen after Python's
                 // modify_metadata on string datasets, whose creation properties it
                 // cannot copy): reads of them go through its virtual-dataset engine
-                // (see `read`), and nothing here can say where they point.
-                Err(_) => {}
+                // (see `read`), and nothing here can say where they point: count
+                // them as relying on every row raw_data holds, so that no new slot
+                // lands on one of them.
+                Err(_) => out.note(0, raw_rows, || {
+                    format!("version '{name}' (mappings libhdf5 cannot describe)")
+                }),
             }
         }
         if let Some(dg) = self.data_groups.get_mut(ds_path) {

@@ -32,7 +32,8 @@ pub(crate) fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
     let c = cstr(path)?;
     journal::recover(std::path::Path::new(path))?;
     let fapl = journal::fapl()?;
-    locked(|| {
+    journal::take_last_fault();
+    let opened = locked(|| {
         let f = fapl.id();
         // SAFETY: `c` is a valid C string and `fapl` an open file access list.
         unsafe {
@@ -59,6 +60,22 @@ pub(crate) fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
                 }
             })
         }
+    });
+    opened.map_err(|e| match journal::take_last_fault() {
+        // A write of the open itself failed (libhdf5 marks the superblock at a writable
+        // open): the journal kept what it changed, and the roll-back puts it back.
+        Some(fault) => {
+            let mut e = fault.to_error(&format!("opening '{path}'"));
+            match journal::recover(std::path::Path::new(path)) {
+                Ok(_) => e.message.push_str(". The file is unchanged"),
+                Err(r) => e.message.push_str(&format!(
+                    ". Rolling back what the open wrote failed ({}); the next open does it",
+                    r.message
+                )),
+            }
+            e
+        }
+        None => e,
     })
 }
 
@@ -68,6 +85,36 @@ pub(crate) fn open_object_count() -> i64 {
     locked(|| {
         // SAFETY: H5F_OBJ_ALL as the file id asks about every open file; always valid.
         unsafe { H5Fget_obj_count(H5F_OBJ_ALL as hid_t, H5F_OBJ_ALL) as i64 }
+    })
+}
+
+/// Closes every object of `file` still open other than the file itself, and returns
+/// how many there were. Only for a file whose state was rolled back (`journal::
+/// roll_back`): an object whose close failed on the failed write (a dataset flushing
+/// its chunk cache) keeps its id, and would keep libhdf5's stale view of the file
+/// alive past the file's close. The engine holds no handle of its own then.
+pub(crate) fn close_leftover_objects(file: &Hid) -> i64 {
+    locked(|| {
+        let kinds =
+            H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL;
+        // SAFETY: `file` is an open file id; the buffer holds as many ids as libhdf5
+        // said are open, and it writes at most that many.
+        unsafe {
+            let n = H5Fget_obj_count(file.id(), kinds);
+            if n <= 0 {
+                return 0;
+            }
+            let mut ids = vec![0 as hid_t; n as usize];
+            let got = H5Fget_obj_ids(file.id(), kinds, ids.len(), ids.as_mut_ptr());
+            for &id in ids.iter().take(got.max(0) as usize) {
+                while hdf5_sys::h5i::H5Iis_valid(id) > 0 {
+                    if hdf5_sys::h5i::H5Idec_ref(id) < 0 {
+                        break;
+                    }
+                }
+            }
+            n as i64
+        }
     })
 }
 

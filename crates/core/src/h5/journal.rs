@@ -279,6 +279,51 @@ struct Journal {
     saved: Saved,
     /// A write or truncation failed since the last checkpoint.
     failed: bool,
+    /// The first I/O error since the last checkpoint, for the engine's message.
+    fault: Option<IoFault>,
+    /// Rolled back after a failure ([`roll_back`]): libhdf5's view of the file is stale,
+    /// so every later write and truncation is refused until the file is closed.
+    poisoned: bool,
+}
+
+/// An I/O error the driver saw: what it was doing, where, and the OS error.
+#[derive(Clone, Debug)]
+pub(crate) struct IoFault {
+    /// What failed: "writing the file", "appending to the journal", ...
+    pub(crate) what: &'static str,
+    /// The file (or the journal) the operation was on.
+    pub(crate) path: PathBuf,
+    /// The OS error number, when there is one (ENOSPC, EIO, EDQUOT, EROFS, ...).
+    pub(crate) errno: Option<i32>,
+    /// The OS error, as text.
+    pub(crate) message: String,
+}
+
+impl IoFault {
+    /// The engine error for this fault: `NO_SPACE` for a full disk or quota, else
+    /// `IO_ERROR`; the message names the file and the cause, then `context`.
+    pub(crate) fn to_error(&self, context: &str) -> Error {
+        let (kind, cause) = match self.errno {
+            Some(28) => (ErrorKind::NoSpace, "no space left on the device (ENOSPC)"),
+            Some(122) => (ErrorKind::NoSpace, "the disk quota is exhausted (EDQUOT)"),
+            Some(5) => (ErrorKind::IoError, "an I/O error (EIO)"),
+            Some(30) => (ErrorKind::IoError, "the file system is read-only (EROFS)"),
+            _ => (ErrorKind::IoError, "an I/O error"),
+        };
+        Error::new(
+            kind,
+            format!(
+                "{context}: {} '{}' failed with {cause}: {}. {}",
+                self.what,
+                self.path.display(),
+                self.message,
+                match kind {
+                    ErrorKind::NoSpace => "Free space on that file system and try again",
+                    _ => "Check the device and the file system, then try again",
+                }
+            ),
+        )
+    }
 }
 
 /// libhdf5's public part of an open file (`H5FD_t`, the same in 1.10 and 2.x),
@@ -393,6 +438,7 @@ impl JFile {
                 let sum = check(&[&rec[..16], &rec[RECORD_HEAD..]]);
                 rec[16..24].copy_from_slice(&sum.to_le_bytes());
                 let at = self.journal.as_ref().map_or(0, |j| j.len);
+                fault_point()?;
                 self.write_journal(at, &rec)?;
                 if let Some(j) = self.journal.as_mut() {
                     j.len += rec.len() as u64;
@@ -444,10 +490,81 @@ impl JFile {
         span
     }
 
-    fn mark_failed(&mut self) {
+    fn mark_failed(&mut self, what: &'static str, path: Option<&Path>, e: &std::io::Error) {
         if let Some(j) = self.journal.as_mut() {
             j.failed = true;
+            if j.fault.is_none() {
+                let fault = IoFault {
+                    what,
+                    path: path.map_or_else(|| j.path.clone(), Path::to_path_buf),
+                    errno: e.raw_os_error(),
+                    message: e.to_string(),
+                };
+                *last_fault() = Some(fault.clone());
+                j.fault = Some(fault);
+            }
         }
+    }
+
+    /// The file's own path (the journal's without its suffix).
+    fn path(&self) -> Option<PathBuf> {
+        let j = self.journal.as_ref()?;
+        let s = j.path.as_os_str().as_bytes();
+        let n = s.len().checked_sub(SUFFIX.len())?;
+        Some(PathBuf::from(std::ffi::OsStr::from_bytes(&s[..n])))
+    }
+
+    /// Whether writes are dropped: a write failed in this transaction (which can only
+    /// be undone now, so what libhdf5 writes after it would only have to be undone
+    /// too, and a write that failed again inside the close of an object would leave
+    /// that object's id unclosable), or the file was rolled back under libhdf5.
+    fn poisoned(&self) -> bool {
+        self.journal
+            .as_ref()
+            .is_some_and(|j| j.poisoned || j.fault.is_some())
+    }
+
+    /// Undoes the open transaction in place, as [`recover`] would at the next open:
+    /// the journaled bytes go back, the file is cut to its checkpoint length, the
+    /// journal is emptied. From then on every write and truncation is dropped (libhdf5's
+    /// cached metadata describes the undone state): the file must be closed and opened
+    /// again, and closing it then changes nothing.
+    /// When the roll-back itself fails, the journal is left for the next open.
+    fn roll_back(&mut self) -> std::io::Result<()> {
+        let Some(j) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        j.poisoned = true;
+        j.failed = true;
+        if j.len == 0 {
+            return Ok(());
+        }
+        let Some(jfile) = j.file.as_ref() else {
+            return Ok(());
+        };
+        let mut bytes = vec![0u8; j.len as usize];
+        // A short journal (an append that failed part way) parses up to its last whole
+        // record: what follows covers a write that was never issued.
+        let n = jfile.read_at(&mut bytes, 0)?;
+        bytes.truncate(n);
+        let base_eof = j.base_eof;
+        if let Some(p) = parse(&bytes) {
+            for (off, data) in &p.records {
+                self.file.write_all_at(data, *off)?;
+            }
+        }
+        self.file.set_len(base_eof)?;
+        self.eof = base_eof;
+        // The new open of the file takes the lock (libhdf5 may never close this one).
+        let _ = self.file.unlock();
+        if let Some(j) = self.journal.as_mut() {
+            if let Some(f) = j.file.as_ref() {
+                f.set_len(0)?;
+            }
+            j.len = 0;
+            j.saved = Saved::default();
+        }
+        Ok(())
     }
 
     /// Ends the transaction: the file as it is now is the new checkpoint.
@@ -458,7 +575,7 @@ impl JFile {
         };
         if j.len != 0 {
             if let Some(f) = j.file.as_ref() {
-                fault_point();
+                fault_point()?;
                 f.set_len(0)?;
             }
             j.len = 0;
@@ -466,6 +583,7 @@ impl JFile {
         j.saved = Saved::default();
         j.base_eof = eof;
         j.failed = false;
+        j.fault = None;
         Ok(())
     }
 }
@@ -541,32 +659,46 @@ fn push(minor: hid_t, msg: &str) {
     }
 }
 
-/// Fault injection for the crash tests: with `VH5_FAULT_AT=n` in the environment, the
-/// process aborts just before its n-th change to a file of this driver (a write, a
-/// truncation, or the emptying of a journal at a checkpoint), so a test can stop a
-/// commit at every point of its write sequence in turn. Compiled only with the
-/// `test-hooks` feature (the test build); the published build has no such hook.
+/// Fault injection for the crash and fault tests: with `VH5_FAULT_AT=n` in the
+/// environment, the n-th change to a file of this driver (a write, a truncation, an
+/// append to a journal, or the emptying of a journal at a checkpoint) does not happen:
+/// the process aborts just before it, or, with `VH5_FAULT_ERRNO=ENOSPC` (or `EIO`),
+/// that one operation fails with that error, as a full disk or a failing device
+/// would fail it. A test can so stop a commit at every point of its write sequence in
+/// turn. Compiled only with the `test-hooks` feature (the test build); the published
+/// build has no such hook.
 #[cfg(feature = "test-hooks")]
-fn fault_point() {
+fn fault_point() -> std::io::Result<()> {
     use std::sync::atomic::{AtomicI64, Ordering};
-    static LEFT: OnceLock<Option<AtomicI64>> = OnceLock::new();
+    static LEFT: OnceLock<Option<(AtomicI64, Option<i32>)>> = OnceLock::new();
     let left = LEFT.get_or_init(|| {
+        let errno = match std::env::var("VH5_FAULT_ERRNO").ok().as_deref() {
+            Some("ENOSPC") => Some(28),
+            Some("EIO") => Some(5),
+            _ => None,
+        };
         std::env::var("VH5_FAULT_AT")
             .ok()
             .and_then(|v| v.parse::<i64>().ok())
-            .map(AtomicI64::new)
+            .map(|n| (AtomicI64::new(n), errno))
     });
-    if let Some(n) = left {
+    if let Some((n, errno)) = left {
         if n.fetch_sub(1, Ordering::SeqCst) == 1 {
-            std::process::abort();
+            match errno {
+                Some(e) => return Err(std::io::Error::from_raw_os_error(*e)),
+                None => std::process::abort(),
+            }
         }
     }
+    Ok(())
 }
 
 /// Without the `test-hooks` feature there is no fault injection.
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
-fn fault_point() {}
+fn fault_point() -> std::io::Result<()> {
+    Ok(())
+}
 
 fn overflow(addr: haddr_t, size: u64) -> bool {
     addr > MAXADDR || size > MAXADDR || addr.checked_add(size).is_none_or(|e| e > MAXADDR)
@@ -626,6 +758,8 @@ unsafe extern "C" fn cb_open(
         base_eof: eof,
         saved: Saved::default(),
         failed: false,
+        fault: None,
+        poisoned: false,
     });
     let jf = Box::new(JFile {
         // SAFETY: `Public` is plain data (integers, a raw pointer, a bool); all-zero
@@ -671,7 +805,23 @@ unsafe extern "C" fn cb_close(f: *mut c_void) -> herr_t {
     // checkpoint, the file is whole, so that is a checkpoint too. Otherwise the
     // journal stays and the next open rolls back to the last checkpoint.
     let clean = jf.journal.as_ref().is_some_and(|j| !j.failed);
-    if clean && jf.checkpoint().is_ok() {
+    // Rolled back in place (`roll_back`): the file is its last checkpoint and the
+    // journal is empty, so it can go too, unless the file was opened again meanwhile
+    // (the journal is then the new handle's).
+    let reopened = {
+        let open = open_files();
+        open.iter().any(|&p| {
+            // SAFETY: every address in `open_files` is an open file of this driver.
+            let o = unsafe { &*(p as *const JFile) };
+            (o.dev, o.ino) == (jf.dev, jf.ino)
+        })
+    };
+    let undone = !reopened
+        && jf
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.poisoned && j.len == 0);
+    if (clean && jf.checkpoint().is_ok()) || undone {
         if let Some(j) = &jf.journal {
             if j.file.is_some() {
                 let _ = std::fs::remove_file(&j.path);
@@ -685,6 +835,16 @@ unsafe extern "C" fn cb_close(f: *mut c_void) -> herr_t {
 unsafe extern "C" fn cb_cmp(a: *const c_void, b: *const c_void) -> c_int {
     // SAFETY: both are open files of this driver (libhdf5 compares drivers first).
     let (a, b) = unsafe { (jf(a), jf(b)) };
+    // A file rolled back under libhdf5 (`roll_back`) equals no other: libhdf5 must not
+    // give its stale state to a new open of the same file, which gets a state of its
+    // own (the stale one is only closed, its writes dropped).
+    if a.poisoned() || b.poisoned() {
+        return match (a as *const JFile).cmp(&(b as *const JFile)) {
+            std::cmp::Ordering::Less => -1,
+            std::cmp::Ordering::Equal => 0,
+            std::cmp::Ordering::Greater => 1,
+        };
+    }
     match (a.dev, a.ino).cmp(&(b.dev, b.ino)) {
         std::cmp::Ordering::Less => -1,
         std::cmp::Ordering::Equal => 0,
@@ -788,13 +948,19 @@ unsafe extern "C" fn cb_write(
     if size == 0 {
         return 0;
     }
+    if jf.poisoned() {
+        // Rolled back under libhdf5 (`roll_back`): what it writes now, closing its stale
+        // view of the file, is dropped. Failing instead would leave its ids half-closed.
+        return 0;
+    }
     // SAFETY: libhdf5 passes `size` readable bytes.
     let data = unsafe { std::slice::from_raw_parts(buf as *const u8, size) };
     let (lo, hi) = match jf.changed_span(addr, data) {
         Ok(Some(span)) => span,
         Ok(None) => return 0,
         Err(e) => {
-            jf.mark_failed();
+            let p = jf.path();
+            jf.mark_failed("reading the bytes a write replaces in", p.as_deref(), &e);
             push(
                 *H5E_READERROR,
                 &format!("reading the bytes a write replaces failed: {e}"),
@@ -809,16 +975,16 @@ unsafe extern "C" fn cb_write(
     let saved = jf.save(addr, end, (from, &old[..jf.known.min(old.len())]));
     jf.scratch = old;
     if let Err(e) = saved {
-        jf.mark_failed();
+        jf.mark_failed("appending to the journal", None, &e);
         push(
             *H5E_WRITEERROR,
             &format!("saving the old bytes to the journal failed: {e}"),
         );
         return -1;
     }
-    fault_point();
-    if let Err(e) = jf.file.write_all_at(data, addr) {
-        jf.mark_failed();
+    if let Err(e) = fault_point().and_then(|()| jf.file.write_all_at(data, addr)) {
+        let p = jf.path();
+        jf.mark_failed("writing", p.as_deref(), &e);
         push(*H5E_WRITEERROR, &format!("file write failed: {e}"));
         return -1;
     }
@@ -832,8 +998,12 @@ unsafe extern "C" fn cb_truncate(f: *mut c_void, _dxpl: hid_t, _closing: u8) -> 
     if jf.eoa == jf.eof {
         return 0;
     }
+    if jf.poisoned() {
+        // As in `cb_write`: the file stays at its checkpoint length.
+        return 0;
+    }
     let r = jf.save(jf.eoa, jf.eof, (0, &[])).and_then(|()| {
-        fault_point();
+        fault_point()?;
         jf.file.set_len(jf.eoa)
     });
     match r {
@@ -842,7 +1012,8 @@ unsafe extern "C" fn cb_truncate(f: *mut c_void, _dxpl: hid_t, _closing: u8) -> 
             0
         }
         Err(e) => {
-            jf.mark_failed();
+            let p = jf.path();
+            jf.mark_failed("extending or truncating", p.as_deref(), &e);
             push(
                 *H5E_SEEKERROR,
                 &format!("unable to extend or truncate the file: {e}"),
@@ -1076,6 +1247,59 @@ pub(crate) fn fapl() -> Result<Hid> {
     })
 }
 
+/// Runs `f` on the driver's file struct of `file`; `None` for another driver's file.
+fn with_jfile<T>(file: &Hid, f: impl FnOnce(&mut JFile) -> T) -> Result<Option<T>> {
+    locked(|| {
+        let mut h: *mut c_void = std::ptr::null_mut();
+        // SAFETY: valid file id and out pointer.
+        if unsafe { H5Fget_vfd_handle(file.id(), hdf5_sys::h5p::H5P_DEFAULT, &mut h) } < 0 {
+            return Err(h5err("finding the file's journal"));
+        }
+        if h.is_null() || !open_files().contains(&(h as usize)) {
+            return Ok(None);
+        }
+        // SAFETY: for this driver the handle is its file struct (`cb_get_handle`),
+        // open (it is in `open_files` until `cb_close`), alive while the file is.
+        Ok(Some(f(unsafe { jf(h) })))
+    })
+}
+
+/// The last I/O error the driver saw in any file, for errors of an open, when there is
+/// no file handle yet to ask ([`fault`]).
+fn last_fault() -> std::sync::MutexGuard<'static, Option<IoFault>> {
+    static LAST: OnceLock<std::sync::Mutex<Option<IoFault>>> = OnceLock::new();
+    LAST.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Takes (and clears) the last I/O error the driver saw (see [`last_fault`]).
+pub(crate) fn take_last_fault() -> Option<IoFault> {
+    last_fault().take()
+}
+
+/// The first I/O error the driver saw in `file`'s open transaction, if any: the
+/// engine turns a failed operation into `NO_SPACE` / `IO_ERROR` with it.
+pub(crate) fn fault(file: &Hid) -> Option<IoFault> {
+    with_jfile(file, |jf| jf.journal.as_ref().and_then(|j| j.fault.clone()))
+        .ok()
+        .flatten()
+        .flatten()
+}
+
+/// Undoes `file`'s open transaction in place after a failed write (see
+/// [`JFile::roll_back`]); the file must then be closed and opened again. An error
+/// means the journal stays, and the next open rolls back.
+pub(crate) fn roll_back(file: &Hid) -> Result<()> {
+    match with_jfile(file, |jf| jf.roll_back())? {
+        Some(Err(e)) => Err(Error::new(
+            ErrorKind::IoError,
+            format!("rolling back the failed transaction failed: {e}; the journal is kept and the next open rolls it back"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Ends the open transaction of `file` (after a successful flush): empties its
 /// journal, so the file as it is now is what a crash rolls back to.
 pub(crate) fn checkpoint(file: &Hid) -> Result<()> {
@@ -1091,11 +1315,21 @@ pub(crate) fn checkpoint(file: &Hid) -> Result<()> {
         }
         // SAFETY: for this driver the handle is its file struct (`cb_get_handle`),
         // open (it is in `open_files` until `cb_close`), alive while the file is.
-        unsafe { jf(h).checkpoint() }.map_err(|e| {
-            Error::new(
-                ErrorKind::Hdf5Error,
-                format!("emptying the journal failed: {e}"),
-            )
+        let jf = unsafe { jf(h) };
+        // A write failed in this transaction (and libhdf5 went on): the file is not
+        // whole, so this is no commit point; the journal stays for the roll-back.
+        if let Some(f) = jf.journal.as_ref().and_then(|j| j.fault.as_ref()) {
+            return Err(f.to_error("ending the transaction"));
+        }
+        jf.checkpoint().map_err(|e| {
+            jf.mark_failed("emptying the journal", None, &e);
+            match jf.journal.as_ref().and_then(|j| j.fault.as_ref()) {
+                Some(f) => f.to_error("ending the transaction"),
+                None => Error::new(
+                    ErrorKind::IoError,
+                    format!("emptying the journal failed: {e}"),
+                ),
+            }
         })
     })
 }

@@ -48,7 +48,21 @@ pub(crate) enum Plan {
     Virtual { map: Arc<ChunkMap> },
 }
 
+/// Commits the staged version `st`. A write the file driver saw fail (a full disk, a
+/// failing device) fails the commit with `NO_SPACE` / `IO_ERROR` and leaves the file
+/// byte for byte as before it, with the handle ready for the next commit
+/// ([`Inner::after_io_fault`](crate::file::Inner::after_io_fault)).
 pub(crate) fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
+    let name = st.name.clone();
+    commit_staged(file, st).map_err(|e| {
+        let mut f = file.lock();
+        let path = f.path.clone();
+        f.after_io_fault(&format!("committing version '{name}' to '{path}'"))
+            .unwrap_or(e)
+    })
+}
+
+fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     // Phase 1 (file lock): settle each modified dataset's storage settings.
     let mut work: Vec<(String, StagedDataset)> = Vec::new();
     let mut copies: Vec<(String, StagedDataset)> = Vec::new();
@@ -224,6 +238,11 @@ pub(crate) fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInf
     let (group_attrs, written) = match res {
         Ok(w) => w,
         Err(e) => {
+            // A write the driver saw fail: its journal undoes the whole transaction
+            // (`commit_state`); writing the clean-up below first could end it instead.
+            if f.file().ok().and_then(h5::io_fault).is_some() {
+                return Err(e);
+            }
             // Leave no half-written version behind; slots appended above are recorded in
             // the hash tables and simply stay unreferenced.
             if let Ok(fh) = f.file() {

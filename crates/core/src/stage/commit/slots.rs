@@ -52,22 +52,38 @@ pub(crate) fn store_chunks(
     }
     if f.data_group(path)?.is_none() {
         create_data_group(f, path, meta, ds.hash)?;
+        if let Some(dg) = f.data_group(path)? {
+            // New storage: no version maps any of it (`check_storage_absent`).
+            dg.mapped_end = Some(Default::default());
+        }
     }
+    let c0 = meta.chunks[0];
+    // New slots go at largest_index, the only chunk count the format trusts (Python
+    // versioned-hdf5 2.6's rule): rows of raw_data past it that no version maps are
+    // leftovers (Python 2.4 grows raw_data ahead; a failed commit may leave some), and
+    // are overwritten. Never a slot a committed version maps, nor a hash-table row
+    // below largest_index: `check_storage` rebuilt a table whose largest_index falls
+    // short of what the versions map, so starting anywhere past largest_index would
+    // leave rows of the table without a slot (a hole).
+    let mapped = f.mapped_end(path)?;
     let Some(dg) = f.data_group(path)? else {
         bail!(
             InternalError,
             "the storage of '{path}' could not be created"
         );
     };
-    let c0 = meta.chunks[0];
-    // New slots go after every slot raw_data holds, even when largest_index says fewer
-    // (a table rebuilt by other tools, or a damaged one): never over a live slot.
-    let raw_slots = h5::ds_shape(&dg.raw)?
-        .first()
-        .copied()
-        .unwrap_or(0)
-        .div_ceil(c0);
-    let first_new = dg.largest_index.max(raw_slots);
+    let first_new = dg.largest_index;
+    let relied = mapped.end.max(dg.table_end.end);
+    if relied > first_new.saturating_mul(c0) {
+        bail!(
+            CorruptFile,
+            "{} relies on rows {}..{} of '{}', at or past its hash table's largest_index {first_new}: new chunks would overwrite them. Nothing was written; open the file for writing again (the table is rebuilt then) or rebuild it with Python versioned-hdf5's rebuild_hashtables()",
+            if mapped.end >= dg.table_end.end { &mapped.by } else { &dg.table_end.by },
+            if mapped.end >= dg.table_end.end { mapped.start } else { dg.table_end.start },
+            relied,
+            raw_data_path(path)
+        );
+    }
     // Nothing should have cached rows past every stored slot, but the rows written
     // below must never be answered from before the write, whatever happens next.
     f.chunks.forget_rows(&raw_data_path(path), first_new * c0);
@@ -118,7 +134,7 @@ pub(crate) fn store_chunks(
         return Ok((map, None, None));
     }
     let mut dims = meta.chunks.clone();
-    dims[0] = next * c0;
+    dims[0] = (next * c0).max(dg.meta.shape.first().copied().unwrap_or(0));
     dg.meta.shape = dims;
     Ok((
         map,
@@ -196,8 +212,12 @@ impl Appended {
         let next = self.slots.next_slot();
         let first = next - to_write.len() as u64;
         let mut dims = meta.chunks.clone();
-        dims[0] = next * c0;
-        h5::ds_set_extent(&dg.raw, &dims)?;
+        // Grown only: rows past the new slots (leftovers) stay as they are.
+        let rows = h5::ds_shape(&dg.raw)?.first().copied().unwrap_or(0);
+        dims[0] = (next * c0).max(rows);
+        if dims[0] > rows {
+            h5::ds_set_extent(&dg.raw, &dims)?;
+        }
         // `to_write` is in increasing order: keep those chunks, in slot order.
         let mut wanted = to_write.iter().copied().peekable();
         let mut slots: Vec<Hashed> = chunks

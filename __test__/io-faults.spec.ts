@@ -1,0 +1,164 @@
+// Trustworthy under I/O faults (README "Crash safety"): a commit whose write, truncation
+// or journal append fails with ENOSPC or EIO fails with NO_SPACE / IO_ERROR and leaves
+// the file byte for byte as the last commit left it; the same handle commits again.
+// The test build's fault injection (VH5_FAULT_AT=n, VH5_FAULT_ERRNO) fails the n-th
+// change to the file in a child process (crash/io-fault-writer.js), one commit that
+// touches every kind of object (crash/fault-ops.js), at every point in turn.
+import test, { type ExecutionContext } from 'ava'
+import { spawnSync } from 'node:child_process'
+import { copyFileSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { VersionedFile } from '../index.js'
+import { PYTHON, tmpFile } from './helpers.js'
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { writeBase, commitNext } = require('./crash/fault-ops.js') as { writeBase: (vf: VersionedFile) => Promise<void>; commitNext: (vf: VersionedFile) => Promise<void> }
+
+const WRITER = join(__dirname, 'crash', 'io-fault-writer.js')
+
+interface Outcome {
+  committed?: boolean
+  failed?: { code: string; message: string }
+  sameWhileOpen?: boolean
+  sameAsBeforeWhileOpen?: boolean
+  retried?: boolean
+  closed?: boolean
+  closeFailed?: { code: string; message: string }
+  sameAfterClose?: boolean
+  sameAfterReopen?: boolean
+  recovered?: boolean
+  crashed?: { code: string; message: string }
+}
+
+/** Everything a reader can see: versions, current, times, attributes, every dataset's data. */
+function snapshot(path: string): unknown {
+  const vf = VersionedFile.open(path, { mode: 'r' })
+  try {
+    const out: Record<string, unknown> = { versions: vf.versions, current: vf.currentVersion }
+    for (const name of vf.versions) {
+      const v = vf.version(name)
+      const data: Record<string, unknown> = {}
+      for (const d of v.datasets()) {
+        const r = v.dataset(d).readSync()
+        data[d] = Array.isArray(r) ? r : Array.from(r as ArrayLike<number>)
+      }
+      out[name] = { prev: v.prevVersion, micros: String(v.timestampMicros), attrs: v.attrs.toObject(), data }
+    }
+    return out
+  } finally {
+    vf.close()
+  }
+}
+
+function verifyClean(t: ExecutionContext, p: string, what: string): void {
+  const vf = VersionedFile.open(p, { mode: 'r' })
+  const rep = vf.verifySync()
+  vf.close()
+  if (!rep.ok) t.fail(`${what}: verify(): ${JSON.stringify(rep.problems.slice(0, 3))}`)
+}
+
+async function sweep(t: ExecutionContext, errno: 'ENOSPC' | 'EIO', mode: 'retry' | 'close', every: number): Promise<void> {
+  const code = errno === 'ENOSPC' ? 'NO_SPACE' : 'IO_ERROR'
+  const base = tmpFile('io-base')
+  const vf = VersionedFile.open(base, { mode: 'w' })
+  await writeBase(vf)
+  vf.close()
+  const baseBytes = readFileSync(base)
+  const whole = tmpFile('io-whole')
+  copyFileSync(base, whole)
+  const wf = VersionedFile.open(whole, { mode: 'a' })
+  await commitNext(wf)
+  wf.close()
+  const after = snapshot(whole)
+  const counts = { points: 0, failedCommits: 0, sameHandleCommitted: 0, handleClosed: 0, atClose: 0, atOpen: 0 }
+  let finished = false
+  for (let n = 1; n <= 2000 && !finished; n += every) {
+    const p = tmpFile('io')
+    copyFileSync(base, p)
+    const r = spawnSync(process.execPath, [WRITER, p, base, mode], { env: { ...process.env, VH5_FAULT_AT: String(n), VH5_FAULT_ERRNO: errno }, encoding: 'utf8' })
+    let out: Outcome
+    try {
+      out = JSON.parse(r.stdout) as Outcome
+    } catch {
+      t.fail(`point ${n}: the writer printed no outcome (status ${r.status ?? r.signal}): ${r.stdout} ${r.stderr}`)
+      return
+    }
+    const at = `${errno} ${mode} point ${n}`
+    if (out.committed && out.closed) {
+      finished = true
+      t.deepEqual(snapshot(p), after, `${at}: past the last change, the commit ran to the end`)
+      break
+    }
+    counts.points += 1
+    let expectAfter = false
+    if (out.crashed) {
+      // The open itself wrote (libhdf5 marks the superblock) and that write failed.
+      t.is(out.crashed.code, code, `${at}: ${out.crashed.message}`)
+      t.regex(out.crashed.message, /^opening /, at)
+      counts.atOpen += 1
+    } else if (out.committed) {
+      // The commit returned; the close failed: the version is there, whole.
+      t.is(out.closeFailed?.code, code, `${at}: ${JSON.stringify(out)}`)
+      counts.atClose += 1
+      expectAfter = true
+    } else {
+      const f = out.failed
+      t.is(f?.code, code, `${at}: ${JSON.stringify(out)}`)
+      t.true(f!.message.includes(p) && f!.message.includes(errno), `${at}: the message names the file and the cause: ${f!.message}`)
+      counts.failedCommits += 1
+      if (f!.message.includes('ready for the next one')) {
+        t.true(out.sameWhileOpen, `${at}: the file is unchanged while the handle is open`)
+        if (mode === 'retry') {
+          t.true(out.retried && out.closed, `${at}: the same handle commits again: ${JSON.stringify(out)}`)
+          counts.sameHandleCommitted += 1
+          expectAfter = true
+        } else {
+          t.true(out.closed && out.sameAfterClose && out.sameAfterReopen && out.recovered === false, `${at}: unchanged after close and after a reopen: ${JSON.stringify(out)}`)
+        }
+      } else {
+        t.fail(`${at}: the handle did not reopen the file: ${f!.message}`)
+        t.true(out.sameAsBeforeWhileOpen, `${at}: the file is rolled back at once`)
+        counts.handleClosed += 1
+      }
+    }
+    if (expectAfter) {
+      t.deepEqual(snapshot(p), after, `${at}: the version, whole`)
+    } else {
+      const ro = VersionedFile.open(p, { mode: 'r' })
+      ro.close()
+      t.true(readFileSync(p).equals(baseBytes), `${at}: the file is byte for byte as before the commit`)
+    }
+    verifyClean(t, p, at)
+    // Writing goes on in a new process state too.
+    const w = VersionedFile.open(p, { mode: 'a' })
+    if (!expectAfter) await commitNext(w)
+    await w.stageVersion('n5', (g) => g.dataset('x').write([7], 77))
+    w.close()
+    verifyClean(t, p, `${at}, next commits`)
+    if (counts.points % 20 === 1) {
+      const got = spawnSync(PYTHON, ['-c', `import h5py, sys
+f = h5py.File(sys.argv[1], 'r')
+v = f['_version_data/versions']
+print(sorted(k for k in v if k != '__first_version__'), float(v['n5/x'][7]), float(v['b3/x'][300]))`, p], { encoding: 'utf8' })
+      t.is(got.stdout.trim(), "['b1', 'b2', 'b3', 'n4', 'n5'] 77.0 2.5", `${at}: h5py: ${got.stderr}`)
+    }
+  }
+  t.true(finished, 'the sweep reached the end of the commit')
+  t.true(counts.failedCommits > 10, JSON.stringify(counts))
+  t.log(`${errno} ${mode}: ${JSON.stringify(counts)}`)
+}
+
+test.serial('ENOSPC at every write, truncation and journal append of a commit: NO_SPACE, the file unchanged while open, the same handle commits again', async (t) => {
+  t.timeout(15 * 60_000)
+  await sweep(t, 'ENOSPC', 'retry', 1)
+})
+
+test.serial('ENOSPC at every point, then close and reopen: the file is byte for byte as before', async (t) => {
+  t.timeout(15 * 60_000)
+  await sweep(t, 'ENOSPC', 'close', 1)
+})
+
+test.serial('EIO at every third point: IO_ERROR, nothing changed, writing goes on', async (t) => {
+  t.timeout(15 * 60_000)
+  await sweep(t, 'EIO', 'retry', 3)
+})
