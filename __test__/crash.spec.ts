@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { VersionedFile } from '../index.js'
 import { randomKills } from './crash/kills.js'
 import { PYTHON, tmpFile } from './helpers.js'
+import { snapshot } from './support/snapshot.js'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { writeBase, commitNext } = require('./crash/fault-ops.js') as { writeBase: (vf: VersionedFile) => Promise<void>; commitNext: (vf: VersionedFile) => Promise<void> }
@@ -20,27 +21,6 @@ test.serial('SIGKILL at random moments (30 kills): no reported version is ever l
   t.timeout(15 * 60_000)
   await randomKills(t, 30)
 })
-
-/** Everything a reader can see: versions, current, times, attributes, every dataset's data. */
-function snapshot(path: string): unknown {
-  const vf = VersionedFile.open(path, { mode: 'r' })
-  try {
-    const out: Record<string, unknown> = { versions: vf.versions, current: vf.currentVersion }
-    for (const name of vf.versions) {
-      const v = vf.version(name)
-      const data: Record<string, unknown> = {}
-      for (const d of v.datasets()) {
-        const ds = v.dataset(d)
-        const r = ds.readSync()
-        data[d] = { shape: ds.shape, dtype: ds.dtype, values: Array.isArray(r) ? r : Array.from(r as ArrayLike<number>) }
-      }
-      out[name] = { prev: v.prevVersion, micros: String(v.timestampMicros), attrs: v.attrs.toObject(), data }
-    }
-    return out
-  } finally {
-    vf.close()
-  }
-}
 
 test.serial('a commit aborted just before each of its changes to the file: the file comes back byte for byte as before, or with the whole version', async (t) => {
   t.timeout(20 * 60_000)

@@ -10,6 +10,7 @@ import { copyFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { VersionedFile } from '../index.js'
 import { PYTHON, tmpFile } from './helpers.js'
+import { snapshot } from './support/snapshot.js'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { writeBase, commitNext } = require('./crash/fault-ops.js') as { writeBase: (vf: VersionedFile) => Promise<void>; commitNext: (vf: VersionedFile) => Promise<void> }
@@ -28,26 +29,6 @@ interface Outcome {
   sameAfterReopen?: boolean
   recovered?: boolean
   crashed?: { code: string; message: string }
-}
-
-/** Everything a reader can see: versions, current, times, attributes, every dataset's data. */
-function snapshot(path: string): unknown {
-  const vf = VersionedFile.open(path, { mode: 'r' })
-  try {
-    const out: Record<string, unknown> = { versions: vf.versions, current: vf.currentVersion }
-    for (const name of vf.versions) {
-      const v = vf.version(name)
-      const data: Record<string, unknown> = {}
-      for (const d of v.datasets()) {
-        const r = v.dataset(d).readSync()
-        data[d] = Array.isArray(r) ? r : Array.from(r as ArrayLike<number>)
-      }
-      out[name] = { prev: v.prevVersion, micros: String(v.timestampMicros), attrs: v.attrs.toObject(), data }
-    }
-    return out
-  } finally {
-    vf.close()
-  }
 }
 
 function verifyClean(t: ExecutionContext, p: string, what: string): void {
