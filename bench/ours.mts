@@ -15,7 +15,7 @@ const lib = require('../index.js') as typeof import('../index.js') & {
 const { VersionedFile } = lib
 
 export interface Spec {
-  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P7'
+  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P5L' | 'P5Lmake' | 'P7'
   variant: string
   file: string
   data?: string
@@ -27,6 +27,8 @@ export interface Spec {
   chunkLen?: number
   checkpoints?: number[]
   lookups?: number
+  shape?: number[]
+  plainFile?: string
 }
 
 export interface Result {
@@ -230,6 +232,98 @@ async function p5(s: Spec): Promise<Partial<Result>> {
   }
 }
 
+/** P5L's chunk changed by version k and its values (the same in bench.py). */
+const p5lChunk = (k: number, n: number) => (k * 7919 + 13) % n
+
+/** P5-large, setup: the dataset (element i of the flat array is i + 0.5) and 20 versions that each rewrite one chunk. */
+async function p5lMake(s: Spec): Promise<Partial<Result>> {
+  const shape = s.shape!
+  const chunks = s.chunks!
+  const total = shape.reduce((a, b) => a * b, 1)
+  const base = new Float64Array(total)
+  for (let i = 0; i < total; i++) base[i] = i + 0.5
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  await vf.stageVersion('v0', (g) => {
+    g.createDataset('x', { data: base, shape, chunks, ...filters(s.compression) })
+  })
+  const grid = shape.map((d, i) => Math.ceil(d / chunks[i]))
+  const nChunks = grid.reduce((a, b) => a * b, 1)
+  const clen = chunks.reduce((a, b) => a * b, 1)
+  for (let k = 0; k < s.versions!; k++) {
+    let c = p5lChunk(k, nChunks)
+    const sel: [number, number][] = []
+    for (let ax = shape.length - 1; ax >= 0; ax--) {
+      const i = c % grid[ax]
+      c = Math.floor(c / grid[ax])
+      sel.unshift([i * chunks[ax], Math.min(shape[ax], (i + 1) * chunks[ax])])
+    }
+    const n = sel.reduce((a, [lo, hi]) => a * (hi - lo), 1)
+    const vals = Float64Array.from({ length: n }, (_, j) => -(k + 1) - j / clen)
+    await vf.stageVersion(`v${k + 1}`, (g) => {
+      g.dataset('x').write(sel, vals)
+    })
+  }
+  vf.close()
+  return { seconds: 0 }
+}
+
+/** P5-large: reads of the latest version of the file p5lMake wrote. */
+async function p5l(s: Spec): Promise<Partial<Result>> {
+  const sl = f64(s.slices!)
+  const median3 = async (f: () => Promise<unknown>) => {
+    const times: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const t = now()
+      await f()
+      times.push(now() - t)
+    }
+    return times.sort((x, y) => x - y)[1]
+  }
+  let t = now()
+  const vf = VersionedFile.open(s.file, { mode: 'r' })
+  const openMs = now() - t
+  t = now()
+  const ds = vf.version(vf.currentVersion).dataset('x')
+  let a = (await ds.read()) as Float64Array
+  const coldMs = now() - t
+  const checksum = [sum(a)]
+  const warmMs = await median3(async () => {
+    a = (await ds.read()) as Float64Array
+  })
+  const bytes = a.byteLength
+  a = new Float64Array(0)
+  const twoD = s.shape!.length === 2
+  let acc = 0
+  t = now()
+  for (let i = 0; i < sl.length; i += 3) {
+    const sel: [number, number][] = twoD ? [[sl[i], sl[i] + 1], [sl[i + 1], sl[i + 2]]] : [[sl[i + 1], sl[i + 2]]]
+    acc += (ds.readSync(sel) as Float64Array)[0]
+  }
+  const slicesMs = now() - t
+  checksum.push(acc)
+  const extra: Record<string, number> = { openMs, coldMs, warmMs, slicesMs, bytes }
+  if (twoD) {
+    const [rows, cols] = s.shape!
+    const b = s.chunks!
+    let blockSum = 0
+    // Only the reads are timed, not the sums.
+    const timed = async (sel: [number, number][]) => {
+      const t1 = now()
+      const blk = (await ds.read(sel)) as Float64Array
+      const ms = now() - t1
+      blockSum += sum(blk)
+      return ms
+    }
+    extra.rowBlocksMs = 0
+    for (let r = 0; r < rows; r += b[0]) extra.rowBlocksMs += await timed([[r, Math.min(rows, r + b[0])], [0, cols]])
+    extra.colBlocksMs = 0
+    for (let c = 0; c < cols; c += b[1]) extra.colBlocksMs += await timed([[0, rows], [c, Math.min(cols, c + b[1])]])
+    checksum.push(blockSum)
+  }
+  vf.close()
+  return { seconds: warmMs / 1000, checksum, extra }
+}
+
 async function p7(s: Spec): Promise<Partial<Result>> {
   const base = Date.UTC(2030, 0, 1) // after the file's creation: Python's non-exact lookup ignores versions older than __first_version__
   let vf: VF = VersionedFile.open(s.file, { mode: 'w' })
@@ -271,14 +365,14 @@ async function p7(s: Spec): Promise<Partial<Result>> {
 async function main() {
   const spec = JSON.parse(process.argv[2]) as Spec
   const baseRss = process.memoryUsage.rss()
-  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P7: p7 }[spec.workload]
+  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P5L: p5l, P5Lmake: p5lMake, P7: p7 }[spec.workload]
   const r = await run(spec)
   const out: Result = {
     seconds: r.seconds!,
     baseRss,
     ...r,
     peakRss: process.resourceUsage().maxRSS * 1024,
-    fileBytes: spec.workload === 'P5' ? undefined : statSync(spec.file).size,
+    fileBytes: spec.workload === 'P5' || spec.workload === 'P5Lmake' ? undefined : statSync(spec.file).size,
   }
   console.log(`RESULT ${JSON.stringify(out)}`)
 }
