@@ -7,6 +7,10 @@
 //! does, a chunk LZF cannot shrink is stored as is with the filter's bit set in the
 //! chunk's filter mask. Pipelines with any other filter (fletcher32, szip, …) are not
 //! encoded here: the caller writes those through libhdf5.
+//!
+//! [`decode`] is the inverse, for reads of stored chunks outside libhdf5: the same
+//! filters undone (inflate, LZF decompression, unshuffle) in reverse pipeline order,
+//! skipping those the chunk's filter mask says were skipped.
 
 use std::os::raw::{c_uint, c_void};
 
@@ -75,6 +79,106 @@ pub fn encode(pipeline: &[Stage], es: usize, chunk: &[u8]) -> Result<Encoded> {
         cur = chunk.to_vec();
     }
     Ok(Encoded { bytes: cur, mask })
+}
+
+/// Undoes `pipeline` on one stored chunk (`mask`: its filter mask), writing the
+/// chunk's elements (of `es` bytes) into `out`, which has the whole chunk's length. A
+/// chunk that does not decode to exactly that length is an error, never a guess.
+pub fn decode(
+    pipeline: &[Stage],
+    es: usize,
+    stored: &[u8],
+    mask: u32,
+    out: &mut [u8],
+) -> Result<()> {
+    let mut cur: std::borrow::Cow<'_, [u8]> = stored.into();
+    for (i, s) in pipeline.iter().enumerate().rev() {
+        if mask & (1 << i) != 0 {
+            continue;
+        }
+        cur = match s.id {
+            FILTER_SHUFFLE => {
+                let size =
+                    s.cd.first()
+                        .map_or(es, |&v| if v > 0 { v as usize } else { es });
+                unshuffle(&cur, size).into()
+            }
+            FILTER_DEFLATE => inflate(&cur, out.len())?.into(),
+            FILTER_LZF => unlzf(&cur, out.len())?.into(),
+            id => bail!(Hdf5Error, "filter {id} cannot be undone outside libhdf5"),
+        };
+    }
+    if cur.len() != out.len() {
+        bail!(
+            Hdf5Error,
+            "a stored chunk decodes to {} bytes where {} were expected",
+            cur.len(),
+            out.len()
+        );
+    }
+    out.copy_from_slice(&cur);
+    Ok(())
+}
+
+/// The inverse of [`shuffle`].
+pub fn unshuffle(data: &[u8], es: usize) -> Vec<u8> {
+    if es <= 1 {
+        return data.to_vec();
+    }
+    let n = data.len() / es;
+    let mut out = vec![0u8; data.len()];
+    for (j, lane) in data[..n * es].chunks_exact(n).enumerate() {
+        for (i, &b) in lane.iter().enumerate() {
+            out[i * es + j] = b;
+        }
+    }
+    out[n * es..].copy_from_slice(&data[n * es..]);
+    out
+}
+
+fn inflate(data: &[u8], len: usize) -> Result<Vec<u8>> {
+    use libdeflater::Decompressor;
+    use std::cell::RefCell;
+    thread_local! {
+        static DECOMPRESSOR: RefCell<Option<Decompressor>> = const { RefCell::new(None) };
+    }
+    DECOMPRESSOR.with(|cell| {
+        let mut d = cell.borrow_mut();
+        let d = d.get_or_insert_with(Decompressor::new);
+        let mut out = vec![0u8; len];
+        let n = d.zlib_decompress(data, &mut out).map_err(|e| {
+            err(
+                Hdf5Error,
+                format!("failed to inflate a stored chunk: {e:?}"),
+            )
+        })?;
+        out.truncate(n);
+        Ok(out)
+    })
+}
+
+fn unlzf(data: &[u8], len: usize) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; len];
+    if data.is_empty() || len == 0 {
+        out.clear();
+        return Ok(out);
+    }
+    // SAFETY: `data` has `data.len()` readable bytes and `out` `len` writable ones;
+    // lzf_decompress writes at most that many and returns 0 when they do not suffice
+    // or the input is malformed.
+    let n = unsafe {
+        lzf_sys::lzf_decompress(
+            data.as_ptr() as *const c_void,
+            data.len() as c_uint,
+            out.as_mut_ptr() as *mut c_void,
+            len as c_uint,
+        )
+    } as usize;
+    if n == 0 {
+        bail!(Hdf5Error, "failed to decompress a stored LZF chunk");
+    }
+    out.truncate(n);
+    Ok(out)
 }
 
 /// HDF5's byte shuffle: byte j of every element, then byte j+1, ….
@@ -157,6 +261,53 @@ mod tests {
         let d: Vec<u8> = (0..12).collect();
         assert_eq!(shuffle(&d, 4), vec![0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
         assert_eq!(shuffle(&d[..7], 2), vec![0, 2, 4, 1, 3, 5, 6]);
+    }
+
+    #[test]
+    fn decode_undoes_encode() {
+        let data: Vec<u8> = (0..8192u32)
+            .flat_map(|i| ((i / 7) as f64).to_le_bytes())
+            .collect();
+        let pipelines = [
+            vec![],
+            vec![Stage {
+                id: FILTER_DEFLATE,
+                cd: vec![4],
+            }],
+            vec![
+                Stage {
+                    id: FILTER_SHUFFLE,
+                    cd: vec![8],
+                },
+                Stage {
+                    id: FILTER_DEFLATE,
+                    cd: vec![1],
+                },
+            ],
+            vec![Stage {
+                id: FILTER_LZF,
+                cd: vec![],
+            }],
+            vec![
+                Stage {
+                    id: FILTER_SHUFFLE,
+                    cd: vec![8],
+                },
+                Stage {
+                    id: FILTER_LZF,
+                    cd: vec![],
+                },
+            ],
+        ];
+        for p in &pipelines {
+            let e = encode(p, 8, &data).unwrap();
+            let mut out = vec![0u8; data.len()];
+            decode(p, 8, &e.bytes, e.mask, &mut out).unwrap();
+            assert_eq!(out, data, "{p:?}");
+            let mut short = vec![0u8; data.len() - 8];
+            assert!(decode(p, 8, &e.bytes, e.mask, &mut short).is_err(), "{p:?}");
+        }
+        assert_eq!(unshuffle(&shuffle(&data[..77], 4), 4), data[..77].to_vec());
     }
 
     #[test]

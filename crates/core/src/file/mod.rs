@@ -9,7 +9,9 @@
 //!   version dataset's chunk map;
 //! - `storage`: per dataset path, the storage state (`raw_data`, the hash table in
 //!   memory) and the checks that a commit may append to it;
-//! - `read`: reads of committed versions, chunk by chunk, through the read cache.
+//! - `read`: reads of committed versions, chunk by chunk, through the read cache;
+//! - `direct`: reads of many chunks outside libhdf5, with positioned reads of the
+//!   stored slots, decoded in parallel (docs/design/012).
 //!
 //! Invariants kept while a file is open:
 //! - `versions` mirrors the version groups on disk (committed or not); `by_time` lists
@@ -22,6 +24,7 @@
 //!   `raw_data` that reads touch, up to a byte budget (see [`crate::cache`]).
 
 mod catalog;
+mod direct;
 mod index;
 mod open;
 mod read;
@@ -159,6 +162,11 @@ pub(crate) struct Inner {
     /// Open `raw_data` handles by path, kept for reads (each open copies property
     /// lists, and an open handle keeps libhdf5's chunk cache warm).
     pub raws: HashMap<String, Hid>,
+    /// A second descriptor of the file, for positioned reads of stored slots outside
+    /// libhdf5 (`direct`); opened on first use.
+    pub data_file: Option<Arc<std::fs::File>>,
+    /// Reads answered by the direct path since the file was opened.
+    pub direct_reads: u64,
     /// Decoded `raw_data` chunks that reads touched (see [`crate::cache`]).
     pub(crate) chunks: ChunkCache,
     /// The file's `data_version` (1 when the attribute is absent).
@@ -260,6 +268,7 @@ impl Inner {
         self.data_groups.clear();
         self.catalog.clear();
         self.raws.clear();
+        self.data_file = None;
         self.chunks.clear();
         self.keep_open.clear();
         // Objects whose close failed inside libhdf5 on the failed write are closed again
@@ -358,6 +367,7 @@ impl VersionedFile {
         g.data_groups.clear();
         g.catalog.clear();
         g.raws.clear();
+        g.data_file = None;
         g.chunks.clear();
         g.keep_open.clear();
         g.file = None;
@@ -373,6 +383,13 @@ impl VersionedFile {
     /// [`DEFAULT_READ_CACHE_BYTES`] (64 MiB); variable-length strings are not cached.
     pub fn set_read_cache_bytes(&self, bytes: u64) {
         self.lock().chunks.set_capacity(bytes);
+    }
+
+    /// How many reads since the file was opened were answered outside libhdf5, with
+    /// positioned reads of the stored slots (reads of many chunks; docs/design/012).
+    /// For tests and diagnostics.
+    pub fn direct_read_count(&self) -> u64 {
+        self.lock().direct_reads
     }
 
     /// The read cache's capacity and the bytes it holds now (chunk bytes plus a small

@@ -105,9 +105,27 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
 impl Inner {
     /// Reads a version dataset's metadata.
     pub(crate) fn dataset_meta(&self, ds: &Hid) -> Result<(DatasetMeta, String)> {
-        let shape = h5::ds_shape(ds)?;
         let dtype = h5::dtype_of(&h5::ds_type(ds)?)?;
         let fill = h5::ds_fill(ds, &dtype)?;
+        self.dataset_meta_with(ds, dtype, fill)
+    }
+
+    /// [`dataset_meta`](Self::dataset_meta) reading the fill value from the
+    /// dataset's creation properties `dcpl` (`h5::create_plist`), which the caller
+    /// then reuses (for the mappings: [`chunk_map_in`](Self::chunk_map_in)).
+    pub(crate) fn dataset_meta_in(&self, ds: &Hid, dcpl: &Hid) -> Result<(DatasetMeta, String)> {
+        let dtype = h5::dtype_of(&h5::ds_type(ds)?)?;
+        let fill = h5::ds_fill_in(dcpl, &dtype)?;
+        self.dataset_meta_with(ds, dtype, fill)
+    }
+
+    fn dataset_meta_with(
+        &self,
+        ds: &Hid,
+        dtype: crate::dtype::Dtype,
+        fill: Vec<u8>,
+    ) -> Result<(DatasetMeta, String)> {
+        let shape = h5::ds_shape(ds)?;
         let raw_path = raw_data_attr(ds)?;
         let chunks = chunks_attr(ds, "a version dataset")?;
         let file = self.file()?;
@@ -137,6 +155,18 @@ impl Inner {
         path: &str,
         meta: &DatasetMeta,
     ) -> Result<Arc<ChunkMap>> {
+        self.chunk_map_in(version, path, meta, None)
+    }
+
+    /// [`chunk_map`](Self::chunk_map), decoding from the version dataset's creation
+    /// properties `dcpl` when the caller has them already (`h5::create_plist`).
+    pub(crate) fn chunk_map_in(
+        &mut self,
+        version: &str,
+        path: &str,
+        meta: &DatasetMeta,
+        dcpl: Option<&Hid>,
+    ) -> Result<Arc<ChunkMap>> {
         if let Some(m) = self
             .catalog
             .dataset(version, path)
@@ -148,8 +178,12 @@ impl Inner {
             self.file()?,
             &format!("{}/{path}", version_group_path(version)),
         )?;
-        let mut map = ChunkMap::new();
-        if let Some((mappings, _)) = h5::read_mappings(&ds)? {
+        let mappings = match dcpl {
+            Some(p) => h5::read_mappings_in(p)?,
+            None => h5::read_mappings(&ds)?,
+        };
+        let mut map = ChunkMap::with_capacity(mappings.as_ref().map_or(0, |m| m.0.len()));
+        if let Some((mappings, _)) = mappings {
             for m in mappings {
                 let mut k = Vec::with_capacity(m.vstart.len());
                 for (i, &s) in m.vstart.iter().enumerate() {
