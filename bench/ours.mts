@@ -1,7 +1,7 @@
 // One workload run by this library, in a process of its own (so its peak memory is
 // its own). Usage: node --import tsx bench/ours.mts '<spec json>'; prints one line
 // `RESULT <json>`. The orchestrator is bench/run.mts.
-import { copyFileSync, readFileSync, statSync } from 'node:fs'
+import { copyFileSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 
 import type { Dataset, VersionedFile as VF } from '../index.js'
@@ -15,7 +15,7 @@ const lib = require('../index.js') as typeof import('../index.js') & {
 const { VersionedFile } = lib
 
 export interface Spec {
-  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P5L' | 'P5Lmake' | 'P7'
+  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P5L' | 'P5Lmake' | 'P7' | 'P10' | 'P10make'
   variant: string
   file: string
   data?: string
@@ -29,6 +29,8 @@ export interface Spec {
   lookups?: number
   shape?: number[]
   plainFile?: string
+  /** P10: the files of deep histories, by version count. */
+  files?: Record<string, string>
 }
 
 export interface Result {
@@ -362,17 +364,82 @@ async function p7(s: Spec): Promise<Partial<Result>> {
   return { seconds: (now() - t0) / 1000, extra: { lookups } }
 }
 
+/** P10's timestamps: version v committed at base + v seconds. */
+const P10_BASE = Date.UTC(2030, 0, 1)
+
+/** P10, setup: one small dataset changed by every version, copied at each checkpoint. */
+async function p10Make(s: Spec): Promise<Partial<Result>> {
+  let vf: VF = VersionedFile.open(s.file, { mode: 'w' })
+  let v = 0
+  for (const cp of s.checkpoints!) {
+    for (; v < cp; v++) {
+      await vf.stageVersion(`v${v}`, (g) => {
+        if (v === 0) g.createDataset('x', { shape: [16], dtype: 'int64', chunks: [16] })
+        g.dataset('x').write([v % 16], BigInt(v))
+      }, { timestamp: new Date(P10_BASE + v * 1000) })
+    }
+    vf.close()
+    copyFileSync(s.file, s.files![String(cp)])
+    vf = VersionedFile.open(s.file, { mode: 'a' })
+  }
+  vf.close()
+  return { seconds: 0 }
+}
+
+/** P10: open, lookups by time and the first commit after an open, in deep histories. */
+async function p10(s: Spec): Promise<Partial<Result>> {
+  const out: Record<string, Record<string, number>> = {}
+  for (const cp of s.checkpoints!) {
+    const file = `${s.file}.${cp}.h5`
+    copyFileSync(s.files![String(cp)], file)
+    let t = now()
+    const ro = VersionedFile.open(file, { mode: 'r' })
+    const openR = now() - t
+    const r = (await import('./data.mts')).rng(10)
+    const pick = () => Math.floor(r() * cp)
+    t = now()
+    let k = pick()
+    if (ro.versionAt(new Date(P10_BASE + k * 1000)).name !== `v${k}`) throw new Error('P10: wrong version')
+    const firstLookupMs = now() - t
+    const n = 1000
+    t = now()
+    for (let i = 0; i < n; i++) {
+      k = pick()
+      const exact = i % 2 === 0
+      if (ro.versionAt(new Date(P10_BASE + k * 1000 + (exact ? 0 : 500)), { exact }).name !== `v${k}`) throw new Error('P10: wrong version')
+    }
+    const lookupUs = ((now() - t) * 1000) / n
+    ro.close()
+    t = now()
+    const vf = VersionedFile.open(file, { mode: 'a' })
+    const openA = now() - t
+    const commits: number[] = []
+    for (let i = 0; i < 11; i++) {
+      t = now()
+      await vf.stageVersion(`w${i}`, (g) => {
+        g.dataset('x').write([i % 16], BigInt(-i))
+      }, { timestamp: new Date(P10_BASE + (cp + i) * 1000) })
+      commits.push(now() - t)
+    }
+    vf.close()
+    const steady = commits.slice(1).sort((a, b) => a - b)[5]
+    out[String(cp)] = { openR, firstLookupMs, lookupUs, openA, firstCommitMs: commits[0], steadyCommitMs: steady }
+    rmSync(file, { force: true })
+  }
+  return { seconds: 0, extra: { p10: out } }
+}
+
 async function main() {
   const spec = JSON.parse(process.argv[2]) as Spec
   const baseRss = process.memoryUsage.rss()
-  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P5L: p5l, P5Lmake: p5lMake, P7: p7 }[spec.workload]
+  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P5L: p5l, P5Lmake: p5lMake, P7: p7, P10: p10, P10make: p10Make }[spec.workload]
   const r = await run(spec)
   const out: Result = {
     seconds: r.seconds!,
     baseRss,
     ...r,
     peakRss: process.resourceUsage().maxRSS * 1024,
-    fileBytes: spec.workload === 'P5' || spec.workload === 'P5Lmake' ? undefined : statSync(spec.file).size,
+    fileBytes: ['P5', 'P5Lmake', 'P10', 'P10make'].includes(spec.workload) ? undefined : statSync(spec.file).size,
   }
   console.log(`RESULT ${JSON.stringify(out)}`)
 }

@@ -34,9 +34,9 @@ const want = (w: string) => !only || only.has(w)
 
 // p5l: [chunks of the 1-D dataset, side of the 2-D one]; 0 skips P5L.
 const SIZES = {
-  quick: { p5l: [0, 0], p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20 },
-  standard: { p5l: [40_000, 4096], p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
-  full: { p5l: [40_000, 4096], p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
+  quick: { p10: [] as number[], p5l: [0, 0], p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20 },
+  standard: { p10: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
+  full: { p10: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
 }[mode]
 
 // The anchor is the newest Python versioned-hdf5 (2.6, .venv26); 2.4 (.venv) on request.
@@ -194,6 +194,24 @@ try {
     record('P7', 'lookups', 'node', spec)
     for (const impl of PYS) record('P7', 'lookups', impl, spec)
   }
+  // P10 runs in the standard and full modes, or in --quick when named in --only
+  // (then at 1,000 and 10,000 versions). Its histories are written once, by this
+  // library, and kept in target/bench-cache (delete them to write them again).
+  const p10 = SIZES.p10.length || !only?.has('P10') ? SIZES.p10 : [1000, 10_000]
+  if (want('P10') && p10.length) {
+    const cache = join(root, 'target/bench-cache')
+    mkdirSync(cache, { recursive: true })
+    const files = Object.fromEntries(p10.map((n) => [String(n), join(cache, `P10-v1-${n}.h5`)]))
+    if (p10.some((n) => !existsSync(files[String(n)]))) {
+      process.stdout.write(`  P10 writing ${p10.join(', ')}-version histories into ${cache} `)
+      const t = performance.now()
+      run('node', { workload: 'P10make', variant: '', file: join(work, 'P10-make.h5'), checkpoints: p10, files })
+      console.log(`${((performance.now() - t) / 1000).toFixed(0)} s`)
+    }
+    const spec = { workload: 'P10' as const, variant: 'history', file: join(work, 'P10'), checkpoints: p10, files, pyLookups: SIZES.pyLookups }
+    record('P10', 'history', 'node', spec)
+    for (const impl of PYS) record('P10', 'history', impl, spec)
+  }
 } finally {
   if (!args.keep) rmSync(work, { recursive: true, force: true })
 }
@@ -229,6 +247,8 @@ function throughput(r: Row): [string, number | undefined] {
       return [`${f(e!.slices / (e!.slicesMs / 1000), 0)} slices/s`, x.seconds]
     case 'P5L':
       return [`${f(e!.bytes / 2 ** 20 / (e!.warmMs / 1000), 0)} MiB/s`, e!.warmMs]
+    case 'P10':
+      return ['', undefined]
     case 'P7': {
       const last = Object.values(e!.lookups as Record<string, { perSecond: number }>).at(-1)!
       return [`${f(last.perSecond, 0)} lookups/s`, 1 / last.perSecond]
@@ -295,6 +315,15 @@ for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) 
 for (const r of rows.filter((x) => x.workload === 'P7')) {
   const e = r.result.extra as { lookups: Record<string, { openMs: number; perSecond: number }> }
   notes.push(`P7 ${NAMES[r.impl]}: ${Object.entries(e.lookups).map(([n, l]) => `${n} versions: ${f(l.perSecond, 0)} lookups/s (open ${f(l.openMs, 1)} ms)`).join('; ')}.`)
+}
+for (const r of rows.filter((x) => x.workload === 'P10')) {
+  const e = (r.result.extra as { p10: Record<string, Record<string, number>> }).p10
+  for (const [n, m] of Object.entries(e)) {
+    notes.push(
+      `P10 ${NAMES[r.impl]}, ${Number(n).toLocaleString('en')} versions: open 'r' ${f(m.openR, 1)} ms, first versionAt ${f(m.firstLookupMs, 2)} ms, then ${f(m.lookupUs, 1)} µs each; ` +
+        `open 'a' ${f(m.openA, 1)} ms, first commit ${f(m.firstCommitMs, 1)} ms, steady commit ${f(m.steadyCommitMs, 2)} ms (${f(m.firstCommitMs / m.steadyCommitMs, 1)}×).`,
+    )
+  }
 }
 for (const r of rows.filter((x) => x.workload === 'P4')) {
   const extra = r.result.peakRss - r.result.baseRss

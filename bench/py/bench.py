@@ -298,15 +298,68 @@ def p7(impl, spec):
     return dict(seconds=(now_ms() - t0) / 1000, extra=dict(lookups=lookups))
 
 
+def p10(impl, spec):
+    """P10: open, lookups by time and the first commit after an open, in the deep
+    histories the Node run wrote (copies, since commits change them)."""
+    import shutil
+
+    base = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    rng = np.random.default_rng(10)
+    out = {}
+    for cp in spec["checkpoints"]:
+        path = f"{spec['file']}.py.{cp}.h5"
+        shutil.copyfile(spec["files"][str(cp)], path)
+        t = now_ms()
+        f = h5py.File(path, "r")
+        VersionedHDF5File(f)
+        open_r = now_ms() - t
+        k = int(rng.integers(cp))
+        t = now_ms()
+        if get_version_by_timestamp(f, base + datetime.timedelta(seconds=k)) != f"v{k}":
+            raise SystemExit("P10: wrong version")
+        first_lookup = now_ms() - t
+        n = spec["pyLookups"]
+        t = now_ms()
+        for i in range(n):
+            k = int(rng.integers(cp))
+            exact = i % 2 == 0
+            when = base + datetime.timedelta(seconds=k, milliseconds=0 if exact else 500)
+            if get_version_by_timestamp(f, when, exact=exact) != f"v{k}":
+                raise SystemExit(f"P10: wrong version for v{k}")
+        lookup_us = (now_ms() - t) * 1000 / n
+        f.close()
+        t = now_ms()
+        f = h5py.File(path, "r+")
+        vf = VersionedHDF5File(f)
+        open_a = now_ms() - t
+        commits = []
+        for i in range(6):
+            t = now_ms()
+            with vf.stage_version(f"w{i}", timestamp=base + datetime.timedelta(seconds=cp + i)) as g:
+                g["x"][i % 16] = -i
+            commits.append(now_ms() - t)
+        f.close()
+        os.remove(path)
+        out[str(cp)] = dict(
+            openR=open_r,
+            firstLookupMs=first_lookup,
+            lookupUs=lookup_us,
+            openA=open_a,
+            firstCommitMs=commits[0],
+            steadyCommitMs=sorted(commits[1:])[2],
+        )
+    return dict(seconds=0, extra=dict(p10=out))
+
+
 def main():
     impl, spec = sys.argv[1], json.loads(sys.argv[2])
     base = rss()
     r = dict(baseRss=base)
-    r.update({"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P5L": p5l, "P7": p7}[spec["workload"]](impl, spec))
+    r.update({"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P5L": p5l, "P7": p7, "P10": p10}[spec["workload"]](impl, spec))
     r["peakRss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if spec["workload"] == "P5L":
         r["fileBytes"] = os.path.getsize(spec["plainFile"] if impl == "plain" else spec["file"])
-    elif spec["workload"] not in ("P5", "P7"):
+    elif spec["workload"] not in ("P5", "P7", "P10"):
         r["fileBytes"] = os.path.getsize(spec["file"])
     print("RESULT " + json.dumps(r))
 

@@ -91,11 +91,15 @@ pub fn decode(
     mask: u32,
     out: &mut [u8],
 ) -> Result<()> {
+    let active: Vec<usize> = (0..pipeline.len())
+        .filter(|i| mask & (1 << i) == 0)
+        .collect();
     let mut cur: std::borrow::Cow<'_, [u8]> = stored.into();
-    for (i, s) in pipeline.iter().enumerate().rev() {
-        if mask & (1 << i) != 0 {
-            continue;
-        }
+    for (k, &i) in active.iter().enumerate().rev() {
+        let s = &pipeline[i];
+        // The last step decompresses straight into `out` (the usual one-filter case
+        // then needs no buffer of its own).
+        let last = k == 0;
         cur = match s.id {
             FILTER_SHUFFLE => {
                 let size =
@@ -103,20 +107,40 @@ pub fn decode(
                         .map_or(es, |&v| if v > 0 { v as usize } else { es });
                 unshuffle(&cur, size).into()
             }
-            FILTER_DEFLATE => inflate(&cur, out.len())?.into(),
-            FILTER_LZF => unlzf(&cur, out.len())?.into(),
+            FILTER_DEFLATE | FILTER_LZF if last => {
+                let n = if s.id == FILTER_DEFLATE {
+                    inflate_into(&cur, out)?
+                } else {
+                    unlzf_into(&cur, out)?
+                };
+                return exact(n, out.len());
+            }
+            FILTER_DEFLATE | FILTER_LZF => {
+                let mut buf = vec![0u8; out.len()];
+                let n = if s.id == FILTER_DEFLATE {
+                    inflate_into(&cur, &mut buf)?
+                } else {
+                    unlzf_into(&cur, &mut buf)?
+                };
+                buf.truncate(n);
+                buf.into()
+            }
             id => bail!(Hdf5Error, "filter {id} cannot be undone outside libhdf5"),
         };
     }
-    if cur.len() != out.len() {
+    exact(cur.len(), out.len())?;
+    out.copy_from_slice(&cur);
+    Ok(())
+}
+
+/// A chunk that did not decode to its length is an error.
+fn exact(got: usize, want: usize) -> Result<()> {
+    if got != want {
         bail!(
             Hdf5Error,
-            "a stored chunk decodes to {} bytes where {} were expected",
-            cur.len(),
-            out.len()
+            "a stored chunk decodes to {got} bytes where {want} were expected"
         );
     }
-    out.copy_from_slice(&cur);
     Ok(())
 }
 
@@ -136,7 +160,7 @@ pub fn unshuffle(data: &[u8], es: usize) -> Vec<u8> {
     out
 }
 
-fn inflate(data: &[u8], len: usize) -> Result<Vec<u8>> {
+fn inflate_into(data: &[u8], out: &mut [u8]) -> Result<usize> {
     use libdeflater::Decompressor;
     use std::cell::RefCell;
     thread_local! {
@@ -145,40 +169,34 @@ fn inflate(data: &[u8], len: usize) -> Result<Vec<u8>> {
     DECOMPRESSOR.with(|cell| {
         let mut d = cell.borrow_mut();
         let d = d.get_or_insert_with(Decompressor::new);
-        let mut out = vec![0u8; len];
-        let n = d.zlib_decompress(data, &mut out).map_err(|e| {
+        d.zlib_decompress(data, out).map_err(|e| {
             err(
                 Hdf5Error,
                 format!("failed to inflate a stored chunk: {e:?}"),
             )
-        })?;
-        out.truncate(n);
-        Ok(out)
+        })
     })
 }
 
-fn unlzf(data: &[u8], len: usize) -> Result<Vec<u8>> {
-    let mut out = vec![0u8; len];
-    if data.is_empty() || len == 0 {
-        out.clear();
-        return Ok(out);
+fn unlzf_into(data: &[u8], out: &mut [u8]) -> Result<usize> {
+    if data.is_empty() || out.is_empty() {
+        return Ok(0);
     }
-    // SAFETY: `data` has `data.len()` readable bytes and `out` `len` writable ones;
-    // lzf_decompress writes at most that many and returns 0 when they do not suffice
-    // or the input is malformed.
+    // SAFETY: `data` has `data.len()` readable bytes and `out` `out.len()` writable
+    // ones; lzf_decompress writes at most that many and returns 0 when they do not
+    // suffice or the input is malformed.
     let n = unsafe {
         lzf_sys::lzf_decompress(
             data.as_ptr() as *const c_void,
             data.len() as c_uint,
             out.as_mut_ptr() as *mut c_void,
-            len as c_uint,
+            out.len() as c_uint,
         )
     } as usize;
     if n == 0 {
         bail!(Hdf5Error, "failed to decompress a stored LZF chunk");
     }
-    out.truncate(n);
-    Ok(out)
+    Ok(n)
 }
 
 /// HDF5's byte shuffle: byte j of every element, then byte j+1, ….

@@ -118,6 +118,18 @@ impl Inner {
     }
 }
 
+/// Whether the direct path is turned off: only in the test build, with
+/// `VH5_DIRECT_READS=0`, for A/B measurements against the chunk-by-chunk path.
+fn disabled() -> bool {
+    #[cfg(feature = "test-hooks")]
+    {
+        static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *OFF.get_or_init(|| std::env::var("VH5_DIRECT_READS").is_ok_and(|v| v == "0"))
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    false
+}
+
 /// One mapped chunk of the selection and where it is stored.
 struct Job<'g, 'p> {
     cp: &'g ChunkPieces<'p>,
@@ -136,7 +148,7 @@ pub(crate) fn read_direct(
     s: &Selection,
     groups: &[ChunkPieces<'_>],
 ) -> Result<Option<AlignedBytes>> {
-    if meta.dtype.is_vlen() || meta.dtype.size() == 0 {
+    if meta.dtype.is_vlen() || meta.dtype.size() == 0 || disabled() {
         return Ok(None);
     }
     let mapped: Vec<(usize, u64)> = groups
@@ -230,9 +242,16 @@ impl Reader<'_> {
         if self.pipeline.is_empty() {
             return self.file.read_exact_at(dst, loc.addr).is_ok();
         }
-        let mut stored = vec![0u8; loc.size as usize];
-        self.file.read_exact_at(&mut stored, loc.addr).is_ok()
-            && codec::decode(self.pipeline, self.es, &stored, loc.mask, dst).is_ok()
+        // One buffer per thread for the stored bytes, kept across chunks.
+        thread_local! {
+            static STORED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        STORED.with(|cell| {
+            let mut stored = cell.borrow_mut();
+            stored.resize(loc.size as usize, 0);
+            self.file.read_exact_at(&mut stored, loc.addr).is_ok()
+                && codec::decode(self.pipeline, self.es, &stored, loc.mask, dst).is_ok()
+        })
     }
 
     /// 1-D selections of consecutive elements: every chunk's part is one run of the
