@@ -284,7 +284,8 @@ def p7(impl, spec):
         t = now_ms()
         f = h5py.File(f"{spec['file']}.{cp}.h5", "r")
         open_ms = now_ms() - t
-        n = spec["pyLookups"]
+        # Each lookup reads every version's timestamp: a few are enough.
+        n = min(spec["pyLookups"], 4)
         t = now_ms()
         for i in range(n):
             k = int(rng.integers(cp))
@@ -318,7 +319,8 @@ def p10(impl, spec):
         if get_version_by_timestamp(f, base + datetime.timedelta(seconds=k)) != f"v{k}":
             raise SystemExit("P10: wrong version")
         first_lookup = now_ms() - t
-        n = spec["pyLookups"]
+        # Each lookup reads every version's timestamp: a few are enough.
+        n = min(spec["pyLookups"], 4)
         t = now_ms()
         for i in range(n):
             k = int(rng.integers(cp))
