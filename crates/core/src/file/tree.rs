@@ -182,27 +182,7 @@ impl Inner {
             Some(p) => h5::read_mappings_in(p)?,
             None => h5::read_mappings(&ds)?,
         };
-        let mut map = ChunkMap::with_capacity(mappings.as_ref().map_or(0, |m| m.0.len()));
-        if let Some((mappings, _)) = mappings {
-            for m in mappings {
-                let mut k = Vec::with_capacity(m.vstart.len());
-                for (i, &s) in m.vstart.iter().enumerate() {
-                    if s % meta.chunks[i] != 0 {
-                        bail!(
-                            CorruptFile,
-                            "misaligned chunk in '{path}' of version '{version}'"
-                        );
-                    }
-                    k.push(s / meta.chunks[i]);
-                }
-                if grid::chunk_extent(&meta.shape, &meta.chunks, &k).as_slice()
-                    != m.extent.as_slice()
-                {
-                    bail!(CorruptFile, "a mapping of '{path}' in version '{version}' does not cover exactly one chunk");
-                }
-                map.insert(k, m.src_row);
-            }
-        }
+        let map = chunk_map_of(mappings, meta, version, path)?;
         let arc = Arc::new(map);
         let raw_path = match self.catalog.dataset(version, path) {
             Some(d) => d.raw_path.clone(),
@@ -212,6 +192,39 @@ impl Inner {
             .note_map(version, path, meta, &raw_path, arc.clone());
         Ok(arc)
     }
+}
+
+/// A version dataset's decoded mappings (`h5::read_mappings`) as a chunk map; every
+/// mapping must cover exactly one chunk of `meta`'s grid.
+fn chunk_map_of(
+    mappings: Option<(Vec<h5::Mapping>, Option<String>)>,
+    meta: &DatasetMeta,
+    version: &str,
+    path: &str,
+) -> Result<ChunkMap> {
+    let mut map = ChunkMap::with_capacity(mappings.as_ref().map_or(0, |m| m.0.len()));
+    if let Some((mappings, _)) = mappings {
+        for m in mappings {
+            let mut k = Vec::with_capacity(m.vstart.len());
+            for (i, &s) in m.vstart.iter().enumerate() {
+                if s % meta.chunks[i] != 0 {
+                    bail!(
+                        CorruptFile,
+                        "misaligned chunk in '{path}' of version '{version}'"
+                    );
+                }
+                k.push(s / meta.chunks[i]);
+            }
+            if grid::chunk_extent(&meta.shape, &meta.chunks, &k).as_slice() != m.extent.as_slice() {
+                bail!(
+                    CorruptFile,
+                    "a mapping of '{path}' in version '{version}' does not cover exactly one chunk"
+                );
+            }
+            map.insert(k, m.src_row);
+        }
+    }
+    Ok(map)
 }
 
 /// The `raw_data` attribute of a version dataset: the path of the storage it maps.
@@ -263,7 +276,20 @@ impl VersionedFile {
         match h5::kind_of(&obj) {
             h5::ObjKind::Group => Ok(Node::Group),
             h5::ObjKind::Dataset => {
-                let (meta, raw_path) = g.dataset_meta(&obj)?;
+                // The creation properties are copied (with every mapping) once, for the
+                // fill value and, while at hand, the chunk map: a dataset looked up is
+                // usually read next, and a second copy costs as much again. Where the
+                // mappings cannot be decoded, the read finds out on its own.
+                let dcpl = h5::create_plist(&obj).ok();
+                let (meta, raw_path) = match &dcpl {
+                    Some(p) => g.dataset_meta_in(&obj, p)?,
+                    None => g.dataset_meta(&obj)?,
+                };
+                let map = dcpl
+                    .as_ref()
+                    .and_then(|p| h5::read_mappings_in(p).ok())
+                    .and_then(|m| chunk_map_of(m, &meta, version, &path).ok())
+                    .map(Arc::new);
                 g.catalog.note_dataset(
                     version,
                     &path,
@@ -271,7 +297,7 @@ impl VersionedFile {
                         meta: meta.clone(),
                         raw_path,
                         attrs: None,
-                        map: None,
+                        map,
                     },
                 );
                 Ok(Node::Dataset(meta))
