@@ -402,10 +402,10 @@ export interface DatasetDiff {
   oldDtype?: string
   /** Element type in the second version (`null` when removed). */
   newDtype?: string
-  /** Fill value in the first version. */
-  oldFillValue?: Scalar
+  /** Fill value in the first version (absent for compound datasets). */
+  oldFillValue?: number | bigint | boolean | string
   /** Fill value in the second version. */
-  newFillValue?: Scalar
+  newFillValue?: number | bigint | boolean | string
   /** Chunk shape in the first version. */
   oldChunks?: Array<number>
   /** Chunk shape in the second version. */

@@ -137,3 +137,26 @@ test("deleteVersions matches Python 2.6's delete_versions on a file Python wrote
   vpyWith(VENV26_PYTHON, HISTORY, 'make', p)
   await compareWithPython(t, p, ['p2', 'p3'])
 })
+
+test("we read what Python 2.6's modify_metadata produces (rechunked, recompressed, strings included), and delete from it", async (t) => {
+  const p = tmpFile('py-modified')
+  vpyWith(VENV26_PYTHON, HISTORY, 'make', p)
+  vpyWith(VENV26_PYTHON, HISTORY, 'modify', p, 'x', JSON.stringify({ chunks: [4], compression: 'gzip' }))
+  vpyWith(VENV26_PYTHON, HISTORY, 'modify', p, 's', JSON.stringify({ chunks: [3] }))
+  const theirs = vpyWith<PyRead>(VENV26_PYTHON, HISTORY, 'read', p)
+  const vf = VersionedFile.open(p, { mode: 'r+' })
+  t.deepEqual(vf.version('p4').dataset('x').chunks, [4])
+  for (const [name, v] of Object.entries(theirs.versions)) {
+    for (const [path, d] of Object.entries(v.datasets)) {
+      const got = await vf.version(name).dataset(path).read()
+      t.deepEqual(Array.isArray(got) ? got : Array.from(got as ArrayLike<number>), d.data, `${name}/${path}`)
+    }
+  }
+  await vf.deleteVersions('p3')
+  t.true(vf.verifySync().ok)
+  vf.close()
+  const after = vpyWith<PyRead>(VENV26_PYTHON, HISTORY, 'read', p)
+  const { p3: _gone, ...rest } = theirs.versions
+  t.deepEqual(Object.keys(after.versions), Object.keys(rest))
+  for (const [name, v] of Object.entries(rest)) t.deepEqual(after.versions[name].datasets, v.datasets, name)
+})

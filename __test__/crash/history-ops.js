@@ -33,7 +33,6 @@ async function writeHistory(vf) {
 async function rewrite(vf, op) {
   if (op === 'delete') return vf.deleteVersions(['h2', 'h4'])
   if (op === 'compact') return vf.compact()
-  if (op === 'modify') return vf.modifyMetadata('x', { chunks: [64], compression: 'lzf' })
   throw new Error(`unknown rewrite ${op}`)
 }
 

@@ -50,9 +50,11 @@ pub struct DatasetDiff {
     pub old_dtype: Option<String>,
     /// Element type in the second version (`null` when removed).
     pub new_dtype: Option<String>,
-    /// Fill value in the first version.
+    /// Fill value in the first version (absent for compound datasets).
+    #[napi(ts_type = "number | bigint | boolean | string")]
     pub old_fill_value: Option<Scalar>,
     /// Fill value in the second version.
+    #[napi(ts_type = "number | bigint | boolean | string")]
     pub new_fill_value: Option<Scalar>,
     /// Chunk shape in the first version.
     pub old_chunks: Option<Vec<f64>>,

@@ -137,24 +137,40 @@ fn attr_changes(a: &Attrs, b: &Attrs) -> Vec<String> {
     names.into_iter().collect()
 }
 
-/// The hash-table rows of a dataset path by first `raw_data` row, and its hash
-/// function: `None` when the table is not in memory (strings of generation-1 files).
-fn row_hashes(g: &mut Inner, path: &str) -> Result<Option<(HashMap<u64, [u8; 32]>, HashKind)>> {
+/// A dataset path's hash-table rows (48 bytes each, as stored) and hash function:
+/// `None` when the table is not in memory (strings of generation-1 files).
+fn table_rows(g: &mut Inner, path: &str) -> Result<Option<(Vec<u8>, HashKind, u64)>> {
     let Some(dg) = g.data_group(path)? else {
         return Ok(None);
     };
-    let Some(bytes) = dg.table_bytes.as_ref() else {
-        return Ok(None);
-    };
-    let mut m = HashMap::with_capacity(bytes.len() / 48);
-    for row in bytes.chunks_exact(48) {
-        let mut h = [0u8; 32];
-        h.copy_from_slice(&row[..32]);
+    Ok(dg
+        .table_bytes
+        .as_ref()
+        .map(|b| (b.clone(), dg.hash, dg.meta.chunks[0])))
+}
+
+/// The hash of the slot starting at `row`: row `row / c0` of the table when it names
+/// that slot (the usual layout), else the first row that does.
+fn hash_at(rows: &[u8], row: u64, c0: u64) -> Option<[u8; 32]> {
+    let start_of = |r: &[u8]| {
         let mut s = [0u8; 8];
-        s.copy_from_slice(&row[32..40]);
-        m.entry(i64::from_le_bytes(s) as u64).or_insert(h);
+        s.copy_from_slice(&r[32..40]);
+        i64::from_le_bytes(s) as u64
+    };
+    let hash_of = |r: &[u8]| {
+        let mut h = [0u8; 32];
+        h.copy_from_slice(&r[..32]);
+        h
+    };
+    let i = (row / c0.max(1)) as usize;
+    if let Some(r) = rows.get(i * 48..i * 48 + 48) {
+        if start_of(r) == row {
+            return Some(hash_of(r));
+        }
     }
-    Ok(Some((m, dg.hash)))
+    rows.chunks_exact(48)
+        .find(|r| start_of(r) == row)
+        .map(hash_of)
 }
 
 /// The chunks of two maps (over the same shape, dtype and chunks) whose content
@@ -183,15 +199,15 @@ fn changed_chunks(
     if suspects.is_empty() {
         return Ok(out);
     }
-    let hashes = row_hashes(g, path)?;
+    let table = table_rows(g, path)?;
     let mut fill_hash: HashMap<Vec<u64>, [u8; 32]> = HashMap::new();
     for k in suspects {
-        let Some((rows, kind)) = hashes.as_ref() else {
+        let Some((rows, kind, c0)) = table.as_ref() else {
             out.push(k);
             continue;
         };
-        let ha = a.get(&k).and_then(|r| rows.get(r));
-        let hb = b.get(&k).and_then(|r| rows.get(r));
+        let ha = a.get(&k).and_then(|&r| hash_at(rows, r, *c0));
+        let hb = b.get(&k).and_then(|&r| hash_at(rows, r, *c0));
         let same = match (a.get(&k), b.get(&k), ha, hb) {
             (Some(_), Some(_), Some(x), Some(y)) => x == y,
             (Some(_), None, Some(h), _) | (None, Some(_), _, Some(h)) if !meta.dtype.is_vlen() => {
@@ -207,7 +223,7 @@ fn changed_chunks(
                         f
                     }
                 };
-                *h == fh
+                h == fh
             }
             _ => false,
         };
@@ -262,63 +278,64 @@ impl VersionedFile {
             let (status, boxes, attrs) = match (ea, eb) {
                 (Some((ma, aa)), Some((mb, ab))) => {
                     let attrs = attr_changes(aa, ab);
-                    let boxes =
-                        if ma.dtype != mb.dtype || ma.chunks != mb.chunks || ma.fill != mb.fill {
-                            let max: Vec<u64> = ma
+                    let boxes = if ma.dtype != mb.dtype
+                        || ma.chunks != mb.chunks
+                        || ma.fill != mb.fill
+                    {
+                        let max: Vec<u64> = ma
+                            .shape
+                            .iter()
+                            .zip(&mb.shape)
+                            .map(|(x, y)| *x.max(y))
+                            .collect();
+                        if max.iter().all(|&d| d > 0) {
+                            vec![max.iter().map(|&d| [0, d]).collect()]
+                        } else {
+                            Vec::new()
+                        }
+                    } else {
+                        let map_a = g.chunk_map(a, path, ma)?;
+                        let map_b = g.chunk_map(b, path, mb)?;
+                        let mut boxes = shape_change_boxes(&ma.shape, &mb.shape, &ma.chunks);
+                        let same_shape = ma.shape == mb.shape;
+                        // Over one grid, the chunks both shapes share in whole.
+                        let common = DatasetMeta {
+                            shape: ma
                                 .shape
                                 .iter()
                                 .zip(&mb.shape)
-                                .map(|(x, y)| *x.max(y))
-                                .collect();
-                            if max.iter().all(|&d| d > 0) {
-                                vec![max.iter().map(|&d| [0, d]).collect()]
-                            } else {
-                                Vec::new()
-                            }
-                        } else {
-                            let map_a = g.chunk_map(a, path, ma)?;
-                            let map_b = g.chunk_map(b, path, mb)?;
-                            let mut boxes = shape_change_boxes(&ma.shape, &mb.shape, &ma.chunks);
-                            let same_shape = ma.shape == mb.shape;
-                            // Over one grid, the chunks both shapes share in whole.
-                            let common = DatasetMeta {
-                                shape: ma
-                                    .shape
-                                    .iter()
-                                    .zip(&mb.shape)
-                                    .map(|(x, y)| *x.min(y))
-                                    .collect(),
-                                ..ma.clone()
-                            };
-                            let keep = |m: &ChunkMap| -> ChunkMap {
-                                m.iter()
-                                    .filter(|(k, _)| {
-                                        same_shape
-                                            || in_interior(k, &ma.shape, &mb.shape, &ma.chunks)
-                                    })
-                                    .map(|(k, v)| (k.clone(), *v))
-                                    .collect()
-                            };
-                            let (ka, kb) = if same_shape {
-                                (map_a.as_ref().clone(), map_b.as_ref().clone())
-                            } else {
-                                (keep(&map_a), keep(&map_b))
-                            };
-                            let mut chunks = changed_chunks(&mut g, path, &common, &ka, &kb)?;
-                            chunks.sort();
-                            for k in chunks {
-                                boxes.push(
-                                    k.iter()
-                                        .enumerate()
-                                        .map(|(i, &ki)| {
-                                            let s = ki * ma.chunks[i];
-                                            [s, (s + ma.chunks[i]).min(common.shape[i])]
-                                        })
-                                        .collect(),
-                                );
-                            }
-                            boxes
+                                .map(|(x, y)| *x.min(y))
+                                .collect(),
+                            ..ma.clone()
                         };
+                        // Shapes differ: only chunks inside the interior both share in
+                        // whole are compared one by one (the slabs cover the rest).
+                        let keep = |m: &ChunkMap| -> ChunkMap {
+                            m.iter()
+                                .filter(|(k, _)| in_interior(k, &ma.shape, &mb.shape, &ma.chunks))
+                                .map(|(k, v)| (k.clone(), *v))
+                                .collect()
+                        };
+                        let filtered = (!same_shape).then(|| (keep(&map_a), keep(&map_b)));
+                        let (ka, kb) = match &filtered {
+                            Some((x, y)) => (x, y),
+                            None => (map_a.as_ref(), map_b.as_ref()),
+                        };
+                        let mut chunks = changed_chunks(&mut g, path, &common, ka, kb)?;
+                        chunks.sort();
+                        for k in chunks {
+                            boxes.push(
+                                k.iter()
+                                    .enumerate()
+                                    .map(|(i, &ki)| {
+                                        let s = ki * ma.chunks[i];
+                                        [s, (s + ma.chunks[i]).min(common.shape[i])]
+                                    })
+                                    .collect(),
+                            );
+                        }
+                        boxes
+                    };
                     if boxes.is_empty() && attrs.is_empty() && ma.shape == mb.shape {
                         continue;
                     }
