@@ -21,32 +21,8 @@ import h5py
 import numpy as np
 from versioned_hdf5 import VersionedHDF5File, delete_versions, modify_metadata
 
-from vh5names import dtype_name, json_float
-
-
-def value(x):
-    if isinstance(x, (bytes, np.bytes_)):
-        return bytes(x).decode('utf-8')
-    if isinstance(x, (str, np.str_)):
-        return str(x)
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    return json_float(x)
-
-
-def text(v):
-    return v.decode('utf-8') if isinstance(v, bytes) else str(v)
-
-
-def walk(group, prefix=''):
-    for name in sorted(group):
-        obj = group[name]
-        if isinstance(obj, h5py.Group):
-            yield from walk(obj, prefix + name + '/')
-        else:
-            yield prefix + name, obj
+from dump_versions import flat, text
+from vh5names import dtype_name
 
 
 def storage(f):
@@ -95,7 +71,7 @@ def read(path):
                         ds[prefix + k] = {
                             'shape': [int(n) for n in arr.shape],
                             'dtype': dtype_name(obj.dtype),
-                            'data': [value(x) for x in arr.ravel()],
+                            'data': flat(arr),
                         }
                     else:
                         visit(obj, prefix + k + '/')
