@@ -8,7 +8,7 @@
 //   npm run bench -- --py24            also run Python versioned-hdf5 2.4 (.venv)
 // Prints one table; writes bench/results/<mode>.json and bench/results/<mode>.md.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -112,6 +112,22 @@ try {
       checkSame('P1', variant, res)
     }
   }
+  if (want('P8')) {
+    // History maintenance on P1's file (written by this library; each library on a
+    // copy): delete all versions but one in ten, then shrink the file (this library's
+    // compact(); Python's delete_versions followed by h5repack).
+    let src = fileOf('P1', 'none', 'node')
+    if (!existsSync(src)) {
+      src = join(work, 'P8-src.h5')
+      record('P1', 'none', 'node', { workload: 'P1', variant: 'none', file: src, data: p1Data, chunks: [4096], compression: null })
+    }
+    const res = (['node', 'python'] as const).map((impl) => {
+      const file = join(work, `P8-${impl}.h5`)
+      copyFileSync(src, file)
+      return record('P8', 'delete 90%', impl, { workload: 'P8', variant: 'delete 90%', file, keepEvery: 10 })
+    })
+    checkSame('P8', 'delete 90%', res)
+  }
   if (want('P2')) {
     const p2Data = writeP2(work, SIZES.p2)
     for (const c of [64, 256]) {
@@ -129,6 +145,12 @@ try {
       record('P3', variant, impl, { workload: 'P3', variant, file: fileOf('P3', variant, impl), nChunks, chunkLen: 1024, versions }),
     )
     checkSame('P3', variant, res)
+    if (want('P8')) {
+      // diff of two versions of P3's dataset (v1 and v2 differ in one chunk each), both
+      // libraries on the file this library wrote.
+      const spec = { workload: 'P8diff' as const, variant: 'diff', file: fileOf('P3', variant, 'node'), a: 'v1', b: 'v3', runs: 50 }
+      checkSame('P8', 'diff', [record('P8', 'diff', 'node', spec), record('P8', 'diff', 'python', spec)])
+    }
     for (const impl of IMPLS) rmSync(fileOf('P3', variant, impl), { force: true })
   }
   if (want('P4')) {
@@ -249,6 +271,8 @@ function throughput(r: Row): [string, number | undefined] {
       return [`${f(e!.bytes / 2 ** 20 / (e!.warmMs / 1000), 0)} MiB/s`, e!.warmMs]
     case 'P10':
       return ['', undefined]
+    case 'P8':
+      return [e!.regions === undefined ? `delete ${f(e!.deleteS)} s, shrink ${f(e!.compactS)} s` : `diff ${f(e!.medianMs, 2)} ms`, e!.regions === undefined ? x.seconds : e!.medianMs]
     case 'P7': {
       const last = Object.values(e!.lookups as Record<string, { perSecond: number }>).at(-1)!
       return [`${f(last.perSecond, 0)} lookups/s`, 1 / last.perSecond]
@@ -331,6 +355,17 @@ for (const r of rows.filter((x) => x.workload === 'P4')) {
   notes.push(`P4 ${r.variant} ${NAMES[r.impl]}: peak RSS ${MiB(r.result.peakRss)} MiB, ${MiB(extra)} MiB above the process with its ${MiB(bytes)} MiB of input loaded.`)
 }
 
+for (const r of rows.filter((x) => x.workload === 'P8')) {
+  const e = r.result.extra as Record<string, number>
+  if (e.regions === undefined) {
+    notes.push(
+      `P8 ${NAMES[r.impl]}: deleting ${e.deleted} of ${e.deleted + e.kept} versions of P1 ${f(e.deleteS)} s, the file ${MiB(e.bytesBefore)} → ${MiB(e.bytesAfterDelete)} MiB; ` +
+        `${r.impl === 'node' ? 'compact()' : 'h5repack'} ${f(e.compactS)} s, to ${MiB(e.bytesAfterCompact)} MiB.`,
+    )
+  } else {
+    notes.push(`P8 ${NAMES[r.impl]}: diff of two versions of P3's dataset: first call ${f(e.firstMs, 1)} ms, then median ${f(e.medianMs, 2)} ms (${e.regions} changed chunks).`)
+  }
+}
 const machine = `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`
 const pyVersions = (p: string) => execFileSync(p, ['-c', 'import h5py, versioned_hdf5; print(h5py.version.hdf5_version, versioned_hdf5.__version__, h5py.__version__)'], { encoding: 'utf8' }).trim().split(' ')
 const versions = pyVersions(py)
