@@ -433,6 +433,8 @@ async function p10(s: Spec): Promise<Partial<Result>> {
     rmSync(file, { force: true })
   }
   return { seconds: 0, extra: { p10: out } }
+}
+
 /** P8: delete all versions but one in `keepEvery` of a P1 file, then compact it. */
 async function p8(s: Spec): Promise<Partial<Result>> {
   const bytesBefore = statSync(s.file).size

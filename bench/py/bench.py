@@ -351,6 +351,8 @@ def p10(impl, spec):
             steadyCommitMs=sorted(commits[1:])[2],
         )
     return dict(seconds=0, extra=dict(p10=out))
+
+
 def p8(impl, spec):
     """delete_versions of all versions but one in keepEvery, then h5repack (Python's
     way to shrink a file)."""
