@@ -15,7 +15,7 @@ const lib = require('../index.js') as typeof import('../index.js') & {
 const { VersionedFile } = lib
 
 export interface Spec {
-  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P7'
+  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P7' | 'P8' | 'P9'
   variant: string
   file: string
   data?: string
@@ -27,6 +27,12 @@ export interface Spec {
   chunkLen?: number
   checkpoints?: number[]
   lookups?: number
+  /** P8: bytes to append, and bytes per piece. */
+  bytes?: number
+  pieceBytes?: number
+  /** P9: rows per commit, commits. */
+  rows?: number
+  commits?: number
 }
 
 export interface Result {
@@ -268,10 +274,74 @@ async function p7(s: Spec): Promise<Partial<Result>> {
   return { seconds: (now() - t0) / 1000, extra: { lookups } }
 }
 
+/** P8: one version appended from a stream of pieces (the P4 walk, cycled, shifted by
+ * the cycle so that no chunk repeats), in the default memory budget. */
+async function p8(s: Spec): Promise<Partial<Result>> {
+  const base = f64(s.data!)
+  const rows = s.pieceBytes! / 8
+  const pieces = s.bytes! / s.pieceBytes!
+  const perCycle = base.length / rows
+  const piece = new Float64Array(rows)
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const t0 = now()
+  await vf.stageVersion('v0', async (g) => {
+    const x = g.createDataset('x', { shape: [0], dtype: 'float64', chunks: s.chunks, ...filters(s.compression) })
+    for (let p = 0; p < pieces; p++) {
+      const at = (p % perCycle) * rows
+      const shift = Math.floor(p / perCycle)
+      for (let i = 0; i < rows; i++) piece[i] = base[at + i] + shift
+      await x.append(piece)
+    }
+  })
+  const seconds = (now() - t0) / 1000
+  let total = 0
+  for await (const b of vf.version('v0').dataset('x').readBlocks({ rows: 1 << 20 })) total += sum(b as Float64Array)
+  vf.close()
+  return { seconds, checksum: [total], extra: { bytes: s.bytes } }
+}
+
+const VENUES = ['XNYS', 'XNAS', 'BATS', 'IEXG']
+
+/** P9: ticks of four columns, `rows` per commit, appended in `commits` versions. */
+async function p9(s: Spec): Promise<Partial<Result>> {
+  const n = s.rows!
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const commits: number[] = []
+  const time = new BigInt64Array(n)
+  const price = new Float64Array(n)
+  const size = new Int32Array(n)
+  const venue: string[] = new Array(n)
+  const t0 = now()
+  for (let c = 0; c < s.commits!; c++) {
+    for (let j = 0; j < n; j++) {
+      const i = c * n + j
+      time[j] = 1_700_000_000_000_000n + BigInt(i) * 1000n
+      price[j] = 100 + (i % 9973) * 0.01
+      size[j] = i % 500
+      venue[j] = VENUES[i % 4]
+    }
+    const t = now()
+    await vf.stageVersion(`c${c}`, async (g) => {
+      const col = (name: string, dtype: string) =>
+        (c === 0 ? g.createDataset(name, { shape: [0], dtype, chunks: s.chunks }) : g.dataset(name)) as Dataset
+      await col('time', 'int64').append(time)
+      await col('price', 'float64').append(price)
+      await col('size', 'int32').append(size)
+      await col('venue', 'string').append(venue)
+    })
+    commits.push(now() - t)
+  }
+  const seconds = (now() - t0) / 1000
+  const v = vf.version(vf.currentVersion)
+  const check = [sum((await v.dataset('price').read()) as Float64Array), sum((await v.dataset('size').read()) as Int32Array), v.dataset('venue').shape[0]]
+  vf.close()
+  return { seconds, commitsMs: commits, checksum: check, extra: { rows: n * s.commits! } }
+}
+
 async function main() {
   const spec = JSON.parse(process.argv[2]) as Spec
   const baseRss = process.memoryUsage.rss()
-  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P7: p7 }[spec.workload]
+  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P7: p7, P8: p8, P9: p9 }[spec.workload]
   const r = await run(spec)
   const out: Result = {
     seconds: r.seconds!,

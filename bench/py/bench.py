@@ -164,6 +164,85 @@ def p4(impl, spec):
     return dict(seconds=(now_ms() - t) / 1000, baseRss=base, extra=dict(bytes=data.nbytes))
 
 
+def p8(impl, spec):
+    """One stream of pieces appended: in one version (vh5), or to a resizable dataset."""
+    base = np.fromfile(spec["data"], dtype="<f8")
+    rows = spec["pieceBytes"] // 8
+    pieces = spec["bytes"] // spec["pieceBytes"]
+    per_cycle = len(base) // rows
+    chunks = tuple(spec["chunks"])
+    start = rss()
+    t = now_ms()
+    f = h5py.File(spec["file"], "w")
+    if impl == "vh5":
+        vf = VersionedHDF5File(f)
+        with vf.stage_version("v0") as g:
+            x = g.create_dataset("x", shape=(0,), dtype="f8", chunks=chunks, maxshape=(None,), **filters(spec))
+            for p in range(pieces):
+                at = (p % per_cycle) * rows
+                n = x.shape[0]
+                x.resize((n + rows,))
+                x[n:] = base[at : at + rows] + p // per_cycle
+    else:
+        x = f.create_dataset("x", shape=(0,), dtype="f8", chunks=chunks, maxshape=(None,), **filters(spec))
+        for p in range(pieces):
+            at = (p % per_cycle) * rows
+            n = x.shape[0]
+            x.resize((n + rows,))
+            x[n:] = base[at : at + rows] + p // per_cycle
+    f.close()
+    seconds = (now_ms() - t) / 1000
+    f = h5py.File(spec["file"], "r")
+    x = f["_version_data/versions/v0/x"] if impl == "vh5" else f["x"]
+    total = 0.0
+    step = 1 << 20
+    for a in range(0, x.shape[0], step):
+        total += float(np.sum(x[a : a + step]))
+    f.close()
+    return dict(seconds=seconds, baseRss=start, checksum=[total], extra=dict(bytes=spec["bytes"]))
+
+
+VENUES = ["XNYS", "XNAS", "BATS", "IEXG"]
+
+
+def p9(impl, spec):
+    """Ticks of four columns, `rows` per commit (a version, or a flush)."""
+    n, commits_n = spec["rows"], spec["commits"]
+    chunks = tuple(spec["chunks"])
+    f = h5py.File(spec["file"], "w")
+    vf = VersionedHDF5File(f) if impl == "vh5" else None
+    dtypes = {"time": "i8", "price": "f8", "size": "i4", "venue": h5py.string_dtype()}
+    commits = []
+    start = rss()
+    t0 = now_ms()
+    for c in range(commits_n):
+        i = np.arange(c * n, (c + 1) * n, dtype=np.int64)
+        cols = {
+            "time": 1_700_000_000_000_000 + i * 1000,
+            "price": 100 + (i % 9973) * 0.01,
+            "size": (i % 500).astype(np.int32),
+            "venue": np.array([VENUES[k % 4] for k in i], dtype=object),
+        }
+
+        def apply(g):
+            for name, dt in dtypes.items():
+                if c == 0:
+                    g.create_dataset(name, shape=(0,), dtype=dt, chunks=chunks, maxshape=(None,))
+                d = g[name]
+                m = d.shape[0]
+                d.resize((m + n,))
+                d[m:] = cols[name]
+
+        t = now_ms()
+        commit(impl, f, vf, f"c{c}", apply)
+        commits.append(now_ms() - t)
+    seconds = (now_ms() - t0) / 1000
+    g = vf[vf.current_version] if impl == "vh5" else f
+    check = [float(np.sum(g["price"][:])), float(np.sum(g["size"][:])), int(g["venue"].shape[0])]
+    f.close()
+    return dict(seconds=seconds, baseRss=start, commitsMs=commits, checksum=check, extra=dict(rows=n * commits_n))
+
+
 def p5_states(spec):
     """The P1 dataset at its first, middle and latest version, rebuilt in memory."""
     data = np.fromfile(spec["data"], dtype="<f8")
@@ -244,7 +323,7 @@ def main():
     impl, spec = sys.argv[1], json.loads(sys.argv[2])
     base = rss()
     r = dict(baseRss=base)
-    r.update({"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P7": p7}[spec["workload"]](impl, spec))
+    r.update({"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P7": p7, "P8": p8, "P9": p9}[spec["workload"]](impl, spec))
     r["peakRss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if spec["workload"] not in ("P5", "P7"):
         r["fileBytes"] = os.path.getsize(spec["file"])

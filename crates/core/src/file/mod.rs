@@ -167,6 +167,11 @@ pub(crate) struct Inner {
     pub registered: Option<std::path::PathBuf>,
     /// Whether opening rolled back an interrupted commit.
     pub recovered: bool,
+    /// The staged version (its [`id`](crate::StagedVersion::id) and name) that wrote
+    /// chunks to the file before its commit (docs/design/014-bounded-staging.md): the
+    /// file's journal transaction stays open until that version commits or is
+    /// abandoned, and nothing else may write meanwhile.
+    pub(crate) spill_owner: Option<(usize, String)>,
 }
 
 impl Drop for Inner {
@@ -254,6 +259,24 @@ impl Inner {
     pub(crate) fn after_io_fault(&mut self, context: &str) -> Option<Error> {
         let fault = h5::io_fault(self.file.as_ref()?)?;
         let mut e = fault.to_error(context);
+        match self.roll_back_and_reopen() {
+            Ok(()) => e.message.push_str(
+                ". Nothing of it is in the file, which is as the last successful commit left it; this handle is ready for the next one",
+            ),
+            Err(r) => e.message.push_str(&format!(
+                ". The handle is closed ({}); the file is rolled back to the last successful commit the next time it is opened",
+                r.message
+            )),
+        }
+        Some(e)
+    }
+
+    /// Undoes the file's open journal transaction (everything written since the last
+    /// flush) and opens the file again in this handle, whose cached state described
+    /// the undone writes. Names being staged stay taken. On an error the handle is
+    /// closed, and the next open rolls the file back.
+    pub(crate) fn roll_back_and_reopen(&mut self) -> Result<()> {
+        self.spill_owner = None;
         let rolled = self.file.as_ref().map(h5::roll_back);
         let staging = std::mem::take(&mut self.staging);
         let cache_bytes = self.chunks.capacity();
@@ -281,27 +304,33 @@ impl Inner {
                     .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
             }),
         };
-        match reopen {
-            Ok(mut fresh) => {
-                fresh.staging = staging;
-                fresh.chunks.set_capacity(cache_bytes);
-                *self = fresh;
-                e.message.push_str(
-                    ". Nothing of it is in the file, which is as the last successful commit left it; this handle is ready for the next one",
-                );
-            }
-            Err(r) => {
-                e.message.push_str(&format!(
-                    ". The handle is closed ({}); the file is rolled back to the last successful commit the next time it is opened",
-                    r.message
-                ));
-            }
-        }
-        Some(e)
+        let mut fresh = reopen?;
+        fresh.staging = staging;
+        fresh.chunks.set_capacity(cache_bytes);
+        *self = fresh;
+        Ok(())
     }
 
+    /// [`require_writable_by`](Self::require_writable_by) for a caller that is no
+    /// staged version.
     pub(crate) fn require_writable(&self) -> Result<()> {
+        self.require_writable_by(None)
+    }
+
+    /// Fails unless the file is open for writing and no staged version other than
+    /// `stage` (a [`StagedVersion::id`](crate::StagedVersion::id)) has an open
+    /// transaction on it (see [`spill_owner`](Self::spill_owner)).
+    pub(crate) fn require_writable_by(&self, stage: Option<usize>) -> Result<()> {
         self.file()?;
+        if let Some((id, name)) = &self.spill_owner {
+            if Some(*id) != stage {
+                bail!(
+                    FileLocked,
+                    "version '{name}' is being staged and has written part of its data to '{}' already: commit or abandon it before writing anything else to this file",
+                    self.path
+                );
+            }
+        }
         if !self.writable {
             bail!(
                 ReadOnly,
@@ -335,6 +364,14 @@ impl VersionedFile {
     /// discarded.
     pub fn close(&self) -> Result<()> {
         let mut g = self.lock();
+        if g.spill_owner.take().is_some() {
+            // A staged version wrote chunks ahead of its commit: it is abandoned, and
+            // the file goes back to the last commit.
+            let rolled = g.file.as_ref().map(h5::roll_back).transpose();
+            drop(g);
+            let _ = self.close_now();
+            return rolled.map(|_| ());
+        }
         if let Some(f) = g.file.as_ref() {
             if g.writable {
                 if let Err(e) = h5::file_flush(f) {

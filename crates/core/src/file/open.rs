@@ -221,6 +221,7 @@ impl VersionedFile {
             data_version,
             registered: None,
             recovered,
+            spill_owner: None,
         };
         inner.rebuild_time_index();
         if writable {
