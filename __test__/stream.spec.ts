@@ -246,6 +246,35 @@ test('a spilling commit aborted just before each of its changes to the file: byt
   t.log(`${points} abort points`)
 })
 
+test('ENOSPC at changes while chunks go to the file and at the commit: NO_SPACE, the file as before, the same handle commits again', async (t) => {
+  const base = tmpFile('io-base')
+  const vf = VersionedFile.open(base, { mode: 'w' })
+  await ops.writeBase(vf)
+  vf.close()
+  const whole = tmpFile('io-whole')
+  copyFileSync(base, whole)
+  const wf = VersionedFile.open(whole, { mode: 'a' })
+  await ops.appendVersion(wf)
+  wf.close()
+  const after = snapshot(whole)
+  let failed = 0
+  for (const n of [3, 5, 9, 16, 25, 40, 60, 85]) {
+    const p = tmpFile('io')
+    copyFileSync(base, p)
+    const r = spawnSync(process.execPath, [join(DIR, 'io-writer.js'), p], { env: { ...process.env, VH5_FAULT_AT: String(n), VH5_FAULT_ERRNO: 'ENOSPC' }, encoding: 'utf8' })
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { committed?: boolean; failed?: { code: string; message: string }; same?: boolean; retried?: boolean; crashed?: unknown }
+    t.falsy(out.crashed, `point ${n}: ${JSON.stringify(out.crashed)}`)
+    if (out.failed) {
+      failed += 1
+      t.is(out.failed.code, 'NO_SPACE', `point ${n}: ${out.failed.message}`)
+      t.true(out.same, `point ${n}: the file is as the open left it`)
+      t.true(out.retried, `point ${n}`)
+    }
+    t.deepEqual(snapshot(p), after, `point ${n}: the version, committed whole`)
+  }
+  t.true(failed >= 6, `${failed} failures`)
+})
+
 test('pipeline(source, ds.writable()) appends typed arrays and Buffers of whole rows, with backpressure', async (t) => {
   const p = tmpFile('pipe')
   const vf = VersionedFile.open(p, { mode: 'w' })
