@@ -322,6 +322,11 @@ test('interop: Python versioned-hdf5 2.4 and 2.6 read appended versions exactly'
   await vf.stageVersion('cols', async (g) => {
     const m = g.createDataset('wide', { shape: [3, 0], dtype: 'int16', chunks: [2, 5], compression: 'lzf' })
     for (let i = 0; i < 6; i++) await m.append(new Int16Array(3 * 4).map((_, j) => i * 12 + j), { axis: 1 })
+    // Strings alone past the budget: their chunks go to the file too.
+    const v = g.createDataset('venue', { shape: [0], dtype: 'string', chunks: [4] })
+    const len = readFileSync(p).length
+    for (let i = 0; i < 10; i++) await v.append(range(6, (j) => i * 6 + j).map((k) => `venue ${k} ${'é'.repeat(k % 5)}`))
+    t.true(readFileSync(p).length > len, 'string chunks went to the file')
   }, { memoryBudget: 64 })
   const expected: Record<string, Record<string, unknown[]>> = {}
   for (const name of vf.versions) {
@@ -338,7 +343,7 @@ out = {}
 for name in ${JSON.stringify(Object.keys(expected))}:
     v = vf[name]
     out[name] = {}
-    for d in ${JSON.stringify(['x', 'm', 's', 'wide'])}:
+    for d in ${JSON.stringify(['x', 'm', 's', 'wide', 'venue'])}:
         if d in v:
             a = v[d][()]
             out[name][d] = [x.decode() if isinstance(x, bytes) else x for x in a.flatten().tolist()]
