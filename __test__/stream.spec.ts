@@ -28,6 +28,25 @@ const ops = require('./stream/ops.js') as {
 const DIR = join(__dirname, 'stream')
 const DUMP = join(__dirname, 'py', 'dump_versions.py')
 
+/** A new file holding the base history (ops.js writeBase), closed. */
+async function baseFile(tag: string): Promise<string> {
+  const p = tmpFile(tag)
+  const vf = VersionedFile.open(p, { mode: 'w' })
+  await ops.writeBase(vf)
+  vf.close()
+  return p
+}
+
+/** What a reader sees of `base` once the spilling version (ops.js appendVersion) is committed to a copy of it. */
+async function withVersion(base: string): Promise<unknown> {
+  const whole = tmpFile('whole')
+  copyFileSync(base, whole)
+  const wf = VersionedFile.open(whole, { mode: 'a' })
+  await ops.appendVersion(wf)
+  wf.close()
+  return snapshot(whole)
+}
+
 const range = (n: number, f: (i: number) => number = (i) => i) => Array.from({ length: n }, (_, i) => f(i))
 const values = (x: unknown) => (Array.isArray(x) ? x : Array.from(x as ArrayLike<number | bigint>))
 
@@ -136,10 +155,7 @@ test('writes into a large sparse dataset past the budget: a spilled chunk writte
 })
 
 test('a builder that throws after chunks went to the file, and close() meanwhile: the file is byte for byte as before', async (t) => {
-  const p = tmpFile('throw')
-  const vf = VersionedFile.open(p, { mode: 'w' })
-  await ops.writeBase(vf)
-  vf.close()
+  const p = await baseFile('throw')
   const w = VersionedFile.open(p, { mode: 'a' })
   // Open for writing, libhdf5 marks the superblock (cleared at close): compare with that.
   const before = readFileSync(p)
@@ -171,10 +187,7 @@ test('a builder that throws after chunks went to the file, and close() meanwhile
 })
 
 test('SIGKILL while chunks go to the file: the next open rolls back to the exact bytes', async (t) => {
-  const p = tmpFile('kill')
-  const vf = VersionedFile.open(p, { mode: 'w' })
-  await ops.writeBase(vf)
-  vf.close()
+  const p = await baseFile('kill')
   const before = readFileSync(p)
   const child = spawn(process.execPath, [join(DIR, 'endless-writer.js'), p], { stdio: ['ignore', 'pipe', 'pipe'] })
   let err = ''
@@ -198,23 +211,15 @@ test('SIGKILL while chunks go to the file: the next open rolls back to the exact
 
 test('a spilling commit aborted just before each of its changes to the file: byte for byte as before, or the whole version', async (t) => {
   t.timeout(10 * 60_000)
-  const base = tmpFile('sweep-base')
-  const vf = VersionedFile.open(base, { mode: 'w' })
-  await ops.writeBase(vf)
-  vf.close()
+  const base = await baseFile('sweep-base')
   const baseBytes = readFileSync(base)
-  const whole = tmpFile('sweep-whole')
-  copyFileSync(base, whole)
-  const wf = VersionedFile.open(whole, { mode: 'a' })
-  await ops.appendVersion(wf)
-  wf.close()
-  const after = snapshot(whole)
+  const after = await withVersion(base)
   let points = 0
   let finished = false
   for (let n = 1; n <= 2000 && !finished; n++) {
     const p = tmpFile('sweep')
     copyFileSync(base, p)
-    const r = spawnSync(process.execPath, [join(DIR, 'fault-writer.js'), p], { env: { ...process.env, VH5_FAULT_AT: String(n) }, encoding: 'utf8' })
+    const r = spawnSync(process.execPath, [join(__dirname, 'crash', 'fault-writer.js'), p, 'append'], { env: { ...process.env, VH5_FAULT_AT: String(n) }, encoding: 'utf8' })
     if (r.status === 0) {
       finished = true
       t.deepEqual(snapshot(p), after)
@@ -247,16 +252,8 @@ test('a spilling commit aborted just before each of its changes to the file: byt
 })
 
 test('ENOSPC at changes while chunks go to the file and at the commit: NO_SPACE, the file as before, the same handle commits again', async (t) => {
-  const base = tmpFile('io-base')
-  const vf = VersionedFile.open(base, { mode: 'w' })
-  await ops.writeBase(vf)
-  vf.close()
-  const whole = tmpFile('io-whole')
-  copyFileSync(base, whole)
-  const wf = VersionedFile.open(whole, { mode: 'a' })
-  await ops.appendVersion(wf)
-  wf.close()
-  const after = snapshot(whole)
+  const base = await baseFile('io-base')
+  const after = await withVersion(base)
   let failed = 0
   for (const n of [3, 5, 9, 16, 25, 40, 60, 85]) {
     const p = tmpFile('io')

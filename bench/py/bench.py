@@ -171,25 +171,23 @@ def p8(impl, spec):
     pieces = spec["bytes"] // spec["pieceBytes"]
     per_cycle = len(base) // rows
     chunks = tuple(spec["chunks"])
-    start = rss()
-    t = now_ms()
-    f = h5py.File(spec["file"], "w")
-    if impl == "vh5":
-        vf = VersionedHDF5File(f)
-        with vf.stage_version("v0") as g:
-            x = g.create_dataset("x", shape=(0,), dtype="f8", chunks=chunks, maxshape=(None,), **filters(spec))
-            for p in range(pieces):
-                at = (p % per_cycle) * rows
-                n = x.shape[0]
-                x.resize((n + rows,))
-                x[n:] = base[at : at + rows] + p // per_cycle
-    else:
-        x = f.create_dataset("x", shape=(0,), dtype="f8", chunks=chunks, maxshape=(None,), **filters(spec))
+
+    def append_all(g):
+        x = g.create_dataset("x", shape=(0,), dtype="f8", chunks=chunks, maxshape=(None,), **filters(spec))
         for p in range(pieces):
             at = (p % per_cycle) * rows
             n = x.shape[0]
             x.resize((n + rows,))
             x[n:] = base[at : at + rows] + p // per_cycle
+
+    start = rss()
+    t = now_ms()
+    f = h5py.File(spec["file"], "w")
+    if impl == "vh5":
+        with VersionedHDF5File(f).stage_version("v0") as g:
+            append_all(g)
+    else:
+        append_all(f)
     f.close()
     seconds = (now_ms() - t) / 1000
     f = h5py.File(spec["file"], "r")
