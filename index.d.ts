@@ -1,8 +1,6 @@
 // Types of the package entry: the napi-generated declarations (binding.d.ts) plus
 // what index.js adds in JavaScript (stageVersion, Dataset's append, writable and
 // readBlocks), and the error codes.
-import type { Writable } from 'node:stream'
-
 import type { NumericArray, ReadResult, StagedGroup, StageOptions, VersionInfo } from './binding'
 
 export * from './binding'
@@ -21,6 +19,17 @@ export declare function errorCodes(): ErrorCode[]
 /** An error thrown by this library. */
 export interface VersionedHdf5Error extends Error {
   code: ErrorCode
+}
+
+declare global {
+  namespace NodeJS {
+    /**
+     * Node's writable stream (what `stream.pipeline` writes to): the full interface
+     * when `@types/node` is installed, which this declaration merges with; the
+     * package's typings need no `@types/node` otherwise.
+     */
+    interface WritableStream {}
+  }
 }
 
 declare module './binding' {
@@ -64,7 +73,7 @@ declare module './binding' {
      * piece once the one before is in, so `await pipeline(source, ds.writable())`
      * inside a builder ingests a stream in bounded memory.
      */
-    writable(options?: WritableOptions): Writable
+    writable(options?: WritableOptions): NodeJS.WritableStream
     /**
      * Reads the dataset block by block along axis 0: `options.rows` rows at a time
      * (default: the chunk rows), from `start` (default 0) to `stop` (default: all).
