@@ -7,7 +7,7 @@
 //   npm run bench -- --readme          also put the table into README.md
 // Prints one table; writes bench/results/<mode>.json and bench/results/<mode>.md.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -31,16 +31,17 @@ const only = args.only ? new Set(args.only.split(',').map((s) => s.trim().toUppe
 const want = (w: string) => !only || only.has(w)
 
 const SIZES = {
-  quick: { p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20, p8: 256 << 20, p9: 100 },
-  standard: { p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p8: 4 << 30, p9: 1000 },
-  full: { p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p8: 4 << 30, p9: 1000 },
+  quick: { p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20, p9: 256 << 20, p10: 100 },
+  standard: { p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000 },
+  full: { p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000 },
 }[mode]
-// P8's size, in MiB, for a run of its own (the issue's goal is stated for 4 GiB).
-if (process.env.VH5_BENCH_P8_MIB) SIZES.p8 = Number(process.env.VH5_BENCH_P8_MIB) * 2 ** 20
+// P9's size, in MiB, for a run of its own (the goal is stated for 4 GiB).
+if (process.env.VH5_BENCH_P9_MIB) SIZES.p9 = Number(process.env.VH5_BENCH_P9_MIB) * 2 ** 20
 
 const py = join(root, '.venv/bin/python')
-// P9 compares with the newest Python versioned-hdf5 (2.6, .venv26) when it is there.
-const py26 = existsSync(join(root, '.venv26/bin/python')) ? join(root, '.venv26/bin/python') : py
+// History maintenance (P8) and ticks (P10) are compared with Python versioned-hdf5
+// 2.6, the newest.
+const py26 = join(root, '.venv26/bin/python')
 if (!existsSync(py)) {
   console.error('bench: .venv is missing: run `bash scripts/setup.sh --test` first (it installs Python versioned-hdf5)')
   process.exit(2)
@@ -61,11 +62,10 @@ const rows: Row[] = []
 const work = mkdtempSync(join(os.tmpdir(), 'vh5-bench-'))
 
 function run(impl: Impl, spec: Spec & Record<string, unknown>): Result {
-  const python = spec.workload === 'P9' ? py26 : py
   const cmd =
     impl === 'node'
       ? [process.execPath, ['--import=tsx', join(root, 'bench/ours.mts'), JSON.stringify(spec)]]
-      : [python, [join(root, 'bench/py/bench.py'), impl === 'python' ? 'vh5' : 'plain', JSON.stringify(spec)]]
+      : [spec.python26 ? py26 : py, [join(root, 'bench/py/bench.py'), impl === 'python' ? 'vh5' : 'plain', JSON.stringify(spec)]]
   const p = spawnSync(cmd[0] as string, cmd[1] as string[], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28 })
   const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '))
   if (p.status !== 0 || !line) {
@@ -109,6 +109,22 @@ try {
       checkSame('P1', variant, res)
     }
   }
+  if (want('P8')) {
+    // History maintenance on P1's file (written by this library; each library on a
+    // copy): delete all versions but one in ten, then shrink the file (this library's
+    // compact(); Python's delete_versions followed by h5repack).
+    let src = fileOf('P1', 'none', 'node')
+    if (!existsSync(src)) {
+      src = join(work, 'P8-src.h5')
+      record('P1', 'none', 'node', { workload: 'P1', variant: 'none', file: src, data: p1Data, chunks: [4096], compression: null })
+    }
+    const res = (['node', 'python'] as const).map((impl) => {
+      const file = join(work, `P8-${impl}.h5`)
+      copyFileSync(src, file)
+      return record('P8', 'delete 90%', impl, { workload: 'P8', variant: 'delete 90%', file, keepEvery: 10, python26: true })
+    })
+    checkSame('P8', 'delete 90%', res)
+  }
   if (want('P2')) {
     const p2Data = writeP2(work, SIZES.p2)
     for (const c of [64, 256]) {
@@ -126,6 +142,12 @@ try {
       record('P3', variant, impl, { workload: 'P3', variant, file: fileOf('P3', variant, impl), nChunks, chunkLen: 1024, versions }),
     )
     checkSame('P3', variant, res)
+    if (want('P8')) {
+      // diff of two versions of P3's dataset (v1 and v2 differ in one chunk each), both
+      // libraries on the file this library wrote.
+      const spec = { workload: 'P8diff' as const, variant: 'diff', file: fileOf('P3', variant, 'node'), a: 'v1', b: 'v3', runs: 50, python26: true }
+      checkSame('P8', 'diff', [record('P8', 'diff', 'node', spec), record('P8', 'diff', 'python', spec)])
+    }
     for (const impl of IMPLS) rmSync(fileOf('P3', variant, impl), { force: true })
   }
   if (want('P4')) {
@@ -167,28 +189,28 @@ try {
       record('P6', `${SIZES.p6}v fixed size`, impl, { workload: 'P1', variant: 'P6 fixed', file: join(work, `P6-fixed-${impl}.h5`), data, chunks: [4096], compression: null })
     }
   }
-  if (want('P8')) {
+  if (want('P9')) {
     // The P4 walk (64 MiB, or the whole stream when smaller), cycled into 8 MiB pieces.
     const pieceBytes = 8 << 20
-    const data = writeP4(work, Math.min(SIZES.p8, 64 << 20) / 8, 8)
+    const data = writeP4(work, Math.min(SIZES.p9, 64 << 20) / 8, 8)
     for (const compression of [null, 'gzip', 'lzf']) {
       const variant = compression ?? 'none'
       const res = (['node', 'plain'] as const).map((impl) => {
-        const r = record('P8', variant, impl, { workload: 'P8', variant, file: fileOf('P8', variant, impl), data, bytes: SIZES.p8, pieceBytes, chunks: [1 << 17], compression })
-        rmSync(fileOf('P8', variant, impl), { force: true })
+        const r = record('P9', variant, impl, { workload: 'P9', variant, file: fileOf('P9', variant, impl), data, bytes: SIZES.p9, pieceBytes, chunks: [1 << 17], compression })
+        rmSync(fileOf('P9', variant, impl), { force: true })
         return r
       })
-      checkSame('P8', variant, res)
+      checkSame('P9', variant, res)
     }
     rmSync(data, { force: true })
   }
-  if (want('P9')) {
-    const variant = `${SIZES.p9}x10k`
+  if (want('P10')) {
+    const variant = `${SIZES.p10}x10k`
     const res = IMPLS.map((impl) =>
-      record('P9', variant, impl, { workload: 'P9', variant, file: fileOf('P9', variant, impl), rows: 10_000, commits: SIZES.p9, chunks: [65536] }),
+      record('P10', variant, impl, { workload: 'P10', variant, file: fileOf('P10', variant, impl), rows: 10_000, commits: SIZES.p10, chunks: [65536], python26: true }),
     )
-    checkSame('P9', variant, res)
-    for (const impl of IMPLS) rmSync(fileOf('P9', variant, impl), { force: true })
+    checkSame('P10', variant, res)
+    for (const impl of IMPLS) rmSync(fileOf('P10', variant, impl), { force: true })
   }
   if (want('P7')) {
     const spec = { workload: 'P7' as const, variant: 'lookups', file: join(work, 'P7.h5'), checkpoints: SIZES.p7, lookups: SIZES.lookups, pyLookups: SIZES.pyLookups }
@@ -225,12 +247,14 @@ function throughput(r: Row): [string, number | undefined] {
     case 'P6':
       return [`${f((x.commitsMs!.length / x.seconds), 0)} commits/s`, x.seconds]
     case 'P4':
-    case 'P8':
-      return [`${f(e!.bytes / 2 ** 20 / x.seconds, 0)} MiB/s`, x.seconds]
     case 'P9':
+      return [`${f(e!.bytes / 2 ** 20 / x.seconds, 0)} MiB/s`, x.seconds]
+    case 'P10':
       return [`${f(e!.rows / x.seconds, 0)} rows/s`, x.seconds]
     case 'P5':
       return [`${f(e!.slices / (e!.slicesMs / 1000), 0)} slices/s`, x.seconds]
+    case 'P8':
+      return [e!.regions === undefined ? `delete ${f(e!.deleteS)} s, shrink ${f(e!.compactS)} s` : `diff ${f(e!.medianMs, 2)} ms`, e!.regions === undefined ? x.seconds : e!.medianMs]
     case 'P7': {
       const last = Object.values(e!.lookups as Record<string, { perSecond: number }>).at(-1)!
       return [`${f(last.perSecond, 0)} lookups/s`, 1 / last.perSecond]
@@ -290,16 +314,27 @@ for (const r of rows.filter((x) => x.workload === 'P7')) {
   const e = r.result.extra as { lookups: Record<string, { openMs: number; perSecond: number }> }
   notes.push(`P7 ${NAMES[r.impl]}: ${Object.entries(e.lookups).map(([n, l]) => `${n} versions: ${f(l.perSecond, 0)} lookups/s (open ${f(l.openMs, 1)} ms)`).join('; ')}.`)
 }
-for (const r of rows.filter((x) => x.workload === 'P8')) {
-  notes.push(`P8 ${r.variant} ${NAMES[r.impl]}: ${MiB((r.result.extra as { bytes: number }).bytes)} MiB appended in 8 MiB pieces, peak RSS ${MiB(r.result.peakRss)} MiB (this library: one version, default 256 MiB budget; plain h5py: a resizable dataset).`)
+for (const r of rows.filter((x) => x.workload === 'P9')) {
+  notes.push(`P9 ${r.variant} ${NAMES[r.impl]}: ${MiB((r.result.extra as { bytes: number }).bytes)} MiB appended in 8 MiB pieces, peak RSS ${MiB(r.result.peakRss)} MiB (this library: one version, default 256 MiB budget; plain h5py: a resizable dataset).`)
 }
-if (rows.some((x) => x.workload === 'P9')) notes.push(`P9: Python versioned-hdf5 is ${py26 === py ? 'the .venv one (no .venv26)' : '2.6 (.venv26)'}; each commit appends 10,000 rows to four columns (time int64, price float64, size int32, venue string), chunks of 65,536.`)
+if (rows.some((x) => x.workload === 'P10')) notes.push(`P10: Python versioned-hdf5 is 2.6 (.venv26); each commit appends 10,000 rows to four columns (time int64, price float64, size int32, venue string), chunks of 65,536.`)
 for (const r of rows.filter((x) => x.workload === 'P4')) {
   const extra = r.result.peakRss - r.result.baseRss
   const bytes = (r.result.extra as { bytes: number }).bytes
   notes.push(`P4 ${r.variant} ${NAMES[r.impl]}: peak RSS ${MiB(r.result.peakRss)} MiB, ${MiB(extra)} MiB above the process with its ${MiB(bytes)} MiB of input loaded.`)
 }
 
+for (const r of rows.filter((x) => x.workload === 'P8')) {
+  const e = r.result.extra as Record<string, number>
+  if (e.regions === undefined) {
+    notes.push(
+      `P8 ${NAMES[r.impl]}: deleting ${e.deleted} of ${e.deleted + e.kept} versions of P1 ${f(e.deleteS)} s, the file ${MiB(e.bytesBefore)} → ${MiB(e.bytesAfterDelete)} MiB; ` +
+        `${r.impl === 'node' ? 'compact()' : 'h5repack'} ${f(e.compactS)} s, to ${MiB(e.bytesAfterCompact)} MiB.`,
+    )
+  } else {
+    notes.push(`P8 ${NAMES[r.impl]}: diff of two versions of P3's dataset: first call ${f(e.firstMs, 1)} ms, then median ${f(e.medianMs, 2)} ms (${e.regions} changed chunks).`)
+  }
+}
 const machine = `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`
 const versions = execFileSync(py, ['-c', 'import h5py, versioned_hdf5; print(h5py.version.hdf5_version, versioned_hdf5.__version__, h5py.__version__)'], { encoding: 'utf8' }).trim().split(' ')
 const require = (await import('node:module')).createRequire(import.meta.url)

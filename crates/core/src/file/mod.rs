@@ -33,7 +33,7 @@ pub(crate) use catalog::{Catalog, DatasetFacts};
 pub use catalog::{CatalogStats, DEFAULT_CATALOG_BYTES};
 
 pub use read::ReadSink;
-pub(crate) use read::{gather, read_result, ChunkBytes};
+pub(crate) use read::{gather, read_mapped, read_result, ChunkBytes};
 pub(crate) use storage::DataGroup;
 pub(crate) use tree::{read_user_attrs, walk_version, Tree};
 
@@ -45,7 +45,7 @@ use crate::dtype::Dtype;
 use crate::error::{bail, err, Error, ErrorKind, Result};
 use crate::grid::ChunkCoord;
 use crate::h5::{self, Filters, Hid};
-use open::writers;
+pub(crate) use open::writers;
 
 /// How to open a file (h5py's modes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,7 +258,18 @@ impl Inner {
     /// the driver saw no I/O error (the caller's own error stands).
     pub(crate) fn after_io_fault(&mut self, context: &str) -> Option<Error> {
         let fault = h5::io_fault(self.file.as_ref()?)?;
-        let mut e = fault.to_error(context);
+        let e = fault.to_error(context);
+        Some(self.reopen_rolled_back(e))
+    }
+
+    /// Puts the file back as the last checkpoint left it (the undo journal's old bytes
+    /// written back, the file cut to its checkpoint length) and opens this state anew
+    /// over it; returns `e` with what became of the handle appended. For an operation
+    /// that failed part way through its transaction ([`after_io_fault`] for I/O
+    /// errors; history rewrites for any error).
+    ///
+    /// [`after_io_fault`]: Self::after_io_fault
+    pub(crate) fn reopen_rolled_back(&mut self, mut e: Error) -> Error {
         match self.roll_back_and_reopen() {
             Ok(()) => e.message.push_str(
                 ". Nothing of it is in the file, which is as the last successful commit left it; this handle is ready for the next one",
@@ -268,13 +279,14 @@ impl Inner {
                 r.message
             )),
         }
-        Some(e)
+        e
     }
 
     /// Undoes the file's open journal transaction (everything written since the last
     /// flush) and opens the file again in this handle, whose cached state described
-    /// the undone writes. Names being staged stay taken. On an error the handle is
-    /// closed, and the next open rolls the file back.
+    /// the undone writes (see [`reopen_rolled_back`](Self::reopen_rolled_back)). Names
+    /// being staged stay taken. On an error the handle is closed, and the next open
+    /// rolls the file back.
     pub(crate) fn roll_back_and_reopen(&mut self) -> Result<()> {
         self.spill_owner = None;
         let rolled = self.file.as_ref().map(h5::roll_back);
@@ -298,17 +310,24 @@ impl Inner {
         }
         let reopen = match rolled {
             Some(Err(r)) => Err(r),
-            _ => VersionedFile::open(&self.path, Mode::ReadWrite).and_then(|vf| {
-                Arc::try_unwrap(vf.inner)
-                    .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-                    .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
-            }),
+            _ => Inner::open_fresh(&self.path),
         };
         let mut fresh = reopen?;
         fresh.staging = staging;
+        fresh.catalog.follow(self.catalog.generation());
         fresh.chunks.set_capacity(cache_bytes);
         *self = fresh;
         Ok(())
+    }
+
+    /// The state of `path` opened anew for writing (to replace a state whose view of
+    /// the file is stale).
+    pub(crate) fn open_fresh(path: &str) -> Result<Inner> {
+        VersionedFile::open(path, Mode::ReadWrite).and_then(|vf| {
+            Arc::try_unwrap(vf.inner)
+                .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+                .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
+        })
     }
 
     /// [`require_writable_by`](Self::require_writable_by) for a caller that is no
