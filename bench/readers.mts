@@ -1,7 +1,7 @@
 // Readers beside a writer (README "Readers and writers"): run by `npm run bench`
 // (workload R), or alone: node --import=tsx bench/readers.mts [commits] [versions].
-//  - writer throughput, small commits, alone and with four reader processes that
-//    watch() the file (polling) and read each new version;
+//  - writer throughput, small commits, alone, with four reader processes that watch()
+//    the file (polling), and with four that also read each new version;
 //  - latency from a commit's return in the writer to a watch() reader yielding it;
 //  - refresh() with nothing new, and after one commit, on a file of 10,000 versions.
 // Prints `RESULT {json}`.
@@ -46,13 +46,13 @@ process.stdout.write('ready\\n')
 ;(async () => {
   for await (const v of vf.watch({ signal: ac.signal })) {
     seen[v.name] = now()
-    vf.version(v.name).dataset('x').readSync()
+    if (process.argv[2] === 'read') vf.version(v.name).dataset('x').readSync()
   }
   process.stdout.write(JSON.stringify(seen) + '\\n')
 })()`
 
-function startReader(path: string) {
-  const child = spawn(process.execPath, ['-e', READER, path], { stdio: ['pipe', 'pipe', 'inherit'] })
+function startReader(path: string, read: boolean) {
+  const child = spawn(process.execPath, ['-e', READER, path, read ? 'read' : 'watch'], { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines: string[] = []
   let ready!: () => void
   const isReady = new Promise<void>((r) => (ready = r))
@@ -68,11 +68,11 @@ function startReader(path: string) {
   }
 }
 
-async function throughput(readers: number): Promise<{ perSecond: number; returned: Record<string, number>; seen: Array<Record<string, number>> }> {
-  const path = join(dir, `t${readers}.h5`)
+async function throughput(readers: number, read = false): Promise<{ perSecond: number; returned: Record<string, number>; seen: Array<Record<string, number>> }> {
+  const path = join(dir, `t${readers}-${read}.h5`)
   const vf = VersionedFile.open(path, { mode: 'w' })
   await commit(vf, 1)
-  const rs = Array.from({ length: readers }, () => startReader(path))
+  const rs = Array.from({ length: readers }, () => startReader(path, read))
   await Promise.all(rs.map((r) => r.isReady))
   const returned: Record<string, number> = {}
   const t0 = now()
@@ -93,16 +93,21 @@ const pct = (a: number[], p: number) => {
   return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] : NaN
 }
 
-const alone = await throughput(0)
-const withReaders = await throughput(4)
-const latencies: number[] = []
-let missed = 0
-for (const seen of withReaders.seen) {
-  for (const [name, at] of Object.entries(withReaders.returned)) {
-    if (seen[name] === undefined) missed += 1
-    else latencies.push(seen[name] - at)
+function latency(run: Awaited<ReturnType<typeof throughput>>) {
+  const ms: number[] = []
+  let missed = 0
+  for (const seen of run.seen) {
+    for (const [name, at] of Object.entries(run.returned)) {
+      if (seen[name] === undefined) missed += 1
+      else ms.push(seen[name] - at)
+    }
   }
+  return { median: pct(ms, 50), p99: pct(ms, 99), samples: ms.length, missed }
 }
+
+const alone = await throughput(0)
+const watching = await throughput(4)
+const reading = await throughput(4, true)
 
 // refresh() on a file of VERSIONS versions.
 const big = join(dir, 'big.h5')
@@ -128,9 +133,12 @@ rmSync(dir, { recursive: true, force: true })
 const result = {
   commits: COMMITS,
   aloneCommitsPerSecond: alone.perSecond,
-  withReadersCommitsPerSecond: withReaders.perSecond,
-  ratio: withReaders.perSecond / alone.perSecond,
-  watchLatencyMs: { median: pct(latencies, 50), p99: pct(latencies, 99), samples: latencies.length, missed },
+  watchingCommitsPerSecond: watching.perSecond,
+  watchingRatio: watching.perSecond / alone.perSecond,
+  readingCommitsPerSecond: reading.perSecond,
+  readingRatio: reading.perSecond / alone.perSecond,
+  watchLatencyMs: latency(watching),
+  readingLatencyMs: latency(reading),
   versions: VERSIONS,
   refreshNothingNewUs: nothingNewUs,
   refreshAfterOneCommitUs: { median: pct(afterOne, 50), p99: pct(afterOne, 99) },

@@ -44,7 +44,7 @@ use hdf5_sys::h5fd::{H5FD_class_t, H5FDregister};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::{H5Pcreate, H5Pset_driver, H5P_CLS_FILE_ACCESS};
 
-use super::readers::{self, Change, Commits, Stamp};
+use super::readers::{self, Change, CommitNote, Commits, Stamp};
 use super::{h5err, locked, Hid};
 use crate::error::{bail, Error, ErrorKind, Result};
 
@@ -465,7 +465,7 @@ pub(crate) struct WriterCoord {
     /// The last wait for readers ran out.
     broke: bool,
     /// What the next checkpoint commits, when the engine said.
-    note: Option<String>,
+    note: Option<CommitNote>,
     /// The next checkpoint changes committed versions (a new generation).
     rewrite: bool,
 }
@@ -1624,14 +1624,14 @@ pub(crate) fn end_writes(file: &Hid) -> Result<()> {
     Ok(())
 }
 
-/// Says that the next checkpoint of `file` commits version `name` (readers learn the
-/// name from the commits file).
-pub(crate) fn note_commit(file: &Hid, name: &str) -> Result<()> {
+/// Says what the next checkpoint of `file` commits (readers take the version in from
+/// the commits file without reading the file).
+pub(crate) fn note_commit(file: &Hid, note: CommitNote) -> Result<()> {
     with_jfile(file, |jf| {
         if let Some(c) = &jf.coord {
             c.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .note = Some(name.to_string());
+                .note = Some(note);
         }
     })?;
     Ok(())

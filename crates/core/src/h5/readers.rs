@@ -61,8 +61,10 @@ const MAGIC: &[u8; 8] = b"VH5CMIT1";
 const HEADER_LEN: usize = 40;
 /// Checkpoints the ring remembers.
 pub(crate) const SLOTS: u64 = 64;
-const SLOT_LEN: usize = 256;
-const SLOT_HEAD: usize = 24;
+const SLOT_LEN: usize = 512;
+/// end (8), kind (4), flags (4), timestamp (8), name and parent lengths (2 + 2),
+/// reserved (4), check (8); then the name and the parent's name.
+const SLOT_HEAD: usize = 40;
 const RING_AT: u64 = 4096;
 const FILE_LEN: u64 = RING_AT + SLOTS * SLOT_LEN as u64;
 const KIND_COMMIT: u32 = 1;
@@ -91,13 +93,27 @@ impl Stamp {
 /// What one checkpoint did, as the ring remembers it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Change {
-    /// It committed the named version.
-    Commit(String),
+    /// It committed a version.
+    Commit(CommitNote),
     /// Nothing readers see: libhdf5's own marks (a writer's open sets the superblock's
     /// open-for-writing flag).
     Nothing,
     /// Something else, or it is no longer in the ring: read everything again.
     Unknown,
+}
+
+/// What the ring says of a commit: enough for a reader to list the version without
+/// reading the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CommitNote {
+    /// The version's name.
+    pub(crate) name: String,
+    /// Its parent (`__first_version__` for a root version).
+    pub(crate) prev: String,
+    /// Its commit time, microseconds since the epoch.
+    pub(crate) timestamp: Option<i64>,
+    /// Whether it became the current version.
+    pub(crate) current: bool,
 }
 
 fn check(b: &[u8]) -> u64 {
@@ -200,16 +216,26 @@ impl Commits {
     pub(crate) fn record(&self, end: u64, change: &Change) -> std::io::Result<()> {
         let mut b = [0u8; SLOT_LEN];
         b[..8].copy_from_slice(&end.to_le_bytes());
-        let (kind, name) = match change {
-            Change::Commit(n) if n.len() <= SLOT_LEN - SLOT_HEAD => (KIND_COMMIT, n.as_bytes()),
-            Change::Nothing => (KIND_NOTHING, &[][..]),
-            _ => (KIND_OTHER, &[][..]),
+        let (kind, c) = match change {
+            Change::Commit(c) if c.name.len() + c.prev.len() <= SLOT_LEN - SLOT_HEAD => {
+                (KIND_COMMIT, Some(c))
+            }
+            Change::Nothing => (KIND_NOTHING, None),
+            _ => (KIND_OTHER, None),
         };
         b[8..12].copy_from_slice(&kind.to_le_bytes());
-        b[12..16].copy_from_slice(&(name.len() as u32).to_le_bytes());
-        b[SLOT_HEAD..SLOT_HEAD + name.len()].copy_from_slice(name);
-        let c = check(&[&b[..16], &b[SLOT_HEAD..]].concat());
-        b[16..24].copy_from_slice(&c.to_le_bytes());
+        if let Some(c) = c {
+            let flags = u32::from(c.current) | (u32::from(c.timestamp.is_some()) << 1);
+            b[12..16].copy_from_slice(&flags.to_le_bytes());
+            b[16..24].copy_from_slice(&c.timestamp.unwrap_or(0).to_le_bytes());
+            b[24..26].copy_from_slice(&(c.name.len() as u16).to_le_bytes());
+            b[26..28].copy_from_slice(&(c.prev.len() as u16).to_le_bytes());
+            let at = SLOT_HEAD + c.name.len();
+            b[SLOT_HEAD..at].copy_from_slice(c.name.as_bytes());
+            b[at..at + c.prev.len()].copy_from_slice(c.prev.as_bytes());
+        }
+        let sum = check(&[&b[..SLOT_HEAD - 8], &b[SLOT_HEAD..]].concat());
+        b[SLOT_HEAD - 8..SLOT_HEAD].copy_from_slice(&sum.to_le_bytes());
         self.file
             .write_all_at(&b, RING_AT + (end % SLOTS) * SLOT_LEN as u64)
     }
@@ -222,20 +248,34 @@ impl Commits {
             Ok(n) if n == SLOT_LEN => {}
             _ => return Change::Unknown,
         }
-        if u64_at(&b, 0) != end || check(&[&b[..16], &b[SLOT_HEAD..]].concat()) != u64_at(&b, 16) {
+        // A slot being rewritten (the ring wrapped) fails the check.
+        if u64_at(&b, 0) != end
+            || check(&[&b[..SLOT_HEAD - 8], &b[SLOT_HEAD..]].concat()) != u64_at(&b, SLOT_HEAD - 8)
+        {
             return Change::Unknown;
         }
         let kind = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
-        let len = u32::from_le_bytes([b[12], b[13], b[14], b[15]]) as usize;
         if kind == KIND_NOTHING {
             return Change::Nothing;
         }
-        if kind != KIND_COMMIT || len > SLOT_LEN - SLOT_HEAD {
+        let flags = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+        let n = u16::from_le_bytes([b[24], b[25]]) as usize;
+        let m = u16::from_le_bytes([b[26], b[27]]) as usize;
+        if kind != KIND_COMMIT || n + m > SLOT_LEN - SLOT_HEAD {
             return Change::Unknown;
         }
-        match std::str::from_utf8(&b[SLOT_HEAD..SLOT_HEAD + len]) {
-            Ok(s) => Change::Commit(s.to_string()),
-            Err(_) => Change::Unknown,
+        let text = |r: std::ops::Range<usize>| std::str::from_utf8(&b[r]).map(str::to_string);
+        match (
+            text(SLOT_HEAD..SLOT_HEAD + n),
+            text(SLOT_HEAD + n..SLOT_HEAD + n + m),
+        ) {
+            (Ok(name), Ok(prev)) => Change::Commit(CommitNote {
+                name,
+                prev,
+                timestamp: (flags & 2 != 0).then(|| u64_at(&b, 16) as i64),
+                current: flags & 1 != 0,
+            }),
+            _ => Change::Unknown,
         }
     }
 }
@@ -458,7 +498,13 @@ mod tests {
                 end: 0
             })
         );
-        c.record(5, &Change::Commit("v5".into())).unwrap();
+        let note = CommitNote {
+            name: "v5".into(),
+            prev: "v4".into(),
+            timestamp: Some(-7),
+            current: true,
+        };
+        c.record(5, &Change::Commit(note.clone())).unwrap();
         c.write_stamp(Stamp {
             gen: 1,
             begin: 5,
@@ -467,7 +513,7 @@ mod tests {
         .unwrap();
         let r = Commits::open_read(&p).unwrap();
         assert_eq!(r.stamp().unwrap().unwrap().end, 5);
-        assert_eq!(r.change(5), Change::Commit("v5".into()));
+        assert_eq!(r.change(5), Change::Commit(note));
         assert_eq!(r.change(6), Change::Unknown);
         c.record(5 + SLOTS, &Change::Unknown).unwrap();
         assert_eq!(r.change(5), Change::Unknown, "overwritten in the ring");

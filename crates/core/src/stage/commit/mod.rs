@@ -240,6 +240,16 @@ fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         // The commit mark and one flush: everything since the last flush is one
         // transaction of the file's journal, so a crash before the flush ends leaves
         // the file as it was before this commit, and after it, with the version.
+        // Readers learn from the commits file what this checkpoint commits.
+        h5::note_commit(
+            f.file()?,
+            h5::readers::CommitNote {
+                name: st.name.clone(),
+                prev: st.prev.clone(),
+                timestamp: Some(timestamp),
+                current: st.make_current,
+            },
+        )?;
         finish_version(&f, &st.name, st.make_current)?;
         Ok(written)
     });

@@ -195,7 +195,5 @@ pub(crate) fn finish_version(f: &Inner, name: &str, make_current: bool) -> Resul
             &AttrValue::Str(name.to_string()),
         )?;
     }
-    // Readers learn the name of what this checkpoint commits.
-    h5::note_commit(file, name)?;
     h5::file_flush(file)
 }
