@@ -105,9 +105,16 @@ function latency(run: Awaited<ReturnType<typeof throughput>>) {
   return { median: pct(ms, 50), p99: pct(ms, 99), samples: ms.length, missed }
 }
 
-const alone = await throughput(0)
-const watching = await throughput(4)
-const reading = await throughput(4, true)
+// Each configuration twice, interleaved, keeping the faster run: on a shared machine
+// the load moves between runs more than the readers cost.
+const best = (a: Awaited<ReturnType<typeof throughput>>, b: Awaited<ReturnType<typeof throughput>>) => (a.perSecond >= b.perSecond ? a : b)
+const runs = [] as Array<Awaited<ReturnType<typeof throughput>>>
+for (let round = 0; round < 2; round++) {
+  runs.push(await throughput(0), await throughput(4), await throughput(4, true))
+}
+const alone = best(runs[0], runs[3])
+const watching = best(runs[1], runs[4])
+const reading = best(runs[2], runs[5])
 
 // refresh() on a file of VERSIONS versions.
 const big = join(dir, 'big.h5')
