@@ -1,12 +1,13 @@
 // Many readers, one writer (README "Readers and writers", docs/design/008): read-only
 // handles in other processes open, refresh and read while a writer commits; a handle
 // that never refreshes keeps reading what it knew; SIGKILLs of the writer with readers
-// alive; a reader stopped inside a call does not stall the writer; h5py is refused.
+// alive; a writer aborted mid-commit under an open reader; a reader stopped inside a
+// call does not stall the writer; h5py is refused.
 // Real processes throughout. Costs about 30-40 s, most of it the 2,000 commits and the
 // 20 kills.
 import test from 'ava'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 
@@ -14,10 +15,13 @@ import { VersionedFile } from '../index.js'
 import { PYTHON, tmpFile, VENV_PYTHON } from './helpers.js'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
+const { writeBase, commitNext } = require('./crash/fault-ops.js') as { writeBase: (vf: VersionedFile) => Promise<void>; commitNext: (vf: VersionedFile) => Promise<void> }
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { check: checkC } = require('./readers/check-c.js') as { check: (vf: VersionedFile, name: string) => string | null }
 
 const WRITER = join(__dirname, 'readers', 'writer.js')
 const CRASH_WRITER = join(__dirname, 'crash', 'writer.js')
+const FAULT_WRITER = join(__dirname, 'crash', 'fault-writer.js')
 const READER = join(__dirname, 'readers', 'reader.js')
 const CHECK_V = join(__dirname, 'readers', 'check-v.js')
 const CHECK_C = join(__dirname, 'readers', 'check-c.js')
@@ -134,6 +138,36 @@ test.serial('20 SIGKILLs of the writer at random moments with two readers alive:
   vf.close()
   t.true(killed >= 16, `only ${killed} of 20 writers were killed`)
   t.log(`${killed} kills, ${reported.size} versions reported; readers: ${got.map((s) => `${s.reads} reads, ${s.reopens} reopens`).join('; ')}`)
+})
+
+test.serial('a writer that dies mid-commit while a reader is open: the reader reads the file through the journal, as the last commit left it, changing nothing; once the next writer recovered and committed, refresh() sees it', async (t) => {
+  const p = tmpFile('readers-torn')
+  const vf = VersionedFile.open(p, { mode: 'w' })
+  await writeBase(vf)
+  vf.close()
+  const r = VersionedFile.open(p, { mode: 'r' })
+  const contents = () =>
+    JSON.stringify(r.versions.map((n) => ['x', 'm/grid', 's'].map((d) => Array.from(r.version(n).dataset(d).readSync() as ArrayLike<unknown>))))
+  const before = contents()
+  // Aborted at its 30th change to the file: well inside the commit (about 75 changes).
+  const res = spawnSync(process.execPath, [FAULT_WRITER, p], { env: { ...process.env, VH5_FAULT_AT: '30' }, encoding: 'utf8' })
+  t.is(res.signal, 'SIGABRT', res.stderr)
+  const journal = `${p}.vh5-journal`
+  t.true(existsSync(journal) && statSync(journal).size > 0, 'the dead writer left its journal')
+  const bytes = readFileSync(p)
+  t.deepEqual(r.refresh(), [], 'nothing was committed')
+  t.deepEqual(r.versions, ['b1', 'b2', 'b3'])
+  t.is(contents(), before, 'every committed version reads as before')
+  t.true(readFileSync(p).equals(bytes), 'the reader changed nothing')
+  t.true(existsSync(journal), 'and left the roll-back to the next writer')
+  const w = VersionedFile.open(p, { mode: 'a' })
+  t.true(w.recovered)
+  await commitNext(w)
+  t.deepEqual(r.refresh(), ['n4'])
+  t.is(JSON.stringify(Array.from(r.version('n4').dataset('x').readSync([{ indices: [0, 5299] }]) as Float64Array)), '[-1,4.25]')
+  t.true(contents().startsWith(before.slice(0, -1)), 'the versions before read as they did')
+  w.close()
+  r.close()
 })
 
 test.serial('a reader stopped (SIGSTOP) inside a call does not stall the writer: commits go on, and the reader, continued, reads every version exactly', async (t) => {

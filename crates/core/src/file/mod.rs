@@ -9,7 +9,9 @@
 //!   version dataset's chunk map;
 //! - `storage`: per dataset path, the storage state (`raw_data`, the hash table in
 //!   memory) and the checks that a commit may append to it;
-//! - `read`: reads of committed versions, chunk by chunk, through the read cache.
+//! - `read`: reads of committed versions, chunk by chunk, through the read cache;
+//! - `follow`: read-only handles beside a writer (the reader's lock for each call,
+//!   libhdf5's handle reopened when the file changed, `refresh()`).
 //!
 //! Invariants kept while a file is open:
 //! - `versions` mirrors the version groups on disk (committed or not); `by_time` lists

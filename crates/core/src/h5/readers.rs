@@ -164,8 +164,12 @@ impl Commits {
             .open(commits_path(path))
             .ok()?;
         let c = Commits { file };
-        if c.file.metadata().ok()?.len() < FILE_LEN {
-            c.file.set_len(FILE_LEN).ok()?;
+        let len = c.file.metadata().ok()?.len();
+        if len < FILE_LEN {
+            // Zeros written, not a hole: later writes into it need no new blocks (a
+            // full disk cannot fail them).
+            let zeros = vec![0u8; (FILE_LEN - len) as usize];
+            c.file.write_all_at(&zeros, len).ok()?;
         }
         if c.stamp().ok().flatten().is_none() {
             // New (or not ours): a first header.
