@@ -240,8 +240,15 @@ test.serial('read-only beside writable in one process: the reader sees what was 
   t.throws(() => w.watch(), { code: 'INVALID_ARGUMENT' })
   w.close()
   t.deepEqual(Array.from(r.version('v4').dataset('x').readSync() as Float64Array), [10, 20, 30])
+  // Closing the handle ends a watch.
+  const ended = (async () => {
+    for await (const info of r.watch()) t.fail(`nothing was committed, yet ${info.name} came`)
+    return 'ended'
+  })()
   r.close()
+  t.is(await ended, 'ended')
   t.throws(() => r.refresh(), { code: 'FILE_CLOSED' })
+  t.throws(() => r.watch(), { code: 'FILE_CLOSED' })
 })
 
 test.serial('while this library writes, h5py and Python versioned-hdf5 are refused (HDF5 file lock), and a second writer gets FILE_LOCKED', async (t) => {
