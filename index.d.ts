@@ -51,8 +51,15 @@ declare module './binding' {
 
 /** Options of `VersionedFile.watch`. */
 export interface WatchOptions {
-  /** Ends the iteration when aborted. */
-  signal?: AbortSignal
+  /** Ends the iteration when aborted (an `AbortSignal`, as `AbortController` gives). */
+  signal?: WatchSignal
   /** How often the writer's commit counter is read, in milliseconds (default 2). */
   intervalMs?: number
+}
+
+/** What `watch()` uses of an `AbortSignal` (declared here so that the typings need no DOM or Node types). */
+export interface WatchSignal {
+  readonly aborted: boolean
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
 }
