@@ -256,6 +256,11 @@ export declare class VersionedFile {
    * mid-commit left half-written (see "Crash safety" in the README).
    */
   get recovered(): boolean
+  /**
+   * The file's format generation (its `data_version`): 4 for current files, 1
+   * for files of the first generation (no `data_version` attribute).
+   */
+  get dataVersion(): number
   /** Name of the current version (`'__first_version__'` when there is none). */
   get currentVersion(): string
   /** Makes a committed version the current one. */

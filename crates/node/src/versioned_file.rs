@@ -226,6 +226,13 @@ impl VersionedFile {
         guard(env, || Ok(self.inner.recovered()))
     }
 
+    /// The file's format generation (its `data_version`): 4 for current files, 1
+    /// for files of the first generation (no `data_version` attribute).
+    #[napi(getter)]
+    pub fn data_version(&self, env: &Env) -> Result<i64> {
+        guard(env, || Ok(self.inner.data_version()?))
+    }
+
     /// Name of the current version (`'__first_version__'` when there is none).
     #[napi(getter)]
     pub fn current_version(&self, env: &Env) -> Result<String> {

@@ -412,6 +412,16 @@ impl VersionedFile {
         self.lock().recovered
     }
 
+    /// The file's format generation, its `data_version` attribute: 4 for files
+    /// written by this library and by Python versioned-hdf5 since 1.8 (1 when the
+    /// attribute is absent: files of the first generation). A writable open may have
+    /// upgraded it (see [`open`]). `FILE_CLOSED` after [`close`](Self::close).
+    pub fn data_version(&self) -> Result<i64> {
+        let g = self.lock();
+        g.file()?;
+        Ok(g.data_version)
+    }
+
     /// Path the file was opened with.
     pub fn path(&self) -> String {
         self.lock().path.clone()
