@@ -1,7 +1,7 @@
 // The vh5 command line (bin/vh5.js), run as a real child process on files written here
 // and by Python versioned-hdf5 2.4.0 and 2.6.0: text and --json output, exit codes and
 // error codes, npy read back by NumPy, csv, progress bars under a pseudo-terminal
-// (util-linux `script`) and none when piped. About 60 vh5 processes, ~10 s on two cores.
+// (util-linux `script`) and none when piped. About 60 vh5 processes, ~15 s on two cores.
 import test from 'ava'
 import { execFile, execFileSync } from 'node:child_process'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
