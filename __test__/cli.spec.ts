@@ -42,7 +42,6 @@ async function vh5Tty(args: string[], env: Record<string, string> = {}, input = 
 // NumPy's dtype and shape of an .npy file, and each element as Python prints it.
 const npyLoad = `import json, sys
 import numpy as np
-a = np.load(sys.argv[1])
 def canon(x):
     if isinstance(x, bytes): return x.decode()
     if isinstance(x, (bool, np.bool_)): return str(bool(x))
@@ -50,11 +49,17 @@ def canon(x):
     if isinstance(x, (int, np.integer)): return str(int(x))
     if isinstance(x, tuple): return [canon(y) for y in x]
     return str(x)
-print(json.dumps({'dtype': str(a.dtype), 'shape': list(a.shape), 'flat': [canon(x) for x in a.reshape(-1).tolist()]}))`
+out = []
+for path in sys.argv[1:]:
+    a = np.load(path)
+    out.append({'dtype': str(a.dtype), 'shape': list(a.shape), 'flat': [canon(x) for x in a.reshape(-1).tolist()]})
+print(json.dumps(out))`
 
-/** What NumPy reads from an .npy file. */
-function numpyLoad(path: string): { dtype: string; shape: number[]; flat: any[] } {
-  return vpyWith(VENV26_PYTHON, npyLoad, path)
+interface Npy { dtype: string; shape: number[]; flat: any[] }
+
+/** What NumPy reads from .npy files (one Python process for all of them). */
+function numpyLoad(...paths: string[]): Npy[] {
+  return vpyWith(VENV26_PYTHON, npyLoad, ...paths)
 }
 
 // A history written here: a branch, µs timestamps, every dtype the npy writer handles.
@@ -175,12 +180,11 @@ test('cat --format npy: every dtype and shape as NumPy reads it', async (t) => {
     ['fixed', [], '|S5', [2], ['ab', 'hello']],
     ['m', ['--select', '1,2'], 'int64', [], ['6']],
   ]
-  for (const [path, extra, dtype, shape, flat] of cases) {
-    const out = tmpFile('cli-npy').replace(/\.h5$/, '.npy')
-    const r = await vh5(['cat', ours, path, ...extra, '--format', 'npy', '-o', out])
-    t.is(r.code, 0, r.stderr)
-    t.deepEqual(numpyLoad(out), { dtype, shape, flat }, `${path} ${extra.join(' ')}`)
-  }
+  const outs = cases.map(() => tmpFile('cli-npy').replace(/\.h5$/, '.npy'))
+  const runs = await Promise.all(cases.map(([path, extra], i) => vh5(['cat', ours, path, ...extra, '--format', 'npy', '-o', outs[i]])))
+  for (const r of runs) t.is(r.code, 0, r.stderr)
+  const got = numpyLoad(...outs)
+  cases.forEach(([path, extra, dtype, shape, flat], i) => t.deepEqual(got[i], { dtype, shape, flat }, `${path} ${extra.join(' ')}`))
 })
 
 test('cat of a large dataset streams block by block: npy and csv exact; a progress bar only on a terminal', async (t) => {
@@ -313,7 +317,7 @@ test('compound datasets (written with h5py as Python lays them out): json, csv, 
   t.is((await vh5(['cat', p, 'rec', '--format', 'csv'])).stdout, 'a,b,s,h\n1,0.5,ab,1.5\n-2,2.25,hello,-0.25\n3,-1,,65504\n')
   const out = tmpFile('cli-compound').replace(/\.h5$/, '.npy')
   t.is((await vh5(['cat', p, 'rec', '--format', 'npy', '-o', out])).code, 0)
-  const got = numpyLoad(out)
+  const [got] = numpyLoad(out)
   t.deepEqual(got, {
     dtype: "[('a', '<i4'), ('b', '<f8'), ('s', 'S5'), ('h', '<f2')]",
     shape: [3],

@@ -6,7 +6,6 @@
 // why it is built this way; README.md ("Command line (vh5)") shows it in use.
 
 const fs = require('node:fs')
-const { once } = require('node:events')
 const readline = require('node:readline')
 const { Command, CommanderError, Option } = require('commander')
 const cliProgress = require('cli-progress')
@@ -420,11 +419,28 @@ function compoundFields(dtype) {
 
 const isStringDtype = (dtype) => dtype === 'string' || dtype === 'ascii' || /^(S\d+|utf8\[\d+\])$/.test(dtype)
 
+/** The typed array `readInto` fills for a dtype (float16, strings and compounds have none). */
+const READ_INTO = {
+  bool: Uint8Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  float32: Float32Array,
+  float64: Float64Array,
+}
+
 /**
  * Reads the selection in blocks of whole output rows along its first sliced axis,
- * each at most about BLOCK_BYTES; calls `onBlock(data, rows)` in order.
+ * each at most about `blockBytes`; calls `onBlock(data, rows)` in order and awaits it.
+ * Numeric data is read into one array reused for every block (`readInto`), so memory
+ * stays at one block: `onBlock` must be done with `data` when it settles.
  */
-async function forEachBlock(ds, sel, onBlock, bar) {
+async function forEachBlock(ds, sel, onBlock, bar, blockBytes = BLOCK_BYTES) {
   const axes = resolveSelection(sel, ds.shape)
   const outShape = axes.filter((a) => a.index === undefined).map((a) => a.count)
   const k = axes.findIndex((a) => a.index === undefined)
@@ -436,14 +452,14 @@ async function forEachBlock(ds, sel, onBlock, bar) {
   const rows = outShape[0]
   const perRow = outShape.slice(1).reduce((x, y) => x * y, 1)
   const item = itemSize(ds.dtype) ?? 64
-  const step = Math.max(1, Math.floor(BLOCK_BYTES / Math.max(1, perRow * item)))
+  const step = Math.max(1, Math.floor(blockBytes / Math.max(1, perRow * item)))
   if (rows === 0 || perRow === 0) {
     await onBlock(null, rows)
     return
   }
-  const whole = sel.length === 0
-  if (whole && typeof ds.readBlocks === 'function' && !compoundFields(ds.dtype) && k === 0) {
-    // The bounded block reader, where this build has it.
+  const Kind = READ_INTO[ds.dtype]
+  if (!Kind && sel.length === 0 && typeof ds.readBlocks === 'function' && !compoundFields(ds.dtype)) {
+    // The library's bounded block reader, where this build has it.
     let done = 0
     for await (const block of ds.readBlocks({ rows: step })) {
       const data = ArrayBuffer.isView(block) || Array.isArray(block) ? block : block.data
@@ -454,12 +470,18 @@ async function forEachBlock(ds, sel, onBlock, bar) {
     }
     return
   }
+  const target = Kind ? new Kind(Math.min(rows, step) * perRow) : null
   for (let r0 = 0; r0 < rows; r0 += step) {
     const r1 = Math.min(rows, r0 + step)
-    await onBlock(await ds.read(blockSelection(axes, k, r0, r1)), r1 - r0)
+    const block = blockSelection(axes, k, r0, r1)
+    const data = target ? target.subarray(0, await ds.readInto(target, block)) : await ds.read(block)
+    await onBlock(data, r1 - r0)
     if (bar) bar.update(r1)
   }
 }
+
+// Text output holds a block as text too (several times its binary size): smaller blocks.
+const TEXT_BLOCK_BYTES = Math.max(1, BLOCK_BYTES >> 3)
 
 /** The shape of the selection's result (axes given an index are dropped). */
 function outputShape(ds, sel) {
@@ -635,10 +657,10 @@ function openOutput(path) {
     failed = e
   })
   return {
+    /** Settles when the stream is done with `chunk` (it may be a reused block). */
     async write(chunk) {
       if (failed) throw failed
-      // events.once also rejects on 'error', and removes both listeners.
-      if (!stream.write(chunk)) await once(stream, 'drain')
+      await new Promise((resolve, reject) => stream.write(chunk, (e) => (e ? reject(e) : resolve())))
       if (failed) throw failed
     },
     async end() {
@@ -718,6 +740,7 @@ async function writeCsv(ds, sel, shape, dtype, fields, out, startBar) {
       await out.write(`${lines.join('\n')}\n`)
     },
     startBar(),
+    TEXT_BLOCK_BYTES,
   )
 }
 
@@ -751,6 +774,7 @@ async function writeJsonData(ds, sel, shape, dtype, fields, out, startBar) {
       }
     },
     startBar(),
+    TEXT_BLOCK_BYTES,
   )
   await out.write(']\n')
 }

@@ -97,7 +97,8 @@ run_one() {
   cd "$dir/app"
   # Runs a command as the new user: a bare environment whose PATH holds only node and
   # npm (no cargo, cc, cmake or python can be reached).
-  u() { env -i HOME="$dir" PATH="$dir/bin" npm_config_cache="$dir/npm-cache" npm_config_update_notifier=false "$@"; }
+  # npx runs commands through a shell: /bin/sh, which every user has, named outright.
+  u() { env -i HOME="$dir" PATH="$dir/bin" npm_config_cache="$dir/npm-cache" npm_config_update_notifier=false npm_config_script_shell=/bin/sh "$@"; }
   [ "$(u node --version)" = "v$v" ] || { echo "  FAIL: node is $(u node --version), not v$v" >&2; return 1; }
   for tool in cargo cc gcc cmake python3 python; do
     if u /bin/sh -c "command -v $tool" >/dev/null; then echo "  FAIL: $tool is reachable" >&2; return 1; fi
