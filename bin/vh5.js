@@ -576,41 +576,23 @@ function encodeElement(data, i, dtype, t, buf, off) {
     buf.write(data[i], off, t.width, 'utf8')
     return
   }
-  switch (dtype) {
-    case 'float16':
-      buf.writeUInt16LE(halfBits(data[i]), off)
-      return
-    case 'bool':
-    case 'uint8':
-      buf.writeUInt8(data[i], off)
-      return
-    case 'int8':
-      buf.writeInt8(data[i], off)
-      return
-    case 'int16':
-      buf.writeInt16LE(data[i], off)
-      return
-    case 'uint16':
-      buf.writeUInt16LE(data[i], off)
-      return
-    case 'int32':
-      buf.writeInt32LE(data[i], off)
-      return
-    case 'uint32':
-      buf.writeUInt32LE(data[i], off)
-      return
-    case 'int64':
-      buf.writeBigInt64LE(data[i], off)
-      return
-    case 'uint64':
-      buf.writeBigUInt64LE(data[i], off)
-      return
-    case 'float32':
-      buf.writeFloatLE(data[i], off)
-      return
-    default:
-      buf.writeDoubleLE(data[i], off)
-  }
+  if (dtype === 'float16') buf.writeUInt16LE(halfBits(data[i]), off)
+  else buf[BUFFER_WRITE[dtype]](data[i], off)
+}
+
+/** The Buffer method that writes one element of a numeric dtype, little-endian. */
+const BUFFER_WRITE = {
+  bool: 'writeUInt8',
+  uint8: 'writeUInt8',
+  int8: 'writeInt8',
+  int16: 'writeInt16LE',
+  uint16: 'writeUInt16LE',
+  int32: 'writeInt32LE',
+  uint32: 'writeUInt32LE',
+  int64: 'writeBigInt64LE',
+  uint64: 'writeBigUInt64LE',
+  float32: 'writeFloatLE',
+  float64: 'writeDoubleLE',
 }
 
 function npyHeader(descr, shape) {
