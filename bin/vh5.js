@@ -863,15 +863,37 @@ async function cmdDiff(file, a, b, opts) {
     const changes = await vf.diff(a, b, options)
     if (opts.json) return printJson(changes)
     if (!changes.length) process.stdout.write(`no differences between ${a} and ${b}\n`)
-    for (const c of changes) {
-      const { path, status, regions, ...rest } = c
-      let line = `${status.padEnd(8)} ${path}`
-      if (regions?.length) line += `  regions ${regions.map((r) => r.map(([s, e]) => `${s}:${e}`).join(',')).join(' ')}`
-      const extra = Object.entries(rest).filter(([, val]) => val !== undefined && val !== null && !(Array.isArray(val) && !val.length))
-      if (extra.length) line += `  ${extra.map(([k, val]) => `${k} ${JSON.stringify(jsonable(val))}`).join('  ')}`
-      process.stdout.write(`${line}\n`)
-    }
+    for (const c of changes) process.stdout.write(diffText(c))
   })
+}
+
+/** A dataset's difference as text: status, path, what changed, its regions (and their values). */
+function diffText(c) {
+  const boxText = (r) => (Array.isArray(r) ? r : r.box).map(([s, e]) => `${s}:${e}`).join(',')
+  const parts = [`${c.status.padEnd(8)} ${c.path}`]
+  const change = (what, changed, from, to, fmt) => {
+    if (changed) parts.push(`${what} ${fmt(from)} → ${fmt(to)}`)
+  }
+  change('shape', c.shapeChanged, c.oldShape, c.newShape, shapeText)
+  change('dtype', c.dtypeChanged, c.oldDtype, c.newDtype, String)
+  change('fill', c.fillValueChanged, c.oldFillValue, c.newFillValue, show)
+  change('chunks', c.chunksChanged, c.oldChunks, c.newChunks, shapeText)
+  if (c.status === 'added' && c.newShape) parts.push(`${c.newDtype} ${shapeText(c.newShape)}`)
+  if (c.status === 'removed' && c.oldShape) parts.push(`${c.oldDtype} ${shapeText(c.oldShape)}`)
+  if (c.attrs?.length) parts.push(`attrs ${c.attrs.join(',')}`)
+  const regions = c.regions ?? []
+  if (regions.length) parts.push(`regions ${regions.map(boxText).join(' ')}`)
+  let text = `${parts.join('  ')}\n`
+  for (const r of regions) {
+    if (r && ('old' in r || 'new' in r)) text += `  ${boxText(r)}  old ${valuesText(r.old)}  new ${valuesText(r.new)}\n`
+  }
+  return text
+}
+
+function valuesText(v) {
+  if (v === null || v === undefined) return '-'
+  if (ArrayBuffer.isView(v) || Array.isArray(v)) return show(v)
+  return `{${Object.entries(v).map(([k, x]) => `${k}: ${show(x)}`).join(', ')}}`
 }
 
 async function cmdDelete(file, names, opts) {
@@ -894,24 +916,22 @@ async function cmdDelete(file, names, opts) {
 
 async function runCompact(vf) {
   const before = fs.statSync(vf.path).size
-  const bar = progressBar('compact', 100, '%')
+  const bar = progressBar('compact', 1, 'steps')
   let result
   try {
     result = await vf.compact({
       onProgress: (p) => {
-        // A fraction, a percentage, or { done, total }: whichever the method reports.
-        if (!bar) return
-        const f = typeof p === 'number' ? (p > 1 ? p / 100 : p) : p?.total ? p.done / p.total : null
-        if (f !== null && Number.isFinite(f)) bar.update(Math.round(f * 100))
+        if (bar && p && p.total > 0) {
+          bar.setTotal(p.total)
+          bar.update(p.done)
+        }
       },
     })
   } finally {
-    if (bar) {
-      bar.update(100)
-      bar.stop()
-    }
+    if (bar) bar.stop()
   }
-  return { bytesBefore: before, bytesAfter: fs.statSync(vf.path).size, ...(result && typeof result === 'object' ? { result } : {}) }
+  const after = fs.statSync(vf.path).size
+  return { bytesBefore: result?.bytesBefore ?? before, bytesAfter: result?.bytesAfter ?? after }
 }
 
 function printCompacted(c) {
