@@ -35,6 +35,7 @@ pub mod floor;
 pub mod grid;
 mod h5;
 pub mod hash;
+pub mod history;
 pub mod host;
 pub mod layout;
 pub mod stage;
@@ -57,6 +58,7 @@ pub use file::{
 pub use grid::AxisSel;
 pub use h5::{Compression, Filters};
 pub use hash::HashKind;
+pub use history::{CompactStats, DatasetDiff, DiffOptions, DiffRegion, DiffStatus, Progress};
 pub use stage::{CreateOptions, SharedBytes, StageOptions, StagedNode, StagedVersion};
 pub use strings::Values;
 pub use values::{Column, Decoded, Scalar};

@@ -2,11 +2,12 @@
 //! datasets point at — and reports each problem with its location, without changing
 //! the file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::error::Result;
 use crate::file::{walk_version, VersionedFile};
 use crate::h5;
+use crate::hash::{HashKind, HASH_ATTR};
 use crate::layout::{data_group_path, version_group_path, DATA_VERSION, FIRST_VERSION};
 use crate::layout::{raw_data_path, versions_path, RAW_DATA};
 use crate::strings::{hash_elements, StrPool};
@@ -68,6 +69,7 @@ impl VersionedFile {
         let mut g = self.lock();
         g.file()?;
         let mut rep = Report::default();
+        let mut unmarked_blake3: HashSet<String> = HashSet::new();
         if let Err(e) = g.current_committed() {
             rep.problems.push(Problem {
                 location: versions_path(),
@@ -365,7 +367,20 @@ impl VersionedFile {
                     continue;
                 }
                 let got = hash_elements(kind, &meta.dtype, &bytes, &pool, &u.extent);
-                if got != hash {
+                if got != hash
+                    && kind == HashKind::Sha256
+                    && hash_elements(HashKind::Blake3, &meta.dtype, &bytes, &pool, &u.extent)
+                        == hash
+                {
+                    // Python's delete_versions and modify_metadata rewrite a hash table
+                    // without the attribute that names our hash function.
+                    if unmarked_blake3.insert(raw_path.clone()) {
+                        rep.warnings.push(Problem {
+                            location: raw_path.clone(),
+                            message: format!("its hash table holds {} hashes but lost the '{HASH_ATTR}' attribute that says so (Python's delete_versions and modify_metadata rewrite the table without it): the data is whole; new chunks are hashed with SHA-256 here, so they are not deduplicated against the old ones", HashKind::Blake3.name()),
+                        });
+                    }
+                } else if got != hash {
                     rep.problems.push(Problem {
                         location: at,
                         message: format!("stored chunk does not match its {} hash: the data changed after it was written", kind.name()),

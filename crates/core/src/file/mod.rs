@@ -33,7 +33,7 @@ pub(crate) use catalog::{Catalog, DatasetFacts};
 pub use catalog::{CatalogStats, DEFAULT_CATALOG_BYTES};
 
 pub use read::ReadSink;
-pub(crate) use read::{gather, read_result, ChunkBytes};
+pub(crate) use read::{gather, read_mapped, read_result, ChunkBytes};
 pub(crate) use storage::DataGroup;
 pub(crate) use tree::{read_user_attrs, walk_version, Tree};
 
@@ -45,7 +45,7 @@ use crate::dtype::Dtype;
 use crate::error::{bail, err, Error, ErrorKind, Result};
 use crate::grid::ChunkCoord;
 use crate::h5::{self, Filters, Hid};
-use open::writers;
+pub(crate) use open::writers;
 
 /// How to open a file (h5py's modes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,7 +253,18 @@ impl Inner {
     /// the driver saw no I/O error (the caller's own error stands).
     pub(crate) fn after_io_fault(&mut self, context: &str) -> Option<Error> {
         let fault = h5::io_fault(self.file.as_ref()?)?;
-        let mut e = fault.to_error(context);
+        let e = fault.to_error(context);
+        Some(self.reopen_rolled_back(e))
+    }
+
+    /// Puts the file back as the last checkpoint left it (the undo journal's old bytes
+    /// written back, the file cut to its checkpoint length) and opens this state anew
+    /// over it; returns `e` with what became of the handle appended. For an operation
+    /// that failed part way through its transaction ([`after_io_fault`] for I/O
+    /// errors; history rewrites for any error).
+    ///
+    /// [`after_io_fault`]: Self::after_io_fault
+    pub(crate) fn reopen_rolled_back(&mut self, mut e: Error) -> Error {
         let rolled = self.file.as_ref().map(h5::roll_back);
         let staging = std::mem::take(&mut self.staging);
         let cache_bytes = self.chunks.capacity();
@@ -275,15 +286,12 @@ impl Inner {
         }
         let reopen = match rolled {
             Some(Err(r)) => Err(r),
-            _ => VersionedFile::open(&self.path, Mode::ReadWrite).and_then(|vf| {
-                Arc::try_unwrap(vf.inner)
-                    .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-                    .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
-            }),
+            _ => Inner::open_fresh(&self.path),
         };
         match reopen {
             Ok(mut fresh) => {
                 fresh.staging = staging;
+                fresh.catalog.follow(self.catalog.generation());
                 fresh.chunks.set_capacity(cache_bytes);
                 *self = fresh;
                 e.message.push_str(
@@ -297,7 +305,17 @@ impl Inner {
                 ));
             }
         }
-        Some(e)
+        e
+    }
+
+    /// The state of `path` opened anew for writing (to replace a state whose view of
+    /// the file is stale).
+    pub(crate) fn open_fresh(path: &str) -> Result<Inner> {
+        VersionedFile::open(path, Mode::ReadWrite).and_then(|vf| {
+            Arc::try_unwrap(vf.inner)
+                .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+                .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
+        })
     }
 
     pub(crate) fn require_writable(&self) -> Result<()> {

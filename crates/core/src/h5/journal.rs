@@ -166,7 +166,14 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
         Err(e) => return Err(io_error("reading the journal", &jpath, e)),
     };
     if jlen == 0 {
-        // Between two transactions (a writer may have the file open): nothing to undo.
+        // Between two transactions: nothing to undo. A writer may have the file open
+        // (its journal is live); when none has (the lock is free), the journal is a
+        // leftover of one that died between transactions, and goes.
+        if let Ok(file) = OpenOptions::new().read(true).write(true).open(path) {
+            if file.try_lock().is_ok() {
+                let _ = std::fs::remove_file(&jpath);
+            }
+        }
         return Ok(false);
     }
     if !path.exists() {
