@@ -79,6 +79,35 @@ impl Mode {
     }
 }
 
+/// What a returned commit survives (docs/design/007-power-loss-durability.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `'process'` (the default): a commit that returned survives the death of the
+    /// process (SIGKILL, OOM kill, a crash); nothing is synced, so a power loss or an
+    /// operating-system crash may lose it (never half of it, if the disk keeps the
+    /// order of writes, which is not promised either).
+    #[default]
+    Process,
+    /// `'fsync'`: a commit returns only once it is on stable storage, and survives
+    /// power loss too; a half-done one is rolled back at the next open. Costs a few
+    /// fsyncs per commit.
+    Fsync,
+}
+
+impl Durability {
+    /// Parses `'process'` or `'fsync'`.
+    pub fn parse(s: &str) -> Result<Durability> {
+        Ok(match s {
+            "process" => Durability::Process,
+            "fsync" => Durability::Fsync,
+            _ => bail!(
+                InvalidArgument,
+                "unknown durability '{s}': use 'process' (the default) or 'fsync'"
+            ),
+        })
+    }
+}
+
 /// Metadata of one version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VersionInfo {
@@ -167,6 +196,8 @@ pub(crate) struct Inner {
     pub registered: Option<std::path::PathBuf>,
     /// Whether opening rolled back an interrupted commit.
     pub recovered: bool,
+    /// What a returned commit survives (kept for a reopen after an I/O fault).
+    pub durability: Durability,
 }
 
 impl Drop for Inner {
@@ -275,11 +306,13 @@ impl Inner {
         }
         let reopen = match rolled {
             Some(Err(r)) => Err(r),
-            _ => VersionedFile::open(&self.path, Mode::ReadWrite).and_then(|vf| {
-                Arc::try_unwrap(vf.inner)
-                    .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-                    .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
-            }),
+            _ => VersionedFile::open_with(&self.path, Mode::ReadWrite, self.durability).and_then(
+                |vf| {
+                    Arc::try_unwrap(vf.inner)
+                        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+                        .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
+                },
+            ),
         };
         match reopen {
             Ok(mut fresh) => {
@@ -410,6 +443,11 @@ impl VersionedFile {
     /// between two flushes; see [`h5::journal`]).
     pub fn recovered(&self) -> bool {
         self.lock().recovered
+    }
+
+    /// What a returned commit survives (the `durability` the file was opened with).
+    pub fn durability(&self) -> Durability {
+        self.lock().durability
     }
 
     /// Path the file was opened with.

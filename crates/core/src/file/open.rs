@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Catalog, Inner, Mode, VersionInfo, VersionedFile, DEFAULT_CATALOG_BYTES};
+use super::{Catalog, Durability, Inner, Mode, VersionInfo, VersionedFile, DEFAULT_CATALOG_BYTES};
 use crate::attrs::AttrValue;
 use crate::cache::{ChunkCache, DEFAULT_READ_CACHE_BYTES};
 use crate::error::{bail, err, ErrorKind, Result};
@@ -53,8 +53,17 @@ pub(crate) fn read_version_info(vgroup: &Hid, name: &str) -> Result<VersionInfo>
 
 impl VersionedFile {
     /// Opens (or creates) a versioned file. A writable file without `_version_data`
-    /// is initialised as Python versioned-hdf5 does.
+    /// is initialised as Python versioned-hdf5 does. Commits survive the death of the
+    /// process ([`Durability::Process`]); see [`open_with`](Self::open_with).
     pub fn open(path: &str, mode: Mode) -> Result<VersionedFile> {
+        VersionedFile::open_with(path, mode, Durability::Process)
+    }
+
+    /// [`open`](Self::open) with a choice of what a returned commit survives:
+    /// [`Durability::Fsync`] makes every commit (and every other write) durable
+    /// across power loss before it returns.
+    pub fn open_with(path: &str, mode: Mode, durability: Durability) -> Result<VersionedFile> {
+        let fsync = durability == Durability::Fsync;
         let exists = Path::new(path).exists();
         let how = match mode {
             Mode::Read | Mode::ReadWrite if !exists => {
@@ -93,7 +102,7 @@ impl VersionedFile {
                 }
             }
         }
-        let file = h5::file_open(path, how).map_err(|e| {
+        let file = h5::file_open_with(path, how, fsync).map_err(|e| {
             if e.kind == ErrorKind::Hdf5Error && e.message.contains("already open") {
                 // libhdf5 keeps one handle per file per process: an open read-only
                 // handle here blocks a writer here.
@@ -221,6 +230,7 @@ impl VersionedFile {
             data_version,
             registered: None,
             recovered,
+            durability,
         };
         inner.rebuild_time_index();
         if writable {

@@ -29,9 +29,15 @@ pub(crate) enum FileOpen {
 /// Opens or creates an HDF5 file, through the journal file driver ([`journal`]).
 /// A transaction a dead writer left in the file's journal is rolled back first.
 pub(crate) fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
+    file_open_with(path, how, false)
+}
+
+/// [`file_open`]; with `fsync`, a writable file's checkpoints are durable across
+/// power loss (the journal driver's `fsync` durability).
+pub(crate) fn file_open_with(path: &str, how: FileOpen, fsync: bool) -> Result<Hid> {
     let c = cstr(path)?;
     journal::recover(std::path::Path::new(path))?;
-    let fapl = journal::fapl()?;
+    let fapl = journal::fapl(fsync)?;
     journal::take_last_fault();
     let opened = locked(|| {
         let f = fapl.id();

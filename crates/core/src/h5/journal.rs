@@ -23,9 +23,13 @@
 //! covers is issued, so a torn last record (the writer died appending it) covers a
 //! write that never happened and is ignored.
 //!
-//! The guarantee rests on the kernel keeping the order of `write`s, which holds when
-//! the process dies (SIGKILL, OOM kill, abort) but not when the machine loses power:
-//! nothing here calls `fsync` on the commit path.
+//! By default the guarantee rests on the kernel keeping the order of `write`s, which
+//! holds when the process dies (SIGKILL, OOM kill, abort) but not when the machine
+//! loses power. A file opened with `fsync` durability ([`fapl`]`(true)`, see
+//! [`Durable`]) adds the barriers that keep it across power loss too: a journal record
+//! is on stable storage before the overwrite it protects, the file before the journal
+//! is emptied, the emptied journal before the checkpoint returns, and the directory
+//! when the journal is created or removed.
 
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr, CString};
@@ -42,7 +46,7 @@ use hdf5_sys::h5f::{H5Fget_vfd_handle, H5F_ACC_CREAT, H5F_ACC_EXCL};
 use hdf5_sys::h5f::{H5F_ACC_RDWR, H5F_ACC_TRUNC};
 use hdf5_sys::h5fd::{H5FD_class_t, H5FDregister};
 use hdf5_sys::h5i::hid_t;
-use hdf5_sys::h5p::{H5Pcreate, H5Pset_driver, H5P_CLS_FILE_ACCESS};
+use hdf5_sys::h5p::{H5Pcreate, H5Pget_driver_info, H5Pset_driver, H5P_CLS_FILE_ACCESS};
 
 use super::{h5err, locked, Hid};
 use crate::error::{bail, Error, ErrorKind, Result};
@@ -217,6 +221,10 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
         }
     };
     std::fs::remove_file(&jpath).map_err(|e| io_error("removing the journal", &jpath, e))?;
+    if rolled {
+        // The journal's removal reaches the disk before anything writes the file again.
+        sync_dir(&jpath).map_err(|e| io_error("syncing the directory of", &jpath, e))?;
+    }
     Ok(rolled)
 }
 
@@ -359,6 +367,41 @@ struct JFile {
     scratch: Vec<u8>,
     /// How many bytes of `scratch` the last [`JFile::changed_span`] read.
     known: usize,
+    /// Power-loss durability: the fsyncs this file still owes.
+    durable: Durable,
+}
+
+/// The `fsync` durability of one writable file ([`fapl`]`(true)`): which barriers are
+/// owed. Off (the default), nothing is synced on the commit path and a commit survives
+/// the death of the process, not a power loss. On:
+/// - the directory is synced when the journal is created ([`JFile::write_journal`]) or
+///   removed (`cb_close`), and at the first checkpoint of a file this open created;
+/// - the journal is synced before any change to the file that follows a journal write
+///   ([`JFile::before_change`]): a record (and the header, which says where a roll-back
+///   cuts the file) is durable before the overwrite it protects;
+/// - at a checkpoint the file is synced, then the journal emptied and synced
+///   ([`JFile::checkpoint`]): the emptying is the commit point, and it returns only once
+///   the commit is on stable storage.
+#[derive(Default)]
+struct Durable {
+    on: bool,
+    /// Journal bytes written since the journal's last fsync.
+    journal_dirty: bool,
+    /// File bytes written or cut since the file's last fsync.
+    file_dirty: bool,
+    /// The file's directory entry is new (created by this open) and not synced yet.
+    new_entry: bool,
+}
+
+/// Syncs the directory holding the journal `jpath` (its creation or removal, or its
+/// file's creation, reaches the disk).
+fn sync_dir(jpath: &Path) -> std::io::Result<()> {
+    let dir = match jpath.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    trace::push_for(jpath, || trace::Op::SyncDir);
+    File::open(dir)?.sync_all()
 }
 
 impl JFile {
@@ -382,10 +425,79 @@ impl JFile {
                         j.path.display()
                     )));
                 }
+                trace::push_for(&j.path, || trace::Op::CreateJournal);
+                if self.durable.on {
+                    sync_dir(&j.path)?;
+                }
                 j.file.insert(f)
             }
         };
-        f.write_all_at(bytes, at)
+        trace::push_for(&j.path, || {
+            trace::Op::Write(trace::Target::Journal, at, bytes.to_vec())
+        });
+        f.write_all_at(bytes, at)?;
+        self.durable.journal_dirty = true;
+        Ok(())
+    }
+
+    /// Before a change to the file (a write or a cut): under `fsync` durability, the
+    /// journal written so far (the header, and the records of the bytes this change
+    /// overwrites) is synced first. The change is traced for the crash-state tests.
+    fn before_change(&mut self, op: impl FnOnce() -> trace::Op) -> std::io::Result<()> {
+        if self.durable.on && self.durable.journal_dirty {
+            if let Some(f) = self.journal.as_ref().and_then(|j| j.file.as_ref()) {
+                if let Some(j) = self.journal.as_ref() {
+                    trace::push_for(&j.path, || trace::Op::Sync(trace::Target::Journal));
+                }
+                f.sync_data()?;
+            }
+            self.durable.journal_dirty = false;
+        }
+        if let Some(j) = self.journal.as_ref() {
+            trace::push_for(&j.path, op);
+        }
+        self.durable.file_dirty = true;
+        Ok(())
+    }
+
+    /// Under `fsync` durability, makes the file's changes durable (and its directory
+    /// entry, when this open created it): before the journal is emptied.
+    fn sync_file(&mut self) -> std::io::Result<()> {
+        if !self.durable.on {
+            return Ok(());
+        }
+        let Some(jpath) = self.journal.as_ref().map(|j| j.path.clone()) else {
+            return Ok(());
+        };
+        if self.durable.file_dirty {
+            trace::push_for(&jpath, || trace::Op::Sync(trace::Target::File));
+            self.file.sync_data()?;
+            self.durable.file_dirty = false;
+        }
+        if self.durable.new_entry {
+            sync_dir(&jpath)?;
+            self.durable.new_entry = false;
+        }
+        Ok(())
+    }
+
+    /// Empties the journal (the commit point); under `fsync` durability the file is
+    /// synced before and the journal after.
+    fn empty_journal(&mut self) -> std::io::Result<()> {
+        self.sync_file()?;
+        let on = self.durable.on;
+        if let Some(j) = self.journal.as_ref() {
+            if let Some(f) = j.file.as_ref() {
+                trace::push_for(&j.path, || trace::Op::SetLen(trace::Target::Journal, 0));
+                f.set_len(0)?;
+                if on {
+                    trace::push_for(&j.path, || trace::Op::Sync(trace::Target::Journal));
+                    f.sync_data()?;
+                }
+            }
+        }
+        self.durable.journal_dirty = false;
+        Ok(())
     }
 
     /// Starts a transaction if none is open: the journal's header goes first, so a
@@ -550,17 +662,17 @@ impl JFile {
         let base_eof = j.base_eof;
         if let Some(p) = parse(&bytes) {
             for (off, data) in &p.records {
+                self.before_change(|| trace::Op::Write(trace::Target::File, *off, data.clone()))?;
                 self.file.write_all_at(data, *off)?;
             }
         }
+        self.before_change(|| trace::Op::SetLen(trace::Target::File, base_eof))?;
         self.file.set_len(base_eof)?;
         self.eof = base_eof;
         // The new open of the file takes the lock (libhdf5 may never close this one).
         let _ = self.file.unlock();
+        self.empty_journal()?;
         if let Some(j) = self.journal.as_mut() {
-            if let Some(f) = j.file.as_ref() {
-                f.set_len(0)?;
-            }
             j.len = 0;
             j.saved = Saved::default();
         }
@@ -573,13 +685,14 @@ impl JFile {
         let Some(j) = self.journal.as_mut() else {
             return Ok(());
         };
-        if j.len != 0 {
-            if let Some(f) = j.file.as_ref() {
-                fault_point()?;
-                f.set_len(0)?;
-            }
-            j.len = 0;
+        if j.len != 0 && j.file.is_some() {
+            fault_point()?;
+            self.empty_journal()?;
         }
+        let Some(j) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        j.len = 0;
         j.saved = Saved::default();
         j.base_eof = eof;
         j.failed = false;
@@ -710,9 +823,15 @@ fn overflow(addr: haddr_t, size: u64) -> bool {
 unsafe extern "C" fn cb_open(
     name: *const c_char,
     flags: c_uint,
-    _fapl: hid_t,
+    fapl: hid_t,
     maxaddr: haddr_t,
 ) -> *mut c_void {
+    // SAFETY: a valid access property list; its driver info, when set, is the copy
+    // libhdf5 made of one `DurabilityInfo` ([`fapl`]).
+    let fsync = unsafe {
+        let info = H5Pget_driver_info(fapl) as *const DurabilityInfo;
+        !info.is_null() && (*info).fsync != 0
+    };
     if name.is_null() || maxaddr == 0 || maxaddr > MAXADDR {
         push(*H5E_BADVALUE, "invalid file name or maximum address");
         return std::ptr::null_mut();
@@ -773,6 +892,11 @@ unsafe extern "C" fn cb_open(
         journal,
         scratch: Vec::new(),
         known: 0,
+        durable: Durable {
+            on: fsync && rw,
+            new_entry: flags & (H5F_ACC_CREAT | H5F_ACC_TRUNC) != 0,
+            ..Durable::default()
+        },
     });
     let raw = Box::into_raw(jf) as *mut c_void;
     open_files().insert(raw as usize);
@@ -824,7 +948,10 @@ unsafe extern "C" fn cb_close(f: *mut c_void) -> herr_t {
     if (clean && jf.checkpoint().is_ok()) || undone {
         if let Some(j) = &jf.journal {
             if j.file.is_some() {
-                let _ = std::fs::remove_file(&j.path);
+                trace::push_for(&j.path, || trace::Op::RemoveJournal);
+                if std::fs::remove_file(&j.path).is_ok() && jf.durable.on {
+                    let _ = sync_dir(&j.path);
+                }
             }
         }
     }
@@ -982,7 +1109,12 @@ unsafe extern "C" fn cb_write(
         );
         return -1;
     }
-    if let Err(e) = fault_point().and_then(|()| jf.file.write_all_at(data, addr)) {
+    let r = fault_point()
+        .and_then(|()| {
+            jf.before_change(|| trace::Op::Write(trace::Target::File, addr, data.to_vec()))
+        })
+        .and_then(|()| jf.file.write_all_at(data, addr));
+    if let Err(e) = r {
         let p = jf.path();
         jf.mark_failed("writing", p.as_deref(), &e);
         push(*H5E_WRITEERROR, &format!("file write failed: {e}"));
@@ -1004,6 +1136,8 @@ unsafe extern "C" fn cb_truncate(f: *mut c_void, _dxpl: hid_t, _closing: u8) -> 
     }
     let r = jf.save(jf.eoa, jf.eof, (0, &[])).and_then(|()| {
         fault_point()?;
+        let eoa = jf.eoa;
+        jf.before_change(|| trace::Op::SetLen(trace::Target::File, eoa))?;
         jf.file.set_len(jf.eoa)
     });
     match r {
@@ -1189,6 +1323,8 @@ macro_rules! class {
         c.lock = cb_lock as Cb;
         c.unlock = cb_unlock as Cb;
         c.fl_map = FL_MAP;
+        // Driver info: one `DurabilityInfo`, which libhdf5 copies and frees itself.
+        c.fapl_size = std::mem::size_of::<DurabilityInfo>();
         $(c.$extra = $v;)*
         Box::leak(Box::new(c)) as *const $ty as *const H5FD_class_t
     }};
@@ -1225,9 +1361,21 @@ fn driver() -> Result<hid_t> {
     r.clone().map_err(|m| Error::new(ErrorKind::Hdf5Error, m))
 }
 
-/// A file access property list that opens files with this driver.
-pub(crate) fn fapl() -> Result<Hid> {
+/// The driver info of a file access property list of this driver (plain data, so
+/// libhdf5 copies it byte for byte).
+#[repr(C)]
+struct DurabilityInfo {
+    /// Non-zero: `fsync` durability ([`Durable`]).
+    fsync: u32,
+}
+
+/// A file access property list that opens files with this driver; with `fsync`, a
+/// writable file gets power-loss durability ([`Durable`]).
+pub(crate) fn fapl(fsync: bool) -> Result<Hid> {
     let id = driver()?;
+    let info = DurabilityInfo {
+        fsync: u32::from(fsync),
+    };
     locked(|| {
         // SAFETY: creating a property list of a library class.
         let fapl = unsafe { H5Pcreate(*H5P_CLS_FILE_ACCESS) };
@@ -1235,8 +1383,16 @@ pub(crate) fn fapl() -> Result<Hid> {
             return Err(h5err("creating a file access property list"));
         }
         let fapl = Hid(fapl);
-        // SAFETY: valid plist and driver ids; the driver takes no driver info.
-        if unsafe { H5Pset_driver(fapl.id(), id, std::ptr::null()) } < 0 {
+        // SAFETY: valid plist and driver ids; the driver info is a `DurabilityInfo`,
+        // which libhdf5 copies (`fapl_size` bytes) before this returns.
+        if unsafe {
+            H5Pset_driver(
+                fapl.id(),
+                id,
+                &info as *const DurabilityInfo as *const c_void,
+            )
+        } < 0
+        {
             return Err(h5err("selecting the journal file driver"));
         }
         // SAFETY: valid file access plist.
@@ -1332,6 +1488,107 @@ pub(crate) fn checkpoint(file: &Hid) -> Result<()> {
             }
         })
     })
+}
+
+/// A trace of what the driver does to one file and its journal (writes, cuts, fsyncs,
+/// the journal's creation and removal), for the power-loss crash-state tests: they
+/// replay subsets of it. Test builds only (`test-hooks`); without the feature every
+/// call is empty and compiles away.
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    allow(
+        dead_code,
+        unreachable_pub,
+        reason = "only test builds read the trace; the published build traces nothing"
+    )
+)]
+pub mod trace {
+    use std::path::Path;
+    #[cfg(feature = "test-hooks")]
+    use std::path::PathBuf;
+
+    /// Which file an operation is on.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Target {
+        /// The HDF5 file.
+        File,
+        /// Its journal.
+        Journal,
+    }
+
+    /// One operation on the file or its journal, in the order the driver issued it.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum Op {
+        /// `bytes` written at an offset.
+        Write(Target, u64, Vec<u8>),
+        /// The length set (a cut or an extension).
+        SetLen(Target, u64),
+        /// An fsync (`fdatasync`) of the target.
+        Sync(Target),
+        /// The journal created (a new directory entry).
+        CreateJournal,
+        /// The journal removed.
+        RemoveJournal,
+        /// An fsync of the directory.
+        SyncDir,
+        /// A mark the test puts in ([`mark`]): an operation returned here.
+        Mark,
+    }
+
+    /// The traced file's journal path, and the operations so far.
+    #[cfg(feature = "test-hooks")]
+    type Traced = Option<(PathBuf, Vec<Op>)>;
+
+    #[cfg(feature = "test-hooks")]
+    fn state() -> std::sync::MutexGuard<'static, Traced> {
+        static S: std::sync::OnceLock<std::sync::Mutex<Traced>> = std::sync::OnceLock::new();
+        S.get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts tracing the operations on the file at `path` (and its journal).
+    #[cfg(feature = "test-hooks")]
+    pub fn start(path: &Path) {
+        *state() = Some((super::journal_path(path), Vec::new()));
+    }
+
+    /// Stops tracing; the operations since [`start`].
+    #[cfg(feature = "test-hooks")]
+    pub fn stop() -> Vec<Op> {
+        state().take().map(|(_, ops)| ops).unwrap_or_default()
+    }
+
+    /// Runs the recovery every open runs first (the roll-back of an interrupted
+    /// transaction), without opening the file: a state that recovery does not bring
+    /// back to a committed one is a damaged HDF5 file, which libhdf5 need not open.
+    #[cfg(feature = "test-hooks")]
+    pub fn recover(path: &Path) -> crate::Result<bool> {
+        super::recover(path)
+    }
+
+    /// Puts a [`Op::Mark`] in the trace (the test's "a commit returned here").
+    #[cfg(feature = "test-hooks")]
+    pub fn mark() {
+        if let Some((_, ops)) = state().as_mut() {
+            ops.push(Op::Mark);
+        }
+    }
+
+    /// Traces `op()` on the file whose journal is `journal`, if that one is traced.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn push_for(journal: &Path, op: impl FnOnce() -> Op) {
+        if let Some((p, ops)) = state().as_mut() {
+            if p == journal {
+                ops.push(op());
+            }
+        }
+    }
+
+    /// Without the `test-hooks` feature nothing is traced (`op` is never called).
+    #[cfg(not(feature = "test-hooks"))]
+    #[inline(always)]
+    pub(crate) fn push_for(_journal: &Path, _op: impl FnOnce() -> Op) {}
 }
 
 #[cfg(test)]

@@ -171,7 +171,7 @@ mod vds;
 pub(crate) use attrs::{
     attr_exists, attr_names, delete_attr, read_attr, write_attr, write_new_attr,
 };
-pub(crate) use file::{close_leftover_objects, file_flush, file_open};
+pub(crate) use file::{close_leftover_objects, file_flush, file_open, file_open_with};
 pub(crate) use file::{open_object_count, FileOpen};
 pub(crate) use filters::{ds_chunk_dims, ds_fill, ds_filters, pipeline};
 pub use filters::{Compression, Filters};
