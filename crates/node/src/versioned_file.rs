@@ -95,10 +95,18 @@ pub struct VersionInfo {
 /// One finding of `verify`.
 #[napi(object)]
 pub struct VerifyProblem {
-    /// Where: a version name, `version:path`, or `/_version_data/<path> slot at row N`.
+    /// Where, as text: a version name, `version:path`, `version:path chunk at [..] ->
+    /// /_version_data/<path> slot N`, or `/_version_data/<path>` with its hash-table row
+    /// or slot and the version that maps it.
     pub location: String,
     /// What is wrong.
     pub message: String,
+    /// The version that refers to what is wrong (the first by name when several do).
+    pub version: Option<String>,
+    /// The dataset's path, for a problem in a dataset or its stored data.
+    pub dataset: Option<String>,
+    /// The slot of the dataset's raw_data, which is also its hash-table row.
+    pub slot: Option<i64>,
 }
 
 /// What `verify` found.
@@ -129,6 +137,9 @@ impl From<vh5::Report> for VerifyReport {
                 .map(|p| VerifyProblem {
                     location: p.location,
                     message: p.message,
+                    version: p.version,
+                    dataset: p.dataset,
+                    slot: p.slot.map(|s| s as i64),
                 })
                 .collect()
         };

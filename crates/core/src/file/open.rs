@@ -95,12 +95,31 @@ impl VersionedFile {
         let recovered = h5::journal::recover(Path::new(path))?;
         if mode == Mode::Truncate && exists {
             // libhdf5 truncates before it takes its file lock: take the lock first, so
-            // a file another process is writing is refused, not emptied.
-            if let Err(e) = h5::file_open(path, h5::FileOpen::Write) {
-                if e.kind == ErrorKind::FileLocked {
-                    return Err(e);
+            // a file another process is writing is refused, not emptied; and a file
+            // whose journal cannot be created is refused before it is emptied.
+            match h5::file_open(path, h5::FileOpen::Write) {
+                Ok(f) => {
+                    h5::check_journal_place(Path::new(path))?;
+                    drop(f);
                 }
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::FileLocked
+                            | ErrorKind::ReadOnly
+                            | ErrorKind::PermissionDenied
+                            | ErrorKind::FileExists
+                            | ErrorKind::NoSpace
+                            | ErrorKind::IoError
+                    ) =>
+                {
+                    return Err(e)
+                }
+                Err(_) => {}
             }
+        } else if mode != Mode::Read && !exists {
+            // No writer can hold a file that does not exist: check before creating it.
+            h5::check_journal_place(Path::new(path))?;
         }
         let file = h5::file_open_with(path, how, fsync).map_err(|e| {
             if e.kind == ErrorKind::Hdf5Error && e.message.contains("already open") {
@@ -126,6 +145,11 @@ impl VersionedFile {
             }
         })?;
         let writable = mode != Mode::Read;
+        if writable && exists {
+            // Under the file lock now: refuse here, not at the first commit, a place
+            // where the journal cannot be created.
+            h5::check_journal_place(Path::new(path))?;
+        }
         if !h5::exists(&file, &versions_path())? {
             if !writable {
                 bail!(NotVersionedFile, "'{path}' has no versioning data (_version_data): open it with mode 'a' or 'r+' to initialise it");

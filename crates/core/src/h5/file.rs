@@ -39,6 +39,7 @@ pub(crate) fn file_open_with(path: &str, how: FileOpen, fsync: bool) -> Result<H
     journal::recover(std::path::Path::new(path))?;
     let fapl = journal::fapl(fsync)?;
     journal::take_last_fault();
+    journal::take_open_errno();
     let opened = locked(|| {
         let f = fapl.id();
         // SAFETY: `c` is a valid C string and `fapl` an open file access list.
@@ -67,6 +68,7 @@ pub(crate) fn file_open_with(path: &str, how: FileOpen, fsync: bool) -> Result<H
             })
         }
     });
+    let refused = journal::take_open_errno();
     opened.map_err(|e| match journal::take_last_fault() {
         // A write of the open itself failed (libhdf5 marks the superblock at a writable
         // open): the journal kept what it changed, and the roll-back puts it back.
@@ -81,7 +83,23 @@ pub(crate) fn file_open_with(path: &str, how: FileOpen, fsync: bool) -> Result<H
             }
             e
         }
-        None => e,
+        // The operating system refused the open itself: a read-only file system, or
+        // no permission to open the file (for writing, or at all).
+        None => match journal::access_kind(refused) {
+            Some(kind @ crate::error::ErrorKind::ReadOnly) => crate::error::Error::new(
+                kind,
+                format!("'{path}' is on a read-only file system: it cannot be opened for writing; open it with mode 'r' to read it"),
+            ),
+            Some(kind) => crate::error::Error::new(
+                kind,
+                format!(
+                    "no permission to open '{path}'{}: {}. Nothing was changed",
+                    if how == FileOpen::Read { "" } else { " for writing (or to create it)" },
+                    e.message
+                ),
+            ),
+            None => e,
+        },
     })
 }
 

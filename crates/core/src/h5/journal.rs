@@ -148,6 +148,64 @@ fn parse(bytes: &[u8]) -> Option<Parsed> {
     Some(Parsed { base_eof, records })
 }
 
+/// The code of an open refused by the operating system: `READ_ONLY` for a read-only
+/// file system, `PERMISSION_DENIED` for file modes or ownership; `None` for others.
+pub(crate) fn access_kind(errno: Option<i32>) -> Option<ErrorKind> {
+    match errno {
+        Some(30) => Some(ErrorKind::ReadOnly),
+        Some(13) | Some(1) => Some(ErrorKind::PermissionDenied),
+        _ => None,
+    }
+}
+
+/// Checks, for a file just opened for writing (so under its lock: no other writer can
+/// be creating its journal), that its journal can be created next to it: nothing but a
+/// journal is at `<file>.vh5-journal`, and the directory takes a new file (a probe
+/// created and removed at once). A commit would otherwise fail at its first write.
+pub(crate) fn check_journal_place(path: &Path) -> Result<()> {
+    let jpath = journal_path(path);
+    match std::fs::symlink_metadata(&jpath) {
+        Ok(m) if m.is_file() => return Ok(()),
+        Ok(_) => bail!(
+            FileExists,
+            "'{}' is not a journal (a directory or another kind of file is there), but this library keeps the journal of '{}' at that path: move it away, or open the file with mode 'r'",
+            jpath.display(),
+            path.display()
+        ),
+        Err(e) if e.kind() == IoKind::NotFound => {}
+        Err(e) => return Err(io_error("looking for the journal", &jpath, e)),
+    }
+    match OpenOptions::new().write(true).create_new(true).mode(0o644).open(&jpath) {
+        Ok(f) => {
+            drop(f);
+            std::fs::remove_file(&jpath)
+                .map_err(|e| io_error("removing the journal probe", &jpath, e))
+        }
+        Err(e) => Err(Error::new(
+            access_kind(e.raw_os_error()).unwrap_or(ErrorKind::IoError),
+            format!(
+                "'{}' cannot be opened for writing: its journal '{}' cannot be created ({e}); the directory must be writable for this user. Nothing was changed; mode 'r' reads the file",
+                path.display(),
+                jpath.display()
+            ),
+        )),
+    }
+}
+
+/// The OS error of the last open this driver failed (libhdf5 keeps only its text), for
+/// the engine's code ([`take_open_errno`]).
+fn open_errno() -> std::sync::MutexGuard<'static, Option<i32>> {
+    static LAST: OnceLock<std::sync::Mutex<Option<i32>>> = OnceLock::new();
+    LAST.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Takes (and clears) the OS error of the last failed open of a file of this driver.
+pub(crate) fn take_open_errno() -> Option<i32> {
+    open_errno().take()
+}
+
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::new(
         ErrorKind::Hdf5Error,
@@ -164,7 +222,10 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
     // The same refusal as libhdf5's open, before any file-system call.
     super::cstr(&path.to_string_lossy())?;
     let jpath = journal_path(path);
-    let jlen = match std::fs::metadata(&jpath) {
+    let jlen = match std::fs::symlink_metadata(&jpath) {
+        // Something else where the journal goes (a directory): no journal, so nothing
+        // to roll back; a writable open refuses it (`check_journal_place`).
+        Ok(m) if !m.is_file() => return Ok(false),
         Ok(m) => m.len(),
         Err(e) if e.kind() == IoKind::NotFound => return Ok(false),
         Err(e) => return Err(io_error("reading the journal", &jpath, e)),
@@ -180,7 +241,7 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
     }
     let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| {
         Error::new(
-            ErrorKind::Hdf5Error,
+            access_kind(e.raw_os_error()).unwrap_or(ErrorKind::Hdf5Error),
             format!(
                 "'{}' has an interrupted commit to roll back ({} bytes in '{}'), which needs write access to the file: {e}; open it once with write permission",
                 path.display(),
@@ -316,6 +377,12 @@ impl IoFault {
             Some(122) => (ErrorKind::NoSpace, "the disk quota is exhausted (EDQUOT)"),
             Some(5) => (ErrorKind::IoError, "an I/O error (EIO)"),
             Some(30) => (ErrorKind::IoError, "the file system is read-only (EROFS)"),
+            Some(13) | Some(1) => (ErrorKind::PermissionDenied, "permission denied"),
+            // The journal's path is a directory.
+            Some(21) => (
+                ErrorKind::FileExists,
+                "a directory where the journal goes (EISDIR)",
+            ),
             _ => (ErrorKind::IoError, "an I/O error"),
         };
         Error::new(
@@ -327,6 +394,8 @@ impl IoFault {
                 self.message,
                 match kind {
                     ErrorKind::NoSpace => "Free space on that file system and try again",
+                    ErrorKind::PermissionDenied => "The file and its directory (the journal goes next to the file) must be writable for this user; mode 'r' reads the file",
+                    ErrorKind::FileExists => "Move what is at the journal's path away, or open the file with mode 'r'",
                     _ => "Check the device and the file system, then try again",
                 }
             ),
@@ -855,6 +924,7 @@ unsafe extern "C" fn cb_open(
     let file = match o.open(&path) {
         Ok(f) => f,
         Err(e) => {
+            *open_errno() = e.raw_os_error();
             push(
                 *H5E_CANTOPENFILE,
                 &format!("unable to open file: name = '{}', {e}", path.display()),

@@ -183,7 +183,7 @@ pub(crate) use io::{
     ds_set_extent, ds_shape, ds_type, open_dataset, open_storage, read_block, read_strings,
     refresh_chunk_lookup, write_block, write_chunk, write_strings,
 };
-pub(crate) use journal::{fault as io_fault, roll_back};
+pub(crate) use journal::{check_journal_place, fault as io_fault, roll_back};
 pub(crate) use objects::{
     copy_object, create_group, exists, kind_of, list, open_group, open_object, unlink, ObjKind,
 };
