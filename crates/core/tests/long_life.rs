@@ -80,10 +80,13 @@ fn many_small_commits_keep_memory_fds_and_objects_flat() {
     );
     assert_eq!(fds1, fds0, "file descriptors stay flat");
     assert_eq!(objs1, objs0, "open HDF5 objects stay flat");
-    // The in-memory version index grows with each version (its name, parent and
-    // time, a few hundred bytes); everything else is bounded. Allow that, not more.
+    // What grows with each version by design: the in-memory version index (its name,
+    // parent and time, about 350 bytes) and libhdf5's cached nodes of the `versions`
+    // group's link index (which its metadata cache bounds, 32 MiB by default): about
+    // 900 bytes per commit measured over 16,000 commits. A leak of one chunk's bytes,
+    // a property list or a cache entry per commit goes past the bound.
     let per_commit = (rss1.saturating_sub(rss0) * 1024) / (n - warm) as u64;
-    assert!(per_commit < 1024, "RSS grew {per_commit} bytes per commit");
+    assert!(per_commit < 1536, "RSS grew {per_commit} bytes per commit");
     let last = format!("v{n}");
     assert_eq!(vf.current_version().unwrap(), last);
     let (b, _) = vf.read(&last, "x", &[]).unwrap();
