@@ -266,7 +266,7 @@ for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) 
 {
   const [a, b] = ['process', 'fsync'].map((d) => find('P8', d, 'node')?.commitsMs)
   if (a && b) {
-    const fs = execFileSync('df', ['-T', work], { encoding: 'utf8' }).trim().split('\n').at(-1)!.split(/\s+/)[1]
+    const fs = execFileSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).trim().split('\n').at(-1)!.split(/\s+/)[1]
     notes.push(`P8 durability 'fsync' vs 'process' (P1, no compression, ${fs} at ${os.tmpdir()}): commit median ${f(median(b))} ms vs ${f(median(a))} ms (+${f(median(b) - median(a))} ms per commit), p99 ${f(pct(b, 99))} ms vs ${f(pct(a, 99))} ms.`)
   }
 }

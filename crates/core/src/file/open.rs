@@ -145,6 +145,22 @@ impl VersionedFile {
             }
         })?;
         let writable = mode != Mode::Read;
+        // A repair of the open (initialising, upgrading data_version, removing an
+        // interrupted commit's version group) that fails on I/O is NO_SPACE / IO_ERROR,
+        // and what it wrote is rolled back at once.
+        let repair = |r: Result<()>, what: &str| -> Result<()> {
+            r.map_err(|e| match h5::io_fault(&file) {
+                Some(fault) => {
+                    let mut e = fault.to_error(&format!("{what} '{path}' while opening it"));
+                    match h5::roll_back(&file) {
+                        Ok(()) => e.message.push_str(". The file is unchanged"),
+                        Err(r) => e.message.push_str(&format!(". {}", r.message)),
+                    }
+                    e
+                }
+                None => e,
+            })
+        };
         if writable && exists {
             // Under the file lock now: refuse here, not at the first commit, a place
             // where the journal cannot be created.
@@ -154,7 +170,7 @@ impl VersionedFile {
             if !writable {
                 bail!(NotVersionedFile, "'{path}' has no versioning data (_version_data): open it with mode 'a' or 'r+' to initialise it");
             }
-            initialise(&file)?;
+            repair(initialise(&file), "initialising versioning in")?;
         }
         let vgroup = h5::open_group(&file, &versions_path())?;
         let data_version = if h5::attr_exists(&vgroup, attr::DATA_VERSION)? {
@@ -180,8 +196,11 @@ impl VersionedFile {
         // Like Python: a generation-1 file opened for writing is upgraded when it has
         // no variable-length string data (the only data its generation hashed wrong).
         let data_version = if writable && data_version < DATA_VERSION && !has_vlen_data(&file)? {
-            h5::write_attr(&vgroup, attr::DATA_VERSION, &AttrValue::Int(DATA_VERSION))?;
-            h5::file_flush(&file)?;
+            repair(
+                h5::write_attr(&vgroup, attr::DATA_VERSION, &AttrValue::Int(DATA_VERSION))
+                    .and_then(|()| h5::file_flush(&file)),
+                "upgrading data_version of",
+            )?;
             DATA_VERSION
         } else {
             data_version
@@ -216,25 +235,32 @@ impl VersionedFile {
                     half.push(v.clone());
                 }
             }
-            for v in &half {
-                h5::unlink(&vgroup, &v.name)?;
-                versions.remove(&v.name);
-                if current == v.name {
-                    current = if versions.get(&v.prev_version).is_some_and(|p| p.committed) {
-                        v.prev_version.clone()
-                    } else {
-                        FIRST_VERSION.to_string()
-                    };
-                    h5::write_attr(
-                        &vgroup,
-                        attr::CURRENT_VERSION,
-                        &AttrValue::Str(current.clone()),
-                    )?;
+            let mut remove = || -> Result<()> {
+                for v in &half {
+                    h5::unlink(&vgroup, &v.name)?;
+                    versions.remove(&v.name);
+                    if current == v.name {
+                        current = if versions.get(&v.prev_version).is_some_and(|p| p.committed) {
+                            v.prev_version.clone()
+                        } else {
+                            FIRST_VERSION.to_string()
+                        };
+                        h5::write_attr(
+                            &vgroup,
+                            attr::CURRENT_VERSION,
+                            &AttrValue::Str(current.clone()),
+                        )?;
+                    }
                 }
-            }
-            if !half.is_empty() {
-                h5::file_flush(&file)?;
-            }
+                if !half.is_empty() {
+                    h5::file_flush(&file)?;
+                }
+                Ok(())
+            };
+            repair(
+                remove(),
+                "removing an interrupted commit's version group from",
+            )?;
         }
         let keep_open = vec![h5::open_group(&file, VERSION_DATA)?, vgroup];
         let mut inner = Inner {

@@ -447,7 +447,10 @@ struct JFile {
 ///   removed (`cb_close`), and at the first checkpoint of a file this open created;
 /// - the journal is synced before any change to the file that follows a journal write
 ///   ([`JFile::before_change`]): a record (and the header, which says where a roll-back
-///   cuts the file) is durable before the overwrite it protects;
+///   cuts the file) is durable before the overwrite it protects. Writes to the file are
+///   held back until the next barrier ([`JFile::write_file`], [`JFile::flush_held`]; reads
+///   see them), so one journal sync covers all the records of a flush, not one sync per
+///   metadata block libhdf5 writes;
 /// - at a checkpoint the file is synced, then the journal emptied and synced
 ///   ([`JFile::checkpoint`]): the emptying is the commit point, and it returns only once
 ///   the commit is on stable storage.
@@ -460,6 +463,26 @@ struct Durable {
     file_dirty: bool,
     /// The file's directory entry is new (created by this open) and not synced yet.
     new_entry: bool,
+    /// Writes to the file not issued yet, in order: `(offset, bytes)`.
+    held: Vec<(u64, Vec<u8>)>,
+    /// Their bytes.
+    held_bytes: usize,
+}
+
+/// Held-back writes ([`Durable::held`]) issued at once past this many bytes.
+const HELD_MAX: usize = 64 << 20;
+
+/// Copies over `buf` (the file's bytes from `at` on) what the held-back writes
+/// ([`Durable::held`]) put there: the file as libhdf5 wrote it.
+fn overlay(held: &[(u64, Vec<u8>)], buf: &mut [u8], at: u64) {
+    let end = at + buf.len() as u64;
+    for (a, d) in held {
+        let (s, e) = ((*a).max(at), (a + d.len() as u64).min(end));
+        if s < e {
+            buf[(s - at) as usize..(e - at) as usize]
+                .copy_from_slice(&d[(s - a) as usize..(e - a) as usize]);
+        }
+    }
 }
 
 /// Syncs the directory holding the journal `jpath` (its creation or removal, or its
@@ -529,12 +552,41 @@ impl JFile {
         Ok(())
     }
 
+    /// Writes `data` at `addr` to the file: at once by default; under `fsync`
+    /// durability held back until the next barrier ([`flush_held`](Self::flush_held)),
+    /// so that one journal sync covers every record written before it.
+    fn write_file(&mut self, addr: u64, data: &[u8]) -> std::io::Result<()> {
+        if self.durable.on {
+            self.durable.held.push((addr, data.to_vec()));
+            self.durable.held_bytes += data.len();
+            if self.durable.held_bytes >= HELD_MAX {
+                return self.flush_held();
+            }
+            return Ok(());
+        }
+        self.before_change(|| trace::Op::Write(trace::Target::File, addr, data.to_vec()))?;
+        self.file.write_all_at(data, addr)
+    }
+
+    /// Issues the held-back writes, in order, after syncing the journal that protects
+    /// them ([`before_change`](Self::before_change)).
+    fn flush_held(&mut self) -> std::io::Result<()> {
+        let held = std::mem::take(&mut self.durable.held);
+        self.durable.held_bytes = 0;
+        for (addr, data) in &held {
+            self.before_change(|| trace::Op::Write(trace::Target::File, *addr, data.clone()))?;
+            self.file.write_all_at(data, *addr)?;
+        }
+        Ok(())
+    }
+
     /// Under `fsync` durability, makes the file's changes durable (and its directory
     /// entry, when this open created it): before the journal is emptied.
     fn sync_file(&mut self) -> std::io::Result<()> {
         if !self.durable.on {
             return Ok(());
         }
+        self.flush_held()?;
         let Some(jpath) = self.journal.as_ref().map(|j| j.path.clone()) else {
             return Ok(());
         };
@@ -649,6 +701,7 @@ impl JFile {
             self.scratch.resize(inside, 0);
         }
         let r = read_full(&self.file, &mut self.scratch[..inside], addr);
+        overlay(&self.durable.held, &mut self.scratch[..inside], addr);
         let old = &self.scratch[..inside];
         let span = r.map(|()| {
             let (new_in, beyond) = data.split_at(inside);
@@ -717,6 +770,12 @@ impl JFile {
         };
         j.poisoned = true;
         j.failed = true;
+        // Held-back writes never reached the file: nothing of them to undo.
+        self.durable.held.clear();
+        self.durable.held_bytes = 0;
+        let Some(j) = self.journal.as_mut() else {
+            return Ok(());
+        };
         if j.len == 0 {
             return Ok(());
         }
@@ -1117,7 +1176,10 @@ unsafe extern "C" fn cb_read(
     // SAFETY: libhdf5 passes a buffer of `size` writable bytes.
     let out = unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, size) };
     match read_full(&jf.file, out, addr) {
-        Ok(()) => 0,
+        Ok(()) => {
+            overlay(&jf.durable.held, out, addr);
+            0
+        }
         Err(e) => {
             push(*H5E_READERROR, &format!("file read failed: {e}"));
             -1
@@ -1179,12 +1241,7 @@ unsafe extern "C" fn cb_write(
         );
         return -1;
     }
-    let r = fault_point()
-        .and_then(|()| {
-            jf.before_change(|| trace::Op::Write(trace::Target::File, addr, data.to_vec()))
-        })
-        .and_then(|()| jf.file.write_all_at(data, addr));
-    if let Err(e) = r {
+    if let Err(e) = fault_point().and_then(|()| jf.write_file(addr, data)) {
         let p = jf.path();
         jf.mark_failed("writing", p.as_deref(), &e);
         push(*H5E_WRITEERROR, &format!("file write failed: {e}"));
@@ -1204,12 +1261,16 @@ unsafe extern "C" fn cb_truncate(f: *mut c_void, _dxpl: hid_t, _closing: u8) -> 
         // As in `cb_write`: the file stays at its checkpoint length.
         return 0;
     }
-    let r = jf.save(jf.eoa, jf.eof, (0, &[])).and_then(|()| {
-        fault_point()?;
-        let eoa = jf.eoa;
-        jf.before_change(|| trace::Op::SetLen(trace::Target::File, eoa))?;
-        jf.file.set_len(jf.eoa)
-    });
+    // Held-back writes go first: they came before this cut.
+    let r = jf
+        .flush_held()
+        .and_then(|()| jf.save(jf.eoa, jf.eof, (0, &[])))
+        .and_then(|()| {
+            fault_point()?;
+            let eoa = jf.eoa;
+            jf.before_change(|| trace::Op::SetLen(trace::Target::File, eoa))?;
+            jf.file.set_len(jf.eoa)
+        });
     match r {
         Ok(()) => {
             jf.eof = jf.eoa;
