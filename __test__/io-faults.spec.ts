@@ -156,7 +156,7 @@ function faultChild(script: string, args: string[], n: number) {
   return JSON.parse(r.stdout || `{"crashed":${JSON.stringify(r.stderr.slice(-500))}}`) as Record<string, unknown>
 }
 
-test.serial('ENOSPC in setCurrentVersion: NO_SPACE, the file unchanged while open, the same handle sets it after', async (t) => {
+test.serial('ENOSPC in setCurrentVersion: NO_SPACE, the file unchanged after close, the same handle sets it after', async (t) => {
   const base = tmpFile('io-scv')
   const vf = VersionedFile.open(base, { mode: 'w' })
   await vf.stageVersion('v1', (g) => void g.createDataset('x', { data: new Float64Array([1, 2]) }))
@@ -165,40 +165,45 @@ test.serial('ENOSPC in setCurrentVersion: NO_SPACE, the file unchanged while ope
   const before = readFileSync(base)
   const script = `
 const fs = require('node:fs')
-const [p, base] = process.argv.slice(1)
+const [p, base, mode] = process.argv.slice(1)
 let f
 try { f = VersionedFile.open(p, { mode: 'a' }) } catch (e) { console.log(JSON.stringify({ open: e.code })); process.exit(0) }
-try { f.setCurrentVersion('v1'); console.log(JSON.stringify({ ok: f.currentVersion })) }
+try { f.setCurrentVersion('v1'); f.close(); console.log(JSON.stringify({ ok: 'v1' })) }
 catch (e) {
-  const same = fs.readFileSync(p).equals(fs.readFileSync(base))
-  f.setCurrentVersion('v1')
-  console.log(JSON.stringify({ code: e.code, message: e.message, same, retried: f.currentVersion }))
-}
-f.close()`
+  const out = { code: e.code, message: e.message, current: f.currentVersion }
+  // 'close': closed at once, the file is as before; 'retry': the same handle sets it.
+  if (mode === 'close') { f.close(); out.same = fs.readFileSync(p).equals(fs.readFileSync(base)) }
+  else { f.setCurrentVersion('v1'); out.retried = f.currentVersion; f.close() }
+  console.log(JSON.stringify(out))
+}`
   let failed = 0
-  for (let n = 1; n <= 40; n++) {
-    const p = tmpFile('io-scv')
-    copyFileSync(base, p)
-    const out = faultChild(script, [p, base], n)
-    t.falsy(out.crashed, `point ${n}: ${out.crashed}`)
-    if (out.ok) {
-      t.is(out.ok, 'v1')
-      break
+  let done = false
+  for (let n = 1; n <= 40 && !done; n++) {
+    for (const mode of ['close', 'retry']) {
+      const p = tmpFile('io-scv')
+      copyFileSync(base, p)
+      const out = faultChild(script, [p, base, mode], n)
+      t.falsy(out.crashed, `point ${n}: ${out.crashed}`)
+      if (out.ok) {
+        done = true
+        break
+      }
+      if (out.open) {
+        t.is(out.open, 'NO_SPACE', `point ${n}`)
+        t.true(readFileSync(p).equals(before), `point ${n}: a failed open changed nothing`)
+        continue
+      }
+      failed += 1
+      t.is(out.code, 'NO_SPACE', `point ${n}: ${out.message}`)
+      t.true(String(out.message).includes('setting the current version'), String(out.message))
+      t.is(out.current, 'v2', `point ${n}: the handle still has the old current version`)
+      if (mode === 'close') t.true(out.same, `point ${n}: the file is unchanged after close`)
+      else t.is(out.retried, 'v1', `point ${n}: the same handle sets it after`)
+      const r = VersionedFile.open(p, { mode: 'r' })
+      t.is(r.currentVersion, mode === 'close' ? 'v2' : 'v1')
+      t.deepEqual(r.verifySync().problems, [])
+      r.close()
     }
-    if (out.open) {
-      t.is(out.open, 'NO_SPACE', `point ${n}`)
-      t.true(readFileSync(p).equals(before), `point ${n}: a failed open changed nothing`)
-      continue
-    }
-    failed += 1
-    t.is(out.code, 'NO_SPACE', `point ${n}: ${out.message}`)
-    t.true(String(out.message).includes('setting the current version'), String(out.message))
-    t.true(out.same, `point ${n}: the file is unchanged while the handle is open`)
-    t.is(out.retried, 'v1', `point ${n}: the same handle sets it after`)
-    const r = VersionedFile.open(p, { mode: 'r' })
-    t.is(r.currentVersion, 'v1')
-    t.deepEqual(r.verifySync().problems, [])
-    r.close()
   }
   t.true(failed > 0, 'some point failed inside setCurrentVersion')
 })
