@@ -17,6 +17,19 @@ export type Selection = Array<number | null | [number | null, number | null] | [
 export type ReadResult = NumericArray | string[] | Record<string, NumericArray | string[]>
 
 
+export type TypedArray =
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | BigUint64Array
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -241,6 +254,31 @@ export declare class Version {
  */
 export declare class VersionedFile {
   /**
+   * The datasets that differ between committed versions `a` and `b`, sorted by
+   * path, found from the versions' chunk maps (a chunk in the same slot, or in slots
+   * of the same hash, is unchanged): no data is read unless `{ data: true }` asks
+   * for each region's elements. `VERSION_NOT_FOUND` for an unknown version.
+   */
+  diff(a: string, b: string, options?: DiffOptions): Promise<DatasetDiff[]>
+  /**
+   * Deletes one version or several, as Python versioned-hdf5's `delete_versions`,
+   * in one atomic transaction (a crash or an I/O error leaves the file as before).
+   * Children of a deleted version get its nearest surviving ancestor as parent, and
+   * so does the current version; chunks only deleted versions used leave the file's
+   * `raw_data` (the file itself shrinks with `compact()`). `INVALID_ARGUMENT` for
+   * `'__first_version__'`, `VERSION_NOT_FOUND` for an unknown name, `READ_ONLY` for
+   * a file opened with mode `'r'`.
+   */
+  deleteVersions(names: string | string[]): Promise<void>
+  /**
+   * Rewrites the file to about the size of its live data (libhdf5 never gives
+   * freed space back): every object is copied into a sibling file, which is then
+   * renamed over this one. A crash leaves the old file or the new one, each
+   * complete. After `deleteVersions`, no byte of the deleted versions remains in
+   * the file. `onProgress` is called after each object copied.
+   */
+  compact(options?: CompactOptions): Promise<CompactResult>
+  /**
    * Opens (or creates) a versioned file. A writable file without versioning data is
    * initialised.
    */
@@ -249,6 +287,8 @@ export declare class VersionedFile {
   get path(): string
   /** Whether `close()` was called. */
   get closed(): boolean
+  /** What a returned commit survives: `'process'` or `'fsync'` (as opened). */
+  get durability(): 'process' | 'fsync'
   /** Whether the file accepts new versions. */
   get writable(): boolean
   /**
@@ -256,6 +296,11 @@ export declare class VersionedFile {
    * mid-commit left half-written (see "Crash safety" in the README).
    */
   get recovered(): boolean
+  /**
+   * The file's format generation (its `data_version`): 4 for current files, 1
+   * for files of the first generation (no `data_version` attribute).
+   */
+  get dataVersion(): number
   /** Name of the current version (`'__first_version__'` when there is none). */
   get currentVersion(): string
   /** Makes a committed version the current one. */
@@ -300,6 +345,28 @@ export declare class VersionedFile {
   close(): void
 }
 
+/** Options of `compact`. */
+export interface CompactOptions {
+  /** Called (on the event loop) after each object copied. */
+  onProgress?: (progress: CompactProgress) => void
+}
+
+/** Progress of `compact`, passed to `onProgress`. */
+export interface CompactProgress {
+  /** Objects (data groups, version groups) copied so far, and the final sync. */
+  done: number
+  /** Steps in all. */
+  total: number
+}
+
+/** What `compact` did. */
+export interface CompactResult {
+  /** The file's size before, in bytes. */
+  bytesBefore: number
+  /** Its size after. */
+  bytesAfter: number
+}
+
 /** Options of `createDataset`. */
 export interface CreateDatasetOptions {
   /**
@@ -334,6 +401,75 @@ export interface CreateDatasetOptions {
   hash?: string
 }
 
+/** One dataset that differs between two versions. */
+export interface DatasetDiff {
+  /** Dataset path. */
+  path: string
+  /**
+   * `'added'` (only in the second version), `'removed'` (only in the first) or
+   * `'changed'`.
+   */
+  status: 'added' | 'removed' | 'changed'
+  /** Shape in the first version (`null` when added). */
+  oldShape?: Array<number>
+  /** Shape in the second version (`null` when removed). */
+  newShape?: Array<number>
+  /** Element type in the first version (`null` when added). */
+  oldDtype?: string
+  /** Element type in the second version (`null` when removed). */
+  newDtype?: string
+  /** Fill value in the first version (absent for compound datasets). */
+  oldFillValue?: number | bigint | boolean | string
+  /** Fill value in the second version. */
+  newFillValue?: number | bigint | boolean | string
+  /** Chunk shape in the first version. */
+  oldChunks?: Array<number>
+  /** Chunk shape in the second version. */
+  newChunks?: Array<number>
+  /** Whether the shape differs (both present). */
+  shapeChanged: boolean
+  /** Whether the dtype differs (both present). */
+  dtypeChanged: boolean
+  /** Whether the fill value differs (both present). */
+  fillValueChanged: boolean
+  /** Whether the chunk shape differs (both present). */
+  chunksChanged: boolean
+  /**
+   * Names of user attributes added, removed or changed (for an added or removed
+   * dataset: all of its attributes), sorted.
+   */
+  attrs: Array<string>
+  /**
+   * Boxes whose elements may differ; none differ outside them. An added or
+   * removed dataset is one box, the whole dataset.
+   */
+  regions: Array<DiffRegion>
+}
+
+/** Options of `diff`. */
+export interface DiffOptions {
+  /** Only datasets at this path or below it (a dataset or a group path). */
+  path?: string
+  /** Also read each region's elements in both versions (default `false`). */
+  data?: boolean
+}
+
+/** A box of a dataset whose elements may differ between the two versions. */
+export interface DiffRegion {
+  /**
+   * Per axis `[start, stop]` (stop exclusive), chunk-aligned at the start, clipped
+   * to the larger shape: usable as a read selection.
+   */
+  box: Array<[number, number]>
+  /**
+   * With `{ data: true }`: the first version's elements of the box (clipped to its
+   * shape), `null` when the box lies outside it or the dataset is not there.
+   */
+  old?: TypedArray | string[] | Record<string, TypedArray | string[]> | null
+  /** With `{ data: true }`: the second version's elements, likewise. */
+  new?: TypedArray | string[] | Record<string, TypedArray | string[]> | null
+}
+
 /** Every error code this library throws (the `ErrorCode` type lists them). */
 export declare function errorCodes(): Array<string>
 
@@ -353,6 +489,12 @@ export interface OpenOptions {
    * missing; the default), `'w'` create or truncate, `'x'` create, failing if it exists.
    */
   mode?: string
+  /**
+   * What a returned commit survives: `'process'` (the default) the death of the
+   * process; `'fsync'` also power loss and operating-system crashes (a commit
+   * returns only once it is on stable storage; a few fsyncs per commit).
+   */
+  durability?: 'process' | 'fsync'
 }
 
 /** Options of `Dataset.resize`. */
@@ -391,10 +533,20 @@ export interface StageOptions {
 
 /** One finding of `verify`. */
 export interface VerifyProblem {
-  /** Where: a version name, `version:path`, or `/_version_data/<path> slot at row N`. */
+  /**
+   * Where, as text: a version name, `version:path`, `version:path chunk at [..] ->
+   * /_version_data/<path> slot N`, or `/_version_data/<path>` with its hash-table row
+   * or slot and the version that maps it.
+   */
   location: string
   /** What is wrong. */
   message: string
+  /** The version that refers to what is wrong (the first by name when several do). */
+  version?: string
+  /** The dataset's path, for a problem in a dataset or its stored data. */
+  dataset?: string
+  /** The slot of the dataset's raw_data, which is also its hash-table row. */
+  slot?: number
 }
 
 /** What `verify` found. */

@@ -1,5 +1,6 @@
 import test from 'ava'
 import { copyFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 
 import { VersionedFile } from '../index.js'
 import { ds, py, rawRows, throwsCode, tmpFile } from './helpers.js'
@@ -37,6 +38,16 @@ test('modes: r and r+ need the file, x refuses an existing one, a creates it', a
   const x = VersionedFile.open(tmpFile(), { mode: 'x' })
   t.true(x.writable)
   x.close()
+})
+
+test('dataVersion: 4 for a new file, 1 for a generation-1 file Python wrote, FILE_CLOSED after close', async (t) => {
+  const vf = VersionedFile.open(tmpFile(), { mode: 'w' })
+  t.is(vf.dataVersion, 4)
+  vf.close()
+  await throwsCode(t, () => vf.dataVersion, 'FILE_CLOSED')
+  const old = VersionedFile.open(join(__dirname, 'fixtures', 'versioned-hdf5-2.4', 'nested_data_old_data_version.h5'), { mode: 'r' })
+  t.is(old.dataVersion, 1)
+  old.close()
 })
 
 test('use after close throws FILE_CLOSED; close is idempotent', async (t) => {

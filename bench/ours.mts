@@ -15,7 +15,9 @@ const lib = require('../index.js') as typeof import('../index.js') & {
 const { VersionedFile } = lib
 
 export interface Spec {
-  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P7'
+  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P7' | 'P8' | 'P8diff'
+  /** P1 (and P11, which runs P1): `open`'s durability (default 'process'). */
+  durability?: 'process' | 'fsync'
   variant: string
   file: string
   data?: string
@@ -27,6 +29,12 @@ export interface Spec {
   chunkLen?: number
   checkpoints?: number[]
   lookups?: number
+  /** P8: versions kept, one in `keepEvery`. */
+  keepEvery?: number
+  /** P8diff: the two versions compared, and how many timed runs. */
+  a?: string
+  b?: string
+  runs?: number
 }
 
 export interface Result {
@@ -54,7 +62,7 @@ const filters = (c: string | null | undefined) => (c ? { compression: c } : {})
 
 async function p1(s: Spec): Promise<Partial<Result>> {
   const d = f64(s.data!)
-  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const vf = VersionedFile.open(s.file, { mode: 'w', durability: s.durability ?? 'process' })
   const commits: number[] = []
   let off = 0
   const t0 = now()
@@ -268,17 +276,58 @@ async function p7(s: Spec): Promise<Partial<Result>> {
   return { seconds: (now() - t0) / 1000, extra: { lookups } }
 }
 
+/** P8: delete all versions but one in `keepEvery` of a P1 file, then compact it. */
+async function p8(s: Spec): Promise<Partial<Result>> {
+  const bytesBefore = statSync(s.file).size
+  const vf = VersionedFile.open(s.file, { mode: 'r+' })
+  const names = vf.versions
+  const doomed = names.filter((_, i) => i % s.keepEvery! !== s.keepEvery! - 1)
+  let t = now()
+  await vf.deleteVersions(doomed)
+  const deleteS = (now() - t) / 1000
+  const bytesAfterDelete = statSync(s.file).size
+  t = now()
+  const r = await vf.compact()
+  const compactS = (now() - t) / 1000
+  const latest = vf.versions.at(-1)!
+  const data = (await vf.version(latest).dataset('x').read()) as Float64Array
+  vf.close()
+  return {
+    seconds: deleteS + compactS,
+    checksum: [sum(data)],
+    extra: { deleted: doomed.length, kept: names.length - doomed.length, deleteS, compactS, bytesBefore, bytesAfterDelete, bytesAfterCompact: r.bytesAfter },
+  }
+}
+
+/** P8diff: diff of two versions of the P3 dataset (chunk maps decoded by the first call). */
+async function p8diff(s: Spec): Promise<Partial<Result>> {
+  const vf = VersionedFile.open(s.file, { mode: 'r' })
+  let t = now()
+  const first = await vf.diff(s.a!, s.b!)
+  const firstMs = now() - t
+  const ms: number[] = []
+  for (let i = 0; i < s.runs!; i++) {
+    t = now()
+    await vf.diff(s.a!, s.b!)
+    ms.push(now() - t)
+  }
+  vf.close()
+  ms.sort((x, y) => x - y)
+  const regions = first.reduce((n, d) => n + d.regions.length, 0)
+  return { seconds: (firstMs + ms.reduce((a, b) => a + b, 0)) / 1000, checksum: [regions], extra: { firstMs, medianMs: ms[Math.floor((ms.length - 1) / 2)], regions } }
+}
+
 async function main() {
   const spec = JSON.parse(process.argv[2]) as Spec
   const baseRss = process.memoryUsage.rss()
-  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P7: p7 }[spec.workload]
+  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P7: p7, P8: p8, P8diff: p8diff }[spec.workload]
   const r = await run(spec)
   const out: Result = {
     seconds: r.seconds!,
     baseRss,
     ...r,
     peakRss: process.resourceUsage().maxRSS * 1024,
-    fileBytes: spec.workload === 'P5' ? undefined : statSync(spec.file).size,
+    fileBytes: spec.workload === 'P5' || spec.workload === 'P8diff' ? undefined : statSync(spec.file).size,
   }
   console.log(`RESULT ${JSON.stringify(out)}`)
 }

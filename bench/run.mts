@@ -7,7 +7,7 @@
 //   npm run bench -- --readme          also put the table into README.md
 // Prints one table; writes bench/results/<mode>.json and bench/results/<mode>.md.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -37,6 +37,8 @@ const SIZES = {
 }[mode]
 
 const py = join(root, '.venv/bin/python')
+// History maintenance (P8) is compared with Python versioned-hdf5 2.6, the newest.
+const py26 = join(root, '.venv26/bin/python')
 if (!existsSync(py)) {
   console.error('bench: .venv is missing: run `bash scripts/setup.sh --test` first (it installs Python versioned-hdf5)')
   process.exit(2)
@@ -62,7 +64,7 @@ function run(impl: Impl, spec: Spec & Record<string, unknown>): Result {
   const cmd =
     impl === 'node'
       ? [process.execPath, ['--import=tsx', join(root, 'bench/ours.mts'), JSON.stringify(spec)]]
-      : [py, [join(root, 'bench/py/bench.py'), impl === 'python' ? 'vh5' : 'plain', JSON.stringify(spec)]]
+      : [spec.python26 ? py26 : py, [join(root, 'bench/py/bench.py'), impl === 'python' ? 'vh5' : 'plain', JSON.stringify(spec)]]
   const p = spawnSync(cmd[0] as string, cmd[1] as string[], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28 })
   const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '))
   if (p.status !== 0 || !line) {
@@ -106,6 +108,22 @@ try {
       checkSame('P1', variant, res)
     }
   }
+  if (want('P8')) {
+    // History maintenance on P1's file (written by this library; each library on a
+    // copy): delete all versions but one in ten, then shrink the file (this library's
+    // compact(); Python's delete_versions followed by h5repack).
+    let src = fileOf('P1', 'none', 'node')
+    if (!existsSync(src)) {
+      src = join(work, 'P8-src.h5')
+      record('P1', 'none', 'node', { workload: 'P1', variant: 'none', file: src, data: p1Data, chunks: [4096], compression: null })
+    }
+    const res = (['node', 'python'] as const).map((impl) => {
+      const file = join(work, `P8-${impl}.h5`)
+      copyFileSync(src, file)
+      return record('P8', 'delete 90%', impl, { workload: 'P8', variant: 'delete 90%', file, keepEvery: 10, python26: true })
+    })
+    checkSame('P8', 'delete 90%', res)
+  }
   if (want('P2')) {
     const p2Data = writeP2(work, SIZES.p2)
     for (const c of [64, 256]) {
@@ -123,6 +141,12 @@ try {
       record('P3', variant, impl, { workload: 'P3', variant, file: fileOf('P3', variant, impl), nChunks, chunkLen: 1024, versions }),
     )
     checkSame('P3', variant, res)
+    if (want('P8')) {
+      // diff of two versions of P3's dataset (v1 and v2 differ in one chunk each), both
+      // libraries on the file this library wrote.
+      const spec = { workload: 'P8diff' as const, variant: 'diff', file: fileOf('P3', variant, 'node'), a: 'v1', b: 'v3', runs: 50, python26: true }
+      checkSame('P8', 'diff', [record('P8', 'diff', 'node', spec), record('P8', 'diff', 'python', spec)])
+    }
     for (const impl of IMPLS) rmSync(fileOf('P3', variant, impl), { force: true })
   }
   if (want('P4')) {
@@ -162,6 +186,13 @@ try {
     const data = writeP1(work, SIZES.p6, 5000, 1000, 1, false)
     for (const impl of ['node', 'plain'] as const) {
       record('P6', `${SIZES.p6}v fixed size`, impl, { workload: 'P1', variant: 'P6 fixed', file: join(work, `P6-fixed-${impl}.h5`), data, chunks: [4096], compression: null })
+    }
+  }
+  if (want('P11')) {
+    // The cost of power-loss durability: P1 (no compression) on the real disk of the
+    // work directory, opened with durability 'process' (the default) and 'fsync'.
+    for (const durability of ['process', 'fsync'] as const) {
+      record('P11', durability, 'node', { workload: 'P1', variant: durability, file: fileOf('P11', durability, 'node'), data: p1Data, chunks: [4096], compression: null, durability })
     }
   }
   if (want('P7')) {
@@ -206,11 +237,14 @@ function throughput(r: Row): [string, number | undefined] {
     case 'P2':
     case 'P3':
     case 'P6':
+    case 'P11':
       return [`${f((x.commitsMs!.length / x.seconds), 0)} commits/s`, x.seconds]
     case 'P4':
       return [`${f(e!.bytes / 2 ** 20 / x.seconds, 0)} MiB/s`, x.seconds]
     case 'P5':
       return [`${f(e!.slices / (e!.slicesMs / 1000), 0)} slices/s`, x.seconds]
+    case 'P8':
+      return [e!.regions === undefined ? `delete ${f(e!.deleteS)} s, shrink ${f(e!.compactS)} s` : `diff ${f(e!.medianMs, 2)} ms`, e!.regions === undefined ? x.seconds : e!.medianMs]
     case 'P7': {
       const last = Object.values(e!.lookups as Record<string, { perSecond: number }>).at(-1)!
       return [`${f(last.perSecond, 0)} lookups/s`, 1 / last.perSecond]
@@ -266,6 +300,13 @@ for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) 
     notes.push(`P6 ${NAMES[r.impl]} (${r.workload} ${r.variant}): commit median at versions 26–75 ${f(early)} ms, at the last 50 (to version ${c.length}) ${f(late)} ms: ${f(late / early)}×.`)
   }
 }
+{
+  const [a, b] = ['process', 'fsync'].map((d) => find('P11', d, 'node')?.commitsMs)
+  if (a && b) {
+    const fs = execFileSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).trim().split('\n').at(-1)!.split(/\s+/)[1]
+    notes.push(`P11 durability 'fsync' vs 'process' (P1, no compression, ${fs} at ${os.tmpdir()}): commit median ${f(median(b))} ms vs ${f(median(a))} ms (+${f(median(b) - median(a))} ms per commit), p99 ${f(pct(b, 99))} ms vs ${f(pct(a, 99))} ms.`)
+  }
+}
 for (const r of rows.filter((x) => x.workload === 'P7')) {
   const e = r.result.extra as { lookups: Record<string, { openMs: number; perSecond: number }> }
   notes.push(`P7 ${NAMES[r.impl]}: ${Object.entries(e.lookups).map(([n, l]) => `${n} versions: ${f(l.perSecond, 0)} lookups/s (open ${f(l.openMs, 1)} ms)`).join('; ')}.`)
@@ -286,6 +327,17 @@ for (const r of rows.filter((x) => x.workload === 'P4')) {
   notes.push(`P4 ${r.variant} ${NAMES[r.impl]}: peak RSS ${MiB(r.result.peakRss)} MiB, ${MiB(extra)} MiB above the process with its ${MiB(bytes)} MiB of input loaded.`)
 }
 
+for (const r of rows.filter((x) => x.workload === 'P8')) {
+  const e = r.result.extra as Record<string, number>
+  if (e.regions === undefined) {
+    notes.push(
+      `P8 ${NAMES[r.impl]}: deleting ${e.deleted} of ${e.deleted + e.kept} versions of P1 ${f(e.deleteS)} s, the file ${MiB(e.bytesBefore)} → ${MiB(e.bytesAfterDelete)} MiB; ` +
+        `${r.impl === 'node' ? 'compact()' : 'h5repack'} ${f(e.compactS)} s, to ${MiB(e.bytesAfterCompact)} MiB.`,
+    )
+  } else {
+    notes.push(`P8 ${NAMES[r.impl]}: diff of two versions of P3's dataset: first call ${f(e.firstMs, 1)} ms, then median ${f(e.medianMs, 2)} ms (${e.regions} changed chunks).`)
+  }
+}
 const machine = `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`
 const versions = execFileSync(py, ['-c', 'import h5py, versioned_hdf5; print(h5py.version.hdf5_version, versioned_hdf5.__version__, h5py.__version__)'], { encoding: 'utf8' }).trim().split(' ')
 const require = (await import('node:module')).createRequire(import.meta.url)

@@ -240,13 +240,63 @@ def p7(impl, spec):
     return dict(seconds=(now_ms() - t0) / 1000, extra=dict(lookups=lookups))
 
 
+def p8(impl, spec):
+    """delete_versions of all versions but one in keepEvery, then h5repack (Python's
+    way to shrink a file)."""
+    import subprocess
+
+    from versioned_hdf5 import delete_versions
+
+    before = os.path.getsize(spec["file"])
+    with h5py.File(spec["file"], "r") as f:
+        names = sorted(VersionedHDF5File(f).versions, key=lambda v: f["_version_data/versions"][v].attrs["timestamp"])
+    k = spec["keepEvery"]
+    doomed = [n for i, n in enumerate(names) if i % k != k - 1]
+    t = now_ms()
+    with h5py.File(spec["file"], "r+") as f:
+        delete_versions(f, doomed)
+    delete_s = (now_ms() - t) / 1000
+    after_delete = os.path.getsize(spec["file"])
+    packed = spec["file"] + ".repack.h5"
+    t = now_ms()
+    subprocess.run(["h5repack", spec["file"], packed], check=True)
+    repack_s = (now_ms() - t) / 1000
+    after_repack = os.path.getsize(packed)
+    with h5py.File(packed, "r") as f:
+        vf = VersionedHDF5File(f)
+        latest = max(vf.versions, key=lambda v: f["_version_data/versions"][v].attrs["timestamp"])
+        data = vf[latest]["x"][:]
+    os.replace(packed, spec["file"])
+    return dict(seconds=delete_s + repack_s, checksum=[float(np.sum(data))],
+                extra=dict(deleted=len(doomed), kept=len(names) - len(doomed), deleteS=delete_s,
+                           compactS=repack_s, bytesBefore=before, bytesAfterDelete=after_delete,
+                           bytesAfterCompact=after_repack))
+
+
+def p8diff(impl, spec):
+    """get_diff of two versions of the P3 dataset (read-only, as get_diff requires)."""
+    with h5py.File(spec["file"], "r") as f:
+        vf = VersionedHDF5File(f)
+        t = now_ms()
+        first = vf.get_diff("x", spec["a"], spec["b"])
+        first_ms = now_ms() - t
+        ms = []
+        for _ in range(max(1, spec["runs"] // 5)):
+            t = now_ms()
+            vf.get_diff("x", spec["a"], spec["b"])
+            ms.append(now_ms() - t)
+    ms.sort()
+    return dict(seconds=(first_ms + sum(ms)) / 1000, checksum=[len(first)],
+                extra=dict(firstMs=first_ms, medianMs=ms[(len(ms) - 1) // 2], regions=len(first)))
+
+
 def main():
     impl, spec = sys.argv[1], json.loads(sys.argv[2])
     base = rss()
     r = dict(baseRss=base)
-    r.update({"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P7": p7}[spec["workload"]](impl, spec))
+    r.update({"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P7": p7, "P8": p8, "P8diff": p8diff}[spec["workload"]](impl, spec))
     r["peakRss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    if spec["workload"] not in ("P5", "P7"):
+    if spec["workload"] not in ("P5", "P7", "P8diff"):
         r["fileBytes"] = os.path.getsize(spec["file"])
     print("RESULT " + json.dumps(r))
 

@@ -12,6 +12,7 @@ mod attributes;
 mod convert;
 mod dataset;
 mod guard;
+mod history;
 mod staged;
 mod version;
 mod versioned_file;

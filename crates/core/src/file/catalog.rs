@@ -200,16 +200,21 @@ impl Catalog {
 
     /// Forgets everything, because the file's versions may have changed under it;
     /// bumps the generation.
-    #[cfg_attr(
-        not(test),
-        allow(
-            dead_code,
-            reason = "for refresh() and history rewrites, which change committed versions"
-        )
-    )]
     pub(crate) fn invalidate(&mut self) {
         self.clear();
         self.generation += 1;
+    }
+
+    /// The generation this catalog is at (bumped by [`invalidate`](Self::invalidate)).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Starts a catalog that replaces one at `generation` (a file opened anew after a
+    /// rewrite of its history): one past it, so what was derived before is stale.
+    pub(crate) fn follow(&mut self, generation: u64) {
+        self.clear();
+        self.generation = generation + 1;
     }
 
     /// Forgets everything (the file is closing).

@@ -89,8 +89,20 @@ impl Inner {
         let f = self.follow.as_mut()?;
         self.file.as_ref()?;
         f.error = None;
-        let locks = f.locks.clone();
-        let (hold, stamp, overlay) = match acquire(&locks) {
+        let mut locks = f.locks.clone();
+        let mut acquired = acquire(&locks);
+        if let Ok((_, Some(s), _)) = &acquired {
+            if f.handle.is_some_and(|w| w.gen != s.gen) && locks.replaced() {
+                // A new generation over a new file under the path (compaction renamed
+                // a copy over it): the reader's locks move to the new file.
+                acquired = ReaderLocks::open(locks.path()).and_then(|l| {
+                    locks = Arc::new(l);
+                    acquire(&locks)
+                });
+                f.locks = locks.clone();
+            }
+        }
+        let (hold, stamp, overlay) = match acquired {
             Ok(x) => x,
             Err(e) => {
                 f.error = Some(e);
@@ -107,7 +119,8 @@ impl Inner {
                     }
                     return Some(hold);
                 }
-                if was.is_some_and(|w| w.gen != s.gen) {
+                let new_gen = was.is_some_and(|w| w.gen != s.gen);
+                if new_gen {
                     // Committed versions changed (a history rewrite): nothing known of
                     // them holds any more.
                     self.catalog.invalidate();
@@ -116,6 +129,15 @@ impl Inner {
                 if let Some(f) = self.follow.as_mut() {
                     f.handle = Some(s);
                     f.overlay = overlay;
+                }
+                if new_gen {
+                    // Nor does the version index: it is read anew, as `refresh()` would,
+                    // so a deleted version is `VERSION_NOT_FOUND`, not a missing group.
+                    if let Err(e) = self.refresh_view() {
+                        if let Some(f) = self.follow.as_mut() {
+                            f.error = Some(e);
+                        }
+                    }
                 }
             }
         }

@@ -36,7 +36,7 @@ pub(crate) use catalog::{Catalog, DatasetFacts};
 pub use catalog::{CatalogStats, DEFAULT_CATALOG_BYTES};
 
 pub use read::ReadSink;
-pub(crate) use read::{gather, read_result, ChunkBytes};
+pub(crate) use read::{gather, read_mapped, read_result, ChunkBytes};
 pub(crate) use storage::DataGroup;
 pub(crate) use tree::{read_user_attrs, walk_version, Tree};
 
@@ -48,7 +48,7 @@ use crate::dtype::Dtype;
 use crate::error::{bail, err, Error, ErrorKind, Result};
 use crate::grid::ChunkCoord;
 use crate::h5::{self, Filters, Hid};
-use open::writers;
+pub(crate) use open::writers;
 
 /// How to open a file (h5py's modes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +77,35 @@ impl Mode {
             _ => bail!(
                 InvalidArgument,
                 "unknown mode '{s}': use 'r', 'r+', 'a', 'w' or 'x'"
+            ),
+        })
+    }
+}
+
+/// What a returned commit survives (docs/design/007-power-loss-durability.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `'process'` (the default): a commit that returned survives the death of the
+    /// process (SIGKILL, OOM kill, a crash); nothing is synced, so a power loss or an
+    /// operating-system crash may lose it (never half of it, if the disk keeps the
+    /// order of writes, which is not promised either).
+    #[default]
+    Process,
+    /// `'fsync'`: a commit returns only once it is on stable storage, and survives
+    /// power loss too; a half-done one is rolled back at the next open. Costs a few
+    /// fsyncs per commit.
+    Fsync,
+}
+
+impl Durability {
+    /// Parses `'process'` or `'fsync'`.
+    pub fn parse(s: &str) -> Result<Durability> {
+        Ok(match s {
+            "process" => Durability::Process,
+            "fsync" => Durability::Fsync,
+            _ => bail!(
+                InvalidArgument,
+                "unknown durability '{s}': use 'process' (the default) or 'fsync'"
             ),
         })
     }
@@ -173,6 +202,8 @@ pub(crate) struct Inner {
     /// A read-only handle's part of the protocol with writers in other processes (or
     /// in this one): see [`follow`].
     pub(crate) follow: Option<follow::Follow>,
+    /// What a returned commit survives (kept for a reopen after an I/O fault).
+    pub durability: Durability,
 }
 
 impl Drop for Inner {
@@ -264,7 +295,18 @@ impl Inner {
     /// the driver saw no I/O error (the caller's own error stands).
     pub(crate) fn after_io_fault(&mut self, context: &str) -> Option<Error> {
         let fault = h5::io_fault(self.file.as_ref()?)?;
-        let mut e = fault.to_error(context);
+        let e = fault.to_error(context);
+        Some(self.reopen_rolled_back(e))
+    }
+
+    /// Puts the file back as the last checkpoint left it (the undo journal's old bytes
+    /// written back, the file cut to its checkpoint length) and opens this state anew
+    /// over it; returns `e` with what became of the handle appended. For an operation
+    /// that failed part way through its transaction ([`after_io_fault`] for I/O
+    /// errors; history rewrites for any error).
+    ///
+    /// [`after_io_fault`]: Self::after_io_fault
+    pub(crate) fn reopen_rolled_back(&mut self, mut e: Error) -> Error {
         let rolled = self.file.as_ref().map(h5::roll_back);
         let staging = std::mem::take(&mut self.staging);
         let cache_bytes = self.chunks.capacity();
@@ -286,15 +328,12 @@ impl Inner {
         }
         let reopen = match rolled {
             Some(Err(r)) => Err(r),
-            _ => VersionedFile::open(&self.path, Mode::ReadWrite).and_then(|vf| {
-                Arc::try_unwrap(vf.inner)
-                    .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-                    .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
-            }),
+            _ => Inner::open_fresh(&self.path, self.durability),
         };
         match reopen {
             Ok(mut fresh) => {
                 fresh.staging = staging;
+                fresh.catalog.follow(self.catalog.generation());
                 fresh.chunks.set_capacity(cache_bytes);
                 *self = fresh;
                 e.message.push_str(
@@ -308,7 +347,19 @@ impl Inner {
                 ));
             }
         }
-        Some(e)
+        e
+    }
+
+    /// The state of `path` opened anew for writing (to replace a state whose view of
+    /// the file is stale).
+    /// Opens `path` writable again as a bare `Inner` (after a rollback or a
+    /// rewrite), keeping the durability the handle had.
+    pub(crate) fn open_fresh(path: &str, durability: Durability) -> Result<Inner> {
+        VersionedFile::open_with(path, Mode::ReadWrite, durability).and_then(|vf| {
+            Arc::try_unwrap(vf.inner)
+                .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+                .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
+        })
     }
 
     pub(crate) fn require_writable(&self) -> Result<()> {
@@ -471,6 +522,21 @@ impl VersionedFile {
     /// between two flushes; see [`h5::journal`]).
     pub fn recovered(&self) -> bool {
         self.lock_raw().recovered
+    }
+
+    /// The file's format generation, its `data_version` attribute: 4 for files
+    /// written by this library and by Python versioned-hdf5 since 1.8 (1 when the
+    /// attribute is absent: files of the first generation). A writable open may have
+    /// upgraded it (see [`open`]). `FILE_CLOSED` after [`close`](Self::close).
+    pub fn data_version(&self) -> Result<i64> {
+        let g = self.lock();
+        g.file()?;
+        Ok(g.data_version)
+    }
+
+    /// What a returned commit survives (the `durability` the file was opened with).
+    pub fn durability(&self) -> Durability {
+        self.lock().durability
     }
 
     /// Path the file was opened with.

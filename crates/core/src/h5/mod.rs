@@ -172,7 +172,9 @@ mod vds;
 pub(crate) use attrs::{
     attr_exists, attr_names, delete_attr, read_attr, write_attr, write_new_attr,
 };
-pub(crate) use file::{close_leftover_objects, file_flush, file_open, file_open_reader};
+pub(crate) use file::{
+    close_leftover_objects, file_flush, file_open, file_open_reader, file_open_with,
+};
 pub(crate) use file::{open_object_count, FileOpen};
 pub(crate) use filters::{ds_chunk_dims, ds_fill, ds_filters, pipeline};
 pub use filters::{Compression, Filters};
@@ -185,7 +187,8 @@ pub(crate) use io::{
     refresh_chunk_lookup, write_block, write_chunk, write_strings,
 };
 pub(crate) use journal::{
-    end_writes, fault as io_fault, hold_writes, note_commit, release_writes, roll_back,
+    check_journal_place, end_writes, fault as io_fault, hold_writes, note_commit, release_writes,
+    roll_back,
 };
 pub(crate) use objects::{
     copy_object, create_group, exists, kind_of, list, open_group, open_object, unlink, ObjKind,

@@ -431,6 +431,21 @@ impl ReaderLocks {
         })
     }
 
+    /// Whether the path now names another file than the one these locks are on
+    /// (compaction renamed a copy over it).
+    pub(crate) fn replaced(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(a), Ok(b)) => a.ino() != b.ino() || a.dev() != b.dev(),
+            _ => false,
+        }
+    }
+
+    /// The path these locks were opened for.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The commits file's header now; `None` while there is no commits file.
     pub(crate) fn stamp(&self) -> Option<Stamp> {
         let mut c = self

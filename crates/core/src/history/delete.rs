@@ -1,0 +1,490 @@
+//! Deleting versions (Python's `delete_versions`), as one transaction of the undo
+//! journal: the slots only deleted versions use leave `raw_data` and the hash table,
+//! the survivors' slots move down in order (edge chunks rewritten whole, so their
+//! padding is the fill value again and no byte of a deleted version stays in
+//! `raw_data`), the survivors' virtual datasets are rewritten where a slot moved,
+//! children of deleted versions are re-parented to their nearest surviving ancestor
+//! and the current version moves the same way. Nothing is flushed before the end: a
+//! failure at any point (an error, a full disk, a kill) leaves the file as it was
+//! (docs/design/009-atomic-history-rewrites.md).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::attrs::AttrValue;
+use crate::error::{bail, Result};
+use crate::file::{read_user_attrs, walk_version, DatasetMeta, Inner, VersionedFile};
+use crate::grid::{self, ChunkCoord};
+use crate::h5::{self, HashRow, Mapping};
+use crate::layout::{
+    attr, data_group_path, hash_table_path, raw_data_path, version_group_path, versions_path,
+    FIRST_VERSION,
+};
+use crate::strings::{hash_elements, StrPool};
+
+/// What happens to one dataset path's storage.
+struct PathPlan {
+    /// Metadata of the path (from a version holding it).
+    meta: DatasetMeta,
+    /// Rows of the slots surviving versions map, with the chunk extent stored there.
+    kept: BTreeMap<u64, Vec<u64>>,
+    /// Surviving versions holding the path.
+    versions: Vec<String>,
+}
+
+/// Calls `run(src, dst, len)` for each contiguous run (along the last axis) of a block
+/// of extent `ext` placed in the top-left corner of a block of extent `full`: element
+/// offsets into the small block and the large one, and the run's length.
+pub(crate) fn for_each_run(ext: &[u64], full: &[u64], mut run: impl FnMut(usize, usize, usize)) {
+    let n = ext.len();
+    if n == 0 || ext.contains(&0) {
+        return;
+    }
+    let last = ext[n - 1] as usize;
+    let outer: u64 = ext[..n - 1].iter().product();
+    let mut idx = vec![0u64; n - 1];
+    for r in 0..outer as usize {
+        let mut dst = 0u64;
+        for i in 0..n - 1 {
+            dst = dst * full[i] + idx[i];
+        }
+        run(r * last, (dst * full[n - 1]) as usize, last);
+        for i in (0..n - 1).rev() {
+            idx[i] += 1;
+            if idx[i] < ext[i] {
+                break;
+            }
+            idx[i] = 0;
+        }
+    }
+}
+
+/// Rewrites the slot at `to` with the chunk of extent `ext` stored at `from`: the
+/// chunk in its top-left corner, the fill value elsewhere. Returns the chunk's hash
+/// computed from its elements when `want_hash` asks for it.
+#[allow(clippy::too_many_arguments, reason = "one slot move")]
+pub(crate) fn move_slot(
+    raw: &h5::Hid,
+    meta: &DatasetMeta,
+    from: u64,
+    to: u64,
+    ext: &[u64],
+    hash: Option<crate::hash::HashKind>,
+) -> Result<Option<[u8; 32]>> {
+    let mut start = vec![0u64; ext.len()];
+    start[0] = from;
+    let full = &meta.chunks;
+    let mut at = vec![0u64; ext.len()];
+    at[0] = to;
+    if meta.dtype.is_vlen() {
+        let strings = h5::read_strings(raw, &start, ext)?;
+        let h = hash.map(|k| {
+            let mut pool = StrPool::default();
+            let bytes = pool.encode(&strings);
+            hash_elements(k, &meta.dtype, &bytes, &pool, ext)
+        });
+        let mut slot: Vec<Vec<u8>> = vec![Vec::new(); grid::volume(full)?];
+        for_each_run(ext, full, |s, d, n| {
+            slot[d..d + n].clone_from_slice(&strings[s..s + n]);
+        });
+        h5::write_strings(raw, &at, full, &slot)?;
+        return Ok(h);
+    }
+    let es = meta.dtype.size();
+    let mut chunk = vec![0u8; grid::volume(ext)? * es];
+    h5::read_block(raw, &meta.dtype, &start, ext, &mut chunk)?;
+    let h = hash.map(|k| hash_elements(k, &meta.dtype, &chunk, &StrPool::default(), ext));
+    if ext == full.as_slice() {
+        h5::write_block(raw, &meta.dtype, &at, full, &chunk)?;
+    } else {
+        let mut slot = meta.fill.repeat(grid::volume(full)?);
+        for_each_run(ext, full, |s, d, n| {
+            slot[d * es..(d + n) * es].copy_from_slice(&chunk[s * es..(s + n) * es]);
+        });
+        h5::write_block(raw, &meta.dtype, &at, full, &slot)?;
+    }
+    Ok(h)
+}
+
+/// Rewrites version `version`'s dataset at `path` with its chunks mapped through
+/// `moved` (old first row → new first row), keeping its attributes.
+pub(crate) fn rewrite_version_dataset(
+    g: &mut Inner,
+    version: &str,
+    path: &str,
+    meta: &DatasetMeta,
+    map: &HashMap<ChunkCoord, u64>,
+    raw_dims: &[u64],
+) -> Result<()> {
+    let file = g.file()?;
+    let vg = h5::open_group(file, &version_group_path(version))?;
+    let attrs = {
+        let ds = h5::open_dataset(&vg, path)?;
+        read_user_attrs(&ds, &[])?
+    };
+    stop_on_fault(g)?;
+    h5::unlink(&vg, path)?;
+    stop_on_fault(g)?;
+    let mut keys: Vec<&ChunkCoord> = map.keys().collect();
+    keys.sort();
+    let mappings: Vec<Mapping> = keys
+        .into_iter()
+        .map(|k| Mapping {
+            vstart: k.iter().zip(&meta.chunks).map(|(a, c)| a * c).collect(),
+            extent: grid::chunk_extent(&meta.shape, &meta.chunks, k).to_vec(),
+            src_row: map[k],
+        })
+        .collect();
+    let (parent, leaf) = match path.rsplit_once('/') {
+        Some((p, l)) => (Some(h5::open_group(&vg, p)?), l),
+        None => (None, path),
+    };
+    let loc = parent.as_ref().unwrap_or(&vg);
+    let ds = h5::create_version_dataset(
+        loc,
+        leaf,
+        &meta.dtype,
+        &meta.shape,
+        &meta.fill,
+        &raw_data_path(path),
+        raw_dims,
+        &mappings,
+    )?;
+    stop_on_fault(g)?;
+    for (k, v) in &attrs {
+        h5::write_new_attr(&ds, k, v)?;
+        stop_on_fault(g)?;
+    }
+    Ok(())
+}
+
+/// Stops a rewrite as soon as the file driver saw an I/O error: libhdf5 goes on after
+/// a failed write over a state that no longer matches the file, and creating a
+/// virtual dataset over it was seen to crash (what it would do is undone anyway). Called
+/// after every step that may write.
+pub(crate) fn stop_on_fault(g: &Inner) -> Result<()> {
+    if h5::io_fault(g.file()?).is_some() {
+        bail!(IoError, "a write to the file failed");
+    }
+    Ok(())
+}
+
+impl Inner {
+    /// Undoes the open transaction after a history rewrite failed part way: the
+    /// journal puts the file back as the last checkpoint left it and the state is
+    /// opened anew over it (as after an I/O fault, docs/design/006-io-faults.md).
+    /// Returns the error to report.
+    pub(crate) fn undo_rewrite(
+        &mut self,
+        e: crate::error::Error,
+        context: &str,
+    ) -> crate::error::Error {
+        if let Some(io) = self.after_io_fault(context) {
+            return io;
+        }
+        self.reopen_rolled_back(e)
+    }
+
+    /// Forgets everything derived from the file's history (after a rewrite): the
+    /// catalog (its generation moves on), storage states, open `raw_data` handles and
+    /// the read cache.
+    pub(crate) fn forget_history(&mut self) {
+        self.catalog.invalidate();
+        self.data_groups.clear();
+        self.raws.clear();
+        self.chunks.clear();
+    }
+}
+
+impl VersionedFile {
+    /// Deletes committed versions, as Python versioned-hdf5's `delete_versions` does,
+    /// in one atomic transaction. `__first_version__` is refused (`INVALID_ARGUMENT`),
+    /// an unknown name is `VERSION_NOT_FOUND`; children of deleted versions get their
+    /// nearest surviving ancestor as parent, and so does the current version. Chunks
+    /// only deleted versions used leave `raw_data` and the hash table (the file's size
+    /// shrinks only with [`compact`](Self::compact)).
+    pub fn delete_versions(&self, names: &[String]) -> Result<()> {
+        let me = self.clone();
+        let names = names.to_vec();
+        crate::worker::run(move || me.delete_here(&names))
+    }
+
+    fn delete_here(&self, names: &[String]) -> Result<()> {
+        let mut g = self.lock();
+        g.require_writable()?;
+        let mut del: HashSet<String> = HashSet::new();
+        for n in names {
+            if n == FIRST_VERSION {
+                bail!(
+                    InvalidArgument,
+                    "'{FIRST_VERSION}' is the root of history and cannot be deleted: pass only committed version names"
+                );
+            }
+            g.committed(n)?;
+            del.insert(n.clone());
+        }
+        if del.is_empty() {
+            return Ok(());
+        }
+        if let Some(s) = g.staging.iter().next() {
+            bail!(
+                InvalidArgument,
+                "version '{s}' is being staged: finish or abandon stageVersion before deleting versions"
+            );
+        }
+        let plan = plan_delete(&mut g, &del)?;
+        let context = format!("deleting versions of '{}'", g.path);
+        match apply_delete(&mut g, &del, &plan) {
+            Ok(()) => {
+                let (parents, current) = (plan.parents, plan.current);
+                for n in &del {
+                    g.versions.remove(n);
+                }
+                for (v, p) in parents {
+                    if let Some(info) = g.versions.get_mut(&v) {
+                        info.prev_version = p;
+                    }
+                }
+                g.current = current;
+                g.rebuild_time_index();
+                g.forget_history();
+                Ok(())
+            }
+            Err(e) => Err(g.undo_rewrite(e, &context)),
+        }
+    }
+}
+
+/// Everything a deletion changes, found before anything is written.
+struct DeletePlan {
+    /// Surviving version groups whose parent changes, with the new parent.
+    parents: Vec<(String, String)>,
+    /// The current version afterwards.
+    current: String,
+    /// Dataset paths whose storage is rewritten.
+    paths: BTreeMap<String, PathPlan>,
+    /// Dataset paths that no surviving version holds: their storage goes.
+    gone: Vec<String>,
+}
+
+fn surviving_ancestor(g: &Inner, del: &HashSet<String>, mut v: String) -> String {
+    let mut steps = 0;
+    while del.contains(&v) && steps <= g.versions.len() {
+        v = g
+            .versions
+            .get(&v)
+            .map_or_else(|| FIRST_VERSION.to_string(), |i| i.prev_version.clone());
+        steps += 1;
+    }
+    v
+}
+
+fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
+    let current = surviving_ancestor(g, del, g.current.clone());
+    let mut parents = Vec::new();
+    for (name, info) in &g.versions {
+        if del.contains(name) {
+            continue;
+        }
+        let p = surviving_ancestor(g, del, info.prev_version.clone());
+        if p != info.prev_version {
+            parents.push((name.clone(), p));
+        }
+    }
+    parents.sort();
+    let committed: Vec<String> = g.by_time.iter().map(|(_, n)| n.clone()).collect();
+    // Per path: whether a deleted version holds it non-empty (Python leaves a path
+    // alone otherwise), and what the survivors map.
+    let mut touched: HashSet<String> = HashSet::new();
+    let mut paths: BTreeMap<String, PathPlan> = BTreeMap::new();
+    for v in &committed {
+        let (_, datasets) = walk_version(g, v, true)?;
+        for (p, (meta, _)) in datasets {
+            if del.contains(v) {
+                if meta.shape.first().copied().unwrap_or(0) != 0 {
+                    touched.insert(p);
+                }
+                continue;
+            }
+            let map = g.chunk_map(v, &p, &meta)?;
+            let e = paths.entry(p.clone()).or_insert_with(|| PathPlan {
+                meta: meta.clone(),
+                kept: BTreeMap::new(),
+                versions: Vec::new(),
+            });
+            for (k, &row) in map.iter() {
+                e.kept
+                    .entry(row)
+                    .or_insert_with(|| grid::chunk_extent(&meta.shape, &meta.chunks, k).to_vec());
+            }
+            e.versions.push(v.clone());
+        }
+    }
+    let gone: Vec<String> = touched
+        .iter()
+        .filter(|p| !paths.contains_key(*p))
+        .cloned()
+        .collect();
+    paths.retain(|p, _| touched.contains(p));
+    // Every slot that stays must be there to be moved.
+    for (p, plan) in &paths {
+        let Some(dg) = g.data_group(p)? else {
+            bail!(
+                CorruptFile,
+                "versions map data of '{p}', but its raw_data is missing: the file is damaged (verify() reports it)"
+            );
+        };
+        let rows = dg.meta.shape.first().copied().unwrap_or(0);
+        if let Some((&last, ext)) = plan.kept.iter().next_back() {
+            if last + ext[0] > rows {
+                bail!(
+                    CorruptFile,
+                    "a version maps rows {last}..{} of '{}', which has only {rows} rows: the file is damaged (verify() reports it); nothing was deleted",
+                    last + ext[0],
+                    raw_data_path(p)
+                );
+            }
+        }
+    }
+    let mut gone = gone;
+    gone.sort();
+    Ok(DeletePlan {
+        parents,
+        current,
+        paths,
+        gone,
+    })
+}
+
+fn apply_delete(g: &mut Inner, del: &HashSet<String>, plan: &DeletePlan) -> Result<()> {
+    // Readers in other processes see a new generation at the checkpoint, and start
+    // from the file again (docs/design/008-readers-and-writers.md).
+    h5::journal::note_rewrite(g.file()?)?;
+    for (p, pp) in &plan.paths {
+        rewrite_storage(g, p, pp)?;
+        stop_on_fault(g)?;
+    }
+    let file = g.file()?;
+    for p in &plan.gone {
+        // Only this path's own objects: a data group may also hold the storage of a
+        // path below it ('a' and 'a/b').
+        for leaf in [raw_data_path(p), hash_table_path(p)] {
+            if h5::exists(file, &leaf)? {
+                h5::unlink(file, &leaf)?;
+            }
+        }
+        let gpath = data_group_path(p);
+        if h5::exists(file, &gpath)? && h5::list(&h5::open_group(file, &gpath)?)?.is_empty() {
+            h5::unlink(file, &gpath)?;
+        }
+        stop_on_fault(g)?;
+    }
+    let versions = h5::open_group(file, &versions_path())?;
+    let mut gone_versions: Vec<&String> = del.iter().collect();
+    gone_versions.sort();
+    for v in gone_versions {
+        h5::unlink(&versions, v)?;
+        stop_on_fault(g)?;
+    }
+    for (v, p) in &plan.parents {
+        let vg = h5::open_group(&versions, v)?;
+        h5::write_attr(&vg, attr::PREV_VERSION, &AttrValue::Str(p.clone()))?;
+    }
+    h5::write_attr(
+        &versions,
+        attr::CURRENT_VERSION,
+        &AttrValue::Str(plan.current.clone()),
+    )?;
+    h5::file_flush(file)
+}
+
+/// Compacts one path's `raw_data` to the slots survivors use, rewrites its hash table
+/// and the survivors' virtual datasets whose slots moved.
+fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan) -> Result<()> {
+    let Some(dg) = g.data_group(p)? else {
+        bail!(InternalError, "the storage of '{p}' vanished");
+    };
+    let meta = dg.meta.clone();
+    let kind = dg.hash;
+    let largest_index = dg.largest_index;
+    let c0 = meta.chunks[0];
+    let file = g.file()?;
+    let raw = h5::open_storage(file, &raw_data_path(p))?;
+    let table = h5::open_storage(file, &hash_table_path(p))?;
+    let table_len = h5::ds_shape(&table)?.first().copied().unwrap_or(0);
+    let li = largest_index.min(table_len);
+    let mut hashes: HashMap<u64, [u8; 32]> = HashMap::new();
+    for r in h5::read_hash_rows(&table, li)? {
+        hashes.entry(r.start as u64).or_insert(r.hash);
+    }
+    let chunk_meta = DatasetMeta {
+        shape: meta.shape.clone(),
+        ..pp.meta.clone()
+    };
+    let mut moved: HashMap<u64, u64> = HashMap::with_capacity(pp.kept.len());
+    let mut rows = Vec::with_capacity(pp.kept.len());
+    for (i, (&old, ext)) in pp.kept.iter().enumerate() {
+        let new = i as u64 * c0;
+        let known = hashes.get(&old).copied();
+        let hash = if new == old && ext == &meta.chunks {
+            known
+        } else {
+            move_slot(
+                &raw,
+                &chunk_meta,
+                old,
+                new,
+                ext,
+                known.is_none().then_some(kind),
+            )?
+            .or(known)
+        };
+        let hash = match hash {
+            Some(h) => h,
+            None => move_slot(&raw, &chunk_meta, new, new, ext, Some(kind))?.unwrap_or([0; 32]),
+        };
+        rows.push(HashRow {
+            hash,
+            start: new as i64,
+            stop: (new + ext[0]) as i64,
+        });
+        moved.insert(old, new);
+        stop_on_fault(g)?;
+    }
+    let n = rows.len() as u64;
+    let mut raw_dims = meta.chunks.clone();
+    raw_dims[0] = n * c0;
+    h5::ds_set_extent(&raw, &raw_dims)?;
+    if rows.is_empty() {
+        h5::write_hash_rows(
+            &table,
+            0,
+            &[HashRow {
+                hash: [0; 32],
+                start: 0,
+                stop: 0,
+            }],
+        )?;
+    } else {
+        h5::write_hash_rows(&table, 0, &rows)?;
+    }
+    h5::write_attr(&table, attr::LARGEST_INDEX, &AttrValue::Int(n as i64))?;
+    drop((raw, table));
+    stop_on_fault(g)?;
+    for v in &pp.versions {
+        let (_, datasets) = walk_version(g, v, true)?;
+        let Some((vmeta, _)) = datasets.get(p) else {
+            continue;
+        };
+        let map = g.chunk_map(v, p, vmeta)?;
+        if map.values().all(|r| moved.get(r) == Some(r)) {
+            continue;
+        }
+        let new_map: HashMap<ChunkCoord, u64> = map
+            .iter()
+            .map(|(k, r)| (k.clone(), moved.get(r).copied().unwrap_or(*r)))
+            .collect();
+        rewrite_version_dataset(g, v, p, vmeta, &new_map, &raw_dims)?;
+        stop_on_fault(g)?;
+    }
+    Ok(())
+}

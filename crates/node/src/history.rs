@@ -1,0 +1,363 @@
+//! History maintenance on `VersionedFile`: `diff` (and the rewrites of history).
+//! Each is an `AsyncTask`: the engine call runs off the event loop.
+
+use napi::bindgen_prelude::*;
+use napi::{Env, Task};
+
+use crate::convert::{output, scalar_to_js, DataOutput, Scalar};
+use crate::guard::{guard, guard_engine, Arg};
+use crate::versioned_file::VersionedFile;
+
+/// Options of `diff`.
+#[napi(object, object_to_js = false)]
+pub struct DiffOptions {
+    /// Only datasets at this path or below it (a dataset or a group path).
+    pub path: Option<String>,
+    /// Also read each region's elements in both versions (default `false`).
+    pub data: Option<bool>,
+}
+
+/// A box of a dataset whose elements may differ between the two versions.
+#[napi(object, object_from_js = false)]
+pub struct DiffRegion {
+    /// Per axis `[start, stop]` (stop exclusive), chunk-aligned at the start, clipped
+    /// to the larger shape: usable as a read selection.
+    #[napi(ts_type = "Array<[number, number]>")]
+    pub r#box: Vec<Vec<f64>>,
+    /// With `{ data: true }`: the first version's elements of the box (clipped to its
+    /// shape), `null` when the box lies outside it or the dataset is not there.
+    #[napi(ts_type = "TypedArray | string[] | Record<string, TypedArray | string[]> | null")]
+    pub old: Option<Option<DataOutput>>,
+    /// With `{ data: true }`: the second version's elements, likewise.
+    #[napi(ts_type = "TypedArray | string[] | Record<string, TypedArray | string[]> | null")]
+    pub new: Option<Option<DataOutput>>,
+}
+
+/// One dataset that differs between two versions.
+#[napi(object, object_from_js = false)]
+pub struct DatasetDiff {
+    /// Dataset path.
+    pub path: String,
+    /// `'added'` (only in the second version), `'removed'` (only in the first) or
+    /// `'changed'`.
+    #[napi(ts_type = "'added' | 'removed' | 'changed'")]
+    pub status: String,
+    /// Shape in the first version (`null` when added).
+    pub old_shape: Option<Vec<f64>>,
+    /// Shape in the second version (`null` when removed).
+    pub new_shape: Option<Vec<f64>>,
+    /// Element type in the first version (`null` when added).
+    pub old_dtype: Option<String>,
+    /// Element type in the second version (`null` when removed).
+    pub new_dtype: Option<String>,
+    /// Fill value in the first version (absent for compound datasets).
+    #[napi(ts_type = "number | bigint | boolean | string")]
+    pub old_fill_value: Option<Scalar>,
+    /// Fill value in the second version.
+    #[napi(ts_type = "number | bigint | boolean | string")]
+    pub new_fill_value: Option<Scalar>,
+    /// Chunk shape in the first version.
+    pub old_chunks: Option<Vec<f64>>,
+    /// Chunk shape in the second version.
+    pub new_chunks: Option<Vec<f64>>,
+    /// Whether the shape differs (both present).
+    pub shape_changed: bool,
+    /// Whether the dtype differs (both present).
+    pub dtype_changed: bool,
+    /// Whether the fill value differs (both present).
+    pub fill_value_changed: bool,
+    /// Whether the chunk shape differs (both present).
+    pub chunks_changed: bool,
+    /// Names of user attributes added, removed or changed (for an added or removed
+    /// dataset: all of its attributes), sorted.
+    pub attrs: Vec<String>,
+    /// Boxes whose elements may differ; none differ outside them. An added or
+    /// removed dataset is one box, the whole dataset.
+    pub regions: Vec<DiffRegion>,
+}
+
+fn dims(v: &[u64]) -> Vec<f64> {
+    v.iter().map(|&d| d as f64).collect()
+}
+
+fn convert(d: vh5::DatasetDiff) -> DatasetDiff {
+    let both = d.old.as_ref().zip(d.new.as_ref());
+    let changed = |f: &dyn Fn(&vh5::DatasetMeta, &vh5::DatasetMeta) -> bool| {
+        both.is_some_and(|(a, b)| f(a, b))
+    };
+    let fill = |m: &Option<vh5::DatasetMeta>| {
+        m.as_ref()
+            .and_then(|m| vh5::values::scalar(&m.fill, &m.dtype).map(scalar_to_js))
+    };
+    let old_dtype = d.old.as_ref().map(|m| m.dtype.clone());
+    let new_dtype = d.new.as_ref().map(|m| m.dtype.clone());
+    DatasetDiff {
+        shape_changed: changed(&|a, b| a.shape != b.shape),
+        dtype_changed: changed(&|a, b| a.dtype != b.dtype),
+        fill_value_changed: changed(&|a, b| a.fill != b.fill),
+        chunks_changed: changed(&|a, b| a.chunks != b.chunks),
+        old_fill_value: fill(&d.old),
+        new_fill_value: fill(&d.new),
+        old_shape: d.old.as_ref().map(|m| dims(&m.shape)),
+        new_shape: d.new.as_ref().map(|m| dims(&m.shape)),
+        old_chunks: d.old.as_ref().map(|m| dims(&m.chunks)),
+        new_chunks: d.new.as_ref().map(|m| dims(&m.chunks)),
+        old_dtype: old_dtype.as_ref().map(|t| t.name()),
+        new_dtype: new_dtype.as_ref().map(|t| t.name()),
+        path: d.path,
+        status: d.status.name().to_string(),
+        attrs: d.attrs,
+        regions: d
+            .regions
+            .into_iter()
+            .map(|r| {
+                let data = r.old.is_some() || r.new.is_some();
+                let conv = |x: Option<vh5::ReadData>, t: &Option<vh5::Dtype>| {
+                    x.zip(t.as_ref()).map(|(x, t)| output(x, t))
+                };
+                DiffRegion {
+                    r#box: r
+                        .bbox
+                        .iter()
+                        .map(|[s, e]| vec![*s as f64, *e as f64])
+                        .collect(),
+                    old: data.then(|| conv(r.old, &old_dtype)),
+                    new: data.then(|| conv(r.new, &new_dtype)),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Runs `diff` off the event loop.
+pub struct DiffTask {
+    file: vh5::VersionedFile,
+    a: String,
+    b: String,
+    opts: vh5::DiffOptions,
+}
+
+impl Task for DiffTask {
+    type Output = vh5::Result<Vec<vh5::DatasetDiff>>;
+    type JsValue = Vec<DatasetDiff>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(guard_engine(|| {
+            self.file.diff(&self.a, &self.b, &self.opts)
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        guard(&env, || Ok(output?.into_iter().map(convert).collect()))
+    }
+}
+
+#[napi]
+impl VersionedFile {
+    /// The datasets that differ between committed versions `a` and `b`, sorted by
+    /// path, found from the versions' chunk maps (a chunk in the same slot, or in slots
+    /// of the same hash, is unchanged): no data is read unless `{ data: true }` asks
+    /// for each region's elements. `VERSION_NOT_FOUND` for an unknown version.
+    #[napi(ts_return_type = "Promise<DatasetDiff[]>")]
+    pub fn diff(
+        &self,
+        env: &Env,
+        #[napi(ts_arg_type = "string")] a: Arg<String>,
+        #[napi(ts_arg_type = "string")] b: Arg<String>,
+        #[napi(ts_arg_type = "DiffOptions")] options: Option<Arg<DiffOptions>>,
+    ) -> Result<AsyncTask<DiffTask>> {
+        guard(env, || {
+            let o = options.map(|o| o.0);
+            Ok(AsyncTask::new(DiffTask {
+                file: self.inner.clone(),
+                a: a.0,
+                b: b.0,
+                opts: vh5::DiffOptions {
+                    path: o.as_ref().and_then(|o| o.path.clone()),
+                    data: o.and_then(|o| o.data).unwrap_or(false),
+                },
+            }))
+        })
+    }
+}
+
+/// Runs a history rewrite off the event loop.
+pub struct RewriteTask {
+    job: Option<Box<dyn FnOnce() -> vh5::Result<()> + Send>>,
+}
+
+impl Task for RewriteTask {
+    type Output = vh5::Result<()>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let job = self.job.take();
+        Ok(guard_engine(|| match job {
+            Some(j) => j(),
+            None => Ok(()),
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<()> {
+        guard(&env, || Ok(output?))
+    }
+}
+
+#[napi]
+impl VersionedFile {
+    /// Deletes one version or several, as Python versioned-hdf5's `delete_versions`,
+    /// in one atomic transaction (a crash or an I/O error leaves the file as before).
+    /// Children of a deleted version get its nearest surviving ancestor as parent, and
+    /// so does the current version; chunks only deleted versions used leave the file's
+    /// `raw_data` (the file itself shrinks with `compact()`). `INVALID_ARGUMENT` for
+    /// `'__first_version__'`, `VERSION_NOT_FOUND` for an unknown name, `READ_ONLY` for
+    /// a file opened with mode `'r'`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn delete_versions(
+        &self,
+        env: &Env,
+        #[napi(ts_arg_type = "string | string[]")] names: Arg<Either<String, Vec<String>>>,
+    ) -> Result<AsyncTask<RewriteTask>> {
+        guard(env, || {
+            let names = match names.0 {
+                Either::A(n) => vec![n],
+                Either::B(v) => v,
+            };
+            let file = self.inner.clone();
+            Ok(AsyncTask::new(RewriteTask {
+                job: Some(Box::new(move || file.delete_versions(&names))),
+            }))
+        })
+    }
+}
+
+/// Progress of `compact`, passed to `onProgress`.
+#[napi(object)]
+pub struct CompactProgress {
+    /// Objects (data groups, version groups) copied so far, and the final sync.
+    pub done: f64,
+    /// Steps in all.
+    pub total: f64,
+}
+
+/// Options of `compact`.
+#[napi(object, object_to_js = false)]
+#[allow(
+    dead_code,
+    reason = "the TypeScript type of compact's options; read from the object by `compact`"
+)]
+pub struct CompactOptions {
+    /// Called (on the event loop) after each object copied.
+    #[napi(ts_type = "(progress: CompactProgress) => void")]
+    pub on_progress: Option<Unknown<'static>>,
+}
+
+/// What `compact` did.
+#[napi(object)]
+pub struct CompactResult {
+    /// The file's size before, in bytes.
+    pub bytes_before: f64,
+    /// Its size after.
+    pub bytes_after: f64,
+}
+
+type ProgressFn = napi::threadsafe_function::ThreadsafeFunction<
+    CompactProgress,
+    (),
+    CompactProgress,
+    Status,
+    false,
+>;
+
+/// Runs `compact` off the event loop.
+pub struct CompactTask {
+    file: vh5::VersionedFile,
+    progress: Option<std::sync::Arc<ProgressFn>>,
+}
+
+impl Task for CompactTask {
+    type Output = vh5::Result<vh5::CompactStats>;
+    type JsValue = CompactResult;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let progress = self.progress.clone().map(|f| -> vh5::Progress {
+            Box::new(move |done, total| {
+                f.call(
+                    CompactProgress {
+                        done: done as f64,
+                        total: total as f64,
+                    },
+                    napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            })
+        });
+        Ok(guard_engine(|| self.file.compact(progress)))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        self.progress = None;
+        guard(&env, || {
+            let s = output?;
+            Ok(CompactResult {
+                bytes_before: s.bytes_before as f64,
+                bytes_after: s.bytes_after as f64,
+            })
+        })
+    }
+}
+
+#[napi]
+impl VersionedFile {
+    /// Rewrites the file to about the size of its live data (libhdf5 never gives
+    /// freed space back): every object is copied into a sibling file, which is then
+    /// renamed over this one. A crash leaves the old file or the new one, each
+    /// complete. After `deleteVersions`, no byte of the deleted versions remains in
+    /// the file. `onProgress` is called after each object copied.
+    #[napi(
+        ts_args_type = "options?: CompactOptions",
+        ts_return_type = "Promise<CompactResult>"
+    )]
+    pub fn compact(&self, env: &Env, options: Option<Unknown>) -> Result<AsyncTask<CompactTask>> {
+        guard(env, || {
+            let mut progress = None;
+            if let Some(o) = options {
+                match o.get_type()? {
+                    ValueType::Undefined | ValueType::Null => {}
+                    ValueType::Object => {
+                        // SAFETY: the value was just checked to be an object.
+                        let obj: Object = unsafe { o.cast() }?;
+                        let f: Unknown = obj.get_named_property("onProgress")?;
+                        match f.get_type()? {
+                            ValueType::Undefined | ValueType::Null => {}
+                            ValueType::Function => {
+                                // SAFETY: the value was just checked to be a function.
+                                let func: Function<CompactProgress, ()> = unsafe { f.cast() }?;
+                                let tsfn: ProgressFn = func
+                                    .build_threadsafe_function()
+                                    .callee_handled::<false>()
+                                    .build()?;
+                                progress = Some(std::sync::Arc::new(tsfn));
+                            }
+                            _ => {
+                                return Err(crate::guard::invalid(
+                                    "compact(options): onProgress must be a function",
+                                )
+                                .into())
+                            }
+                        }
+                    }
+                    _ => {
+                        return Err(crate::guard::invalid(
+                            "compact(options): options must be an object such as { onProgress }",
+                        )
+                        .into())
+                    }
+                }
+            }
+            Ok(AsyncTask::new(CompactTask {
+                file: self.inner.clone(),
+                progress,
+            }))
+        })
+    }
+}
