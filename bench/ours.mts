@@ -16,6 +16,8 @@ const { VersionedFile } = lib
 
 export interface Spec {
   workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P7' | 'P8' | 'P8diff' | 'P9' | 'P10'
+  /** P1 (and P11, which runs P1): `open`'s durability (default 'process'). */
+  durability?: 'process' | 'fsync'
   variant: string
   file: string
   data?: string
@@ -66,7 +68,7 @@ const filters = (c: string | null | undefined) => (c ? { compression: c } : {})
 
 async function p1(s: Spec): Promise<Partial<Result>> {
   const d = f64(s.data!)
-  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const vf = VersionedFile.open(s.file, { mode: 'w', durability: s.durability ?? 'process' })
   const commits: number[] = []
   let off = 0
   const t0 = now()
@@ -319,6 +321,7 @@ async function p8diff(s: Spec): Promise<Partial<Result>> {
   ms.sort((x, y) => x - y)
   const regions = first.reduce((n, d) => n + d.regions.length, 0)
   return { seconds: (firstMs + ms.reduce((a, b) => a + b, 0)) / 1000, checksum: [regions], extra: { firstMs, medianMs: ms[Math.floor((ms.length - 1) / 2)], regions } }
+}
 
 /** P9: one version appended from a stream of pieces (the P4 walk, cycled, shifted by
  * the cycle so that no chunk repeats), in the default memory budget. */

@@ -31,9 +31,9 @@ const only = args.only ? new Set(args.only.split(',').map((s) => s.trim().toUppe
 const want = (w: string) => !only || only.has(w)
 
 const SIZES = {
-  quick: { p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20, p9: 256 << 20, p10: 100 },
-  standard: { p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000 },
-  full: { p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000 },
+  quick: { p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20, p9: 256 << 20, p10: 100, r: [300, 2000] },
+  standard: { p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000, r: [1000, 10_000] },
+  full: { p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000, r: [1000, 10_000] },
 }[mode]
 // P9's size, in MiB, for a run of its own (the goal is stated for 4 GiB).
 if (process.env.VH5_BENCH_P9_MIB) SIZES.p9 = Number(process.env.VH5_BENCH_P9_MIB) * 2 ** 20
@@ -59,6 +59,8 @@ interface Row {
   result: Result
 }
 const rows: Row[] = []
+// Readers beside a writer (bench/readers.mts): notes only, this library alone.
+let readers: Record<string, any> | null = null
 const work = mkdtempSync(join(os.tmpdir(), 'vh5-bench-'))
 
 function run(impl: Impl, spec: Spec & Record<string, unknown>): Result {
@@ -212,10 +214,26 @@ try {
     checkSame('P10', variant, res)
     for (const impl of IMPLS) rmSync(fileOf('P10', variant, impl), { force: true })
   }
+  if (want('P11')) {
+    // The cost of power-loss durability: P1 (no compression) on the real disk of the
+    // work directory, opened with durability 'process' (the default) and 'fsync'.
+    for (const durability of ['process', 'fsync'] as const) {
+      record('P11', durability, 'node', { workload: 'P1', variant: durability, file: fileOf('P11', durability, 'node'), data: p1Data, chunks: [4096], compression: null, durability })
+    }
+  }
   if (want('P7')) {
     const spec = { workload: 'P7' as const, variant: 'lookups', file: join(work, 'P7.h5'), checkpoints: SIZES.p7, lookups: SIZES.lookups, pyLookups: SIZES.pyLookups }
     record('P7', 'lookups', 'node', spec)
     record('P7', 'lookups', 'python', spec)
+  }
+  if (want('R')) {
+    const [commits, versions] = SIZES.r
+    process.stdout.write(`  R readers    node    `)
+    const p = spawnSync(process.execPath, ['--import=tsx', join(root, 'bench/readers.mts'), String(commits), String(versions)], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 })
+    const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '))
+    if (p.status !== 0 || !line) throw new Error(`bench: R readers failed (exit ${p.status}):\n${p.stderr.slice(-4000)}`)
+    readers = JSON.parse(line.slice(7))
+    console.log(`${(readers!.watchingRatio as number).toFixed(2)}× with 4 watching readers`)
   }
 } finally {
   if (!args.keep) rmSync(work, { recursive: true, force: true })
@@ -245,6 +263,7 @@ function throughput(r: Row): [string, number | undefined] {
     case 'P2':
     case 'P3':
     case 'P6':
+    case 'P11':
       return [`${f((x.commitsMs!.length / x.seconds), 0)} commits/s`, x.seconds]
     case 'P4':
     case 'P9':
@@ -310,6 +329,13 @@ for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) 
     notes.push(`P6 ${NAMES[r.impl]} (${r.workload} ${r.variant}): commit median at versions 26–75 ${f(early)} ms, at the last 50 (to version ${c.length}) ${f(late)} ms: ${f(late / early)}×.`)
   }
 }
+{
+  const [a, b] = ['process', 'fsync'].map((d) => find('P11', d, 'node')?.commitsMs)
+  if (a && b) {
+    const fs = execFileSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).trim().split('\n').at(-1)!.split(/\s+/)[1]
+    notes.push(`P11 durability 'fsync' vs 'process' (P1, no compression, ${fs} at ${os.tmpdir()}): commit median ${f(median(b))} ms vs ${f(median(a))} ms (+${f(median(b) - median(a))} ms per commit), p99 ${f(pct(b, 99))} ms vs ${f(pct(a, 99))} ms.`)
+  }
+}
 for (const r of rows.filter((x) => x.workload === 'P7')) {
   const e = r.result.extra as { lookups: Record<string, { openMs: number; perSecond: number }> }
   notes.push(`P7 ${NAMES[r.impl]}: ${Object.entries(e.lookups).map(([n, l]) => `${n} versions: ${f(l.perSecond, 0)} lookups/s (open ${f(l.openMs, 1)} ms)`).join('; ')}.`)
@@ -318,6 +344,16 @@ for (const r of rows.filter((x) => x.workload === 'P9')) {
   notes.push(`P9 ${r.variant} ${NAMES[r.impl]}: ${MiB((r.result.extra as { bytes: number }).bytes)} MiB appended in 8 MiB pieces, peak RSS ${MiB(r.result.peakRss)} MiB (this library: one version, default 256 MiB budget; plain h5py: a resizable dataset).`)
 }
 if (rows.some((x) => x.workload === 'P10')) notes.push(`P10: Python versioned-hdf5 is 2.6 (.venv26); each commit appends 10,000 rows to four columns (time int64, price float64, size int32, venue string), chunks of 65,536.`)
+if (readers) {
+  const r = readers
+  notes.push(
+    `R readers beside a writer (${r.commits} small commits): ${f(r.aloneCommitsPerSecond, 0)} commits/s alone; ` +
+      `${f(r.watchingCommitsPerSecond, 0)} (${f(r.watchingRatio)}×) with four reader processes polling with watch(); ` +
+      `${f(r.readingCommitsPerSecond, 0)} (${f(r.readingRatio)}×) with four that also read each new version. ` +
+      `Commit return → watch() yield: median ${f(r.watchLatencyMs.median, 1)} ms, p99 ${f(r.watchLatencyMs.p99, 1)} ms (readers that read: ${f(r.readingLatencyMs.median, 1)} / ${f(r.readingLatencyMs.p99, 1)} ms). ` +
+      `refresh() on ${r.versions} versions: nothing new ${f(r.refreshNothingNewUs, 2)} µs; after one commit median ${f(r.refreshAfterOneCommitUs.median, 1)} µs, p99 ${f(r.refreshAfterOneCommitUs.p99, 1)} µs.`,
+  )
+}
 for (const r of rows.filter((x) => x.workload === 'P4')) {
   const extra = r.result.peakRss - r.result.baseRss
   const bytes = (r.result.extra as { bytes: number }).bytes
