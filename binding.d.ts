@@ -118,7 +118,9 @@ export declare class Dataset {
   readIntoSync(target: NumericArray, selection?: Selection): number
   /**
    * Writes `data` into a selection (same forms as `read`); a single value is
-   * broadcast. Only while staging; a committed dataset throws `READ_ONLY`.
+   * broadcast. Only while staging; a committed dataset throws `READ_ONLY`. When
+   * the staged version goes past its memory budget (`stageVersion`'s
+   * `memoryBudget`), chunks are written to the file before `write` returns.
    */
   write(selection: Selection | null | undefined, data: number | bigint | boolean | string | ArrayLike<number | bigint | boolean> | string[] | NumericArray): void
   /**
@@ -287,6 +289,8 @@ export declare class VersionedFile {
   get path(): string
   /** Whether `close()` was called. */
   get closed(): boolean
+  /** What a returned commit survives: `'process'` or `'fsync'` (as opened). */
+  get durability(): 'process' | 'fsync'
   /** Whether the file accepts new versions. */
   get writable(): boolean
   /**
@@ -294,6 +298,11 @@ export declare class VersionedFile {
    * mid-commit left half-written (see "Crash safety" in the README).
    */
   get recovered(): boolean
+  /**
+   * The file's format generation (its `data_version`): 4 for current files, 1
+   * for files of the first generation (no `data_version` attribute).
+   */
+  get dataVersion(): number
   /** Name of the current version (`'__first_version__'` when there is none). */
   get currentVersion(): string
   /** Makes a committed version the current one. */
@@ -325,6 +334,15 @@ export declare class VersionedFile {
   verify(): Promise<VerifyReport>
   /** Synchronous twin of `verify`. */
   verifySync(): VerifyReport
+  /**
+   * Takes in the versions that other processes committed since this read-only
+   * handle was opened or last refreshed, and returns their names in commit order
+   * (oldest first): `versions`, `currentVersion`, `history()`, `version()` and
+   * `versionAt()` include them from then on. Until then the handle keeps reading
+   * exactly the versions it knew. Costs one read of a small file when nothing was
+   * committed. A writable handle sees its own commits already: `[]`.
+   */
+  refresh(): Array<string>
   /** Flushes and closes the file. Any later use throws `FILE_CLOSED`. */
   close(): void
 }
@@ -473,6 +491,12 @@ export interface OpenOptions {
    * missing; the default), `'w'` create or truncate, `'x'` create, failing if it exists.
    */
   mode?: string
+  /**
+   * What a returned commit survives: `'process'` (the default) the death of the
+   * process; `'fsync'` also power loss and operating-system crashes (a commit
+   * returns only once it is on stable storage; a few fsyncs per commit).
+   */
+  durability?: 'process' | 'fsync'
 }
 
 /** Options of `Dataset.resize`. */
@@ -507,14 +531,31 @@ export interface StageOptions {
    * microseconds since the epoch. Defaults to the time of commit.
    */
   timestamp?: Date | string | bigint
+  /**
+   * Bytes of written chunks the staged version keeps in memory (default 256 MiB).
+   * Past it, whole chunks are hashed, deduplicated, compressed and written to the
+   * file before the commit, which stays atomic: a builder that throws, a failed
+   * commit or a killed process leaves the file as it was.
+   */
+  memoryBudget?: number
 }
 
 /** One finding of `verify`. */
 export interface VerifyProblem {
-  /** Where: a version name, `version:path`, or `/_version_data/<path> slot at row N`. */
+  /**
+   * Where, as text: a version name, `version:path`, `version:path chunk at [..] ->
+   * /_version_data/<path> slot N`, or `/_version_data/<path>` with its hash-table row
+   * or slot and the version that maps it.
+   */
   location: string
   /** What is wrong. */
   message: string
+  /** The version that refers to what is wrong (the first by name when several do). */
+  version?: string
+  /** The dataset's path, for a problem in a dataset or its stored data. */
+  dataset?: string
+  /** The slot of the dataset's raw_data, which is also its hash-table row. */
+  slot?: number
 }
 
 /** What `verify` found. */

@@ -15,7 +15,9 @@ const lib = require('../index.js') as typeof import('../index.js') & {
 const { VersionedFile } = lib
 
 export interface Spec {
-  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P5L' | 'P5Lmake' | 'P7' | 'P8' | 'P8diff' | 'P10' | 'P10make'
+  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P5L' | 'P5Lmake' | 'P7' | 'P8' | 'P8diff' | 'P9' | 'P10' | 'P12' | 'P12make'
+  /** P1 (and P11, which runs P1): `open`'s durability (default 'process'). */
+  durability?: 'process' | 'fsync'
   variant: string
   file: string
   data?: string
@@ -29,7 +31,7 @@ export interface Spec {
   lookups?: number
   shape?: number[]
   plainFile?: string
-  /** P10: the files of deep histories, by version count. */
+  /** P12: the files of deep histories, by version count. */
   files?: Record<string, string>
   /** P8: versions kept, one in `keepEvery`. */
   keepEvery?: number
@@ -37,6 +39,12 @@ export interface Spec {
   a?: string
   b?: string
   runs?: number
+  /** P9: bytes to append, and bytes per piece. */
+  bytes?: number
+  pieceBytes?: number
+  /** P10: rows per commit, commits. */
+  rows?: number
+  commits?: number
 }
 
 export interface Result {
@@ -64,7 +72,7 @@ const filters = (c: string | null | undefined) => (c ? { compression: c } : {})
 
 async function p1(s: Spec): Promise<Partial<Result>> {
   const d = f64(s.data!)
-  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const vf = VersionedFile.open(s.file, { mode: 'w', durability: s.durability ?? 'process' })
   const commits: number[] = []
   let off = 0
   const t0 = now()
@@ -370,11 +378,11 @@ async function p7(s: Spec): Promise<Partial<Result>> {
   return { seconds: (now() - t0) / 1000, extra: { lookups } }
 }
 
-/** P10's timestamps: version v committed at base + v seconds. */
+/** P12's timestamps: version v committed at base + v seconds. */
 const P10_BASE = Date.UTC(2030, 0, 1)
 
-/** P10, setup: one small dataset changed by every version, copied at each checkpoint. */
-async function p10Make(s: Spec): Promise<Partial<Result>> {
+/** P12, setup: one small dataset changed by every version, copied at each checkpoint. */
+async function p12Make(s: Spec): Promise<Partial<Result>> {
   let vf: VF = VersionedFile.open(s.file, { mode: 'w' })
   let v = 0
   for (const cp of s.checkpoints!) {
@@ -392,8 +400,8 @@ async function p10Make(s: Spec): Promise<Partial<Result>> {
   return { seconds: 0 }
 }
 
-/** P10: open, lookups by time and the first commit after an open, in deep histories. */
-async function p10(s: Spec): Promise<Partial<Result>> {
+/** P12: open, lookups by time and the first commit after an open, in deep histories. */
+async function p12(s: Spec): Promise<Partial<Result>> {
   const out: Record<string, Record<string, number>> = {}
   for (const cp of s.checkpoints!) {
     const file = `${s.file}.${cp}.h5`
@@ -405,14 +413,14 @@ async function p10(s: Spec): Promise<Partial<Result>> {
     const pick = () => Math.floor(r() * cp)
     t = now()
     let k = pick()
-    if (ro.versionAt(new Date(P10_BASE + k * 1000)).name !== `v${k}`) throw new Error('P10: wrong version')
+    if (ro.versionAt(new Date(P10_BASE + k * 1000)).name !== `v${k}`) throw new Error('P12: wrong version')
     const firstLookupMs = now() - t
     const n = 1000
     t = now()
     for (let i = 0; i < n; i++) {
       k = pick()
       const exact = i % 2 === 0
-      if (ro.versionAt(new Date(P10_BASE + k * 1000 + (exact ? 0 : 500)), { exact }).name !== `v${k}`) throw new Error('P10: wrong version')
+      if (ro.versionAt(new Date(P10_BASE + k * 1000 + (exact ? 0 : 500)), { exact }).name !== `v${k}`) throw new Error('P12: wrong version')
     }
     const lookupUs = ((now() - t) * 1000) / n
     ro.close()
@@ -432,7 +440,7 @@ async function p10(s: Spec): Promise<Partial<Result>> {
     out[String(cp)] = { openR, firstLookupMs, lookupUs, openA, firstCommitMs: commits[0], steadyCommitMs: steady }
     rmSync(file, { force: true })
   }
-  return { seconds: 0, extra: { p10: out } }
+  return { seconds: 0, extra: { p12: out } }
 }
 
 /** P8: delete all versions but one in `keepEvery` of a P1 file, then compact it. */
@@ -476,17 +484,81 @@ async function p8diff(s: Spec): Promise<Partial<Result>> {
   return { seconds: (firstMs + ms.reduce((a, b) => a + b, 0)) / 1000, checksum: [regions], extra: { firstMs, medianMs: ms[Math.floor((ms.length - 1) / 2)], regions } }
 }
 
+/** P9: one version appended from a stream of pieces (the P4 walk, cycled, shifted by
+ * the cycle so that no chunk repeats), in the default memory budget. */
+async function p9(s: Spec): Promise<Partial<Result>> {
+  const base = f64(s.data!)
+  const rows = s.pieceBytes! / 8
+  const pieces = s.bytes! / s.pieceBytes!
+  const perCycle = base.length / rows
+  const piece = new Float64Array(rows)
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const t0 = now()
+  await vf.stageVersion('v0', async (g) => {
+    const x = g.createDataset('x', { shape: [0], dtype: 'float64', chunks: s.chunks, ...filters(s.compression) })
+    for (let p = 0; p < pieces; p++) {
+      const at = (p % perCycle) * rows
+      const shift = Math.floor(p / perCycle)
+      for (let i = 0; i < rows; i++) piece[i] = base[at + i] + shift
+      await x.append(piece)
+    }
+  })
+  const seconds = (now() - t0) / 1000
+  let total = 0
+  for await (const b of vf.version('v0').dataset('x').readBlocks({ rows: 1 << 20 })) total += sum(b as Float64Array)
+  vf.close()
+  return { seconds, checksum: [total], extra: { bytes: s.bytes } }
+}
+
+const VENUES = ['XNYS', 'XNAS', 'BATS', 'IEXG']
+
+/** P10: ticks of four columns, `rows` per commit, appended in `commits` versions. */
+async function p10(s: Spec): Promise<Partial<Result>> {
+  const n = s.rows!
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const commits: number[] = []
+  const time = new BigInt64Array(n)
+  const price = new Float64Array(n)
+  const size = new Int32Array(n)
+  const venue: string[] = new Array(n)
+  const t0 = now()
+  for (let c = 0; c < s.commits!; c++) {
+    for (let j = 0; j < n; j++) {
+      const i = c * n + j
+      time[j] = 1_700_000_000_000_000n + BigInt(i) * 1000n
+      price[j] = 100 + (i % 9973) * 0.01
+      size[j] = i % 500
+      venue[j] = VENUES[i % 4]
+    }
+    const t = now()
+    await vf.stageVersion(`c${c}`, async (g) => {
+      const col = (name: string, dtype: string) =>
+        (c === 0 ? g.createDataset(name, { shape: [0], dtype, chunks: s.chunks }) : g.dataset(name)) as Dataset
+      await col('time', 'int64').append(time)
+      await col('price', 'float64').append(price)
+      await col('size', 'int32').append(size)
+      await col('venue', 'string').append(venue)
+    })
+    commits.push(now() - t)
+  }
+  const seconds = (now() - t0) / 1000
+  const v = vf.version(vf.currentVersion)
+  const check = [sum((await v.dataset('price').read()) as Float64Array), sum((await v.dataset('size').read()) as Int32Array), v.dataset('venue').shape[0]]
+  vf.close()
+  return { seconds, commitsMs: commits, checksum: check, extra: { rows: n * s.commits! } }
+}
+
 async function main() {
   const spec = JSON.parse(process.argv[2]) as Spec
   const baseRss = process.memoryUsage.rss()
-  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P5L: p5l, P5Lmake: p5lMake, P7: p7, P8: p8, P8diff: p8diff, P10: p10, P10make: p10Make }[spec.workload]
+  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P5L: p5l, P5Lmake: p5lMake, P7: p7, P8: p8, P8diff: p8diff, P9: p9, P10: p10, P12: p12, P12make: p12Make }[spec.workload]
   const r = await run(spec)
   const out: Result = {
     seconds: r.seconds!,
     baseRss,
     ...r,
     peakRss: process.resourceUsage().maxRSS * 1024,
-    fileBytes: ['P5', 'P5Lmake', 'P8diff', 'P10', 'P10make'].includes(spec.workload) ? undefined : statSync(spec.file).size,
+    fileBytes: ['P5', 'P5Lmake', 'P8diff', 'P12', 'P12make'].includes(spec.workload) ? undefined : statSync(spec.file).size,
   }
   console.log(`RESULT ${JSON.stringify(out)}`)
 }

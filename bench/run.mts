@@ -34,10 +34,12 @@ const want = (w: string) => !only || only.has(w)
 
 // p5l: [chunks of the 1-D dataset, side of the 2-D one]; 0 skips P5L.
 const SIZES = {
-  quick: { p10: [] as number[], p5l: [0, 0], p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20 },
-  standard: { p10: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
-  full: { p10: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
+  quick: { p12: [] as number[], p5l: [0, 0], p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20, p9: 256 << 20, p10: 100, r: [300, 2000] },
+  standard: { p12: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000, r: [1000, 10_000] },
+  full: { p12: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000, r: [1000, 10_000] },
 }[mode]
+// P9's size, in MiB, for a run of its own (the goal is stated for 4 GiB).
+if (process.env.VH5_BENCH_P9_MIB) SIZES.p9 = Number(process.env.VH5_BENCH_P9_MIB) * 2 ** 20
 
 // The anchor is the newest Python versioned-hdf5 (2.6, .venv26); 2.4 (.venv) on request.
 const py = join(root, '.venv26/bin/python')
@@ -61,6 +63,8 @@ interface Row {
   result: Result
 }
 const rows: Row[] = []
+// Readers beside a writer (bench/readers.mts): notes only, this library alone.
+let readers: Record<string, any> | null = null
 const work = mkdtempSync(join(os.tmpdir(), 'vh5-bench-'))
 
 function run(impl: Impl, spec: Spec & Record<string, unknown>): Result {
@@ -211,28 +215,67 @@ try {
       record('P6', `${SIZES.p6}v fixed size`, impl, { workload: 'P1', variant: 'P6 fixed', file: join(work, `P6-fixed-${impl}.h5`), data, chunks: [4096], compression: null })
     }
   }
+  if (want('P9')) {
+    // The P4 walk (64 MiB, or the whole stream when smaller), cycled into 8 MiB pieces.
+    const pieceBytes = 8 << 20
+    const data = writeP4(work, Math.min(SIZES.p9, 64 << 20) / 8, 8)
+    for (const compression of [null, 'gzip', 'lzf']) {
+      const variant = compression ?? 'none'
+      const res = (['node', 'plain'] as const).map((impl) => {
+        const r = record('P9', variant, impl, { workload: 'P9', variant, file: fileOf('P9', variant, impl), data, bytes: SIZES.p9, pieceBytes, chunks: [1 << 17], compression })
+        rmSync(fileOf('P9', variant, impl), { force: true })
+        return r
+      })
+      checkSame('P9', variant, res)
+    }
+    rmSync(data, { force: true })
+  }
+  if (want('P10')) {
+    const variant = `${SIZES.p10}x10k`
+    const res = IMPLS.map((impl) =>
+      record('P10', variant, impl, { workload: 'P10', variant, file: fileOf('P10', variant, impl), rows: 10_000, commits: SIZES.p10, chunks: [65536] }),
+    )
+    checkSame('P10', variant, res)
+    for (const impl of IMPLS) rmSync(fileOf('P10', variant, impl), { force: true })
+  }
+  if (want('P11')) {
+    // The cost of power-loss durability: P1 (no compression) on the real disk of the
+    // work directory, opened with durability 'process' (the default) and 'fsync'.
+    for (const durability of ['process', 'fsync'] as const) {
+      record('P11', durability, 'node', { workload: 'P1', variant: durability, file: fileOf('P11', durability, 'node'), data: p1Data, chunks: [4096], compression: null, durability })
+    }
+  }
   if (want('P7')) {
     const spec = { workload: 'P7' as const, variant: 'lookups', file: join(work, 'P7.h5'), checkpoints: SIZES.p7, lookups: SIZES.lookups, pyLookups: SIZES.pyLookups }
     record('P7', 'lookups', 'node', spec)
     for (const impl of PYS) record('P7', 'lookups', impl, spec)
   }
-  // P10 runs in the standard and full modes, or in --quick when named in --only
+  // P12 runs in the standard and full modes, or in --quick when named in --only
   // (then at 1,000 and 10,000 versions). Its histories are written once, by this
   // library, and kept in target/bench-cache (delete them to write them again).
-  const p10 = SIZES.p10.length || !only?.has('P10') ? SIZES.p10 : [1000, 10_000]
-  if (want('P10') && p10.length) {
+  const p12 = SIZES.p12.length || !only?.has('P12') ? SIZES.p12 : [1000, 10_000]
+  if (want('P12') && p12.length) {
     const cache = join(root, 'target/bench-cache')
     mkdirSync(cache, { recursive: true })
-    const files = Object.fromEntries(p10.map((n) => [String(n), join(cache, `P10-v1-${n}.h5`)]))
-    if (p10.some((n) => !existsSync(files[String(n)]))) {
-      process.stdout.write(`  P10 writing ${p10.join(', ')}-version histories into ${cache} `)
+    const files = Object.fromEntries(p12.map((n) => [String(n), join(cache, `P12-v1-${n}.h5`)]))
+    if (p12.some((n) => !existsSync(files[String(n)]))) {
+      process.stdout.write(`  P12 writing ${p12.join(', ')}-version histories into ${cache} `)
       const t = performance.now()
-      run('node', { workload: 'P10make', variant: '', file: join(work, 'P10-make.h5'), checkpoints: p10, files })
+      run('node', { workload: 'P12make', variant: '', file: join(work, 'P12-make.h5'), checkpoints: p12, files })
       console.log(`${((performance.now() - t) / 1000).toFixed(0)} s`)
     }
-    const spec = { workload: 'P10' as const, variant: 'history', file: join(work, 'P10'), checkpoints: p10, files, pyLookups: SIZES.pyLookups }
-    record('P10', 'history', 'node', spec)
-    for (const impl of PYS) record('P10', 'history', impl, spec)
+    const spec = { workload: 'P12' as const, variant: 'history', file: join(work, 'P12'), checkpoints: p12, files, pyLookups: SIZES.pyLookups }
+    record('P12', 'history', 'node', spec)
+    for (const impl of PYS) record('P12', 'history', impl, spec)
+  }
+  if (want('R')) {
+    const [commits, versions] = SIZES.r
+    process.stdout.write(`  R readers    node    `)
+    const p = spawnSync(process.execPath, ['--import=tsx', join(root, 'bench/readers.mts'), String(commits), String(versions)], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 })
+    const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '))
+    if (p.status !== 0 || !line) throw new Error(`bench: R readers failed (exit ${p.status}):\n${p.stderr.slice(-4000)}`)
+    readers = JSON.parse(line.slice(7))
+    console.log(`${(readers!.watchingRatio as number).toFixed(2)}× with 4 watching readers`)
   }
 } finally {
   if (!args.keep) rmSync(work, { recursive: true, force: true })
@@ -262,14 +305,18 @@ function throughput(r: Row): [string, number | undefined] {
     case 'P2':
     case 'P3':
     case 'P6':
+    case 'P11':
       return [`${f((x.commitsMs!.length / x.seconds), 0)} commits/s`, x.seconds]
     case 'P4':
+    case 'P9':
       return [`${f(e!.bytes / 2 ** 20 / x.seconds, 0)} MiB/s`, x.seconds]
+    case 'P10':
+      return [`${f(e!.rows / x.seconds, 0)} rows/s`, x.seconds]
     case 'P5':
       return [`${f(e!.slices / (e!.slicesMs / 1000), 0)} slices/s`, x.seconds]
     case 'P5L':
       return [`${f(e!.bytes / 2 ** 20 / (e!.warmMs / 1000), 0)} MiB/s`, e!.warmMs]
-    case 'P10':
+    case 'P12':
       return ['', undefined]
     case 'P8':
       return [e!.regions === undefined ? `delete ${f(e!.deleteS)} s, shrink ${f(e!.compactS)} s` : `diff ${f(e!.medianMs, 2)} ms`, e!.regions === undefined ? x.seconds : e!.medianMs]
@@ -336,18 +383,39 @@ for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) 
     notes.push(`P6 ${NAMES[r.impl]} (${r.workload} ${r.variant}): commit median at versions 26–75 ${f(early)} ms, at the last 50 (to version ${c.length}) ${f(late)} ms: ${f(late / early)}×.`)
   }
 }
+{
+  const [a, b] = ['process', 'fsync'].map((d) => find('P11', d, 'node')?.commitsMs)
+  if (a && b) {
+    const fs = execFileSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).trim().split('\n').at(-1)!.split(/\s+/)[1]
+    notes.push(`P11 durability 'fsync' vs 'process' (P1, no compression, ${fs} at ${os.tmpdir()}): commit median ${f(median(b))} ms vs ${f(median(a))} ms (+${f(median(b) - median(a))} ms per commit), p99 ${f(pct(b, 99))} ms vs ${f(pct(a, 99))} ms.`)
+  }
+}
 for (const r of rows.filter((x) => x.workload === 'P7')) {
   const e = r.result.extra as { lookups: Record<string, { openMs: number; perSecond: number }> }
   notes.push(`P7 ${NAMES[r.impl]}: ${Object.entries(e.lookups).map(([n, l]) => `${n} versions: ${f(l.perSecond, 0)} lookups/s (open ${f(l.openMs, 1)} ms)`).join('; ')}.`)
 }
-for (const r of rows.filter((x) => x.workload === 'P10')) {
-  const e = (r.result.extra as { p10: Record<string, Record<string, number>> }).p10
+for (const r of rows.filter((x) => x.workload === 'P12')) {
+  const e = (r.result.extra as { p12: Record<string, Record<string, number>> }).p12
   for (const [n, m] of Object.entries(e)) {
     notes.push(
-      `P10 ${NAMES[r.impl]}, ${Number(n).toLocaleString('en')} versions: open 'r' ${f(m.openR, 1)} ms, first versionAt ${f(m.firstLookupMs, 2)} ms, then ${f(m.lookupUs, 1)} µs each; ` +
+      `P12 ${NAMES[r.impl]}, ${Number(n).toLocaleString('en')} versions: open 'r' ${f(m.openR, 1)} ms, first versionAt ${f(m.firstLookupMs, 2)} ms, then ${f(m.lookupUs, 1)} µs each; ` +
         `open 'a' ${f(m.openA, 1)} ms, first commit ${f(m.firstCommitMs, 1)} ms, steady commit ${f(m.steadyCommitMs, 2)} ms (${f(m.firstCommitMs / m.steadyCommitMs, 1)}×).`,
     )
   }
+}
+for (const r of rows.filter((x) => x.workload === 'P9')) {
+  notes.push(`P9 ${r.variant} ${NAMES[r.impl]}: ${MiB((r.result.extra as { bytes: number }).bytes)} MiB appended in 8 MiB pieces, peak RSS ${MiB(r.result.peakRss)} MiB (this library: one version, default 256 MiB budget; plain h5py: a resizable dataset).`)
+}
+if (rows.some((x) => x.workload === 'P10')) notes.push(`P10: Python versioned-hdf5 is 2.6 (.venv26); each commit appends 10,000 rows to four columns (time int64, price float64, size int32, venue string), chunks of 65,536.`)
+if (readers) {
+  const r = readers
+  notes.push(
+    `R readers beside a writer (${r.commits} small commits): ${f(r.aloneCommitsPerSecond, 0)} commits/s alone; ` +
+      `${f(r.watchingCommitsPerSecond, 0)} (${f(r.watchingRatio)}×) with four reader processes polling with watch(); ` +
+      `${f(r.readingCommitsPerSecond, 0)} (${f(r.readingRatio)}×) with four that also read each new version. ` +
+      `Commit return → watch() yield: median ${f(r.watchLatencyMs.median, 1)} ms, p99 ${f(r.watchLatencyMs.p99, 1)} ms (readers that read: ${f(r.readingLatencyMs.median, 1)} / ${f(r.readingLatencyMs.p99, 1)} ms). ` +
+      `refresh() on ${r.versions} versions: nothing new ${f(r.refreshNothingNewUs, 2)} µs; after one commit median ${f(r.refreshAfterOneCommitUs.median, 1)} µs, p99 ${f(r.refreshAfterOneCommitUs.p99, 1)} µs.`,
+  )
 }
 for (const r of rows.filter((x) => x.workload === 'P4')) {
   const extra = r.result.peakRss - r.result.baseRss

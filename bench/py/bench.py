@@ -164,6 +164,83 @@ def p4(impl, spec):
     return dict(seconds=(now_ms() - t) / 1000, baseRss=base, extra=dict(bytes=data.nbytes))
 
 
+def p9(impl, spec):
+    """One stream of pieces appended: in one version (vh5), or to a resizable dataset."""
+    base = np.fromfile(spec["data"], dtype="<f8")
+    rows = spec["pieceBytes"] // 8
+    pieces = spec["bytes"] // spec["pieceBytes"]
+    per_cycle = len(base) // rows
+    chunks = tuple(spec["chunks"])
+
+    def append_all(g):
+        x = g.create_dataset("x", shape=(0,), dtype="f8", chunks=chunks, maxshape=(None,), **filters(spec))
+        for p in range(pieces):
+            at = (p % per_cycle) * rows
+            n = x.shape[0]
+            x.resize((n + rows,))
+            x[n:] = base[at : at + rows] + p // per_cycle
+
+    start = rss()
+    t = now_ms()
+    f = h5py.File(spec["file"], "w")
+    if impl == "vh5":
+        with VersionedHDF5File(f).stage_version("v0") as g:
+            append_all(g)
+    else:
+        append_all(f)
+    f.close()
+    seconds = (now_ms() - t) / 1000
+    f = h5py.File(spec["file"], "r")
+    x = f["_version_data/versions/v0/x"] if impl == "vh5" else f["x"]
+    total = 0.0
+    step = 1 << 20
+    for a in range(0, x.shape[0], step):
+        total += float(np.sum(x[a : a + step]))
+    f.close()
+    return dict(seconds=seconds, baseRss=start, checksum=[total], extra=dict(bytes=spec["bytes"]))
+
+
+VENUES = ["XNYS", "XNAS", "BATS", "IEXG"]
+
+
+def p10(impl, spec):
+    """Ticks of four columns, `rows` per commit (a version, or a flush)."""
+    n, commits_n = spec["rows"], spec["commits"]
+    chunks = tuple(spec["chunks"])
+    f = h5py.File(spec["file"], "w")
+    vf = VersionedHDF5File(f) if impl == "vh5" else None
+    dtypes = {"time": "i8", "price": "f8", "size": "i4", "venue": h5py.string_dtype()}
+    commits = []
+    start = rss()
+    t0 = now_ms()
+    for c in range(commits_n):
+        i = np.arange(c * n, (c + 1) * n, dtype=np.int64)
+        cols = {
+            "time": 1_700_000_000_000_000 + i * 1000,
+            "price": 100 + (i % 9973) * 0.01,
+            "size": (i % 500).astype(np.int32),
+            "venue": np.array([VENUES[k % 4] for k in i], dtype=object),
+        }
+
+        def apply(g):
+            for name, dt in dtypes.items():
+                if c == 0:
+                    g.create_dataset(name, shape=(0,), dtype=dt, chunks=chunks, maxshape=(None,))
+                d = g[name]
+                m = d.shape[0]
+                d.resize((m + n,))
+                d[m:] = cols[name]
+
+        t = now_ms()
+        commit(impl, f, vf, f"c{c}", apply)
+        commits.append(now_ms() - t)
+    seconds = (now_ms() - t0) / 1000
+    g = vf[vf.current_version] if impl == "vh5" else f
+    check = [float(np.sum(g["price"][:])), float(np.sum(g["size"][:])), int(g["venue"].shape[0])]
+    f.close()
+    return dict(seconds=seconds, baseRss=start, commitsMs=commits, checksum=check, extra=dict(rows=n * commits_n))
+
+
 def p5_states(spec):
     """The P1 dataset at its first, middle and latest version, rebuilt in memory."""
     data = np.fromfile(spec["data"], dtype="<f8")
@@ -299,8 +376,8 @@ def p7(impl, spec):
     return dict(seconds=(now_ms() - t0) / 1000, extra=dict(lookups=lookups))
 
 
-def p10(impl, spec):
-    """P10: open, lookups by time and the first commit after an open, in the deep
+def p12(impl, spec):
+    """P12: open, lookups by time and the first commit after an open, in the deep
     histories the Node run wrote (copies, since commits change them)."""
     import shutil
 
@@ -317,7 +394,7 @@ def p10(impl, spec):
         k = int(rng.integers(cp))
         t = now_ms()
         if get_version_by_timestamp(f, base + datetime.timedelta(seconds=k)) != f"v{k}":
-            raise SystemExit("P10: wrong version")
+            raise SystemExit("P12: wrong version")
         first_lookup = now_ms() - t
         # Each lookup reads every version's timestamp: a few are enough.
         n = min(spec["pyLookups"], 4)
@@ -327,7 +404,7 @@ def p10(impl, spec):
             exact = i % 2 == 0
             when = base + datetime.timedelta(seconds=k, milliseconds=0 if exact else 500)
             if get_version_by_timestamp(f, when, exact=exact) != f"v{k}":
-                raise SystemExit(f"P10: wrong version for v{k}")
+                raise SystemExit(f"P12: wrong version for v{k}")
         lookup_us = (now_ms() - t) * 1000 / n
         f.close()
         t = now_ms()
@@ -350,7 +427,7 @@ def p10(impl, spec):
             firstCommitMs=commits[0],
             steadyCommitMs=sorted(commits[1:])[2],
         )
-    return dict(seconds=0, extra=dict(p10=out))
+    return dict(seconds=0, extra=dict(p12=out))
 
 
 def p8(impl, spec):
@@ -407,12 +484,12 @@ def main():
     impl, spec = sys.argv[1], json.loads(sys.argv[2])
     base = rss()
     r = dict(baseRss=base)
-    run = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P5L": p5l, "P7": p7, "P8": p8, "P8diff": p8diff, "P10": p10}
+    run = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P5L": p5l, "P7": p7, "P8": p8, "P8diff": p8diff, "P9": p9, "P10": p10, "P12": p12}
     r.update(run[spec["workload"]](impl, spec))
     r["peakRss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if spec["workload"] == "P5L":
         r["fileBytes"] = os.path.getsize(spec["plainFile"] if impl == "plain" else spec["file"])
-    elif spec["workload"] not in ("P5", "P7", "P8diff", "P10"):
+    elif spec["workload"] not in ("P5", "P7", "P8diff", "P12"):
         r["fileBytes"] = os.path.getsize(spec["file"])
     print("RESULT " + json.dumps(r))
 

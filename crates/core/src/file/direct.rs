@@ -53,6 +53,9 @@ impl Inner {
         meta: &DatasetMeta,
         need: u64,
     ) -> Result<Option<Arc<SlotIndex>>> {
+        if self.data_file.is_none() {
+            self.data_file = h5::data_reader(self.file()?)?.map(Arc::new);
+        }
         let known = self.chunks.locations(raw_path);
         if let Some(ix) = &known {
             if !ix.direct {
@@ -61,9 +64,6 @@ impl Inner {
             if ix.slots.len() as u64 >= need {
                 return Ok(Some(ix.clone()));
             }
-        }
-        if self.data_file.is_none() {
-            self.data_file = h5::data_reader(self.file()?)?.map(Arc::new);
         }
         self.storage_handle(raw_path)?;
         let Some(raw) = self.raws.get(raw_path) else {

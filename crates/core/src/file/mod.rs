@@ -12,6 +12,8 @@
 //! - `read`: reads of committed versions, chunk by chunk, through the read cache;
 //! - `direct`: reads of many chunks outside libhdf5, with positioned reads of the
 //!   stored slots, decoded in parallel (docs/design/012).
+//! - `follow`: read-only handles beside a writer (the reader's lock for each call,
+//!   libhdf5's handle reopened when the file changed, `refresh()`).
 //!
 //! Invariants kept while a file is open:
 //! - `versions` mirrors the version groups on disk (committed or not); `by_time` lists
@@ -25,6 +27,7 @@
 
 mod catalog;
 mod direct;
+mod follow;
 mod index;
 mod open;
 mod read;
@@ -77,6 +80,35 @@ impl Mode {
             _ => bail!(
                 InvalidArgument,
                 "unknown mode '{s}': use 'r', 'r+', 'a', 'w' or 'x'"
+            ),
+        })
+    }
+}
+
+/// What a returned commit survives (docs/design/007-power-loss-durability.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `'process'` (the default): a commit that returned survives the death of the
+    /// process (SIGKILL, OOM kill, a crash); nothing is synced, so a power loss or an
+    /// operating-system crash may lose it (never half of it, if the disk keeps the
+    /// order of writes, which is not promised either).
+    #[default]
+    Process,
+    /// `'fsync'`: a commit returns only once it is on stable storage, and survives
+    /// power loss too; a half-done one is rolled back at the next open. Costs a few
+    /// fsyncs per commit.
+    Fsync,
+}
+
+impl Durability {
+    /// Parses `'process'` or `'fsync'`.
+    pub fn parse(s: &str) -> Result<Durability> {
+        Ok(match s {
+            "process" => Durability::Process,
+            "fsync" => Durability::Fsync,
+            _ => bail!(
+                InvalidArgument,
+                "unknown durability '{s}': use 'process' (the default) or 'fsync'"
             ),
         })
     }
@@ -175,6 +207,16 @@ pub(crate) struct Inner {
     pub registered: Option<std::path::PathBuf>,
     /// Whether opening rolled back an interrupted commit.
     pub recovered: bool,
+    /// The staged version (its [`id`](crate::StagedVersion::id) and name) that wrote
+    /// chunks to the file before its commit (docs/design/014-bounded-staging.md): the
+    /// file's journal transaction stays open until that version commits or is
+    /// abandoned, and nothing else may write meanwhile.
+    pub(crate) spill_owner: Option<(usize, String)>,
+    /// A read-only handle's part of the protocol with writers in other processes (or
+    /// in this one): see [`follow`].
+    pub(crate) follow: Option<follow::Follow>,
+    /// What a returned commit survives (kept for a reopen after an I/O fault).
+    pub durability: Durability,
 }
 
 impl Drop for Inner {
@@ -241,6 +283,11 @@ impl Inner {
     }
 
     pub(crate) fn file(&self) -> Result<&Hid> {
+        if let Some(e) = self.follow.as_ref().and_then(|f| f.error.as_ref()) {
+            if self.file.is_some() {
+                return Err(e.clone());
+            }
+        }
         self.file.as_ref().ok_or_else(|| {
             err(
                 ErrorKind::FileClosed,
@@ -273,6 +320,25 @@ impl Inner {
     ///
     /// [`after_io_fault`]: Self::after_io_fault
     pub(crate) fn reopen_rolled_back(&mut self, mut e: Error) -> Error {
+        match self.roll_back_and_reopen() {
+            Ok(()) => e.message.push_str(
+                ". Nothing of it is in the file, which is as the last successful commit left it; this handle is ready for the next one",
+            ),
+            Err(r) => e.message.push_str(&format!(
+                ". The handle is closed ({}); the file is rolled back to the last successful commit the next time it is opened",
+                r.message
+            )),
+        }
+        e
+    }
+
+    /// Undoes the file's open journal transaction (everything written since the last
+    /// flush) and opens the file again in this handle, whose cached state described
+    /// the undone writes (see [`reopen_rolled_back`](Self::reopen_rolled_back)). Names
+    /// being staged stay taken. On an error the handle is closed, and the next open
+    /// rolls the file back.
+    pub(crate) fn roll_back_and_reopen(&mut self) -> Result<()> {
+        self.spill_owner = None;
         let rolled = self.file.as_ref().map(h5::roll_back);
         let staging = std::mem::take(&mut self.staging);
         let cache_bytes = self.chunks.capacity();
@@ -295,40 +361,48 @@ impl Inner {
         }
         let reopen = match rolled {
             Some(Err(r)) => Err(r),
-            _ => Inner::open_fresh(&self.path),
+            _ => Inner::open_fresh(&self.path, self.durability),
         };
-        match reopen {
-            Ok(mut fresh) => {
-                fresh.staging = staging;
-                fresh.catalog.follow(self.catalog.generation());
-                fresh.chunks.set_capacity(cache_bytes);
-                *self = fresh;
-                e.message.push_str(
-                    ". Nothing of it is in the file, which is as the last successful commit left it; this handle is ready for the next one",
-                );
-            }
-            Err(r) => {
-                e.message.push_str(&format!(
-                    ". The handle is closed ({}); the file is rolled back to the last successful commit the next time it is opened",
-                    r.message
-                ));
-            }
-        }
-        e
+        let mut fresh = reopen?;
+        fresh.staging = staging;
+        fresh.catalog.follow(self.catalog.generation());
+        fresh.chunks.set_capacity(cache_bytes);
+        *self = fresh;
+        Ok(())
     }
 
     /// The state of `path` opened anew for writing (to replace a state whose view of
     /// the file is stale).
-    pub(crate) fn open_fresh(path: &str) -> Result<Inner> {
-        VersionedFile::open(path, Mode::ReadWrite).and_then(|vf| {
+    /// Opens `path` writable again as a bare `Inner` (after a rollback or a
+    /// rewrite), keeping the durability the handle had.
+    pub(crate) fn open_fresh(path: &str, durability: Durability) -> Result<Inner> {
+        VersionedFile::open_with(path, Mode::ReadWrite, durability).and_then(|vf| {
             Arc::try_unwrap(vf.inner)
                 .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
                 .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
         })
     }
 
+    /// [`require_writable_by`](Self::require_writable_by) for a caller that is no
+    /// staged version.
     pub(crate) fn require_writable(&self) -> Result<()> {
+        self.require_writable_by(None)
+    }
+
+    /// Fails unless the file is open for writing and no staged version other than
+    /// `stage` (a [`StagedVersion::id`](crate::StagedVersion::id)) has an open
+    /// transaction on it (see [`spill_owner`](Self::spill_owner)).
+    pub(crate) fn require_writable_by(&self, stage: Option<usize>) -> Result<()> {
         self.file()?;
+        if let Some((id, name)) = &self.spill_owner {
+            if Some(*id) != stage {
+                bail!(
+                    FileLocked,
+                    "version '{name}' is being staged and has written part of its data to '{}' already: commit or abandon it before writing anything else to this file",
+                    self.path
+                );
+            }
+        }
         if !self.writable {
             bail!(
                 ReadOnly,
@@ -340,8 +414,45 @@ impl Inner {
     }
 }
 
+/// The file's lock, as [`VersionedFile::lock`] gives it: for a read-only handle, with
+/// the reader's lock on the file for the call (see [`follow`]), let go when dropped.
+pub(crate) struct FileGuard<'a> {
+    // Declared first: let go before the state's lock.
+    _hold: Option<h5::readers::ReadHold>,
+    g: MutexGuard<'a, Inner>,
+}
+
+impl Drop for FileGuard<'_> {
+    fn drop(&mut self) {
+        if self._hold.is_some() {
+            // Still under the reader's lock: whether a writer wrote past it.
+            self.g.torn_now();
+        }
+        // A failure to take the reader's lock belongs to this call only.
+        if let Some(f) = self.g.follow.as_mut() {
+            f.error = None;
+            f.held_begin = None;
+        }
+    }
+}
+
+impl std::ops::Deref for FileGuard<'_> {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.g
+    }
+}
+
+impl std::ops::DerefMut for FileGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.g
+    }
+}
+
 impl VersionedFile {
-    /// The file's lock if it is free now (as [`lock`](Self::lock) for a poisoned one).
+    /// The file's lock if it is free now (as [`lock`](Self::lock) for a poisoned one),
+    /// without a reader's lock on the file: only for what needs no libhdf5 call.
     pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, Inner>> {
         match self.inner.try_lock() {
             Ok(g) => Some(g),
@@ -350,7 +461,17 @@ impl VersionedFile {
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+    /// The file's lock for one call. For a read-only handle it also takes the reader's
+    /// lock on the file and brings libhdf5's handle up to the file's last commit (see
+    /// [`follow`]); a failure there is reported by the call's first use of the file.
+    pub(crate) fn lock(&self) -> FileGuard<'_> {
+        let mut g = self.lock_raw();
+        let hold = g.sync();
+        FileGuard { _hold: hold, g }
+    }
+
+    /// The file's lock alone (no reader's lock on the file).
+    pub(crate) fn lock_raw(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock is caught (the worker and the binding turn it
         // into INTERNAL_ERROR) and the guard is taken back: the state it guards is
         // updated only after the file was, so it stays usable, and refusing every
@@ -361,9 +482,19 @@ impl VersionedFile {
     /// Closes the file, flushing it. Idempotent. Staged versions not yet committed are
     /// discarded.
     pub fn close(&self) -> Result<()> {
-        let mut g = self.lock();
+        let mut g = self.lock_raw();
+        if g.spill_owner.take().is_some() {
+            // A staged version wrote chunks ahead of its commit: it is abandoned, and
+            // the file goes back to the last commit.
+            let rolled = g.file.as_ref().map(h5::roll_back).transpose();
+            drop(g);
+            let _ = self.close_now();
+            return rolled.map(|_| ());
+        }
         if let Some(f) = g.file.as_ref() {
             if g.writable {
+                // What closing writes waits for readers' calls, as a commit does.
+                h5::hold_writes(f)?;
                 if let Err(e) = h5::file_flush(f) {
                     // A write that failed (a full disk): the file goes back to the last
                     // commit, and closing then changes nothing.
@@ -381,7 +512,7 @@ impl VersionedFile {
 
     /// Closes the file without flushing it (see [`close`](Self::close)).
     fn close_now(&self) -> Result<()> {
-        let mut g = self.lock();
+        let mut g = self.lock_raw();
         g.data_groups.clear();
         g.catalog.clear();
         g.raws.clear();
@@ -389,6 +520,7 @@ impl VersionedFile {
         g.chunks.clear();
         g.keep_open.clear();
         g.file = None;
+        g.follow = None;
         if let Some(k) = g.registered.take() {
             writers().remove(&k);
         }
@@ -400,7 +532,7 @@ impl VersionedFile {
     /// committed versions never change). 0 turns it off and frees it. The default is
     /// [`DEFAULT_READ_CACHE_BYTES`] (64 MiB); variable-length strings are not cached.
     pub fn set_read_cache_bytes(&self, bytes: u64) {
-        self.lock().chunks.set_capacity(bytes);
+        self.lock_raw().chunks.set_capacity(bytes);
     }
 
     /// How many reads since the file was opened were answered outside libhdf5, with
@@ -413,7 +545,7 @@ impl VersionedFile {
     /// The read cache's capacity and the bytes it holds now (chunk bytes plus a small
     /// per-chunk overhead), as `(capacity, used)`.
     pub fn read_cache_bytes(&self) -> (u64, u64) {
-        let g = self.lock();
+        let g = self.lock_raw();
         (g.chunks.capacity(), g.chunks.weight())
     }
 
@@ -423,32 +555,47 @@ impl VersionedFile {
     /// are forgotten first, and read again when needed. The default is
     /// [`DEFAULT_CATALOG_BYTES`] (128 MiB, estimated).
     pub fn set_catalog_bytes(&self, bytes: u64) {
-        self.lock().catalog.set_capacity(bytes);
+        self.lock_raw().catalog.set_capacity(bytes);
     }
 
     /// The catalog's state now (see [`set_catalog_bytes`](Self::set_catalog_bytes)).
     pub fn catalog_stats(&self) -> CatalogStats {
-        self.lock().catalog.stats()
+        self.lock_raw().catalog.stats()
     }
 
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.lock().file.is_none()
+        self.lock_raw().file.is_none()
     }
 
     /// Whether the file accepts writes.
     pub fn is_writable(&self) -> bool {
-        self.lock().writable
+        self.lock_raw().writable
     }
 
     /// Whether opening the file rolled back an interrupted commit (a writer that died
     /// between two flushes; see [`h5::journal`]).
     pub fn recovered(&self) -> bool {
-        self.lock().recovered
+        self.lock_raw().recovered
+    }
+
+    /// The file's format generation, its `data_version` attribute: 4 for files
+    /// written by this library and by Python versioned-hdf5 since 1.8 (1 when the
+    /// attribute is absent: files of the first generation). A writable open may have
+    /// upgraded it (see [`open`]). `FILE_CLOSED` after [`close`](Self::close).
+    pub fn data_version(&self) -> Result<i64> {
+        let g = self.lock();
+        g.file()?;
+        Ok(g.data_version)
+    }
+
+    /// What a returned commit survives (the `durability` the file was opened with).
+    pub fn durability(&self) -> Durability {
+        self.lock().durability
     }
 
     /// Path the file was opened with.
     pub fn path(&self) -> String {
-        self.lock().path.clone()
+        self.lock_raw().path.clone()
     }
 }

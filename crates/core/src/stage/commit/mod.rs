@@ -8,9 +8,9 @@
 //!    `largest_index` ([`table`]), mark the version committed and flush: one journal
 //!    transaction. Then the file's in-memory state records the commit.
 
-mod hashing;
+pub(crate) mod hashing;
 mod objects;
-mod slots;
+pub(crate) mod slots;
 mod table;
 
 use std::collections::BTreeMap;
@@ -52,17 +52,22 @@ pub(crate) enum Plan {
 /// failing device) fails the commit with `NO_SPACE` / `IO_ERROR` and leaves the file
 /// byte for byte as before it, with the handle ready for the next commit
 /// ([`Inner::after_io_fault`](crate::file::Inner::after_io_fault)).
-pub(crate) fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
+pub(crate) fn commit_state(file: &VersionedFile, st: State, id: usize) -> Result<VersionInfo> {
     let name = st.name.clone();
-    commit_staged(file, st).map_err(|e| {
+    commit_staged(file, st, id).map_err(|e| {
         let mut f = file.lock();
         let path = f.path.clone();
-        f.after_io_fault(&format!("committing version '{name}' to '{path}'"))
-            .unwrap_or(e)
+        let e = f
+            .after_io_fault(&format!("committing version '{name}' to '{path}'"))
+            .unwrap_or(e);
+        if let Ok(fh) = f.file() {
+            h5::release_writes(fh);
+        }
+        e
     })
 }
 
-fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
+fn commit_staged(file: &VersionedFile, st: State, id: usize) -> Result<VersionInfo> {
     // Phase 1 (file lock): settle each modified dataset's storage settings.
     let mut work: Vec<(String, StagedDataset)> = Vec::new();
     let mut copies: Vec<(String, StagedDataset)> = Vec::new();
@@ -70,7 +75,7 @@ fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     let mut new_paths: std::collections::HashSet<String> = Default::default();
     {
         let mut f = file.lock();
-        f.require_writable()?;
+        f.require_writable_by(Some(id))?;
         if f.versions.contains_key(&st.name) {
             bail!(
                 VersionExists,
@@ -136,7 +141,10 @@ fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         .collect::<Result<_>>()?;
     // Phase 3 (file lock): deduplicate, write, create the version.
     let mut f = file.lock();
-    f.require_writable()?;
+    f.require_writable_by(Some(id))?;
+    // Readers in other processes (or this one) finish their call first; they wait for
+    // the commit point from here (docs/design/008-readers-and-writers.md).
+    h5::hold_writes(f.file()?)?;
     let timestamp = st.timestamp.unwrap_or_else(time::now_micros);
     let ts_string = time::format_micros(timestamp)?;
     // Before anything is written: committed data must not rely on raw_data rows that
@@ -232,7 +240,19 @@ fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         // The commit mark and one flush: everything since the last flush is one
         // transaction of the file's journal, so a crash before the flush ends leaves
         // the file as it was before this commit, and after it, with the version.
+        // Readers learn from the commits file what this checkpoint commits.
+        h5::note_commit(
+            f.file()?,
+            h5::readers::CommitNote {
+                name: st.name.clone(),
+                prev: st.prev.clone(),
+                timestamp: Some(timestamp),
+                current: st.make_current,
+            },
+        )?;
         finish_version(&f, &st.name, st.make_current)?;
+        // The transaction that held chunks written ahead of the commit is over.
+        f.spill_owner = None;
         Ok(written)
     });
     let (group_attrs, written) = match res {
@@ -241,6 +261,11 @@ fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
             // A write the driver saw fail: its journal undoes the whole transaction
             // (`commit_state`); writing the clean-up below first could end it instead.
             if f.file().ok().and_then(h5::io_fault).is_some() {
+                return Err(e);
+            }
+            // Chunks written ahead of the commit: the caller undoes the whole
+            // transaction from the journal (`StagedVersion::commit`).
+            if f.spill_owner.is_some() {
                 return Err(e);
             }
             // Leave no half-written version behind; slots appended above are recorded in
