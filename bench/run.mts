@@ -257,7 +257,7 @@ try {
   if (want('P12') && p12.length) {
     const cache = join(root, 'target/bench-cache')
     mkdirSync(cache, { recursive: true })
-    const files = Object.fromEntries(p12.map((n) => [String(n), join(cache, `P12-v1-${n}.h5`)]))
+    const files = Object.fromEntries(p12.map((n) => [String(n), join(cache, `P12-v2-${n}.h5`)]))
     if (p12.some((n) => !existsSync(files[String(n)]))) {
       process.stdout.write(`  P12 writing ${p12.join(', ')}-version histories into ${cache} `)
       const t = performance.now()

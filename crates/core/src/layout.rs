@@ -58,6 +58,11 @@ pub mod attr {
     /// On `hash_table`: how many rows (and slots) are in use; the table's commit
     /// marker, written after the rows.
     pub const LARGEST_INDEX: &str = "largest_index";
+    /// On `hash_table`, an extension of this library (Python ignores it): the storage
+    /// check's mark, int64 `[first row, end row, raw_data rows, largest_index, end of
+    /// allocation]` of the furthest `raw_data` rows any version maps, as the last
+    /// commit here left the file (docs/design/013-deep-histories.md).
+    pub const STORAGE_MARK: &str = "storage_mark";
 }
 
 /// Absolute HDF5 path of the group of versions.

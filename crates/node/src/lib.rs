@@ -80,6 +80,18 @@ pub fn hold_reader_lock_for_test(
     })
 }
 
+/// How often `file`'s storage check scanned every version's mappings of a path
+/// because no storage mark could be trusted (docs/design/013-deep-histories.md).
+/// Test builds only (feature `test-hooks`); not part of the public typings.
+#[cfg(feature = "test-hooks")]
+#[napi(js_name = "_storageScansForTest", skip_typescript)]
+pub fn storage_scans_for_test(
+    env: &Env,
+    file: &versioned_file::VersionedFile,
+) -> napi::Result<f64> {
+    guard(env, || Ok(file.inner.storage_scans_for_test() as f64))
+}
+
 /// Panics inside the guard (test builds only, feature `test-hooks`): the panic test
 /// checks that it reaches JS as an `INTERNAL_ERROR`, synchronously or, with
 /// `inTask`, from a task on the thread pool (a rejected promise).

@@ -188,6 +188,14 @@ pub(crate) struct Inner {
     /// interrupted commit (which writes `committed = False` first), so damaged.
     pub unmarked: HashSet<String>,
     pub data_groups: HashMap<String, DataGroup>,
+    /// The file's end of allocation when this writable handle opened it: a data
+    /// group's storage mark carrying it is trusted on the group's first load
+    /// (`None`: read-only, or the history was rewritten since; see [`storage`]).
+    pub(crate) mark_eoa: Option<u64>,
+    /// Data groups loaded since the open (a mark is trusted on the first load only).
+    pub(crate) marks_read: HashSet<String>,
+    /// How often the storage check scanned every version's mappings (for tests).
+    pub(crate) storage_scans: u64,
     /// What is known of committed versions: trees, dataset metadata, attributes and
     /// chunk maps, bounded (see [`catalog`]).
     pub(crate) catalog: Catalog,

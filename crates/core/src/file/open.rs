@@ -335,6 +335,12 @@ impl VersionedFile {
             )?;
         }
         let keep_open = vec![h5::open_group(&file, VERSION_DATA)?, vgroup];
+        // After the repairs above: what the storage marks of the last commit carry.
+        let mark_eoa = if writable {
+            Some(h5::file_eoa(&file)?)
+        } else {
+            None
+        };
         let mut inner = Inner {
             keep_open,
             file: Some(file),
@@ -346,6 +352,9 @@ impl VersionedFile {
             staging: HashSet::new(),
             unmarked,
             data_groups: HashMap::new(),
+            mark_eoa,
+            marks_read: HashSet::new(),
+            storage_scans: 0,
             catalog: Catalog::new(DEFAULT_CATALOG_BYTES),
             raws: HashMap::new(),
             data_file: None,

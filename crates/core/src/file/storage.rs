@@ -236,6 +236,13 @@ impl Inner {
                     format!("the hash table of '{ds_path}'")
                 });
             }
+            // The last commit's storage mark, on the first load since the open only:
+            // until then nothing here changed what this path's versions map.
+            let first_load = self.writable && self.marks_read.insert(ds_path.to_string());
+            let mapped_end = match (first_load, self.mark_eoa) {
+                (true, Some(eoa)) => trusted_mark(&table, ds_path, eoa, &meta, largest_index),
+                _ => None,
+            };
             let dg = DataGroup {
                 raw,
                 table,
@@ -245,7 +252,7 @@ impl Inner {
                 largest_index,
                 table_bytes,
                 table_end,
-                mapped_end: None,
+                mapped_end,
                 table_layout: None,
             };
             self.data_groups.insert(ds_path.to_string(), dg);
@@ -316,6 +323,7 @@ impl Inner {
         {
             return Ok(u);
         }
+        self.storage_scans += 1;
         let raw_path = raw_data_path(ds_path);
         let mut names: Vec<&String> = self.versions.keys().collect();
         names.sort();
@@ -392,6 +400,60 @@ impl Inner {
         }
     }
 
+    /// Writes the storage mark of every data group whose furthest mapped rows are
+    /// known (`mapped_end`, including what the commit being finished maps), as the
+    /// last step of a commit before its flush: the mark is that value, `raw_data`'s
+    /// rows, `largest_index` and the file's end of allocation once the commit is
+    /// written. The marks are written first with a zero end of allocation (creating
+    /// one allocates), then libhdf5's caches are flushed (which allocates the rest
+    /// and returns the unused part of its allocation blocks), the end of allocation
+    /// is read and the marks are overwritten in place (same type and shape: no
+    /// allocation), so the commit's own flush and a close leave that end of
+    /// allocation. A group whose mark is not rewritten keeps an older end of
+    /// allocation, which no later state of the file has while it only grows: stale.
+    pub(crate) fn write_storage_marks(&self) -> Result<()> {
+        let mut marks: Vec<(&Hid, [i64; 5])> = Vec::new();
+        for dg in self.data_groups.values() {
+            let Some(u) = &dg.mapped_end else {
+                continue;
+            };
+            let rows = h5::ds_shape(&dg.raw)?.first().copied().unwrap_or(0);
+            let mark = [
+                u.start as i64,
+                u.end as i64,
+                rows as i64,
+                dg.largest_index as i64,
+                0,
+            ];
+            h5::write_attr(&dg.table, attr::STORAGE_MARK, &AttrValue::IntArray(mark.to_vec()))?;
+            marks.push((&dg.table, mark));
+        }
+        if marks.is_empty() {
+            return Ok(());
+        }
+        let file = self.file()?;
+        // A flush can end with the end of allocation above what the next flush
+        // leaves: the first returns the unused parts of libhdf5's allocation blocks
+        // one after the other, and a part that came to lie at the end only after its
+        // own return waits for the next. Flush until it stays (twice, in practice).
+        h5::flush_cache(file)?;
+        let mut eoa = h5::file_eoa(file)?;
+        for _ in 0..3 {
+            h5::flush_cache(file)?;
+            let now = h5::file_eoa(file)?;
+            if now == eoa {
+                break;
+            }
+            eoa = now;
+        }
+        let eoa = eoa as i64;
+        for (table, mut mark) in marks {
+            mark[4] = eoa;
+            h5::write_attr(table, attr::STORAGE_MARK, &AttrValue::IntArray(mark.to_vec()))?;
+        }
+        Ok(())
+    }
+
     /// Records hash-table rows a commit appended to `ds_path`'s table.
     pub(crate) fn note_table_rows(&mut self, ds_path: &str, rows: &[h5::HashRow]) {
         if let Some(dg) = self.data_groups.get_mut(ds_path) {
@@ -438,6 +500,45 @@ impl Inner {
     }
 }
 
+/// The furthest `raw_data` rows the versions of `ds_path` map, from the storage mark
+/// on its hash `table`, when the mark can be trusted: written by the last commit here
+/// at the end of allocation `eoa` the file has now (nothing was added or rebuilt in
+/// the file since, by anyone), with `raw_data`'s rows and `largest_index` as they
+/// are, and within both (a mark past them is left to the scan, whose messages name
+/// the version). Anything else (no mark, malformed, stale) is `None`: the scan runs.
+fn trusted_mark(
+    table: &Hid,
+    ds_path: &str,
+    eoa: u64,
+    meta: &DatasetMeta,
+    largest_index: u64,
+) -> Option<RowUse> {
+    if !h5::attr_exists(table, attr::STORAGE_MARK).ok()? {
+        return None;
+    }
+    let AttrValue::IntArray(v) = h5::read_attr(table, attr::STORAGE_MARK).ok()? else {
+        return None;
+    };
+    let &[start, end, rows, li, at] = v.as_slice() else {
+        return None;
+    };
+    let [start, end, rows, li, at] = [start, end, rows, li, at].map(|x| u64::try_from(x).ok());
+    let (start, end, rows, li, at) = (start?, end?, rows?, li?, at?);
+    let raw_rows = meta.shape.first().copied().unwrap_or(0);
+    let c0 = meta.chunks.first().copied().unwrap_or(0);
+    let valid = at == eoa
+        && rows == raw_rows
+        && li == largest_index
+        && start <= end
+        && end <= raw_rows
+        && end <= largest_index.saturating_mul(c0);
+    valid.then(|| RowUse {
+        start,
+        end,
+        by: format!("a version of '{ds_path}' (as the storage mark of the last commit says)"),
+    })
+}
+
 /// A data group's fixed settings, read off its `raw_data`; `shape` is raw_data's own.
 pub(crate) fn raw_meta(raw: &Hid, raw_path: &str) -> Result<DatasetMeta> {
     let dtype = h5::dtype_of(&h5::ds_type(raw)?)?;
@@ -448,4 +549,14 @@ pub(crate) fn raw_meta(raw: &Hid, raw_path: &str) -> Result<DatasetMeta> {
         filters: h5::ds_filters(raw)?,
         dtype,
     })
+}
+
+impl super::VersionedFile {
+    /// How often this handle's storage check scanned every version's mappings of a
+    /// path (where no storage mark could be trusted). Test builds only (feature
+    /// `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub fn storage_scans_for_test(&self) -> u64 {
+        self.lock_raw().storage_scans
+    }
 }

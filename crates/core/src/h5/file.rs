@@ -168,8 +168,40 @@ pub(crate) fn close_leftover_objects(file: &Hid) -> i64 {
 /// between two flushes is atomic.
 pub(crate) fn file_flush(file: &Hid) -> Result<()> {
     locked(|| {
+        flush_cache(file)?;
+        journal::checkpoint(file)
+    })
+}
+
+/// Writes libhdf5's caches to the file without ending the journal transaction. It
+/// allocates what is still unallocated (chunks held in dataset caches) and gives back
+/// the unused rest of libhdf5's allocation blocks (a part of one that only came to
+/// lie at the end of the file once another was given back waits for the next flush:
+/// see [`file_eoa`]).
+pub(crate) fn flush_cache(file: &Hid) -> Result<()> {
+    locked(|| {
         // SAFETY: `file` is an open file id.
         unsafe { ck!("flushing the file", H5Fflush(file.id(), H5F_SCOPE_GLOBAL)) };
-        journal::checkpoint(file)
+        Ok(())
+    })
+}
+
+/// The file's end of allocation: one past the last byte libhdf5 allocated in it.
+/// Whatever adds or rebuilds an object allocates and moves it. Once a flush
+/// ([`flush_cache`]) leaves it where the next flush does, it is what a close writes
+/// to the superblock and the next open reads back. Read with `H5Fget_filesize`, the
+/// larger of the end of allocation and the file's length, which a flush cuts to the
+/// former (`H5Fget_eoa` needs a SWMR-capable file driver).
+pub(crate) fn file_eoa(file: &Hid) -> Result<u64> {
+    locked(|| {
+        let mut size: u64 = 0;
+        // SAFETY: `file` is an open file id; `size` is a valid out-pointer.
+        unsafe {
+            ck!(
+                "reading the file's end of allocation",
+                H5Fget_filesize(file.id(), &mut size)
+            )
+        };
+        Ok(size)
     })
 }

@@ -173,7 +173,8 @@ pub(crate) use attrs::{
     attr_exists, attr_names, delete_attr, read_attr, write_attr, write_new_attr,
 };
 pub(crate) use file::{
-    close_leftover_objects, file_flush, file_open, file_open_reader, file_open_with,
+    close_leftover_objects, file_eoa, file_flush, file_open, file_open_reader, file_open_with,
+    flush_cache,
 };
 pub(crate) use file::{open_object_count, FileOpen};
 pub(crate) use filters::{ds_chunk_dims, ds_fill, ds_fill_in, ds_filters, pipeline};

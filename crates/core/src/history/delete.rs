@@ -188,6 +188,8 @@ impl Inner {
     /// catalog (its generation moves on), storage states, open `raw_data` handles and
     /// the read cache.
     pub(crate) fn forget_history(&mut self) {
+        // Storage marks on disk predate the rewrite: none is trusted in this session.
+        self.mark_eoa = None;
         self.catalog.invalidate();
         self.data_groups.clear();
         self.raws.clear();
@@ -468,6 +470,10 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan) -> Result<()> {
         h5::write_hash_rows(&table, 0, &rows)?;
     }
     h5::write_attr(&table, attr::LARGEST_INDEX, &AttrValue::Int(n as i64))?;
+    // The storage mark described the table before the rewrite.
+    if h5::attr_exists(&table, attr::STORAGE_MARK)? {
+        h5::delete_attr(&table, attr::STORAGE_MARK)?;
+    }
     drop((raw, table));
     stop_on_fault(g)?;
     for v in &pp.versions {

@@ -250,6 +250,12 @@ fn commit_staged(file: &VersionedFile, st: State, id: usize) -> Result<VersionIn
                 current: st.make_current,
             },
         )?;
+        // The storage marks finish_version writes include what this version maps.
+        for (path, meta, _, plan) in &plans {
+            if let Plan::Virtual { map } = plan {
+                f.note_mapped(&st.name, path, meta, map);
+            }
+        }
         finish_version(&f, &st.name, st.make_current)?;
         // The transaction that held chunks written ahead of the commit is over.
         f.spill_owner = None;

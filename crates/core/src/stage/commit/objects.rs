@@ -182,7 +182,7 @@ pub(crate) fn write_version(
 }
 
 /// The commit mark: `committed = True` on the version group, then `current_version`,
-/// then a flush.
+/// then the storage marks ([`Inner::write_storage_marks`]), then a flush.
 pub(crate) fn finish_version(f: &Inner, name: &str, make_current: bool) -> Result<()> {
     let file = f.file()?;
     let versions = h5::open_group(file, &versions_path())?;
@@ -195,5 +195,6 @@ pub(crate) fn finish_version(f: &Inner, name: &str, make_current: bool) -> Resul
             &AttrValue::Str(name.to_string()),
         )?;
     }
+    f.write_storage_marks()?;
     h5::file_flush(file)
 }
