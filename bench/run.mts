@@ -257,6 +257,7 @@ try {
   if (want('P12') && p12.length) {
     const cache = join(root, 'target/bench-cache')
     mkdirSync(cache, { recursive: true })
+    // v2: written with storage marks (docs/design/013), which the first commit trusts.
     const files = Object.fromEntries(p12.map((n) => [String(n), join(cache, `P12-v2-${n}.h5`)]))
     if (p12.some((n) => !existsSync(files[String(n)]))) {
       process.stdout.write(`  P12 writing ${p12.join(', ')}-version histories into ${cache} `)
