@@ -55,8 +55,9 @@ declare module './binding' {
     /**
      * A read-only handle's view of commits by other processes: one `VersionInfo` per
      * new commit, in commit order, each taken in with `refresh()` before it is yielded.
-     * Polls every `intervalMs` (default 2 ms). Ends when `signal` aborts or the handle
-     * closes. `INVALID_ARGUMENT` on a writable handle.
+     * Wakes when the writer's commits file changes (`fs.watch`, no work while nothing
+     * is committed) and polls every `intervalMs` (default 100 ms) besides. Ends when
+     * `signal` aborts or the handle closes. `INVALID_ARGUMENT` on a writable handle.
      */
     watch(options?: WatchOptions): AsyncIterableIterator<VersionInfo>
   }
@@ -124,7 +125,7 @@ export interface ReadBlocksOptions {
 export interface WatchOptions {
   /** Ends the iteration when aborted (an `AbortSignal`, as `AbortController` gives). */
   signal?: WatchSignal
-  /** How often the writer's commit counter is read, in milliseconds (default 2). */
+  /** How often the writer's commit counter is read besides change events, in milliseconds (default 100). */
   intervalMs?: number
 }
 

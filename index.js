@@ -142,15 +142,17 @@ binding.Dataset.prototype.readBlocksSync = function* readBlocksSync(options) {
 /**
  * Watches a read-only handle for commits of other processes: an async iterable of
  * `VersionInfo`, one per new commit, in commit order. Each step refreshes the handle
- * (`refresh()`), so `versions` and lookups include the version yielded. Polls the
- * writer's commit counter every `intervalMs` (default 2 ms; one read of a small file
- * each time). Ends when `signal` aborts or the handle is closed.
+ * (`refresh()`), so `versions` and lookups include the version yielded. It wakes when
+ * the writer's commits file (`<file>.vh5-commits`, which every commit point updates)
+ * changes, through `fs.watch` (inotify: no work while nothing is committed), and also
+ * polls every `intervalMs` (default 100 ms) for file systems that give no change
+ * events. Ends when `signal` aborts or the handle is closed.
  */
 binding.VersionedFile.prototype.watch = function watch(options) {
   if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
     throw codeError('INVALID_ARGUMENT', 'watch(options): options must be an object such as { signal, intervalMs }')
   }
-  const { signal, intervalMs = 2 } = options ?? {}
+  const { signal, intervalMs = 100 } = options ?? {}
   if (signal !== undefined && (signal === null || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) {
     throw codeError('INVALID_ARGUMENT', 'watch(options): signal must be an AbortSignal')
   }
@@ -162,13 +164,55 @@ binding.VersionedFile.prototype.watch = function watch(options) {
     throw codeError('INVALID_ARGUMENT', "watch() is for read-only handles: a writable handle is the file's only writer and knows its own commits; open the file with { mode: 'r' } to watch it")
   }
   const file = this
+  const commitsPath = `${file.path}.vh5-commits`
+  const fs = require('node:fs')
+  // Change events of the commits file wake the loop; `changed` keeps one that came
+  // while it was busy, so none is lost between a refresh and the next wait. A commit
+  // changes the file several times (its write phase starts, then ends): the events
+  // of the next `SETTLE_MS` are taken as one, so a reader refreshes once per commit,
+  // after its commit point, rather than once per event and inside the write phase.
+  const SETTLE_MS = 2
+  let watcher = null
+  let changed = false
+  let wake = null
+  let settling = null
+  const onChange = () => {
+    if (settling) return
+    settling = setTimeout(() => {
+      settling = null
+      changed = true
+      if (wake) wake()
+    }, SETTLE_MS)
+  }
+  const startWatching = () => {
+    if (watcher) return
+    try {
+      watcher = fs.watch(commitsPath, { persistent: false }, onChange)
+      watcher.on('error', () => {
+        watcher?.close()
+        watcher = null
+      })
+    } catch {
+      // No commits file yet (no writer has opened the file), or no change events
+      // here: the poll covers it, and the next wait tries again.
+      watcher = null
+    }
+  }
   const pause = () =>
     new Promise((resolve) => {
+      if (changed) {
+        changed = false
+        resolve()
+        return
+      }
       const done = () => {
         clearTimeout(timer)
         signal?.removeEventListener('abort', done)
+        wake = null
+        changed = false
         resolve()
       }
+      wake = done
       const timer = setTimeout(done, intervalMs)
       signal?.addEventListener('abort', done, { once: true })
     })
@@ -178,21 +222,27 @@ binding.VersionedFile.prototype.watch = function watch(options) {
   }
   return (async function* watching() {
     const queue = []
-    for (;;) {
-      if (signal?.aborted || file.closed) return
-      if (queue.length > 0) {
-        yield queue.shift()
-        continue
+    try {
+      for (;;) {
+        if (signal?.aborted || file.closed) return
+        if (queue.length > 0) {
+          yield queue.shift()
+          continue
+        }
+        startWatching()
+        let names
+        try {
+          names = file.refresh()
+        } catch (e) {
+          if (e?.code === 'FILE_CLOSED') return
+          throw e
+        }
+        for (const n of names) queue.push(info(n))
+        if (names.length === 0) await pause()
       }
-      let names
-      try {
-        names = file.refresh()
-      } catch (e) {
-        if (e?.code === 'FILE_CLOSED') return
-        throw e
-      }
-      for (const n of names) queue.push(info(n))
-      if (names.length === 0) await pause()
+    } finally {
+      watcher?.close()
+      clearTimeout(settling)
     }
   })()
 }
