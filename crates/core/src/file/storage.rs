@@ -425,7 +425,11 @@ impl Inner {
                 dg.largest_index as i64,
                 0,
             ];
-            h5::write_attr(&dg.table, attr::STORAGE_MARK, &AttrValue::IntArray(mark.to_vec()))?;
+            h5::write_attr(
+                &dg.table,
+                attr::STORAGE_MARK,
+                &AttrValue::IntArray(mark.to_vec()),
+            )?;
             marks.push((&dg.table, mark));
         }
         if marks.is_empty() {
@@ -449,7 +453,11 @@ impl Inner {
         let eoa = eoa as i64;
         for (table, mut mark) in marks {
             mark[4] = eoa;
-            h5::write_attr(table, attr::STORAGE_MARK, &AttrValue::IntArray(mark.to_vec()))?;
+            h5::write_attr(
+                table,
+                attr::STORAGE_MARK,
+                &AttrValue::IntArray(mark.to_vec()),
+            )?;
         }
         Ok(())
     }
