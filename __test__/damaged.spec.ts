@@ -13,6 +13,7 @@ import { join } from 'node:path'
 
 import { hdf5OpenObjects, hdf5Version, VersionedFile, type VerifyReport } from '../index.js'
 import { py, throwsCode, tmpFile } from './helpers.js'
+import { MAP_CHUNK_5_TO_ROW_500 } from './support/damage.js'
 
 const LIB = join(__dirname, '..', 'index.js')
 
@@ -52,22 +53,6 @@ function h5read<T>(path: string, code: string): T {
   return py<T>(`import h5py, sys, json\nimport numpy as np\nf = h5py.File(sys.argv[1], 'r')\nout = None\n${code}\nf.close()\nprint(json.dumps(out))`, path)
 }
 
-/** Rebuilds v2/x of a sample with its chunk at [50, 60) mapped to raw_data rows 500..510. */
-const MAP_CHUNK_5_TO_ROW_500 = `d = f['_version_data/versions/v2/x']
-maps = d.virtual_sources()
-attrs = dict(d.attrs)
-lay = h5py.VirtualLayout(shape=(100,), dtype='f8')
-src = h5py.VirtualSource('.', '/_version_data/x/raw_data', shape=(1000,))
-for m in maps:
-    (vs,), (ve,) = m.vspace.get_select_bounds()
-    (ss,), (se,) = m.src_space.get_select_bounds()
-    if vs == 50:
-        ss, se = 500, 509
-    lay[vs:ve + 1] = src[ss:se + 1]
-del f['_version_data/versions/v2/x']
-nd = f['_version_data/versions/v2'].create_virtual_dataset('x', lay, fillvalue=0.0)
-for k, v in attrs.items():
-    nd.attrs[k] = v`
 
 async function expectCode(t: any, fn: () => unknown, code: string, what: string) {
   const e = await throwsCode(t, fn, code)

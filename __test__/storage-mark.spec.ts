@@ -9,8 +9,8 @@ import { copyFileSync } from 'node:fs'
 
 import { VersionedFile } from '../index.js'
 import { tmpFile, VENV26_PYTHON, vpy, vpyWith } from './helpers.js'
+import { MAP_CHUNK_5_TO_ROW_500 } from './support/damage.js'
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const lib = require('../index.js') as { _storageScansForTest: (f: VersionedFile) => number }
 
 const X1 = Float64Array.from({ length: 100 }, (_, i) => i + 1)
@@ -31,23 +31,6 @@ function h5(path: string, mode: 'r' | 'r+', code: string): unknown {
 }
 
 const MARK = `out = [int(v) for v in f['_version_data/x/hash_table'].attrs['storage_mark']] + [int(f.id.get_filesize())]`
-
-/** Rebuilds v2/x with its chunk at [50, 60) mapped to raw_data rows 500..510. */
-const MAP_CHUNK_5_TO_ROW_500 = `d = f['_version_data/versions/v2/x']
-maps = d.virtual_sources()
-attrs = dict(d.attrs)
-lay = h5py.VirtualLayout(shape=(100,), dtype='f8')
-src = h5py.VirtualSource('.', '/_version_data/x/raw_data', shape=(1000,))
-for m in maps:
-    (vs,), (ve,) = m.vspace.get_select_bounds()
-    (ss,), (se,) = m.src_space.get_select_bounds()
-    if vs == 50:
-        ss, se = 500, 509
-    lay[vs:ve + 1] = src[ss:se + 1]
-del f['_version_data/versions/v2/x']
-nd = f['_version_data/versions/v2'].create_virtual_dataset('x', lay, fillvalue=0.0)
-for k, v in attrs.items():
-    nd.attrs[k] = v`
 
 /** Opens `p` for writing, tries one commit of ten new chunks on a branch from v1. */
 async function tryCommit(p: string) {
