@@ -185,7 +185,8 @@ pub(crate) use io::{
 };
 pub(crate) use journal::{fault as io_fault, roll_back};
 pub(crate) use objects::{
-    copy_object, create_group, exists, kind_of, list, open_group, open_object, unlink, ObjKind,
+    copy_object, create_group, exists, kind_of, list, move_link, open_group, open_object, unlink,
+    ObjKind,
 };
 pub(crate) use types::dtype_of;
 pub(crate) use vds::{furthest_source, read_mappings, Mapping};

@@ -169,6 +169,29 @@ pub(crate) fn unlink(loc: &Hid, path: &str) -> Result<()> {
     })
 }
 
+/// Moves (renames) the link `src_path` of `src` to `dst_path` of `dst`; the object
+/// keeps its identity (open handles stay valid).
+pub(crate) fn move_link(src: &Hid, src_path: &str, dst: &Hid, dst_path: &str) -> Result<()> {
+    let (a, b) = (cstr(src_path)?, cstr(dst_path)?);
+    locked(|| {
+        // SAFETY: valid locations and C strings.
+        unsafe {
+            ck!(
+                &format!("moving '{src_path}' to '{dst_path}'"),
+                H5Lmove(
+                    src.id(),
+                    a.as_ptr(),
+                    dst.id(),
+                    b.as_ptr(),
+                    H5P_DEFAULT,
+                    H5P_DEFAULT
+                )
+            )
+        };
+        Ok(())
+    })
+}
+
 /// Copies an object (with its attributes) inside the file.
 pub(crate) fn copy_object(src: &Hid, src_path: &str, dst: &Hid, dst_path: &str) -> Result<()> {
     let (a, b) = (cstr(src_path)?, cstr(dst_path)?);

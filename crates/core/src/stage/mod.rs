@@ -18,8 +18,8 @@
 //! and attributes, write `committed = True`, update `current_version`, flush. What a commit holds beyond the staged data is
 //! bounded by the batch size, whatever the size of the data.
 
-mod commit;
-mod dataset;
+pub(crate) mod commit;
+pub(crate) mod dataset;
 
 pub use dataset::{CreateOptions, SharedBytes};
 

@@ -9,7 +9,7 @@
 //!    transaction. Then the file's in-memory state records the commit.
 
 mod hashing;
-mod objects;
+pub(crate) mod objects;
 mod slots;
 mod table;
 
