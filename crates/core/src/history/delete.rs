@@ -15,11 +15,11 @@ use crate::error::{bail, Result};
 use crate::file::{read_user_attrs, walk_version, DatasetMeta, Inner, VersionedFile};
 use crate::grid::{self, ChunkCoord};
 use crate::h5::{self, HashRow};
-use crate::stage::commit::objects::create_mapped_dataset;
 use crate::layout::{
     attr, data_group_path, hash_table_path, raw_data_path, version_group_path, versions_path,
     FIRST_VERSION,
 };
+use crate::stage::commit::objects::create_mapped_dataset;
 use crate::strings::{hash_elements, StrPool};
 
 /// What happens to one dataset path's storage.

@@ -95,10 +95,9 @@ pub(crate) fn cast_allowed(from: &Dtype, to: &Dtype) -> bool {
     // An integer of `n` bits fits a float of `m` bits (NumPy's table).
     let int_to_float = |n: u32, m: u32| (n <= 8 && m >= 16) || (n <= 16 && m >= 32) || m >= 64;
     match (from, to) {
-        (
-            Dtype::FixedString { len: a, utf8: u },
-            Dtype::FixedString { len: b, utf8: v },
-        ) => b >= a && u == v,
+        (Dtype::FixedString { len: a, utf8: u }, Dtype::FixedString { len: b, utf8: v }) => {
+            b >= a && u == v
+        }
         (Dtype::FixedString { .. }, Dtype::VlenString { .. }) => true,
         _ => match (num(from), num(to)) {
             (Some(a), Some(b)) => match (a, b) {
@@ -325,7 +324,12 @@ impl Writer {
 }
 
 /// The metadata of `path`'s storage after `ch` (checked), and how elements convert.
-fn target(path: &str, old: &DatasetMeta, shape: &[u64], ch: &MetadataChange) -> Result<(DatasetMeta, Conversion)> {
+fn target(
+    path: &str,
+    old: &DatasetMeta,
+    shape: &[u64],
+    ch: &MetadataChange,
+) -> Result<(DatasetMeta, Conversion)> {
     let dtype = ch.dtype.clone().unwrap_or_else(|| old.dtype.clone());
     if dtype != old.dtype {
         dtype.require_writable()?;
@@ -358,7 +362,9 @@ fn target(path: &str, old: &DatasetMeta, shape: &[u64], ch: &MetadataChange) -> 
             new_fill: Vec::new(),
             refill: false,
         };
-        match conv.apply(ReadData::Raw(crate::buf::AlignedBytes::copy_from(&old.fill))) {
+        match conv.apply(ReadData::Raw(crate::buf::AlignedBytes::copy_from(
+            &old.fill,
+        ))) {
             Block::Raw(b) => b,
             Block::Strings(_) => dtype.zero(),
         }
@@ -366,7 +372,11 @@ fn target(path: &str, old: &DatasetMeta, shape: &[u64], ch: &MetadataChange) -> 
     let fill = match &ch.fill {
         None => cast_fill.clone(),
         Some(s) => {
-            let f = fill_element(&dtype, &fill_values(s.clone(), &dtype)?, &mut StrPool::default())?;
+            let f = fill_element(
+                &dtype,
+                &fill_values(s.clone(), &dtype)?,
+                &mut StrPool::default(),
+            )?;
             if dtype.is_vlen() {
                 dtype.zero()
             } else {
@@ -376,7 +386,8 @@ fn target(path: &str, old: &DatasetMeta, shape: &[u64], ch: &MetadataChange) -> 
     };
     let mut filters = old.filters;
     if let Some(c) = ch.compression.as_deref() {
-        filters.compression = crate::host::filters(Some(c), ch.compression_level, None, None)?.compression;
+        filters.compression =
+            crate::host::filters(Some(c), ch.compression_level, None, None)?.compression;
     } else if let Some(l) = ch.compression_level {
         if !matches!(old.filters.compression, Compression::Gzip(_)) {
             bail!(
@@ -658,7 +669,12 @@ fn apply_modify(g: &mut Inner, path: &str, plan: &ModifyPlan) -> Result<()> {
     h5::unlink(file, &raw_path)?;
     h5::unlink(file, &hash_table_path(path))?;
     h5::move_link(file, &format!("{tmp}/{RAW_DATA}"), file, &raw_path)?;
-    h5::move_link(file, &format!("{tmp}/{HASH_TABLE}"), file, &hash_table_path(path))?;
+    h5::move_link(
+        file,
+        &format!("{tmp}/{HASH_TABLE}"),
+        file,
+        &hash_table_path(path),
+    )?;
     h5::unlink(file, &tmp)?;
     stop_on_fault(g)?;
     for (v, shape, map) in &maps {
@@ -670,4 +686,100 @@ fn apply_modify(g: &mut Inner, path: &str, plan: &ModifyPlan) -> Result<()> {
         stop_on_fault(g)?;
     }
     h5::file_flush(g.file()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn casts_allowed_are_the_ones_that_keep_values() {
+        use Dtype::*;
+        let ok = [
+            (Int8, Int16),
+            (Int8, Float16),
+            (Int16, Float32),
+            (Int32, Float64),
+            (UInt8, Int16),
+            (UInt32, Int64),
+            (UInt16, UInt64),
+            (Bool, UInt8),
+            (Bool, Float64),
+            (Float16, Float64),
+            (Float64, Float32),
+        ];
+        for (a, b) in ok {
+            assert!(cast_allowed(&a, &b), "{a} -> {b}");
+        }
+        let refused = [
+            (Int16, Int8),
+            (Int8, UInt8),
+            (UInt8, Int8),
+            (Int32, Float32),
+            (Float32, Int64),
+            (Int8, Bool),
+            (Float64, Bool),
+            (
+                VlenString { utf8: true },
+                FixedString {
+                    len: 4,
+                    utf8: false,
+                },
+            ),
+            (
+                FixedString {
+                    len: 4,
+                    utf8: false,
+                },
+                FixedString {
+                    len: 3,
+                    utf8: false,
+                },
+            ),
+        ];
+        for (a, b) in refused {
+            assert!(!cast_allowed(&a, &b), "{a} -> {b}");
+        }
+    }
+
+    #[test]
+    fn conversion_casts_and_refills_by_value() {
+        let conv = Conversion {
+            from: Dtype::Float64,
+            to: Dtype::Float32,
+            old_fill: 0f64.to_le_bytes().to_vec(),
+            new_fill: 9f32.to_le_bytes().to_vec(),
+            refill: true,
+        };
+        let input: Vec<u8> = [-0.0f64, 1e300, 0.5, f64::NAN]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let Block::Raw(out) =
+            conv.apply(ReadData::Raw(crate::buf::AlignedBytes::copy_from(&input)))
+        else {
+            panic!("numbers")
+        };
+        let got: Vec<f32> = out
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        // -0.0 equals the fill 0.0 (NumPy's ==), 1e300 overflows to inf, NaN stays.
+        assert_eq!(&got[..3], &[9.0, f32::INFINITY, 0.5]);
+        assert!(got[3].is_nan());
+
+        let conv = Conversion {
+            from: Dtype::UInt8,
+            to: Dtype::Int16,
+            old_fill: vec![0],
+            new_fill: 0i16.to_le_bytes().to_vec(),
+            refill: false,
+        };
+        let Block::Raw(out) = conv.apply(ReadData::Raw(crate::buf::AlignedBytes::copy_from(&[
+            255, 0, 7,
+        ]))) else {
+            panic!("numbers")
+        };
+        assert_eq!(out, [255, 0, 0, 0, 7, 0]);
+    }
 }
