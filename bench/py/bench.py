@@ -240,11 +240,30 @@ def p7(impl, spec):
     return dict(seconds=(now_ms() - t0) / 1000, extra=dict(lookups=lookups))
 
 
+def repack(path):
+    """h5repack of `path` (Python's way to shrink a file) put in its place: the
+    seconds it took and the new size."""
+    import subprocess
+
+    packed = path + ".repack.h5"
+    t = now_ms()
+    subprocess.run(["h5repack", path, packed], check=True)
+    seconds = (now_ms() - t) / 1000
+    os.replace(packed, path)
+    return seconds, os.path.getsize(path)
+
+
+def latest_x(path):
+    """P1's dataset in the latest version."""
+    with h5py.File(path, "r") as f:
+        vf = VersionedHDF5File(f)
+        latest = max(vf.versions, key=lambda v: f["_version_data/versions"][v].attrs["timestamp"])
+        return vf[latest]["x"][:]
+
+
 def p8(impl, spec):
     """delete_versions of all versions but one in keepEvery, then h5repack (Python's
     way to shrink a file)."""
-    import subprocess
-
     from versioned_hdf5 import delete_versions
 
     before = os.path.getsize(spec["file"])
@@ -257,16 +276,8 @@ def p8(impl, spec):
         delete_versions(f, doomed)
     delete_s = (now_ms() - t) / 1000
     after_delete = os.path.getsize(spec["file"])
-    packed = spec["file"] + ".repack.h5"
-    t = now_ms()
-    subprocess.run(["h5repack", spec["file"], packed], check=True)
-    repack_s = (now_ms() - t) / 1000
-    after_repack = os.path.getsize(packed)
-    with h5py.File(packed, "r") as f:
-        vf = VersionedHDF5File(f)
-        latest = max(vf.versions, key=lambda v: f["_version_data/versions"][v].attrs["timestamp"])
-        data = vf[latest]["x"][:]
-    os.replace(packed, spec["file"])
+    repack_s, after_repack = repack(spec["file"])
+    data = latest_x(spec["file"])
     return dict(seconds=delete_s + repack_s, checksum=[float(np.sum(data))],
                 extra=dict(deleted=len(doomed), kept=len(names) - len(doomed), deleteS=delete_s,
                            compactS=repack_s, bytesBefore=before, bytesAfterDelete=after_delete,
@@ -275,8 +286,6 @@ def p8(impl, spec):
 
 def p8meta(impl, spec):
     """modify_metadata rechunking P1's dataset in every version, then h5repack."""
-    import subprocess
-
     from versioned_hdf5 import modify_metadata
 
     before = os.path.getsize(spec["file"])
@@ -287,18 +296,11 @@ def p8meta(impl, spec):
         modify_metadata(f, "x", chunks=tuple(spec["chunks"]))
     seconds = (now_ms() - t) / 1000
     after_modify = os.path.getsize(spec["file"])
-    packed = spec["file"] + ".repack.h5"
-    t = now_ms()
-    subprocess.run(["h5repack", spec["file"], packed], check=True)
-    repack_s = (now_ms() - t) / 1000
-    os.replace(packed, spec["file"])
-    with h5py.File(spec["file"], "r") as f:
-        vf = VersionedHDF5File(f)
-        latest = max(vf.versions, key=lambda v: f["_version_data/versions"][v].attrs["timestamp"])
-        data = vf[latest]["x"][:]
+    repack_s, after_repack = repack(spec["file"])
+    data = latest_x(spec["file"])
     return dict(seconds=seconds, checksum=[float(np.sum(data))],
                 extra=dict(versions=versions, modifyS=seconds, bytesBefore=before, bytesAfterModify=after_modify,
-                           compactS=repack_s, bytesAfterCompact=os.path.getsize(spec["file"]),
+                           compactS=repack_s, bytesAfterCompact=after_repack,
                            chunks=spec["chunks"]))
 
 
