@@ -297,6 +297,8 @@ export declare class VersionedFile {
   get path(): string
   /** Whether `close()` was called. */
   get closed(): boolean
+  /** What a returned commit survives: `'process'` or `'fsync'` (as opened). */
+  get durability(): 'process' | 'fsync'
   /** Whether the file accepts new versions. */
   get writable(): boolean
   /**
@@ -512,6 +514,12 @@ export interface OpenOptions {
    * missing; the default), `'w'` create or truncate, `'x'` create, failing if it exists.
    */
   mode?: string
+  /**
+   * What a returned commit survives: `'process'` (the default) the death of the
+   * process; `'fsync'` also power loss and operating-system crashes (a commit
+   * returns only once it is on stable storage; a few fsyncs per commit).
+   */
+  durability?: 'process' | 'fsync'
 }
 
 /** Options of `Dataset.resize`. */
@@ -550,10 +558,20 @@ export interface StageOptions {
 
 /** One finding of `verify`. */
 export interface VerifyProblem {
-  /** Where: a version name, `version:path`, or `/_version_data/<path> slot at row N`. */
+  /**
+   * Where, as text: a version name, `version:path`, `version:path chunk at [..] ->
+   * /_version_data/<path> slot N`, or `/_version_data/<path>` with its hash-table row
+   * or slot and the version that maps it.
+   */
   location: string
   /** What is wrong. */
   message: string
+  /** The version that refers to what is wrong (the first by name when several do). */
+  version?: string
+  /** The dataset's path, for a problem in a dataset or its stored data. */
+  dataset?: string
+  /** The slot of the dataset's raw_data, which is also its hash-table row. */
+  slot?: number
 }
 
 /** What `verify` found. */

@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'SHAPE_MISMATCH' | 'OUT_OF_BOUNDS' | 'DTYPE_MISMATCH' | 'UNSUPPORTED_DTYPE' | 'NOT_FOUND'
   | 'ALREADY_EXISTS' | 'INCOMPATIBLE_DATASET' | 'READ_ONLY' | 'FILE_CLOSED' | 'FILE_LOCKED'
   | 'NOT_VERSIONED_FILE' | 'UNSUPPORTED_FORMAT' | 'CORRUPT_FILE' | 'FILE_NOT_FOUND'
-  | 'FILE_EXISTS' | 'NO_SPACE' | 'IO_ERROR' | 'HDF5_ERROR' | 'INTERNAL_ERROR'
+  | 'FILE_EXISTS' | 'NO_SPACE' | 'IO_ERROR' | 'PERMISSION_DENIED' | 'HDF5_ERROR'
+  | 'INTERNAL_ERROR'
 
 /** Every error code this library throws. */
 export declare function errorCodes(): ErrorCode[]

@@ -194,6 +194,13 @@ try {
       record('P6', `${SIZES.p6}v fixed size`, impl, { workload: 'P1', variant: 'P6 fixed', file: join(work, `P6-fixed-${impl}.h5`), data, chunks: [4096], compression: null })
     }
   }
+  if (want('P11')) {
+    // The cost of power-loss durability: P1 (no compression) on the real disk of the
+    // work directory, opened with durability 'process' (the default) and 'fsync'.
+    for (const durability of ['process', 'fsync'] as const) {
+      record('P11', durability, 'node', { workload: 'P1', variant: durability, file: fileOf('P11', durability, 'node'), data: p1Data, chunks: [4096], compression: null, durability })
+    }
+  }
   if (want('P7')) {
     const spec = { workload: 'P7' as const, variant: 'lookups', file: join(work, 'P7.h5'), checkpoints: SIZES.p7, lookups: SIZES.lookups, pyLookups: SIZES.pyLookups }
     record('P7', 'lookups', 'node', spec)
@@ -227,6 +234,7 @@ function throughput(r: Row): [string, number | undefined] {
     case 'P2':
     case 'P3':
     case 'P6':
+    case 'P11':
       return [`${f((x.commitsMs!.length / x.seconds), 0)} commits/s`, x.seconds]
     case 'P4':
       return [`${f(e!.bytes / 2 ** 20 / x.seconds, 0)} MiB/s`, x.seconds]
@@ -288,6 +296,13 @@ for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) 
     const early = median(c.slice(25, 75))
     const late = median(c.slice(-50))
     notes.push(`P6 ${NAMES[r.impl]} (${r.workload} ${r.variant}): commit median at versions 26–75 ${f(early)} ms, at the last 50 (to version ${c.length}) ${f(late)} ms: ${f(late / early)}×.`)
+  }
+}
+{
+  const [a, b] = ['process', 'fsync'].map((d) => find('P11', d, 'node')?.commitsMs)
+  if (a && b) {
+    const fs = execFileSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).trim().split('\n').at(-1)!.split(/\s+/)[1]
+    notes.push(`P11 durability 'fsync' vs 'process' (P1, no compression, ${fs} at ${os.tmpdir()}): commit median ${f(median(b))} ms vs ${f(median(a))} ms (+${f(median(b) - median(a))} ms per commit), p99 ${f(pct(b, 99))} ms vs ${f(pct(a, 99))} ms.`)
   }
 }
 for (const r of rows.filter((x) => x.workload === 'P7')) {

@@ -106,12 +106,19 @@ impl VersionedFile {
             g.committed(name)?;
         }
         let vg = h5::open_group(g.file()?, &versions_path())?;
-        h5::write_attr(
+        let written = h5::write_attr(
             &vg,
             attr::CURRENT_VERSION,
             &AttrValue::Str(name.to_string()),
-        )?;
-        h5::file_flush(g.file()?)?;
+        )
+        .and_then(|()| h5::file_flush(g.file()?));
+        drop(vg);
+        if let Err(e) = written {
+            // A full disk or a failing device: the file goes back to the last commit
+            // and the handle is opened anew over it (docs/design/006-io-faults.md).
+            let context = format!("setting the current version of '{}' to '{name}'", g.path);
+            return Err(g.after_io_fault(&context).unwrap_or(e));
+        }
         g.current = name.to_string();
         Ok(())
     }

@@ -79,6 +79,35 @@ impl Mode {
     }
 }
 
+/// What a returned commit survives (docs/design/007-power-loss-durability.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `'process'` (the default): a commit that returned survives the death of the
+    /// process (SIGKILL, OOM kill, a crash); nothing is synced, so a power loss or an
+    /// operating-system crash may lose it (never half of it, if the disk keeps the
+    /// order of writes, which is not promised either).
+    #[default]
+    Process,
+    /// `'fsync'`: a commit returns only once it is on stable storage, and survives
+    /// power loss too; a half-done one is rolled back at the next open. Costs a few
+    /// fsyncs per commit.
+    Fsync,
+}
+
+impl Durability {
+    /// Parses `'process'` or `'fsync'`.
+    pub fn parse(s: &str) -> Result<Durability> {
+        Ok(match s {
+            "process" => Durability::Process,
+            "fsync" => Durability::Fsync,
+            _ => bail!(
+                InvalidArgument,
+                "unknown durability '{s}': use 'process' (the default) or 'fsync'"
+            ),
+        })
+    }
+}
+
 /// Metadata of one version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VersionInfo {
@@ -167,6 +196,8 @@ pub(crate) struct Inner {
     pub registered: Option<std::path::PathBuf>,
     /// Whether opening rolled back an interrupted commit.
     pub recovered: bool,
+    /// What a returned commit survives (kept for a reopen after an I/O fault).
+    pub durability: Durability,
 }
 
 impl Drop for Inner {
@@ -286,7 +317,7 @@ impl Inner {
         }
         let reopen = match rolled {
             Some(Err(r)) => Err(r),
-            _ => Inner::open_fresh(&self.path),
+            _ => Inner::open_fresh(&self.path, self.durability),
         };
         match reopen {
             Ok(mut fresh) => {
@@ -310,8 +341,10 @@ impl Inner {
 
     /// The state of `path` opened anew for writing (to replace a state whose view of
     /// the file is stale).
-    pub(crate) fn open_fresh(path: &str) -> Result<Inner> {
-        VersionedFile::open(path, Mode::ReadWrite).and_then(|vf| {
+    /// Opens `path` writable again as a bare `Inner` (after a rollback or a
+    /// rewrite), keeping the durability the handle had.
+    pub(crate) fn open_fresh(path: &str, durability: Durability) -> Result<Inner> {
+        VersionedFile::open_with(path, Mode::ReadWrite, durability).and_then(|vf| {
             Arc::try_unwrap(vf.inner)
                 .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
                 .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
@@ -438,6 +471,11 @@ impl VersionedFile {
         let g = self.lock();
         g.file()?;
         Ok(g.data_version)
+    }
+
+    /// What a returned commit survives (the `durability` the file was opened with).
+    pub fn durability(&self) -> Durability {
+        self.lock().durability
     }
 
     /// Path the file was opened with.

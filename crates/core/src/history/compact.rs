@@ -188,7 +188,7 @@ impl VersionedFile {
                 let _ = d.sync_all();
             }
         }
-        let mut fresh = Inner::open_fresh(&path)?;
+        let mut fresh = Inner::open_fresh(&path, g.durability)?;
         fresh.catalog.follow(generation);
         fresh.chunks.set_capacity(cache_bytes);
         *g = fresh;
