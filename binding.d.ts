@@ -342,6 +342,15 @@ export declare class VersionedFile {
   verify(): Promise<VerifyReport>
   /** Synchronous twin of `verify`. */
   verifySync(): VerifyReport
+  /**
+   * Takes in the versions that other processes committed since this read-only
+   * handle was opened or last refreshed, and returns their names in commit order
+   * (oldest first): `versions`, `currentVersion`, `history()`, `version()` and
+   * `versionAt()` include them from then on. Until then the handle keeps reading
+   * exactly the versions it knew. Costs one read of a small file when nothing was
+   * committed. A writable handle sees its own commits already: `[]`.
+   */
+  refresh(): Array<string>
   /** Flushes and closes the file. Any later use throws `FILE_CLOSED`. */
   close(): void
 }

@@ -40,5 +40,27 @@ declare module './binding' {
       builder: (group: StagedGroup) => unknown,
       options?: StageOptions,
     ): Promise<VersionInfo>
+    /**
+     * A read-only handle's view of commits by other processes: one `VersionInfo` per
+     * new commit, in commit order, each taken in with `refresh()` before it is yielded.
+     * Polls every `intervalMs` (default 2 ms). Ends when `signal` aborts or the handle
+     * closes. `INVALID_ARGUMENT` on a writable handle.
+     */
+    watch(options?: WatchOptions): AsyncIterableIterator<VersionInfo>
   }
+}
+
+/** Options of `VersionedFile.watch`. */
+export interface WatchOptions {
+  /** Ends the iteration when aborted (an `AbortSignal`, as `AbortController` gives). */
+  signal?: WatchSignal
+  /** How often the writer's commit counter is read, in milliseconds (default 2). */
+  intervalMs?: number
+}
+
+/** What `watch()` uses of an `AbortSignal` (declared here so that the typings need no DOM or Node types). */
+export interface WatchSignal {
+  readonly aborted: boolean
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
 }

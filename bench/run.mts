@@ -31,9 +31,9 @@ const only = args.only ? new Set(args.only.split(',').map((s) => s.trim().toUppe
 const want = (w: string) => !only || only.has(w)
 
 const SIZES = {
-  quick: { p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20 },
-  standard: { p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
-  full: { p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
+  quick: { p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20, r: [300, 2000] },
+  standard: { p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, r: [1000, 10_000] },
+  full: { p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, r: [1000, 10_000] },
 }[mode]
 
 const py = join(root, '.venv/bin/python')
@@ -56,6 +56,8 @@ interface Row {
   result: Result
 }
 const rows: Row[] = []
+// Readers beside a writer (bench/readers.mts): notes only, this library alone.
+let readers: Record<string, any> | null = null
 const work = mkdtempSync(join(os.tmpdir(), 'vh5-bench-'))
 
 function run(impl: Impl, spec: Spec & Record<string, unknown>): Result {
@@ -206,6 +208,15 @@ try {
     record('P7', 'lookups', 'node', spec)
     record('P7', 'lookups', 'python', spec)
   }
+  if (want('R')) {
+    const [commits, versions] = SIZES.r
+    process.stdout.write(`  R readers    node    `)
+    const p = spawnSync(process.execPath, ['--import=tsx', join(root, 'bench/readers.mts'), String(commits), String(versions)], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 })
+    const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '))
+    if (p.status !== 0 || !line) throw new Error(`bench: R readers failed (exit ${p.status}):\n${p.stderr.slice(-4000)}`)
+    readers = JSON.parse(line.slice(7))
+    console.log(`${(readers!.watchingRatio as number).toFixed(2)}× with 4 watching readers`)
+  }
 } finally {
   if (!args.keep) rmSync(work, { recursive: true, force: true })
 }
@@ -308,6 +319,16 @@ for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) 
 for (const r of rows.filter((x) => x.workload === 'P7')) {
   const e = r.result.extra as { lookups: Record<string, { openMs: number; perSecond: number }> }
   notes.push(`P7 ${NAMES[r.impl]}: ${Object.entries(e.lookups).map(([n, l]) => `${n} versions: ${f(l.perSecond, 0)} lookups/s (open ${f(l.openMs, 1)} ms)`).join('; ')}.`)
+}
+if (readers) {
+  const r = readers
+  notes.push(
+    `R readers beside a writer (${r.commits} small commits): ${f(r.aloneCommitsPerSecond, 0)} commits/s alone; ` +
+      `${f(r.watchingCommitsPerSecond, 0)} (${f(r.watchingRatio)}×) with four reader processes polling with watch(); ` +
+      `${f(r.readingCommitsPerSecond, 0)} (${f(r.readingRatio)}×) with four that also read each new version. ` +
+      `Commit return → watch() yield: median ${f(r.watchLatencyMs.median, 1)} ms, p99 ${f(r.watchLatencyMs.p99, 1)} ms (readers that read: ${f(r.readingLatencyMs.median, 1)} / ${f(r.readingLatencyMs.p99, 1)} ms). ` +
+      `refresh() on ${r.versions} versions: nothing new ${f(r.refreshNothingNewUs, 2)} µs; after one commit median ${f(r.refreshAfterOneCommitUs.median, 1)} µs, p99 ${f(r.refreshAfterOneCommitUs.p99, 1)} µs.`,
+  )
 }
 for (const r of rows.filter((x) => x.workload === 'P4')) {
   const extra = r.result.peakRss - r.result.baseRss

@@ -389,6 +389,17 @@ impl VersionedFile {
         guard(env, || Ok(self.inner.verify()?.into()))
     }
 
+    /// Takes in the versions that other processes committed since this read-only
+    /// handle was opened or last refreshed, and returns their names in commit order
+    /// (oldest first): `versions`, `currentVersion`, `history()`, `version()` and
+    /// `versionAt()` include them from then on. Until then the handle keeps reading
+    /// exactly the versions it knew. Costs one read of a small file when nothing was
+    /// committed. A writable handle sees its own commits already: `[]`.
+    #[napi]
+    pub fn refresh(&self, env: &Env) -> Result<Vec<String>> {
+        guard(env, || Ok(self.inner.refresh()?))
+    }
+
     /// Flushes and closes the file. Any later use throws `FILE_CLOSED`.
     #[napi]
     pub fn close(&self, env: &Env) -> Result<()> {

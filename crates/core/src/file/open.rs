@@ -53,19 +53,66 @@ pub(crate) fn read_version_info(vgroup: &Hid, name: &str) -> Result<VersionInfo>
 
 impl VersionedFile {
     /// Opens (or creates) a versioned file. A writable file without `_version_data`
-    /// is initialised as Python versioned-hdf5 does. Commits survive the death of the
-    /// process ([`Durability::Process`]); see [`open_with`](Self::open_with).
+    /// is initialised as Python versioned-hdf5 does.
+    ///
+    /// Read-only (`Mode::Read`) opens while a writer of this library has the file open,
+    /// in another process or in this one: the handle sees every version committed
+    /// before it opened and nothing of a commit in progress, and keeps reading those
+    /// versions exactly until [`refresh`](Self::refresh) takes in newer ones
+    /// (docs/design/008-readers-and-writers.md).
+    /// Commits survive the death of the process ([`Durability::Process`]); see
+    /// [`open_with`](Self::open_with).
     pub fn open(path: &str, mode: Mode) -> Result<VersionedFile> {
         VersionedFile::open_with(path, mode, Durability::Process)
     }
 
     /// [`open`](Self::open) with a choice of what a returned commit survives:
     /// [`Durability::Fsync`] makes every commit (and every other write) durable
-    /// across power loss before it returns.
+    /// across power loss before it returns (a read-only handle writes nothing).
     pub fn open_with(path: &str, mode: Mode, durability: Durability) -> Result<VersionedFile> {
-        let fsync = durability == Durability::Fsync;
+        if mode == Mode::Read {
+            if !Path::new(path).exists() {
+                bail!(
+                    FileNotFound,
+                    "no file at '{path}': create it with mode 'a', 'w' or 'x'"
+                );
+            }
+            let (locks, recovered) = super::follow::reader_locks(path)?;
+            let mut last = None;
+            for _ in 0..5 {
+                let (hold, stamp, overlay) = super::follow::acquire(&locks)?;
+                let opened = Self::open_inner(
+                    path,
+                    mode,
+                    durability,
+                    recovered,
+                    Some((&locks, stamp, overlay)),
+                );
+                drop(hold);
+                match opened {
+                    Ok(None) => continue,
+                    Ok(Some(vf)) => return Ok(vf),
+                    Err(e) => last = Some(e),
+                }
+                break;
+            }
+            return Err(last.unwrap_or_else(|| {
+                err(
+                    ErrorKind::FileLocked,
+                    format!("opening '{path}' failed: the writer kept writing past this reader's lock; try again"),
+                )
+            }));
+        }
+        let recovered = Self::prepare_write(path, mode)?;
+        Self::open_inner(path, mode, durability, recovered, None)?
+            .ok_or_else(|| err(ErrorKind::InternalError, "a writable open was torn"))
+    }
+
+    /// Before a writable open: the registry of writers in this process, the roll-back
+    /// of a dead writer's commit, and mode 'w''s lock check. Whether it rolled back.
+    fn prepare_write(path: &str, mode: Mode) -> Result<bool> {
         let exists = Path::new(path).exists();
-        let how = match mode {
+        match mode {
             Mode::Read | Mode::ReadWrite if !exists => {
                 bail!(
                     FileNotFound,
@@ -76,12 +123,8 @@ impl VersionedFile {
                 FileExists,
                 "'{path}' exists already: open it with mode 'a' or 'r+', or use 'w' to overwrite"
             ),
-            Mode::Read => h5::FileOpen::Read,
-            Mode::ReadWrite => h5::FileOpen::Write,
-            Mode::Append if exists => h5::FileOpen::Write,
-            Mode::Append | Mode::Exclusive => h5::FileOpen::Exclusive,
-            Mode::Truncate => h5::FileOpen::Truncate,
-        };
+            _ => {}
+        }
         if let Ok(k) = std::fs::canonicalize(path) {
             if writers().contains(&k) {
                 bail!(
@@ -121,7 +164,36 @@ impl VersionedFile {
             // No writer can hold a file that does not exist: check before creating it.
             h5::check_journal_place(Path::new(path))?;
         }
-        let file = h5::file_open_with(path, how, fsync).map_err(|e| {
+        Ok(recovered)
+    }
+
+    /// Opens the file and builds its state; for a reader, under its lock (`reader`:
+    /// its locks, the stamp seen and whether to read through a dead writer's journal).
+    /// `None` when a writer wrote past the reader's lock meanwhile (open again).
+    fn open_inner(
+        path: &str,
+        mode: Mode,
+        durability: Durability,
+        recovered: bool,
+        reader: Option<(
+            &Arc<h5::readers::ReaderLocks>,
+            Option<h5::readers::Stamp>,
+            bool,
+        )>,
+    ) -> Result<Option<VersionedFile>> {
+        let exists = Path::new(path).exists();
+        let how = match mode {
+            Mode::Read => h5::FileOpen::Read,
+            Mode::ReadWrite => h5::FileOpen::Write,
+            Mode::Append if exists => h5::FileOpen::Write,
+            Mode::Append | Mode::Exclusive => h5::FileOpen::Exclusive,
+            Mode::Truncate => h5::FileOpen::Truncate,
+        };
+        let opened = match reader {
+            Some((_, _, overlay)) => h5::file_open_reader(path, overlay),
+            None => h5::file_open_with(path, how, durability == Durability::Fsync),
+        };
+        let file = opened.map_err(|e| {
             if e.kind == ErrorKind::Hdf5Error && e.message.contains("already open") {
                 // libhdf5 keeps one handle per file per process: an open read-only
                 // handle here blocks a writer here.
@@ -280,8 +352,24 @@ impl VersionedFile {
             data_version,
             registered: None,
             recovered,
+            follow: reader.map(|(locks, stamp, overlay)| super::follow::Follow {
+                locks: locks.clone(),
+                handle: stamp,
+                overlay,
+                view: stamp,
+                held_begin: stamp.map(|s| s.begin),
+                error: None,
+                torn: false,
+            }),
             durability,
         };
+        if inner.torn_now() {
+            return Ok(None);
+        }
+        if writable {
+            // libhdf5's mark of the open is written: readers may read again.
+            h5::end_writes(inner.file()?)?;
+        }
         inner.rebuild_time_index();
         if writable {
             if let Ok(k) = std::fs::canonicalize(path) {
@@ -289,9 +377,9 @@ impl VersionedFile {
                 inner.registered = Some(k);
             }
         }
-        Ok(VersionedFile {
+        Ok(Some(VersionedFile {
             inner: Arc::new(Mutex::new(inner)),
-        })
+        }))
     }
 }
 

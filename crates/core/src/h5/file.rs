@@ -103,6 +103,27 @@ pub(crate) fn file_open_with(path: &str, how: FileOpen, fsync: bool) -> Result<H
     })
 }
 
+/// Opens a file read-only for a reader that coordinates with writers
+/// (docs/design/008-readers-and-writers.md): no roll-back of the journal (a live
+/// writer's, or one the next writer rolls back), and with `overlay`, what a dead
+/// writer's journal saved is laid over what is read, so the file reads as its last
+/// checkpoint left it.
+pub(crate) fn file_open_reader(path: &str, overlay: bool) -> Result<Hid> {
+    let c = cstr(path)?;
+    let fapl = journal::fapl(false)?;
+    journal::with_overlay(overlay, || {
+        locked(|| {
+            // SAFETY: `c` is a valid C string and `fapl` an open file access list.
+            unsafe {
+                Ok(hid!(
+                    "opening the file read-only",
+                    H5Fopen(c.as_ptr(), H5F_ACC_RDONLY, fapl.id())
+                ))
+            }
+        })
+    })
+}
+
 /// Number of HDF5 objects (files, groups, datasets, types, attributes) open in this
 /// process, across all files.
 pub(crate) fn open_object_count() -> i64 {

@@ -48,6 +48,7 @@ use hdf5_sys::h5fd::{H5FD_class_t, H5FDregister};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::{H5Pcreate, H5Pget_driver_info, H5Pset_driver, H5P_CLS_FILE_ACCESS};
 
+use super::readers::{self, Change, CommitNote, Commits, Stamp};
 use super::{h5err, locked, Hid};
 use crate::error::{bail, Error, ErrorKind, Result};
 
@@ -257,7 +258,7 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
             ),
         )
     })?;
-    match file.try_lock() {
+    match lock_for_writing(&file) {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => bail!(
             FileLocked,
@@ -273,7 +274,32 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
         Err(e) if e.kind() == IoKind::NotFound => return Ok(false),
         Err(e) => return Err(io_error("reading the journal", &jpath, e)),
     };
-    let rolled = match parse(&bytes) {
+    // Readers of this library inside a call finish it first (bounded, as for a
+    // commit); the roll-back is a write phase of its own, which they see end.
+    readers::lock_writes(&file, readers::WRITER_WAIT);
+    let commits = Commits::open_write(path);
+    let mut stamp = commits
+        .as_ref()
+        .and_then(|c| c.stamp().ok().flatten())
+        .unwrap_or_default();
+    if let Some(c) = &commits {
+        stamp.begin = stamp.begin.max(stamp.end) + 1;
+        let _ = c.write_stamp(stamp);
+    }
+    let r = roll_back_file(path, &file, &jpath, &bytes);
+    if let Some(c) = &commits {
+        let _ = c.record(stamp.begin, &Change::Unknown);
+        stamp.end = stamp.begin;
+        let _ = c.write_stamp(stamp);
+    }
+    readers::unlock_writes(&file);
+    r
+}
+
+/// Writes a journal's old bytes back into the file and cuts it to its checkpoint
+/// length, then removes the journal ([`recover`], under the file's locks).
+fn roll_back_file(path: &Path, file: &File, jpath: &Path, bytes: &[u8]) -> Result<bool> {
+    let rolled = match parse(bytes) {
         // Empty, or a header torn before any write to the file was issued.
         None => false,
         Some(p) => {
@@ -288,10 +314,10 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
             true
         }
     };
-    std::fs::remove_file(&jpath).map_err(|e| io_error("removing the journal", &jpath, e))?;
+    std::fs::remove_file(jpath).map_err(|e| io_error("removing the journal", jpath, e))?;
     if rolled {
         // The journal's removal reaches the disk before anything writes the file again.
-        sync_dir(&jpath).map_err(|e| io_error("syncing the directory of", &jpath, e))?;
+        sync_dir(jpath).map_err(|e| io_error("syncing the directory of", jpath, e))?;
     }
     Ok(rolled)
 }
@@ -443,8 +469,55 @@ struct JFile {
     scratch: Vec<u8>,
     /// How many bytes of `scratch` the last [`JFile::changed_span`] read.
     known: usize,
+    /// A writer's side of the reader protocol ([`readers`]).
+    coord: Option<std::sync::Arc<std::sync::Mutex<WriterCoord>>>,
+    /// A reader's view of the file as its last checkpoint left it, when the writer
+    /// died inside a transaction (see [`Overlay`]).
+    overlay: Option<Overlay>,
+    /// Opened with truncation (a new file over an old one: readers start again).
+    truncated: bool,
     /// Power-loss durability: the fsyncs this file still owes.
     durable: Durable,
+}
+
+/// The old bytes of a dead writer's transaction, laid over what a reader reads: the
+/// reader sees the file as its last checkpoint left it without changing it (the
+/// roll-back is for the next writer, which may need write access a reader lacks).
+struct Overlay {
+    base_eof: u64,
+    /// Disjoint ranges (each byte is saved once per transaction), by offset.
+    records: Vec<(u64, Vec<u8>)>,
+}
+
+impl Overlay {
+    fn load(path: &Path) -> Option<Overlay> {
+        let bytes = std::fs::read(journal_path(path)).ok()?;
+        let mut p = parse(&bytes)?;
+        p.records.sort_by_key(|r| r.0);
+        Some(Overlay {
+            base_eof: p.base_eof,
+            records: p.records,
+        })
+    }
+
+    /// Lays the saved bytes over `out`, read from the file at `addr`.
+    fn apply(&self, addr: u64, out: &mut [u8]) {
+        let end = addr + out.len() as u64;
+        if end > self.base_eof {
+            let from = (self.base_eof.saturating_sub(addr) as usize).min(out.len());
+            out[from..].fill(0);
+        }
+        for (off, data) in &self.records {
+            let (a, b) = (*off, *off + data.len() as u64);
+            if b <= addr || a >= end {
+                continue;
+            }
+            let s = a.max(addr);
+            let e = b.min(end);
+            out[(s - addr) as usize..(e - addr) as usize]
+                .copy_from_slice(&data[(s - a) as usize..(e - a) as usize]);
+        }
+    }
 }
 
 /// The `fsync` durability of one writable file ([`fapl`]`(true)`): which barriers are
@@ -481,13 +554,164 @@ const HELD_MAX: usize = 64 << 20;
 
 /// Copies over `buf` (the file's bytes from `at` on) what the held-back writes
 /// ([`Durable::held`]) put there: the file as libhdf5 wrote it.
-fn overlay(held: &[(u64, Vec<u8>)], buf: &mut [u8], at: u64) {
+fn lay_held(held: &[(u64, Vec<u8>)], buf: &mut [u8], at: u64) {
     let end = at + buf.len() as u64;
     for (a, d) in held {
         let (s, e) = ((*a).max(at), (a + d.len() as u64).min(end));
         if s < e {
             buf[(s - at) as usize..(e - at) as usize]
                 .copy_from_slice(&d[(s - a) as usize..(e - a) as usize]);
+        }
+    }
+}
+
+thread_local! {
+    /// Set around a reader's open that must see the file through its journal
+    /// ([`Overlay`]); read by `cb_open`.
+    static OVERLAY_NEXT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (an open of a file read-only) so that the file driver lays the journal
+/// of a dead writer over what it reads, when `overlay`.
+pub(crate) fn with_overlay<T>(overlay: bool, f: impl FnOnce() -> T) -> T {
+    OVERLAY_NEXT.with(|c| c.set(overlay));
+    let r = f();
+    OVERLAY_NEXT.with(|c| c.set(false));
+    r
+}
+
+/// The writer's side of the reader protocol ([`readers`]): its locks, the commits
+/// file and the write phase now open.
+pub(crate) struct WriterCoord {
+    path: PathBuf,
+    /// A duplicate of the file's descriptor (the same open file description, so the
+    /// same locks), once libhdf5 locked the file.
+    fd: Option<File>,
+    commits: Option<Commits>,
+    stamp: Stamp,
+    /// `begin` was bumped and `end` not yet.
+    phase: bool,
+    /// The write phase's locks are held.
+    held: bool,
+    /// The last wait for readers ran out.
+    broke: bool,
+    /// What the next checkpoint commits, when the engine said.
+    note: Option<CommitNote>,
+    /// The next checkpoint changes committed versions (a new generation).
+    rewrite: bool,
+}
+
+impl WriterCoord {
+    fn new(path: PathBuf) -> WriterCoord {
+        WriterCoord {
+            path,
+            fd: None,
+            commits: None,
+            stamp: Stamp::default(),
+            phase: false,
+            held: false,
+            broke: false,
+            note: None,
+            rewrite: false,
+        }
+    }
+
+    /// Once libhdf5 has the file locked for writing: the writer's lock, the commits
+    /// file, and an end to a write phase a dead writer left open.
+    fn attach(&mut self, file: &File, truncated: bool) {
+        let Ok(fd) = file.try_clone() else { return };
+        readers::take_writer_lock(&fd);
+        self.fd = Some(fd);
+        self.commits = Commits::open_write(&self.path);
+        if let Some(c) = &self.commits {
+            self.stamp = c.stamp().ok().flatten().unwrap_or(Stamp {
+                gen: 1,
+                begin: 0,
+                end: 0,
+            });
+        }
+        if self.stamp.writing() || truncated {
+            self.close_phase(truncated);
+        }
+    }
+
+    /// Records a write phase as ended with an unknown change (a dead writer's, or a
+    /// file replaced under readers), in a new generation when `new_gen`: readers
+    /// that see it start from the file again.
+    fn close_phase(&mut self, new_gen: bool) {
+        if let Some(c) = &self.commits {
+            let e = self.stamp.begin.max(self.stamp.end) + 1;
+            let _ = c.record(e, &Change::Unknown);
+            self.stamp = Stamp {
+                gen: self.stamp.gen + u64::from(new_gen),
+                begin: e,
+                end: e,
+            };
+            let _ = c.write_stamp(self.stamp);
+        }
+    }
+
+    /// Takes the write phase's locks, waiting for readers inside a call (see
+    /// [`readers::lock_writes`]).
+    pub(crate) fn hold(&mut self) {
+        if self.held {
+            return;
+        }
+        let Some(fd) = &self.fd else { return };
+        let wait = if self.broke {
+            readers::BROKEN_WAIT
+        } else {
+            readers::WRITER_WAIT
+        };
+        self.broke = !readers::lock_writes(fd, wait);
+        self.held = true;
+    }
+
+    /// Before the first write of a transaction.
+    fn begin(&mut self) {
+        if self.phase || self.fd.is_none() {
+            return;
+        }
+        self.hold();
+        if let Some(c) = &self.commits {
+            self.stamp.begin = self.stamp.end + 1;
+            let _ = c.write_stamp(self.stamp);
+        }
+        self.phase = true;
+    }
+
+    /// After a checkpoint (or a roll-back, `undone`): the write phase ends, readers
+    /// learn what it did, and the locks go.
+    fn end(&mut self, undone: bool) {
+        self.end_as(undone, false);
+    }
+
+    /// [`end`](Self::end); `quiet`: what was written is nothing readers see.
+    fn end_as(&mut self, undone: bool, quiet: bool) {
+        let note = self.note.take();
+        if self.phase {
+            if let Some(c) = &self.commits {
+                let e = self.stamp.begin;
+                let change = match note {
+                    Some(n) if !undone && !self.rewrite => Change::Commit(n),
+                    None if quiet && !self.rewrite => Change::Nothing,
+                    _ => Change::Unknown,
+                };
+                let _ = c.record(e, &change);
+                if self.rewrite && !undone {
+                    self.stamp.gen += 1;
+                }
+                self.stamp.end = e;
+                let _ = c.write_stamp(self.stamp);
+            }
+            self.phase = false;
+            self.rewrite = false;
+        }
+        if self.held {
+            if let Some(fd) = &self.fd {
+                readers::unlock_writes(fd);
+            }
+            self.held = false;
         }
     }
 }
@@ -650,6 +874,13 @@ impl JFile {
     /// [`changed_span`](Self::changed_span) just read), which are taken instead of
     /// reading the file again where they cover a record.
     fn save(&mut self, a: u64, b: u64, known: (u64, &[u8])) -> std::io::Result<()> {
+        // Every write is inside a write phase of the reader protocol (one may have
+        // ended inside the transaction: see `end_writes`).
+        if let Some(c) = &self.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .begin();
+        }
         self.begin()?;
         let Some(j) = self.journal.as_ref() else {
             return Ok(());
@@ -708,7 +939,7 @@ impl JFile {
             self.scratch.resize(inside, 0);
         }
         let r = read_full(&self.file, &mut self.scratch[..inside], addr);
-        overlay(&self.durable.held, &mut self.scratch[..inside], addr);
+        lay_held(&self.durable.held, &mut self.scratch[..inside], addr);
         let old = &self.scratch[..inside];
         let span = r.map(|()| {
             let (new_in, beyond) = data.split_at(inside);
@@ -806,6 +1037,13 @@ impl JFile {
         self.eof = base_eof;
         // The new open of the file takes the lock (libhdf5 may never close this one).
         let _ = self.file.unlock();
+        if let Some(c) = &self.coord {
+            let mut c = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            c.end(true);
+            if let Some(fd) = c.fd.take() {
+                readers::drop_writer_lock(&fd);
+            }
+        }
         self.empty_journal()?;
         if let Some(j) = self.journal.as_mut() {
             j.len = 0;
@@ -832,6 +1070,11 @@ impl JFile {
         j.base_eof = eof;
         j.failed = false;
         j.fault = None;
+        if let Some(c) = &self.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .end(false);
+        }
         Ok(())
     }
 }
@@ -1006,6 +1249,17 @@ unsafe extern "C" fn cb_open(
         }
     };
     let eof = meta.len();
+    let overlay = if rw {
+        None
+    } else {
+        OVERLAY_NEXT
+            .with(|c| c.get())
+            .then(|| Overlay::load(&path))
+            .flatten()
+    };
+    let coord =
+        rw.then(|| std::sync::Arc::new(std::sync::Mutex::new(WriterCoord::new(path.clone()))));
+    let truncated = flags & H5F_ACC_TRUNC != 0;
     let journal = rw.then(|| Journal {
         path: journal_path(&path),
         file: None,
@@ -1028,6 +1282,9 @@ unsafe extern "C" fn cb_open(
         journal,
         scratch: Vec::new(),
         known: 0,
+        coord,
+        overlay,
+        truncated,
         durable: Durable {
             on: fsync && rw,
             new_entry: flags & (H5F_ACC_CREAT | H5F_ACC_TRUNC) != 0,
@@ -1101,7 +1358,10 @@ unsafe extern "C" fn cb_cmp(a: *const c_void, b: *const c_void) -> c_int {
     // A file rolled back under libhdf5 (`roll_back`) equals no other: libhdf5 must not
     // give its stale state to a new open of the same file, which gets a state of its
     // own (the stale one is only closed, its writes dropped).
-    if a.poisoned() || b.poisoned() {
+    // Each read-only open gets a state of its own too: a reader must not share the
+    // metadata cache of a writer in this process (which holds what is not committed
+    // yet), nor keep one across commits that another reader refreshed past.
+    if a.poisoned() || b.poisoned() || a.journal.is_none() || b.journal.is_none() {
         return match (a as *const JFile).cmp(&(b as *const JFile)) {
             std::cmp::Ordering::Less => -1,
             std::cmp::Ordering::Equal => 0,
@@ -1147,7 +1407,11 @@ unsafe extern "C" fn cb_set_eoa(f: *mut c_void, _t: c_int, addr: haddr_t) -> her
 
 unsafe extern "C" fn cb_get_eof(f: *const c_void, _t: c_int) -> haddr_t {
     // SAFETY: an open file of this driver.
-    unsafe { jf(f) }.eof
+    let jf = unsafe { jf(f) };
+    match &jf.overlay {
+        Some(o) => jf.eof.min(o.base_eof),
+        None => jf.eof,
+    }
 }
 
 unsafe extern "C" fn cb_get_handle(f: *mut c_void, _fapl: hid_t, h: *mut *mut c_void) -> herr_t {
@@ -1184,7 +1448,10 @@ unsafe extern "C" fn cb_read(
     let out = unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, size) };
     match read_full(&jf.file, out, addr) {
         Ok(()) => {
-            overlay(&jf.durable.held, out, addr);
+            lay_held(&jf.durable.held, out, addr);
+            if let Some(o) = &jf.overlay {
+                o.apply(addr, out);
+            }
             0
         }
         Err(e) => {
@@ -1298,13 +1565,23 @@ unsafe extern "C" fn cb_truncate(f: *mut c_void, _dxpl: hid_t, _closing: u8) -> 
 unsafe extern "C" fn cb_lock(f: *mut c_void, rw: u8) -> herr_t {
     // SAFETY: an open file of this driver.
     let jf = unsafe { jf(f) };
-    let r = if rw != 0 {
-        jf.file.try_lock()
-    } else {
-        jf.file.try_lock_shared()
-    };
+    if rw == 0 {
+        // Readers take no `flock`: they coordinate with this library's writer through
+        // the byte-range locks of `readers`, one call at a time, and the writer keeps
+        // its exclusive `flock` (which refuses h5py and other HDF5 programs).
+        return 0;
+    }
+    let r = lock_for_writing(&jf.file);
     match r {
-        Ok(()) => 0,
+        Ok(()) => {
+            if let Some(c) = &jf.coord {
+                let truncated = jf.truncated;
+                c.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .attach(&jf.file, truncated);
+            }
+            0
+        }
         Err(std::fs::TryLockError::WouldBlock) => {
             push(
                 *H5E_CANTLOCKFILE,
@@ -1317,6 +1594,23 @@ unsafe extern "C" fn cb_lock(f: *mut c_void, rw: u8) -> herr_t {
         Err(std::fs::TryLockError::Error(e)) => {
             push(*H5E_CANTLOCKFILE, &format!("unable to lock file: {e}"));
             -1
+        }
+    }
+}
+
+/// The writer's `flock`. A reader recovering the file, or probing it, holds it for a
+/// moment: while no writer of this library has the file open, a busy lock is tried
+/// again for up to a second; a live writer's refuses at once.
+fn lock_for_writing(file: &File) -> std::result::Result<(), std::fs::TryLockError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock)
+                if !readers::writer_alive(file) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            r => return r,
         }
     }
 }
@@ -1592,6 +1886,84 @@ pub(crate) fn roll_back(file: &Hid) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Before a commit's writes: takes the write phase's locks, waiting (bounded) for
+/// readers inside a call to finish. Called outside libhdf5's lock, so that a reader in
+/// this process, which needs that lock to finish its call, is not kept from it; the
+/// first write of a transaction takes them otherwise. The next checkpoint lets them go.
+pub(crate) fn hold_writes(file: &Hid) -> Result<()> {
+    let coord = with_jfile(file, |jf| jf.coord.clone())?.flatten();
+    if let Some(c) = coord {
+        c.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .hold();
+    }
+    Ok(())
+}
+
+/// After a commit that failed before it wrote anything: lets the locks
+/// [`hold_writes`] took go (a write phase already begun ends at the next checkpoint).
+pub(crate) fn release_writes(file: &Hid) {
+    if let Ok(Some(Some(c))) = with_jfile(file, |jf| jf.coord.clone()) {
+        let mut c = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !c.phase {
+            c.end(false);
+        }
+    }
+}
+
+/// At the end of a writable open: libhdf5 marked the superblock (its open-for-writing
+/// flag) and the file is whole, so readers may read again, although the journal's
+/// transaction goes on (the mark is undone with the next commit, if that fails).
+pub(crate) fn end_writes(file: &Hid) -> Result<()> {
+    if let Some(Some(c)) = with_jfile(file, |jf| jf.coord.clone())? {
+        c.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .end_as(false, true);
+    }
+    Ok(())
+}
+
+/// Says what the next checkpoint of `file` commits (readers take the version in from
+/// the commits file without reading the file).
+pub(crate) fn note_commit(file: &Hid, note: CommitNote) -> Result<()> {
+    with_jfile(file, |jf| {
+        if let Some(c) = &jf.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .note = Some(note);
+        }
+    })?;
+    Ok(())
+}
+
+/// Says that the next checkpoint of `file` changes committed versions (a history
+/// rewrite): readers that see it start from the file again (a new generation).
+pub(crate) fn note_rewrite(file: &Hid) -> Result<()> {
+    with_jfile(file, |jf| {
+        if let Some(c) = &jf.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .rewrite = true;
+        }
+    })?;
+    Ok(())
+}
+
+/// Starts a new generation of the commits file now, outside any transaction: for a
+/// file about to be replaced (compaction renames a copy over it) and again for the
+/// file that replaced it, so that readers reopen it by its path and drop what they
+/// knew of the old one.
+pub(crate) fn new_generation(file: &Hid) -> Result<()> {
+    with_jfile(file, |jf| {
+        if let Some(c) = &jf.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .close_phase(true);
+        }
+    })?;
+    Ok(())
 }
 
 /// Ends the open transaction of `file` (after a successful flush): empties its

@@ -336,6 +336,9 @@ fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
 }
 
 fn apply_delete(g: &mut Inner, del: &HashSet<String>, plan: &DeletePlan) -> Result<()> {
+    // Readers in other processes see a new generation at the checkpoint, and start
+    // from the file again (docs/design/008-readers-and-writers.md).
+    h5::journal::note_rewrite(g.file()?)?;
     for (p, pp) in &plan.paths {
         rewrite_storage(g, p, pp)?;
         stop_on_fault(g)?;

@@ -623,6 +623,10 @@ fn rechunk_version(
 }
 
 fn apply_modify(g: &mut Inner, path: &str, plan: &ModifyPlan) -> Result<()> {
+    // Readers in other processes see a new generation at the checkpoint, and start
+    // from the file again (docs/design/008-readers-and-writers.md), as after
+    // deleteVersions.
+    h5::journal::note_rewrite(g.file()?)?;
     let tmp = format!("/{VERSION_DATA}/{TMP_GROUP}");
     create_data_group_objects(g, &tmp, false, &plan.new, plan.hash)?;
     stop_on_fault(g)?;
