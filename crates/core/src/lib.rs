@@ -58,7 +58,9 @@ pub use file::{
 pub use grid::AxisSel;
 pub use h5::{Compression, Filters};
 pub use hash::HashKind;
-pub use history::{CompactStats, DatasetDiff, DiffOptions, DiffRegion, DiffStatus, Progress};
+pub use history::{
+    CompactStats, DatasetDiff, DiffOptions, DiffRegion, DiffStatus, MetadataChange, Progress,
+};
 pub use stage::{CreateOptions, SharedBytes, StageOptions, StagedNode, StagedVersion};
 pub use strings::Values;
 pub use values::{Column, Decoded, Scalar};
