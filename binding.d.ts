@@ -268,8 +268,9 @@ export declare class VersionedFile {
    * `raw_data` (the file itself shrinks with `compact()`). `INVALID_ARGUMENT` for
    * `'__first_version__'`, `VERSION_NOT_FOUND` for an unknown name, `READ_ONLY` for
    * a file opened with mode `'r'`.
+   * `onProgress` is called as it goes (see `DeleteOptions`).
    */
-  deleteVersions(names: string | string[]): Promise<void>
+  deleteVersions(names: string | string[], options?: DeleteOptions): Promise<void>
   /**
    * Rewrites the file to about the size of its live data (libhdf5 never gives
    * freed space back): every object is copied into a sibling file, which is then
@@ -278,6 +279,16 @@ export declare class VersionedFile {
    * the file. `onProgress` is called after each object copied.
    */
   compact(options?: CompactOptions): Promise<CompactResult>
+  /**
+   * How the file's bytes are used (off the event loop): per dataset path, the
+   * slots of its `raw_data`, the chunks stored on disk and their bytes, and the
+   * slots and bytes at least one committed version maps; in all, the file's size
+   * and the stored and live bytes. Reads metadata only (chunk indexes and the
+   * versions' chunk maps), no chunk data; changes nothing.
+   */
+  storageStats(): Promise<StorageStats>
+  /** Synchronous twin of `storageStats`. */
+  storageStatsSync(): StorageStats
   /**
    * Opens (or creates) a versioned file. A writable file without versioning data is
    * initialised.
@@ -326,8 +337,9 @@ export declare class VersionedFile {
    * resolves; every mapping of every committed version points at a whole
    * hash-table row inside `raw_data`, below `largest_index`, always with the same
    * geometry; every stored chunk reads and matches its hash. Changes nothing.
+   * `onProgress` is called as it goes (see `VerifyOptions`).
    */
-  verify(): Promise<VerifyReport>
+  verify(options?: VerifyOptions): Promise<VerifyReport>
   /** Synchronous twin of `verify`. */
   verifySync(): VerifyReport
   /** Flushes and closes the file. Any later use throws `FILE_CLOSED`. */
@@ -337,15 +349,7 @@ export declare class VersionedFile {
 /** Options of `compact`. */
 export interface CompactOptions {
   /** Called (on the event loop) after each object copied. */
-  onProgress?: (progress: CompactProgress) => void
-}
-
-/** Progress of `compact`, passed to `onProgress`. */
-export interface CompactProgress {
-  /** Objects (data groups, version groups) copied so far, and the final sync. */
-  done: number
-  /** Steps in all. */
-  total: number
+  onProgress?: (progress: Progress) => void
 }
 
 /** What `compact` did. */
@@ -435,6 +439,40 @@ export interface DatasetDiff {
   regions: Array<DiffRegion>
 }
 
+/**
+ * Storage of one dataset path: its `raw_data` under `/_version_data/<path>`, shared
+ * by every version that holds the path.
+ */
+export interface DatasetStorage {
+  /** The dataset path. */
+  path: string
+  /** Slots `raw_data`'s extent holds (one chunk each). */
+  slots: number
+  /** Chunks stored on disk (a slot never written has none). */
+  storedChunks: number
+  /** Bytes those chunks take in the file, as stored (after compression). */
+  storedBytes: number
+  /** Slots that at least one committed version maps. */
+  liveSlots: number
+  /** Bytes the stored chunks of those slots take. */
+  liveBytes: number
+  /**
+   * `true` for variable-length strings: the chunks hold references, and the
+   * strings themselves lie in the file's global heap, which these bytes do not count.
+   */
+  heapStrings: boolean
+}
+
+/** Options of `deleteVersions`. */
+export interface DeleteOptions {
+  /**
+   * Called (on the event loop) as the deletion goes: after each slot kept of a
+   * rewritten dataset, each version dataset rewritten, each path and version
+   * removed, and the final flush.
+   */
+  onProgress?: (progress: Progress) => void
+}
+
 /** Options of `diff`. */
 export interface DiffOptions {
   /** Only datasets at this path or below it (a dataset or a group path). */
@@ -480,6 +518,17 @@ export interface OpenOptions {
   mode?: string
 }
 
+/**
+ * Progress of a long call (`compact`, `deleteVersions`, `verify`), passed to its
+ * `onProgress`.
+ */
+export interface Progress {
+  /** Steps done so far. */
+  done: number
+  /** Steps in all (`verify` raises it once, when it has counted the chunks to check). */
+  total: number
+}
+
 /** Options of `Dataset.resize`. */
 export interface ResizeOptions {
   /** Resize only this axis (negative counts from the end); `size` is then a number. */
@@ -512,6 +561,35 @@ export interface StageOptions {
    * microseconds since the epoch. Defaults to the time of commit.
    */
   timestamp?: Date | string | bigint
+}
+
+/** What `storageStats` found. */
+export interface StorageStats {
+  /** The file's size on disk, in bytes. */
+  fileBytes: number
+  /** Bytes of every stored chunk of every dataset path. */
+  storedBytes: number
+  /** Bytes of the stored chunks some committed version maps. */
+  liveBytes: number
+  /**
+   * `fileBytes - storedBytes`: metadata (version groups, virtual datasets, hash
+   * tables, attributes), variable-length strings, and space freed by deleted
+   * versions that libhdf5 never gives back. `compact()` reclaims the freed space
+   * in it, and nothing of the rest.
+   */
+  otherBytes: number
+  /** Per dataset path, sorted by path. */
+  datasets: Array<DatasetStorage>
+}
+
+/** Options of `verify`. */
+export interface VerifyOptions {
+  /**
+   * Called (on the event loop) after each version checked, then after each stored
+   * chunk read and hashed; `total` grows once, when the versions are checked and
+   * the chunks to read are known.
+   */
+  onProgress?: (progress: Progress) => void
 }
 
 /** One finding of `verify`. */

@@ -212,31 +212,40 @@ impl VersionedFile {
     /// `raw_data` (the file itself shrinks with `compact()`). `INVALID_ARGUMENT` for
     /// `'__first_version__'`, `VERSION_NOT_FOUND` for an unknown name, `READ_ONLY` for
     /// a file opened with mode `'r'`.
-    #[napi(ts_return_type = "Promise<void>")]
+    /// `onProgress` is called as it goes (see `DeleteOptions`).
+    #[napi(
+        ts_args_type = "names: string | string[], options?: DeleteOptions",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn delete_versions(
         &self,
         env: &Env,
-        #[napi(ts_arg_type = "string | string[]")] names: Arg<Either<String, Vec<String>>>,
+        names: Arg<Either<String, Vec<String>>>,
+        options: Option<Unknown>,
     ) -> Result<AsyncTask<RewriteTask>> {
         guard(env, || {
             let names = match names.0 {
                 Either::A(n) => vec![n],
                 Either::B(v) => v,
             };
+            let progress = progress_option(options, "deleteVersions")?;
             let file = self.inner.clone();
             Ok(AsyncTask::new(RewriteTask {
-                job: Some(Box::new(move || file.delete_versions(&names))),
+                job: Some(Box::new(move || {
+                    file.delete_versions_with_progress(&names, engine_progress(progress))
+                })),
             }))
         })
     }
 }
 
-/// Progress of `compact`, passed to `onProgress`.
+/// Progress of a long call (`compact`, `deleteVersions`, `verify`), passed to its
+/// `onProgress`.
 #[napi(object)]
-pub struct CompactProgress {
-    /// Objects (data groups, version groups) copied so far, and the final sync.
+pub struct Progress {
+    /// Steps done so far.
     pub done: f64,
-    /// Steps in all.
+    /// Steps in all (`verify` raises it once, when it has counted the chunks to check).
     pub total: f64,
 }
 
@@ -244,12 +253,86 @@ pub struct CompactProgress {
 #[napi(object, object_to_js = false)]
 #[allow(
     dead_code,
-    reason = "the TypeScript type of compact's options; read from the object by `compact`"
+    reason = "the TypeScript type of compact's options; read from the object by `progress_option`"
 )]
 pub struct CompactOptions {
     /// Called (on the event loop) after each object copied.
-    #[napi(ts_type = "(progress: CompactProgress) => void")]
+    #[napi(ts_type = "(progress: Progress) => void")]
     pub on_progress: Option<Unknown<'static>>,
+}
+
+/// Options of `deleteVersions`.
+#[napi(object, object_to_js = false)]
+#[allow(
+    dead_code,
+    reason = "the TypeScript type of deleteVersions' options; read from the object by `progress_option`"
+)]
+pub struct DeleteOptions {
+    /// Called (on the event loop) as the deletion goes: after each slot kept of a
+    /// rewritten dataset, each version dataset rewritten, each path and version
+    /// removed, and the final flush.
+    #[napi(ts_type = "(progress: Progress) => void")]
+    pub on_progress: Option<Unknown<'static>>,
+}
+
+/// A JavaScript `onProgress`, callable from the libhdf5 worker thread.
+pub(crate) type ProgressFn =
+    napi::threadsafe_function::ThreadsafeFunction<Progress, (), Progress, Status, false>;
+
+/// The `onProgress` function of an options object (`undefined` and `null` allowed
+/// for both), as a thread-safe function; `INVALID_ARGUMENT` naming `call` otherwise.
+pub(crate) fn progress_option(
+    options: Option<Unknown>,
+    call: &str,
+) -> crate::guard::Out<Option<std::sync::Arc<ProgressFn>>> {
+    let Some(o) = options else {
+        return Ok(None);
+    };
+    match o.get_type()? {
+        ValueType::Undefined | ValueType::Null => Ok(None),
+        ValueType::Object => {
+            // SAFETY: the value was just checked to be an object.
+            let obj: Object = unsafe { o.cast() }?;
+            let f: Unknown = obj.get_named_property("onProgress")?;
+            match f.get_type()? {
+                ValueType::Undefined | ValueType::Null => Ok(None),
+                ValueType::Function => {
+                    // SAFETY: the value was just checked to be a function.
+                    let func: Function<Progress, ()> = unsafe { f.cast() }?;
+                    let tsfn: ProgressFn = func
+                        .build_threadsafe_function()
+                        .callee_handled::<false>()
+                        .build()?;
+                    Ok(Some(std::sync::Arc::new(tsfn)))
+                }
+                _ => Err(crate::guard::invalid(format!(
+                    "{call}(options): onProgress must be a function"
+                ))
+                .into()),
+            }
+        }
+        _ => Err(crate::guard::invalid(format!(
+            "{call}(options): options must be an object such as {{ onProgress }}"
+        ))
+        .into()),
+    }
+}
+
+/// The engine's progress callback over a JavaScript `onProgress`: each report is
+/// queued to the event loop without waiting for it (the worker never blocks on
+/// JavaScript).
+pub(crate) fn engine_progress(f: Option<std::sync::Arc<ProgressFn>>) -> Option<vh5::Progress> {
+    f.map(|f| -> vh5::Progress {
+        Box::new(move |done, total| {
+            f.call(
+                Progress {
+                    done: done as f64,
+                    total: total as f64,
+                },
+                napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+            );
+        })
+    })
 }
 
 /// What `compact` did.
@@ -260,14 +343,6 @@ pub struct CompactResult {
     /// Its size after.
     pub bytes_after: f64,
 }
-
-type ProgressFn = napi::threadsafe_function::ThreadsafeFunction<
-    CompactProgress,
-    (),
-    CompactProgress,
-    Status,
-    false,
->;
 
 /// Runs `compact` off the event loop.
 pub struct CompactTask {
@@ -280,17 +355,7 @@ impl Task for CompactTask {
     type JsValue = CompactResult;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let progress = self.progress.clone().map(|f| -> vh5::Progress {
-            Box::new(move |done, total| {
-                f.call(
-                    CompactProgress {
-                        done: done as f64,
-                        total: total as f64,
-                    },
-                    napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
-                );
-            })
-        });
+        let progress = engine_progress(self.progress.clone());
         Ok(guard_engine(|| self.file.compact(progress)))
     }
 
@@ -319,41 +384,7 @@ impl VersionedFile {
     )]
     pub fn compact(&self, env: &Env, options: Option<Unknown>) -> Result<AsyncTask<CompactTask>> {
         guard(env, || {
-            let mut progress = None;
-            if let Some(o) = options {
-                match o.get_type()? {
-                    ValueType::Undefined | ValueType::Null => {}
-                    ValueType::Object => {
-                        // SAFETY: the value was just checked to be an object.
-                        let obj: Object = unsafe { o.cast() }?;
-                        let f: Unknown = obj.get_named_property("onProgress")?;
-                        match f.get_type()? {
-                            ValueType::Undefined | ValueType::Null => {}
-                            ValueType::Function => {
-                                // SAFETY: the value was just checked to be a function.
-                                let func: Function<CompactProgress, ()> = unsafe { f.cast() }?;
-                                let tsfn: ProgressFn = func
-                                    .build_threadsafe_function()
-                                    .callee_handled::<false>()
-                                    .build()?;
-                                progress = Some(std::sync::Arc::new(tsfn));
-                            }
-                            _ => {
-                                return Err(crate::guard::invalid(
-                                    "compact(options): onProgress must be a function",
-                                )
-                                .into())
-                            }
-                        }
-                    }
-                    _ => {
-                        return Err(crate::guard::invalid(
-                            "compact(options): options must be an object such as { onProgress }",
-                        )
-                        .into())
-                    }
-                }
-            }
+            let progress = progress_option(options, "compact")?;
             Ok(AsyncTask::new(CompactTask {
                 file: self.inner.clone(),
                 progress,

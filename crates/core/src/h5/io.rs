@@ -352,3 +352,54 @@ pub(crate) fn write_chunk(ds: &Hid, offset: &[u64], mask: u32, bytes: &[u8]) -> 
         Ok(())
     })
 }
+
+/// Every chunk a chunked dataset has on disk, in index order: the row (along the
+/// first axis) of the chunk's first element and the bytes it takes in the file
+/// (after its filters). Reads the chunk index only, no chunk data.
+pub(crate) fn stored_chunk_rows(ds: &Hid) -> Result<Vec<(u64, u64)>> {
+    // In libhdf5 since 1.14 (offsets in elements); declared here as io.rs does for
+    // the other chunk-index calls it needs.
+    type ChunkOp = unsafe extern "C" fn(
+        offset: *const hsize_t,
+        filter_mask: std::ffi::c_uint,
+        addr: hdf5_sys::h5::haddr_t,
+        size: hsize_t,
+        op_data: *mut c_void,
+    ) -> std::ffi::c_int;
+    extern "C" {
+        fn H5Dchunk_iter(dset_id: hid_t, dxpl: hid_t, cb: Option<ChunkOp>, op: *mut c_void) -> herr_t;
+    }
+    unsafe extern "C" fn note(
+        offset: *const hsize_t,
+        _filter_mask: std::ffi::c_uint,
+        _addr: hdf5_sys::h5::haddr_t,
+        size: hsize_t,
+        op_data: *mut c_void,
+    ) -> std::ffi::c_int {
+        // SAFETY: libhdf5 passes the offset of a chunk of a dataset of rank >= 1 (a
+        // chunked dataset has one), and `op_data` is the Vec given to H5Dchunk_iter
+        // below, alive for the whole iteration.
+        unsafe {
+            let out = &mut *(op_data as *mut Vec<(u64, u64)>);
+            out.push((*offset, size));
+        }
+        0
+    }
+    locked(|| {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        // SAFETY: `ds` is an open dataset; the callback only appends to `out`, which
+        // outlives the call.
+        unsafe {
+            ck!(
+                "listing a dataset's stored chunks",
+                H5Dchunk_iter(
+                    ds.id(),
+                    H5P_DEFAULT,
+                    Some(note),
+                    &mut out as *mut Vec<(u64, u64)> as *mut c_void
+                )
+            );
+        }
+        Ok(out)
+    })
+}

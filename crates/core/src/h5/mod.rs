@@ -181,7 +181,7 @@ pub(crate) use format::{
 };
 pub(crate) use io::{
     ds_set_extent, ds_shape, ds_type, open_dataset, open_storage, read_block, read_strings,
-    refresh_chunk_lookup, write_block, write_chunk, write_strings,
+    refresh_chunk_lookup, stored_chunk_rows, write_block, write_chunk, write_strings,
 };
 pub(crate) use journal::{fault as io_fault, roll_back};
 pub(crate) use objects::{

@@ -1,0 +1,147 @@
+//! `storage_stats`: how the file's bytes are used — per dataset path, the chunks its
+//! `raw_data` has on disk and how many of them some committed version still maps —
+//! computed from metadata only (the chunk index of each `raw_data` and the versions'
+//! chunk maps), never by reading chunk data (docs/design/031-storage-statistics.md).
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::error::Result;
+use crate::file::{walk_version, VersionedFile};
+use crate::h5::{self, ObjKind};
+use crate::layout::{RAW_DATA, VERSIONS, VERSION_DATA};
+
+/// Storage of one dataset path (its data group `/_version_data/<path>`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DatasetStorage {
+    /// The dataset path.
+    pub path: String,
+    /// Slots `raw_data`'s extent holds (its rows divided by the chunk's rows).
+    pub slots: u64,
+    /// Chunks `raw_data` has on disk (a slot never written has none).
+    pub stored_chunks: u64,
+    /// Bytes those chunks take in the file, as stored (after compression).
+    pub stored_bytes: u64,
+    /// Slots mapped by at least one committed version.
+    pub live_slots: u64,
+    /// Bytes the stored chunks of those slots take.
+    pub live_bytes: u64,
+    /// Whether the elements are variable-length strings: then the chunks hold
+    /// references, and the strings themselves lie in the file's global heap, which
+    /// these figures do not count.
+    pub heap_strings: bool,
+}
+
+/// The result of [`VersionedFile::storage_stats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// The file's size on disk, in bytes.
+    pub file_bytes: u64,
+    /// Sum of the datasets' `stored_bytes`.
+    pub stored_bytes: u64,
+    /// Sum of the datasets' `live_bytes`.
+    pub live_bytes: u64,
+    /// Per dataset path, sorted by path.
+    pub datasets: Vec<DatasetStorage>,
+}
+
+impl StorageStats {
+    /// Bytes of the file that are not stored chunk data: metadata (version groups
+    /// and their virtual datasets, hash tables, attributes), variable-length strings,
+    /// and space freed by deleted versions that libhdf5 never gives back. `compact()`
+    /// reclaims the freed space in it, and nothing of the rest.
+    pub fn other_bytes(&self) -> u64 {
+        self.file_bytes.saturating_sub(self.stored_bytes)
+    }
+}
+
+impl VersionedFile {
+    /// How the file's bytes are used: per data group, the slots of `raw_data`, the
+    /// chunks stored on disk and their bytes, and the slots (and bytes) that at least
+    /// one committed version maps; plus the file's size. Reads metadata only (chunk
+    /// indexes and chunk maps), no chunk data. Read-only; runs on the library's
+    /// libhdf5 worker thread.
+    pub fn storage_stats(&self) -> Result<StorageStats> {
+        let me = self.clone();
+        crate::worker::run(move || me.storage_stats_here())
+    }
+
+    fn storage_stats_here(&self) -> Result<StorageStats> {
+        let mut g = self.lock();
+        g.file()?;
+        let file_bytes = std::fs::metadata(&g.path).map(|m| m.len()).unwrap_or(0);
+        // The slots (by first row) every committed version maps, per path.
+        let mut live: BTreeMap<String, HashSet<u64>> = BTreeMap::new();
+        let committed: Vec<String> = g.by_time.iter().map(|(_, n)| n.clone()).collect();
+        for v in &committed {
+            let (_, datasets) = walk_version(&mut g, v, true)?;
+            for (p, (meta, _)) in datasets {
+                let map = g.chunk_map(v, &p, &meta)?;
+                live.entry(p).or_default().extend(map.values().copied());
+            }
+        }
+        let mut stats = StorageStats {
+            file_bytes,
+            ..StorageStats::default()
+        };
+        for path in data_group_paths(g.file()?)? {
+            let group = h5::open_group(g.file()?, &format!("/{VERSION_DATA}/{path}"))?;
+            let raw = h5::open_storage(&group, RAW_DATA)?;
+            let rows = h5::ds_shape(&raw)?.first().copied().unwrap_or(0);
+            let c0 = h5::ds_chunk_dims(&raw)?
+                .and_then(|c| c.first().copied())
+                .unwrap_or(1)
+                .max(1);
+            let t = h5::ds_type(&raw)?;
+            let heap_strings = h5::dtype_of(&t)?.is_vlen();
+            let chunks = h5::stored_chunk_rows(&raw)?;
+            let mapped = live.get(&path);
+            let mut d = DatasetStorage {
+                path: path.clone(),
+                slots: rows.div_ceil(c0),
+                stored_chunks: chunks.len() as u64,
+                heap_strings,
+                ..DatasetStorage::default()
+            };
+            for (row, bytes) in chunks {
+                d.stored_bytes += bytes;
+                if mapped.is_some_and(|m| m.contains(&row)) {
+                    d.live_bytes += bytes;
+                }
+            }
+            d.live_slots = mapped.map_or(0, |m| m.len() as u64);
+            stats.stored_bytes += d.stored_bytes;
+            stats.live_bytes += d.live_bytes;
+            stats.datasets.push(d);
+        }
+        stats.datasets.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(stats)
+    }
+}
+
+/// Paths of every data group under `/_version_data` (a group holding `raw_data`).
+fn data_group_paths(file: &h5::Hid) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(String::new(), h5::open_group(file, &format!("/{VERSION_DATA}"))?)];
+    while let Some((prefix, group)) = stack.pop() {
+        for name in h5::list(&group)? {
+            if prefix.is_empty() && name == VERSIONS {
+                continue;
+            }
+            let obj = h5::open_object(&group, &name)?;
+            if h5::kind_of(&obj) != ObjKind::Group {
+                continue;
+            }
+            let path = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if h5::exists(&obj, RAW_DATA)? {
+                out.push(path);
+            } else {
+                stack.push((path, obj));
+            }
+        }
+    }
+    Ok(out)
+}
