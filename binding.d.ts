@@ -572,12 +572,23 @@ export interface StorageStats {
   /** Bytes of the stored chunks some committed version maps. */
   liveBytes: number
   /**
-   * `fileBytes - storedBytes`: metadata (version groups, virtual datasets, hash
-   * tables, attributes), variable-length strings, and space freed by deleted
-   * versions that libhdf5 never gives back. `compact()` reclaims the freed space
-   * in it, and nothing of the rest.
+   * The file's live metadata as libhdf5 counts it (what `h5stat` lists):
+   * superblock, object headers, group and chunk indexes, heaps, attribute storage
+   * and virtual-dataset mappings of every object reachable from the root.
    */
-  otherBytes: number
+  metadataBytes: number
+  /**
+   * `metadataBytes` plus the stored data of every dataset (`raw_data` chunks and
+   * hash tables): what `compact()` copies, so about the size it leaves.
+   */
+  objectBytes: number
+  /**
+   * `fileBytes - objectBytes` (at least 0): space no live object takes, freed by
+   * deleted versions and rewritten metadata (libhdf5 never gives it back): about
+   * what `compact()` would reclaim, at most; the heap collections of
+   * variable-length strings and attributes are not in `objectBytes`.
+   */
+  reclaimableBytes: number
   /** Per dataset path, sorted by path. */
   datasets: Array<DatasetStorage>
 }

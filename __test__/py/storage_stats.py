@@ -2,7 +2,8 @@
 chunk index of each raw_data (get_num_chunks / get_chunk_info) and the virtual
 sources of every committed version's datasets (which slots they map).
 
-Usage: python storage_stats.py FILE   (prints the expected StorageStats as JSON)
+Usage: python storage_stats.py FILE   (prints the expected chunk figures of StorageStats
+as JSON; the space figures come from h5stat)
 """
 
 import json
@@ -54,5 +55,4 @@ with h5py.File(path, "r") as f:
         out["storedBytes"] += d["storedBytes"]
         out["liveBytes"] += d["liveBytes"]
         out["datasets"].append(d)
-out["otherBytes"] = out["fileBytes"] - out["storedBytes"]
 print(json.dumps(out))

@@ -40,17 +40,25 @@ pub struct StorageStats {
     pub stored_bytes: u64,
     /// Sum of the datasets' `live_bytes`.
     pub live_bytes: u64,
+    /// The file's live metadata as libhdf5 counts it (what `h5stat` lists):
+    /// superblock, object headers, group and chunk indexes, heaps, attribute storage
+    /// and virtual-dataset mappings of every object reachable from the root.
+    pub metadata_bytes: u64,
+    /// `metadata_bytes` plus the stored data of every dataset (`raw_data` chunks and
+    /// hash tables): what a `compact()` copies, so about the size it leaves (it adds
+    /// the heap collections of variable-length strings and a little alignment).
+    pub object_bytes: u64,
     /// Per dataset path, sorted by path.
     pub datasets: Vec<DatasetStorage>,
 }
 
 impl StorageStats {
-    /// Bytes of the file that are not stored chunk data: metadata (version groups
-    /// and their virtual datasets, hash tables, attributes), variable-length strings,
-    /// and space freed by deleted versions that libhdf5 never gives back. `compact()`
-    /// reclaims the freed space in it, and nothing of the rest.
-    pub fn other_bytes(&self) -> u64 {
-        self.file_bytes.saturating_sub(self.stored_bytes)
+    /// `file_bytes - object_bytes`: space in the file that no live object takes (freed
+    /// by deleted versions and rewritten metadata; libhdf5 never gives it back), about
+    /// what `compact()` would reclaim. An upper bound: the global-heap collections of
+    /// variable-length strings and attributes are not in `object_bytes`.
+    pub fn reclaimable_bytes(&self) -> u64 {
+        self.file_bytes.saturating_sub(self.object_bytes)
     }
 }
 
@@ -79,8 +87,11 @@ impl VersionedFile {
                 live.entry(p).or_default().extend(map.values().copied());
             }
         }
+        let space = h5::file_space(g.file()?)?;
         let mut stats = StorageStats {
             file_bytes,
+            metadata_bytes: space.metadata,
+            object_bytes: space.metadata + space.data,
             ..StorageStats::default()
         };
         for path in data_group_paths(g.file()?)? {

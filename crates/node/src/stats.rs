@@ -36,11 +36,18 @@ pub struct StorageStats {
     pub stored_bytes: f64,
     /// Bytes of the stored chunks some committed version maps.
     pub live_bytes: f64,
-    /// `fileBytes - storedBytes`: metadata (version groups, virtual datasets, hash
-    /// tables, attributes), variable-length strings, and space freed by deleted
-    /// versions that libhdf5 never gives back. `compact()` reclaims the freed space
-    /// in it, and nothing of the rest.
-    pub other_bytes: f64,
+    /// The file's live metadata as libhdf5 counts it (what `h5stat` lists):
+    /// superblock, object headers, group and chunk indexes, heaps, attribute storage
+    /// and virtual-dataset mappings of every object reachable from the root.
+    pub metadata_bytes: f64,
+    /// `metadataBytes` plus the stored data of every dataset (`raw_data` chunks and
+    /// hash tables): what `compact()` copies, so about the size it leaves.
+    pub object_bytes: f64,
+    /// `fileBytes - objectBytes` (at least 0): space no live object takes, freed by
+    /// deleted versions and rewritten metadata (libhdf5 never gives it back): about
+    /// what `compact()` would reclaim, at most; the heap collections of
+    /// variable-length strings and attributes are not in `objectBytes`.
+    pub reclaimable_bytes: f64,
     /// Per dataset path, sorted by path.
     pub datasets: Vec<DatasetStorage>,
 }
@@ -51,7 +58,9 @@ impl From<vh5::StorageStats> for StorageStats {
             file_bytes: s.file_bytes as f64,
             stored_bytes: s.stored_bytes as f64,
             live_bytes: s.live_bytes as f64,
-            other_bytes: s.other_bytes() as f64,
+            metadata_bytes: s.metadata_bytes as f64,
+            object_bytes: s.object_bytes as f64,
+            reclaimable_bytes: s.reclaimable_bytes() as f64,
             datasets: s
                 .datasets
                 .into_iter()

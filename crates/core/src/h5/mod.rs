@@ -165,6 +165,7 @@ mod filters;
 mod format;
 mod io;
 mod objects;
+mod space;
 mod types;
 mod vds;
 
@@ -187,5 +188,6 @@ pub(crate) use journal::{fault as io_fault, roll_back};
 pub(crate) use objects::{
     copy_object, create_group, exists, kind_of, list, open_group, open_object, unlink, ObjKind,
 };
+pub(crate) use space::file_space;
 pub(crate) use types::dtype_of;
 pub(crate) use vds::{furthest_source, read_mappings, Mapping};
