@@ -900,7 +900,7 @@ async function cmdInfo(file, opts) {
     lines.push(`file size       ${bytesText(info.fileBytes)}`)
     lines.push(`chunk data      ${info.storedBytes} bytes stored in ${info.storedChunks} chunks, ${info.liveBytes} bytes live (mapped by a committed version)`)
     lines.push(`live objects    ${info.objectBytes} bytes: chunk data, hash tables and ${info.metadataBytes} bytes of metadata`)
-    lines.push(`reclaimable     ${info.reclaimableBytes} bytes (${percent(info.reclaimableBytes, info.fileBytes)} of the file): about what compact would give back`)
+    lines.push(`reclaimable     ${info.reclaimableBytes} bytes (${percent(info.reclaimableBytes, info.fileBytes)} of the file): at most what compact would give back`)
     process.stdout.write(`${lines.join('\n')}\n`)
   })
 }
