@@ -132,7 +132,10 @@ impl VersionedFile {
 /// Paths of every data group under `/_version_data` (a group holding `raw_data`).
 fn data_group_paths(file: &h5::Hid) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    let mut stack = vec![(String::new(), h5::open_group(file, &format!("/{VERSION_DATA}"))?)];
+    let mut stack = vec![(
+        String::new(),
+        h5::open_group(file, &format!("/{VERSION_DATA}"))?,
+    )];
     while let Some((prefix, group)) = stack.pop() {
         for name in h5::list(&group)? {
             if prefix.is_empty() && name == VERSIONS {

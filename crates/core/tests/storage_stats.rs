@@ -24,8 +24,11 @@ fn chunk_index(file: &str, ds: &str) -> (u64, u64) {
     (n as u64, bytes)
 }
 
+/// Every (done, total) a progress callback was given.
+type Seen = Arc<Mutex<Vec<(u64, u64)>>>;
+
 /// A progress callback that records every report.
-fn recorder() -> (Arc<Mutex<Vec<(u64, u64)>>>, Progress) {
+fn recorder() -> (Seen, Progress) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     (seen, Box::new(move |d, t| s.lock().unwrap().push((d, t))))
@@ -69,8 +72,10 @@ fn stored_and_live_chunks_per_path_and_progress_of_verify_and_delete() {
     s.commit().unwrap();
     // v2 changes one chunk of each: one new slot each.
     let s = vf.stage("v2", StageOptions::default()).unwrap();
-    s.write("plain", &[AxisSel::Index(15)], &f64s(&[-1.0])).unwrap();
-    s.write("g/zipped", &[AxisSel::Index(0)], &f64s(&[-1.0])).unwrap();
+    s.write("plain", &[AxisSel::Index(15)], &f64s(&[-1.0]))
+        .unwrap();
+    s.write("g/zipped", &[AxisSel::Index(0)], &f64s(&[-1.0]))
+        .unwrap();
     s.commit().unwrap();
 
     let st = vf.storage_stats().unwrap();
@@ -80,7 +85,13 @@ fn stored_and_live_chunks_per_path_and_progress_of_verify_and_delete() {
     let z = &st.datasets[0];
     let p = &st.datasets[1];
     assert_eq!(
-        (p.slots, p.stored_chunks, p.stored_bytes, p.live_slots, p.live_bytes),
+        (
+            p.slots,
+            p.stored_chunks,
+            p.stored_bytes,
+            p.live_slots,
+            p.live_bytes
+        ),
         (11, 11, 880, 11, 880)
     );
     assert!(!p.heap_strings);
@@ -93,7 +104,10 @@ fn stored_and_live_chunks_per_path_and_progress_of_verify_and_delete() {
     assert_eq!(st.stored_bytes, 880 + zbytes);
     assert_eq!(st.live_bytes, st.stored_bytes);
     assert!(st.metadata_bytes > 0 && st.object_bytes > st.metadata_bytes + st.stored_bytes);
-    assert_eq!(st.reclaimable_bytes(), st.file_bytes.saturating_sub(st.object_bytes));
+    assert_eq!(
+        st.reclaimable_bytes(),
+        st.file_bytes.saturating_sub(st.object_bytes)
+    );
 
     // verify: one step per version, then one per distinct chunk (11 + 4).
     let (seen, progress) = recorder();
@@ -125,7 +139,10 @@ fn stored_and_live_chunks_per_path_and_progress_of_verify_and_delete() {
         ),
         (10, 10, 800, 10)
     );
-    assert_eq!((st.datasets[0].stored_chunks, st.datasets[0].stored_bytes), (zn, zbytes));
+    assert_eq!(
+        (st.datasets[0].stored_chunks, st.datasets[0].stored_bytes),
+        (zn, zbytes)
+    );
     assert_eq!(zn, 3);
     assert_eq!(st.live_bytes, 800 + zbytes);
     vf.close().unwrap();

@@ -367,7 +367,12 @@ pub(crate) fn stored_chunk_rows(ds: &Hid) -> Result<Vec<(u64, u64)>> {
         op_data: *mut c_void,
     ) -> std::ffi::c_int;
     extern "C" {
-        fn H5Dchunk_iter(dset_id: hid_t, dxpl: hid_t, cb: Option<ChunkOp>, op: *mut c_void) -> herr_t;
+        fn H5Dchunk_iter(
+            dset_id: hid_t,
+            dxpl: hid_t,
+            cb: Option<ChunkOp>,
+            op: *mut c_void,
+        ) -> herr_t;
     }
     unsafe extern "C" fn note(
         offset: *const hsize_t,

@@ -10,10 +10,10 @@ use hdf5_sys::h5d::{H5Dget_storage_size, H5Dopen2};
 use hdf5_sys::h5f::{H5F_info2_t, H5Fget_info2};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5o::{
-    H5O_hdr_info_t, H5O_info2_t, H5O_native_info_t, H5O_type_t, H5Oget_native_info,
-    H5Ovisit3, H5O_INFO_BASIC, H5O_NATIVE_INFO_ALL,
+    H5O_hdr_info_t, H5O_info2_t, H5O_native_info_t, H5O_type_t, H5Oget_native_info, H5Ovisit3,
+    H5O_INFO_BASIC, H5O_NATIVE_INFO_ALL,
 };
-use hdf5_sys::h5p::{H5P_CLS_DATASET_ACCESS, H5P_DEFAULT, H5Pcreate, H5Pset_chunk_cache};
+use hdf5_sys::h5p::{H5Pcreate, H5Pset_chunk_cache, H5P_CLS_DATASET_ACCESS, H5P_DEFAULT};
 
 use super::{h5err, locked, Hid};
 use crate::error::Result;
@@ -44,7 +44,12 @@ struct Visit {
     failed: bool,
 }
 
-extern "C" fn visit(obj: hid_t, name: *const c_char, info: *const H5O_info2_t, op: *mut c_void) -> herr_t {
+extern "C" fn visit(
+    obj: hid_t,
+    name: *const c_char,
+    info: *const H5O_info2_t,
+    op: *mut c_void,
+) -> herr_t {
     // SAFETY: libhdf5 passes the location the visit started at, the object's name
     // relative to it (NUL-terminated) and its basic info; `op` is the `Visit` given to
     // H5Ovisit3 below, alive for the whole visit. Every id opened here is closed here.
@@ -92,12 +97,18 @@ pub(crate) fn file_space(file: &Hid) -> Result<FileSpace> {
         // the names libhdf5 gives it.
         unsafe {
             let mut info: H5F_info2_t = std::mem::zeroed();
-            ck!("reading the file's metadata sizes", H5Fget_info2(file.id(), &mut info));
+            ck!(
+                "reading the file's metadata sizes",
+                H5Fget_info2(file.id(), &mut info)
+            );
             let dapl = hid!(
                 "creating a dataset access property list",
                 H5Pcreate(*H5P_CLS_DATASET_ACCESS)
             );
-            ck!("turning the chunk cache off", H5Pset_chunk_cache(dapl.id(), 0, 0, 1.0));
+            ck!(
+                "turning the chunk cache off",
+                H5Pset_chunk_cache(dapl.id(), 0, 0, 1.0)
+            );
             let mut v = Visit {
                 dapl: dapl.id(),
                 space: FileSpace {

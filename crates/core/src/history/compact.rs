@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{bail, err, ErrorKind, Result};
 use crate::file::{Inner, VersionedFile};
-use crate::history::{Progress, Ticker};
 use crate::h5::{self, Hid};
+use crate::history::{Progress, Ticker};
 use crate::layout::{versions_path, VERSIONS, VERSION_DATA};
 
 /// What [`VersionedFile::compact`] did.

@@ -14,8 +14,8 @@ use crate::attrs::AttrValue;
 use crate::error::{bail, Result};
 use crate::file::{read_user_attrs, walk_version, DatasetMeta, Inner, VersionedFile};
 use crate::grid::{self, ChunkCoord};
-use crate::history::{Progress, Ticker};
 use crate::h5::{self, HashRow, Mapping};
+use crate::history::{Progress, Ticker};
 use crate::layout::{
     attr, data_group_path, hash_table_path, raw_data_path, version_group_path, versions_path,
     FIRST_VERSION,
@@ -426,12 +426,7 @@ fn apply_delete(
 
 /// Compacts one path's `raw_data` to the slots survivors use, rewrites its hash table
 /// and the survivors' virtual datasets whose slots moved.
-fn rewrite_storage(
-    g: &mut Inner,
-    p: &str,
-    pp: &PathPlan,
-    ticker: &mut Ticker<'_>,
-) -> Result<()> {
+fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_>) -> Result<()> {
     let Some(dg) = g.data_group(p)? else {
         bail!(InternalError, "the storage of '{p}' vanished");
     };
