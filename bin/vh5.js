@@ -143,25 +143,20 @@ function progressBar(label, total, unit) {
 
 /**
  * Runs `call(onProgress)`, one library call that reports `{ done, total }` to its
- * `onProgress`, under a bar on a terminal; off a terminal `onProgress` is undefined,
- * so the library reports nothing. Reports that arrive after the call settled are
- * ignored; the bar ends at its total when the call succeeds.
+ * `onProgress` (every report before its promise settles), under a bar on a terminal;
+ * off a terminal `onProgress` is undefined, so the library reports nothing.
  */
 async function withProgress(label, unit, call) {
   const bar = progressBar(label, 1, unit)
   if (!bar) return call(undefined)
-  let open = true
   const onProgress = ({ done, total }) => {
-    if (!open || !(total > 0)) return
+    if (!(total > 0)) return
     if (total !== bar.getTotal()) bar.setTotal(total)
     bar.update(done)
   }
   try {
-    const result = await call(onProgress)
-    bar.update(bar.getTotal())
-    return result
+    return await call(onProgress)
   } finally {
-    open = false
     bar.stop()
   }
 }

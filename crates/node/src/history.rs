@@ -181,9 +181,13 @@ impl VersionedFile {
     }
 }
 
+/// A history rewrite, given the engine's progress callback (if any).
+type RewriteJob = Box<dyn FnOnce(Option<vh5::Progress>) -> vh5::Result<()> + Send>;
+
 /// Runs a history rewrite off the event loop.
 pub struct RewriteTask {
-    job: Option<Box<dyn FnOnce() -> vh5::Result<()> + Send>>,
+    job: Option<RewriteJob>,
+    progress: Option<ProgressRelay>,
 }
 
 impl Task for RewriteTask {
@@ -192,13 +196,14 @@ impl Task for RewriteTask {
 
     fn compute(&mut self) -> Result<Self::Output> {
         let job = self.job.take();
-        Ok(guard_engine(|| match job {
-            Some(j) => j(),
+        Ok(with_progress(&self.progress, |p| match job {
+            Some(j) => j(p),
             None => Ok(()),
         }))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<()> {
+        self.progress = None;
         guard(&env, || Ok(output?))
     }
 }
@@ -231,16 +236,18 @@ impl VersionedFile {
             let progress = progress_option(options, "deleteVersions")?;
             let file = self.inner.clone();
             Ok(AsyncTask::new(RewriteTask {
-                job: Some(Box::new(move || {
-                    file.delete_versions_with_progress(&names, engine_progress(progress))
+                job: Some(Box::new(move |p| {
+                    file.delete_versions_with_progress(&names, p)
                 })),
+                progress,
             }))
         })
     }
 }
 
 /// Progress of a long call (`compact`, `deleteVersions`, `verify`), passed to its
-/// `onProgress`.
+/// `onProgress` on the event loop; every report has been passed before the call's
+/// promise settles.
 #[napi(object)]
 pub struct Progress {
     /// Steps done so far.
@@ -279,12 +286,82 @@ pub struct DeleteOptions {
 pub(crate) type ProgressFn =
     napi::threadsafe_function::ThreadsafeFunction<Progress, (), Progress, Status, false>;
 
+/// The `onProgress` of one call, fed from the libhdf5 worker. Each report is queued to
+/// the event loop without waiting (the worker never blocks on JavaScript), except the
+/// latest, which is held back until the next one comes or the call ends; then
+/// [`with_progress`] delivers it and waits until `onProgress` has run, so every report
+/// reaches JavaScript before the call's promise settles.
+pub(crate) struct ProgressRelay {
+    f: std::sync::Arc<ProgressFn>,
+    held: std::sync::Arc<std::sync::Mutex<Option<(u64, u64)>>>,
+}
+
+fn progress_value((done, total): (u64, u64)) -> Progress {
+    Progress {
+        done: done as f64,
+        total: total as f64,
+    }
+}
+
+impl ProgressRelay {
+    /// The engine's progress callback.
+    fn engine(&self) -> vh5::Progress {
+        let (f, held) = (self.f.clone(), self.held.clone());
+        Box::new(move |done, total| {
+            let mut h = held.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(prev) = h.replace((done, total)) {
+                f.call(
+                    progress_value(prev),
+                    napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            }
+        })
+    }
+
+    /// Delivers the report held back and waits until `onProgress` has returned. Runs on
+    /// the thread pool's thread after the engine call, holding no lock, so the event
+    /// loop is free to run it; a loop that stops (the environment going away) ends the
+    /// wait when the queued call is dropped, a loop busy for more than a minute when
+    /// the wait times out (that report then comes after the promise settles).
+    fn finish(&self) {
+        let last = self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(last) = last else {
+            return;
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let status = self.f.call_with_return_value(
+            progress_value(last),
+            napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+            move |_, _| {
+                let _ = tx.send(());
+                Ok(())
+            },
+        );
+        if status == Status::Ok {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(60));
+        }
+    }
+}
+
+/// Runs an engine call with the relay's progress callback (if any), then delivers its
+/// last report (see [`ProgressRelay`]).
+pub(crate) fn with_progress<T>(
+    relay: &Option<ProgressRelay>,
+    call: impl FnOnce(Option<vh5::Progress>) -> vh5::Result<T>,
+) -> vh5::Result<T> {
+    let out = guard_engine(|| call(relay.as_ref().map(ProgressRelay::engine)));
+    if let Some(r) = relay {
+        r.finish();
+    }
+    out
+}
+
 /// The `onProgress` function of an options object (`undefined` and `null` allowed
-/// for both), as a thread-safe function; `INVALID_ARGUMENT` naming `call` otherwise.
+/// for both), as a relay; `INVALID_ARGUMENT` naming `call` otherwise.
 pub(crate) fn progress_option(
     options: Option<Unknown>,
     call: &str,
-) -> crate::guard::Out<Option<std::sync::Arc<ProgressFn>>> {
+) -> crate::guard::Out<Option<ProgressRelay>> {
     let Some(o) = options else {
         return Ok(None);
     };
@@ -303,7 +380,10 @@ pub(crate) fn progress_option(
                         .build_threadsafe_function()
                         .callee_handled::<false>()
                         .build()?;
-                    Ok(Some(std::sync::Arc::new(tsfn)))
+                    Ok(Some(ProgressRelay {
+                        f: std::sync::Arc::new(tsfn),
+                        held: Default::default(),
+                    }))
                 }
                 _ => Err(crate::guard::invalid(format!(
                     "{call}(options): onProgress must be a function"
@@ -318,23 +398,6 @@ pub(crate) fn progress_option(
     }
 }
 
-/// The engine's progress callback over a JavaScript `onProgress`: each report is
-/// queued to the event loop without waiting for it (the worker never blocks on
-/// JavaScript).
-pub(crate) fn engine_progress(f: Option<std::sync::Arc<ProgressFn>>) -> Option<vh5::Progress> {
-    f.map(|f| -> vh5::Progress {
-        Box::new(move |done, total| {
-            f.call(
-                Progress {
-                    done: done as f64,
-                    total: total as f64,
-                },
-                napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
-            );
-        })
-    })
-}
-
 /// What `compact` did.
 #[napi(object)]
 pub struct CompactResult {
@@ -347,7 +410,7 @@ pub struct CompactResult {
 /// Runs `compact` off the event loop.
 pub struct CompactTask {
     file: vh5::VersionedFile,
-    progress: Option<std::sync::Arc<ProgressFn>>,
+    progress: Option<ProgressRelay>,
 }
 
 impl Task for CompactTask {
@@ -355,8 +418,7 @@ impl Task for CompactTask {
     type JsValue = CompactResult;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let progress = engine_progress(self.progress.clone());
-        Ok(guard_engine(|| self.file.compact(progress)))
+        Ok(with_progress(&self.progress, |p| self.file.compact(p)))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {

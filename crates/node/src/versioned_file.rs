@@ -4,7 +4,7 @@ use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 
 use crate::convert::{to_date, Time};
-use crate::guard::{guard, guard_engine, invalid, Arg, Out};
+use crate::guard::{guard, invalid, Arg, Out};
 use crate::staged::StagedGroup;
 use crate::version::Version;
 
@@ -136,7 +136,7 @@ impl From<vh5::Report> for VerifyReport {
 /// Runs `verify` off the event loop.
 pub struct VerifyTask {
     file: vh5::VersionedFile,
-    progress: Option<std::sync::Arc<crate::history::ProgressFn>>,
+    progress: Option<crate::history::ProgressRelay>,
 }
 
 /// Options of `verify`.
@@ -158,8 +158,9 @@ impl Task for VerifyTask {
     type JsValue = VerifyReport;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let progress = crate::history::engine_progress(self.progress.clone());
-        Ok(guard_engine(|| self.file.verify_with_progress(progress)))
+        Ok(crate::history::with_progress(&self.progress, |p| {
+            self.file.verify_with_progress(p)
+        }))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {

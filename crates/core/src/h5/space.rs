@@ -13,7 +13,7 @@ use hdf5_sys::h5o::{
     H5O_hdr_info_t, H5O_info2_t, H5O_native_info_t, H5O_type_t, H5Oget_native_info, H5Ovisit3,
     H5O_INFO_BASIC, H5O_NATIVE_INFO_ALL,
 };
-use hdf5_sys::h5p::{H5Pcreate, H5Pset_chunk_cache, H5P_CLS_DATASET_ACCESS, H5P_DEFAULT};
+use hdf5_sys::h5p::H5P_DEFAULT;
 
 use super::{h5err, locked, Hid};
 use crate::error::Result;
@@ -101,14 +101,7 @@ pub(crate) fn file_space(file: &Hid) -> Result<FileSpace> {
                 "reading the file's metadata sizes",
                 H5Fget_info2(file.id(), &mut info)
             );
-            let dapl = hid!(
-                "creating a dataset access property list",
-                H5Pcreate(*H5P_CLS_DATASET_ACCESS)
-            );
-            ck!(
-                "turning the chunk cache off",
-                H5Pset_chunk_cache(dapl.id(), 0, 0, 1.0)
-            );
+            let dapl = super::io::storage_dapl()?;
             let mut v = Visit {
                 dapl: dapl.id(),
                 space: FileSpace {
