@@ -284,11 +284,12 @@ export declare class VersionedFile {
    * slots of its `raw_data`, the chunks stored on disk and their bytes, and the
    * slots and bytes at least one committed version maps; in all, the file's size
    * and the stored and live bytes. Reads metadata only (chunk indexes and the
-   * versions' chunk maps), no chunk data; changes nothing.
+   * versions' chunk maps, object headers), no chunk data; changes nothing. With
+   * `{ live: false }` only the chunk indexes are read (see `StorageStatsOptions`).
    */
-  storageStats(): Promise<StorageStats>
+  storageStats(options?: StorageStatsOptions): Promise<StorageStats>
   /** Synchronous twin of `storageStats`. */
-  storageStatsSync(): StorageStats
+  storageStatsSync(options?: StorageStatsOptions): StorageStats
   /**
    * Opens (or creates) a versioned file. A writable file without versioning data is
    * initialised.
@@ -452,10 +453,10 @@ export interface DatasetStorage {
   storedChunks: number
   /** Bytes those chunks take in the file, as stored (after compression). */
   storedBytes: number
-  /** Slots that at least one committed version maps. */
-  liveSlots: number
-  /** Bytes the stored chunks of those slots take. */
-  liveBytes: number
+  /** Slots that at least one committed version maps (`null` with `{ live: false }`). */
+  liveSlots: number | null
+  /** Bytes the stored chunks of those slots take (`null` with `{ live: false }`). */
+  liveBytes: number | null
   /**
    * `true` for variable-length strings: the chunks hold references, and the
    * strings themselves lie in the file's global heap, which these bytes do not count.
@@ -520,7 +521,8 @@ export interface OpenOptions {
 
 /**
  * Progress of a long call (`compact`, `deleteVersions`, `verify`), passed to its
- * `onProgress`.
+ * `onProgress` on the event loop; every report has been passed before the call's
+ * promise settles.
  */
 export interface Progress {
   /** Steps done so far. */
@@ -569,28 +571,42 @@ export interface StorageStats {
   fileBytes: number
   /** Bytes of every stored chunk of every dataset path. */
   storedBytes: number
-  /** Bytes of the stored chunks some committed version maps. */
-  liveBytes: number
+  /**
+   * Bytes of the stored chunks some committed version maps (`null` with
+   * `{ live: false }`, as the next three).
+   */
+  liveBytes: number | null
   /**
    * The file's live metadata as libhdf5 counts it (what `h5stat` lists):
    * superblock, object headers, group and chunk indexes, heaps, attribute storage
    * and virtual-dataset mappings of every object reachable from the root.
    */
-  metadataBytes: number
+  metadataBytes: number | null
   /**
    * `metadataBytes` plus the stored data of every dataset (`raw_data` chunks and
    * hash tables): what `compact()` copies, so about the size it leaves.
    */
-  objectBytes: number
+  objectBytes: number | null
   /**
    * `fileBytes - objectBytes` (at least 0): space no live object takes, freed by
    * deleted versions and rewritten metadata (libhdf5 never gives it back): about
    * what `compact()` would reclaim, at most; the heap collections of
    * variable-length strings and attributes are not in `objectBytes`.
    */
-  reclaimableBytes: number
+  reclaimableBytes: number | null
   /** Per dataset path, sorted by path. */
   datasets: Array<DatasetStorage>
+}
+
+/** Options of `storageStats`. */
+export interface StorageStatsOptions {
+  /**
+   * `false`: only what the chunk indexes say (slots, stored chunks and bytes); the
+   * figures that need every version's chunk map and a visit of every object
+   * (`liveSlots`, `liveBytes`, `metadataBytes`, `objectBytes`, `reclaimableBytes`)
+   * are `null`. Much faster on files with many versions. Default `true`.
+   */
+  live?: boolean
 }
 
 /** Options of `verify`. */

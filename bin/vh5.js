@@ -350,7 +350,8 @@ function storedBytesOf(st) {
 async function cmdLs(file, opts) {
   await withFile(file, 'r', async (vf) => {
     const v = pickVersion(vf, opts)
-    const storage = new Map((await vf.storageStats()).datasets.map((d) => [d.path, d]))
+    // Chunk indexes only: the live figures would read every version's chunk map.
+    const storage = new Map((await vf.storageStats({ live: false })).datasets.map((d) => [d.path, d]))
     const items = describeTree(v, storage)
     const head = { version: v.name, prevVersion: v.prevVersion, timestamp: formatMicros(v.timestampMicros), attrs: v.attrs.toObject() }
     if (opts.json) return printJson({ ...head, items })

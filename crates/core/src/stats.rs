@@ -21,10 +21,10 @@ pub struct DatasetStorage {
     pub stored_chunks: u64,
     /// Bytes those chunks take in the file, as stored (after compression).
     pub stored_bytes: u64,
-    /// Slots mapped by at least one committed version.
-    pub live_slots: u64,
-    /// Bytes the stored chunks of those slots take.
-    pub live_bytes: u64,
+    /// Slots mapped by at least one committed version (`None` when not asked for).
+    pub live_slots: Option<u64>,
+    /// Bytes the stored chunks of those slots take (`None` when not asked for).
+    pub live_bytes: Option<u64>,
     /// Whether the elements are variable-length strings: then the chunks hold
     /// references, and the strings themselves lie in the file's global heap, which
     /// these figures do not count.
@@ -38,16 +38,16 @@ pub struct StorageStats {
     pub file_bytes: u64,
     /// Sum of the datasets' `stored_bytes`.
     pub stored_bytes: u64,
-    /// Sum of the datasets' `live_bytes`.
-    pub live_bytes: u64,
+    /// Sum of the datasets' `live_bytes` (`None` when not asked for, as the next two).
+    pub live_bytes: Option<u64>,
     /// The file's live metadata as libhdf5 counts it (what `h5stat` lists):
     /// superblock, object headers, group and chunk indexes, heaps, attribute storage
     /// and virtual-dataset mappings of every object reachable from the root.
-    pub metadata_bytes: u64,
+    pub metadata_bytes: Option<u64>,
     /// `metadata_bytes` plus the stored data of every dataset (`raw_data` chunks and
     /// hash tables): what a `compact()` copies, so about the size it leaves (it adds
     /// the heap collections of variable-length strings and a little alignment).
-    pub object_bytes: u64,
+    pub object_bytes: Option<u64>,
     /// Per dataset path, sorted by path.
     pub datasets: Vec<DatasetStorage>,
 }
@@ -57,41 +57,56 @@ impl StorageStats {
     /// by deleted versions and rewritten metadata; libhdf5 never gives it back), about
     /// what `compact()` would reclaim. An upper bound: the global-heap collections of
     /// variable-length strings and attributes are not in `object_bytes`.
-    pub fn reclaimable_bytes(&self) -> u64 {
-        self.file_bytes.saturating_sub(self.object_bytes)
+    pub fn reclaimable_bytes(&self) -> Option<u64> {
+        self.object_bytes.map(|o| self.file_bytes.saturating_sub(o))
     }
 }
 
 impl VersionedFile {
     /// How the file's bytes are used: per data group, the slots of `raw_data`, the
     /// chunks stored on disk and their bytes, and the slots (and bytes) that at least
-    /// one committed version maps; plus the file's size. Reads metadata only (chunk
-    /// indexes and chunk maps), no chunk data. Read-only; runs on the library's
-    /// libhdf5 worker thread.
-    pub fn storage_stats(&self) -> Result<StorageStats> {
+    /// one committed version maps; plus the file's size and the space its live objects
+    /// take. Reads metadata only (chunk indexes, chunk maps, object headers), no chunk
+    /// data. Without `live`, only what the chunk indexes say (the live figures are
+    /// `None`): that skips reading every version's chunk map and visiting every
+    /// object, the cost of the rest (about that of reading one element of every
+    /// version). Read-only; runs on the library's libhdf5 worker thread.
+    pub fn storage_stats(&self, live: bool) -> Result<StorageStats> {
         let me = self.clone();
-        crate::worker::run(move || me.storage_stats_here())
+        crate::worker::run(move || me.storage_stats_here(live))
     }
 
-    fn storage_stats_here(&self) -> Result<StorageStats> {
+    fn storage_stats_here(&self, live: bool) -> Result<StorageStats> {
         let mut g = self.lock();
         g.file()?;
         let file_bytes = std::fs::metadata(&g.path).map(|m| m.len()).unwrap_or(0);
         // The slots (by first row) every committed version maps, per path.
-        let mut live: BTreeMap<String, HashSet<u64>> = BTreeMap::new();
-        let committed: Vec<String> = g.by_time.iter().map(|(_, n)| n.clone()).collect();
+        let mut mapped_rows: BTreeMap<String, HashSet<u64>> = BTreeMap::new();
+        let committed: Vec<String> = if live {
+            g.by_time.iter().map(|(_, n)| n.clone()).collect()
+        } else {
+            Vec::new()
+        };
         for v in &committed {
             let (_, datasets) = walk_version(&mut g, v, true)?;
             for (p, (meta, _)) in datasets {
                 let map = g.chunk_map(v, &p, &meta)?;
-                live.entry(p).or_default().extend(map.values().copied());
+                mapped_rows
+                    .entry(p)
+                    .or_default()
+                    .extend(map.values().copied());
             }
         }
-        let space = h5::file_space(g.file()?)?;
+        let space = if live {
+            Some(h5::file_space(g.file()?)?)
+        } else {
+            None
+        };
         let mut stats = StorageStats {
             file_bytes,
-            metadata_bytes: space.metadata,
-            object_bytes: space.metadata + space.data,
+            live_bytes: live.then_some(0),
+            metadata_bytes: space.map(|s| s.metadata),
+            object_bytes: space.map(|s| s.metadata + s.data),
             ..StorageStats::default()
         };
         for path in data_group_paths(g.file()?)? {
@@ -105,7 +120,7 @@ impl VersionedFile {
             let t = h5::ds_type(&raw)?;
             let heap_strings = h5::dtype_of(&t)?.is_vlen();
             let chunks = h5::stored_chunk_rows(&raw)?;
-            let mapped = live.get(&path);
+            let mapped = mapped_rows.get(&path);
             let mut d = DatasetStorage {
                 path: path.clone(),
                 slots: rows.div_ceil(c0),
@@ -113,15 +128,19 @@ impl VersionedFile {
                 heap_strings,
                 ..DatasetStorage::default()
             };
+            let mut live_bytes = 0;
             for (row, bytes) in chunks {
                 d.stored_bytes += bytes;
                 if mapped.is_some_and(|m| m.contains(&row)) {
-                    d.live_bytes += bytes;
+                    live_bytes += bytes;
                 }
             }
-            d.live_slots = mapped.map_or(0, |m| m.len() as u64);
+            if live {
+                d.live_slots = Some(mapped.map_or(0, |m| m.len() as u64));
+                d.live_bytes = Some(live_bytes);
+            }
             stats.stored_bytes += d.stored_bytes;
-            stats.live_bytes += d.live_bytes;
+            stats.live_bytes = stats.live_bytes.map(|b| b + live_bytes);
             stats.datasets.push(d);
         }
         stats.datasets.sort_by(|a, b| a.path.cmp(&b.path));

@@ -78,7 +78,7 @@ fn stored_and_live_chunks_per_path_and_progress_of_verify_and_delete() {
         .unwrap();
     s.commit().unwrap();
 
-    let st = vf.storage_stats().unwrap();
+    let st = vf.storage_stats(true).unwrap();
     assert_eq!(st.file_bytes, std::fs::metadata(path).unwrap().len());
     let paths: Vec<&str> = st.datasets.iter().map(|d| d.path.as_str()).collect();
     assert_eq!(paths, ["g/zipped", "plain"]);
@@ -92,7 +92,7 @@ fn stored_and_live_chunks_per_path_and_progress_of_verify_and_delete() {
             p.live_slots,
             p.live_bytes
         ),
-        (11, 11, 880, 11, 880)
+        (11, 11, 880, Some(11), Some(880))
     );
     assert!(!p.heap_strings);
     // The three chunks of i % 7 differ (100 is not a multiple of 7): 3 + 1 slots.
@@ -100,13 +100,34 @@ fn stored_and_live_chunks_per_path_and_progress_of_verify_and_delete() {
     assert_eq!((z.slots, z.stored_chunks, z.stored_bytes), (4, zn, zbytes));
     assert_eq!(zn, 4);
     assert!(zbytes < 4 * 800, "gzip shrinks them: {zbytes}");
-    assert_eq!((z.live_slots, z.live_bytes), (4, zbytes));
+    assert_eq!((z.live_slots, z.live_bytes), (Some(4), Some(zbytes)));
     assert_eq!(st.stored_bytes, 880 + zbytes);
-    assert_eq!(st.live_bytes, st.stored_bytes);
-    assert!(st.metadata_bytes > 0 && st.object_bytes > st.metadata_bytes + st.stored_bytes);
+    assert_eq!(st.live_bytes, Some(st.stored_bytes));
+    let (meta, objects) = (st.metadata_bytes.unwrap(), st.object_bytes.unwrap());
+    assert!(meta > 0 && objects > meta + st.stored_bytes);
     assert_eq!(
         st.reclaimable_bytes(),
-        st.file_bytes.saturating_sub(st.object_bytes)
+        Some(st.file_bytes.saturating_sub(objects))
+    );
+    // Without the live figures: the same chunk figures, the rest left out.
+    let quick = vf.storage_stats(false).unwrap();
+    assert_eq!(quick.stored_bytes, st.stored_bytes);
+    assert_eq!(
+        (
+            quick.live_bytes,
+            quick.object_bytes,
+            quick.reclaimable_bytes()
+        ),
+        (None, None, None)
+    );
+    let strip = |d: &vh5::DatasetStorage| vh5::DatasetStorage {
+        live_slots: None,
+        live_bytes: None,
+        ..d.clone()
+    };
+    assert_eq!(
+        quick.datasets,
+        st.datasets.iter().map(strip).collect::<Vec<_>>()
     );
 
     // verify: one step per version, then one per distinct chunk (11 + 4).
@@ -128,7 +149,7 @@ fn stored_and_live_chunks_per_path_and_progress_of_verify_and_delete() {
     // Each kept slot (10 + 3), v2's two version datasets, v1's group, the flush: 10 + 3 + 2 + 1 + 1.
     assert_eq!(*seen.last().unwrap(), (17, 17));
     assert!(seen.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 == 17));
-    let st = vf.storage_stats().unwrap();
+    let st = vf.storage_stats(true).unwrap();
     let (zn, zbytes) = chunk_index(path, "g/zipped");
     assert_eq!(
         (
@@ -137,22 +158,25 @@ fn stored_and_live_chunks_per_path_and_progress_of_verify_and_delete() {
             st.datasets[1].stored_bytes,
             st.datasets[1].live_slots
         ),
-        (10, 10, 800, 10)
+        (10, 10, 800, Some(10))
     );
     assert_eq!(
         (st.datasets[0].stored_chunks, st.datasets[0].stored_bytes),
         (zn, zbytes)
     );
     assert_eq!(zn, 3);
-    assert_eq!(st.live_bytes, 800 + zbytes);
+    assert_eq!(st.live_bytes, Some(800 + zbytes));
     vf.close().unwrap();
 
     // Read-only opens work; a closed handle says FILE_CLOSED.
     let ro = VersionedFile::open(path, Mode::Read).unwrap();
-    assert_eq!(ro.storage_stats().unwrap().live_bytes, 800 + zbytes);
+    assert_eq!(
+        ro.storage_stats(true).unwrap().live_bytes,
+        Some(800 + zbytes)
+    );
     ro.close().unwrap();
     assert_eq!(
-        ro.storage_stats().unwrap_err().kind,
+        ro.storage_stats(true).unwrap_err().kind,
         vh5::ErrorKind::FileClosed
     );
 }
