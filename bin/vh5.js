@@ -1027,7 +1027,7 @@ function build() {
     .option('--graph', 'draw the branch structure')
     .action((file, opts) => cmdLog(file, opts))
 
-  versionOptions(command('ls <file>', 'the tree of a version: groups, datasets, shape, dtype, chunks, filters, fill value, attributes')).action((file, opts) => cmdLs(file, opts))
+  versionOptions(command('ls <file>', 'the tree of a version: groups, datasets, shape, dtype, chunks, filters, fill value, attributes, stored size')).action((file, opts) => cmdLs(file, opts))
 
   versionOptions(command('cat <file> <path>', 'write a dataset’s values to stdout (or -o FILE)'))
     .option('--select <sel>', "NumPy-like selection, e.g. '0:10,5' or '::2,-1'")
@@ -1042,7 +1042,7 @@ function build() {
 
   command('verify <file>', 'check the whole file; exit status 1 when it has problems').action((file, opts) => cmdVerify(file, opts))
 
-  command('info <file>', 'format generation, version and dataset counts, file size').action((file, opts) => cmdInfo(file, opts))
+  command('info <file>', 'format generation, version and dataset counts, file size against live bytes and what compact would reclaim').action((file, opts) => cmdInfo(file, opts))
 
   command('delete <file> <versions...>', 'delete versions (asks on a terminal unless --yes)')
     .option('--compact', 'compact the file afterwards')
