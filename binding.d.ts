@@ -299,6 +299,8 @@ export declare class VersionedFile {
   get path(): string
   /** Whether `close()` was called. */
   get closed(): boolean
+  /** What a returned commit survives: `'process'` or `'fsync'` (as opened). */
+  get durability(): 'process' | 'fsync'
   /** Whether the file accepts new versions. */
   get writable(): boolean
   /**
@@ -343,6 +345,15 @@ export declare class VersionedFile {
   verify(options?: VerifyOptions): Promise<VerifyReport>
   /** Synchronous twin of `verify`. */
   verifySync(): VerifyReport
+  /**
+   * Takes in the versions that other processes committed since this read-only
+   * handle was opened or last refreshed, and returns their names in commit order
+   * (oldest first): `versions`, `currentVersion`, `history()`, `version()` and
+   * `versionAt()` include them from then on. Until then the handle keeps reading
+   * exactly the versions it knew. Costs one read of a small file when nothing was
+   * committed. A writable handle sees its own commits already: `[]`.
+   */
+  refresh(): Array<string>
   /** Flushes and closes the file. Any later use throws `FILE_CLOSED`. */
   close(): void
 }
@@ -517,6 +528,12 @@ export interface OpenOptions {
    * missing; the default), `'w'` create or truncate, `'x'` create, failing if it exists.
    */
   mode?: string
+  /**
+   * What a returned commit survives: `'process'` (the default) the death of the
+   * process; `'fsync'` also power loss and operating-system crashes (a commit
+   * returns only once it is on stable storage; a few fsyncs per commit).
+   */
+  durability?: 'process' | 'fsync'
 }
 
 /**
@@ -621,10 +638,20 @@ export interface VerifyOptions {
 
 /** One finding of `verify`. */
 export interface VerifyProblem {
-  /** Where: a version name, `version:path`, or `/_version_data/<path> slot at row N`. */
+  /**
+   * Where, as text: a version name, `version:path`, `version:path chunk at [..] ->
+   * /_version_data/<path> slot N`, or `/_version_data/<path>` with its hash-table row
+   * or slot and the version that maps it.
+   */
   location: string
   /** What is wrong. */
   message: string
+  /** The version that refers to what is wrong (the first by name when several do). */
+  version?: string
+  /** The dataset's path, for a problem in a dataset or its stored data. */
+  dataset?: string
+  /** The slot of the dataset's raw_data, which is also its hash-table row. */
+  slot?: number
 }
 
 /** What `verify` found. */

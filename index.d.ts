@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'SHAPE_MISMATCH' | 'OUT_OF_BOUNDS' | 'DTYPE_MISMATCH' | 'UNSUPPORTED_DTYPE' | 'NOT_FOUND'
   | 'ALREADY_EXISTS' | 'INCOMPATIBLE_DATASET' | 'READ_ONLY' | 'FILE_CLOSED' | 'FILE_LOCKED'
   | 'NOT_VERSIONED_FILE' | 'UNSUPPORTED_FORMAT' | 'CORRUPT_FILE' | 'FILE_NOT_FOUND'
-  | 'FILE_EXISTS' | 'NO_SPACE' | 'IO_ERROR' | 'HDF5_ERROR' | 'INTERNAL_ERROR'
+  | 'FILE_EXISTS' | 'NO_SPACE' | 'IO_ERROR' | 'PERMISSION_DENIED' | 'HDF5_ERROR'
+  | 'INTERNAL_ERROR'
 
 /** Every error code this library throws. */
 export declare function errorCodes(): ErrorCode[]
@@ -39,5 +40,27 @@ declare module './binding' {
       builder: (group: StagedGroup) => unknown,
       options?: StageOptions,
     ): Promise<VersionInfo>
+    /**
+     * A read-only handle's view of commits by other processes: one `VersionInfo` per
+     * new commit, in commit order, each taken in with `refresh()` before it is yielded.
+     * Polls every `intervalMs` (default 2 ms). Ends when `signal` aborts or the handle
+     * closes. `INVALID_ARGUMENT` on a writable handle.
+     */
+    watch(options?: WatchOptions): AsyncIterableIterator<VersionInfo>
   }
+}
+
+/** Options of `VersionedFile.watch`. */
+export interface WatchOptions {
+  /** Ends the iteration when aborted (an `AbortSignal`, as `AbortController` gives). */
+  signal?: WatchSignal
+  /** How often the writer's commit counter is read, in milliseconds (default 2). */
+  intervalMs?: number
+}
+
+/** What `watch()` uses of an `AbortSignal` (declared here so that the typings need no DOM or Node types). */
+export interface WatchSignal {
+  readonly aborted: boolean
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
 }

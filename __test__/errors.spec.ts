@@ -1,8 +1,8 @@
 // Every error code is reachable, asserted by code; the README lists exactly these codes.
 import test from 'ava'
 import { spawn, spawnSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 
 import * as binding from '../index.js'
 import { errorCodes, VersionedFile } from '../index.js'
@@ -134,6 +134,28 @@ test.serial('a full disk and a failing device fail a commit with NO_SPACE and IO
     t.true(got.message?.includes(vf.path) && got.message.includes(errno), got.message)
     if (got.code === code) seen.add(code)
   }
+})
+
+test.serial('opening for writing a file the user may not write is PERMISSION_DENIED (open-faults.spec.ts covers more)', async (t) => {
+  const vf = await fileWithX()
+  vf.close()
+  // Root bypasses file modes: as root, the opener runs as nobody; otherwise the file
+  // is made read-only for its owner.
+  const open = `
+    const { VersionedFile } = require(${JSON.stringify(join(process.cwd(), 'index.js'))})
+    try { VersionedFile.open(process.argv[1], { mode: 'a' }).close(); process.stdout.write('{}') }
+    catch (e) { process.stdout.write(JSON.stringify({ code: e.code, message: e.message })) }`
+  const root = process.getuid?.() === 0
+  if (!root) chmodSync(vf.path, 0o444)
+  const cmd = root ? 'setpriv' : process.execPath
+  const args = root ? ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', open, vf.path] : ['-e', open, vf.path]
+  // The helpers' directory is private to root; nobody needs to reach the file.
+  if (root) chmodSync(dirname(vf.path), 0o755)
+  const r = spawnSync(cmd, args, { encoding: 'utf8' })
+  const got = JSON.parse(r.stdout || '{}') as { code?: string; message?: string }
+  t.is(got.code, 'PERMISSION_DENIED', `${r.stdout} ${r.stderr}`)
+  t.true(got.message?.includes(vf.path), got.message)
+  if (got.code === 'PERMISSION_DENIED') seen.add(got.code)
 })
 
 test.serial('a panic inside the binding is an INTERNAL_ERROR, thrown or from a task, and the addon lives on', async (t) => {

@@ -3,7 +3,8 @@
 // the file byte for byte as the last commit left it; the same handle commits again.
 // The test build's fault injection (VH5_FAULT_AT=n, VH5_FAULT_ERRNO) fails the n-th
 // change to the file in a child process (crash/io-fault-writer.js), one commit that
-// touches every kind of object (crash/fault-ops.js), at every point in turn.
+// touches every kind of object (crash/fault-ops.js), at every point in turn; and
+// setCurrentVersion and the repairs of an open, which hand faults over the same way.
 import test, { type ExecutionContext } from 'ava'
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, readFileSync } from 'node:fs'
@@ -142,4 +143,89 @@ test.serial('ENOSPC at every point, then close and reopen: the file is byte for 
 test.serial('EIO at every third point: IO_ERROR, nothing changed, writing goes on', async (t) => {
   t.timeout(15 * 60_000)
   await sweep(t, 'EIO', 'retry', 3)
+})
+
+// setCurrentVersion and the repairs an open makes hand an I/O fault over as a commit
+// does: NO_SPACE, the file rolled back at once, the handle usable. Each point runs in a
+// child (the fault counter counts from its start); about 3 s.
+function faultChild(script: string, args: string[], n: number) {
+  const r = spawnSync(process.execPath, ['-e', `const { VersionedFile } = require(${JSON.stringify(join(__dirname, '..', 'index.js'))})\n${script}`, ...args], {
+    env: { ...process.env, VH5_FAULT_AT: String(n), VH5_FAULT_ERRNO: 'ENOSPC' },
+    encoding: 'utf8',
+  })
+  return JSON.parse(r.stdout || `{"crashed":${JSON.stringify(r.stderr.slice(-500))}}`) as Record<string, unknown>
+}
+
+test.serial('ENOSPC in setCurrentVersion: NO_SPACE, the file unchanged after close, the same handle sets it after', async (t) => {
+  const base = tmpFile('io-scv')
+  const vf = VersionedFile.open(base, { mode: 'w' })
+  await vf.stageVersion('v1', (g) => void g.createDataset('x', { data: new Float64Array([1, 2]) }))
+  await vf.stageVersion('v2', (g) => g.dataset('x').write([0], 5))
+  vf.close()
+  const before = readFileSync(base)
+  const script = `
+const fs = require('node:fs')
+const [p, base, mode] = process.argv.slice(1)
+let f
+try { f = VersionedFile.open(p, { mode: 'a' }) } catch (e) { console.log(JSON.stringify({ open: e.code })); process.exit(0) }
+try { f.setCurrentVersion('v1'); f.close(); console.log(JSON.stringify({ ok: 'v1' })) }
+catch (e) {
+  const out = { code: e.code, message: e.message, current: f.currentVersion }
+  // 'close': closed at once, the file is as before; 'retry': the same handle sets it.
+  if (mode === 'close') { f.close(); out.same = fs.readFileSync(p).equals(fs.readFileSync(base)) }
+  else { f.setCurrentVersion('v1'); out.retried = f.currentVersion; f.close() }
+  console.log(JSON.stringify(out))
+}`
+  let failed = 0
+  let done = false
+  for (let n = 1; n <= 40 && !done; n++) {
+    for (const mode of ['close', 'retry']) {
+      const p = tmpFile('io-scv')
+      copyFileSync(base, p)
+      const out = faultChild(script, [p, base, mode], n)
+      t.falsy(out.crashed, `point ${n}: ${out.crashed}`)
+      if (out.ok) {
+        done = true
+        break
+      }
+      if (out.open) {
+        t.is(out.open, 'NO_SPACE', `point ${n}`)
+        t.true(readFileSync(p).equals(before), `point ${n}: a failed open changed nothing`)
+        continue
+      }
+      failed += 1
+      t.is(out.code, 'NO_SPACE', `point ${n}: ${out.message}`)
+      t.true(String(out.message).includes('setting the current version'), String(out.message))
+      t.is(out.current, 'v2', `point ${n}: the handle still has the old current version`)
+      if (mode === 'close') t.true(out.same, `point ${n}: the file is unchanged after close`)
+      else t.is(out.retried, 'v1', `point ${n}: the same handle sets it after`)
+      const r = VersionedFile.open(p, { mode: 'r' })
+      t.is(r.currentVersion, mode === 'close' ? 'v2' : 'v1')
+      t.deepEqual(r.verifySync().problems, [])
+      r.close()
+    }
+  }
+  t.true(failed > 0, 'some point failed inside setCurrentVersion')
+})
+
+test.serial('ENOSPC in the repair of an open (initialising a plain HDF5 file): NO_SPACE at open(), the file unchanged', (t) => {
+  const base = tmpFile('io-init')
+  spawnSync(PYTHON, ['-c', "import h5py, sys; f = h5py.File(sys.argv[1], 'w'); f['a'] = [1, 2, 3]", base])
+  const before = readFileSync(base)
+  const script = `
+const [p] = process.argv.slice(1)
+try { const f = VersionedFile.open(p, { mode: 'a' }); console.log(JSON.stringify({ ok: f.versions.length })); f.close() }
+catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`
+  let inRepair = 0
+  for (let n = 1; n <= 60; n++) {
+    const p = tmpFile('io-init')
+    copyFileSync(base, p)
+    const out = faultChild(script, [p], n)
+    t.falsy(out.crashed, `point ${n}: ${out.crashed}`)
+    if (out.ok !== undefined) break
+    t.is(out.code, 'NO_SPACE', `point ${n}: ${out.message}`)
+    t.true(readFileSync(p).equals(before), `point ${n}: the file is unchanged`)
+    if (String(out.message).includes('initialising versioning')) inRepair += 1
+  }
+  t.true(inRepair > 0, 'some point failed inside the initialisation')
 })

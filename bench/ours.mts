@@ -16,6 +16,8 @@ const { VersionedFile } = lib
 
 export interface Spec {
   workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P7' | 'P8' | 'P8diff'
+  /** P1 (and P11, which runs P1): `open`'s durability (default 'process'). */
+  durability?: 'process' | 'fsync'
   variant: string
   file: string
   data?: string
@@ -60,7 +62,7 @@ const filters = (c: string | null | undefined) => (c ? { compression: c } : {})
 
 async function p1(s: Spec): Promise<Partial<Result>> {
   const d = f64(s.data!)
-  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const vf = VersionedFile.open(s.file, { mode: 'w', durability: s.durability ?? 'process' })
   const commits: number[] = []
   let off = 0
   const t0 = now()

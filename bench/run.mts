@@ -31,9 +31,9 @@ const only = args.only ? new Set(args.only.split(',').map((s) => s.trim().toUppe
 const want = (w: string) => !only || only.has(w)
 
 const SIZES = {
-  quick: { p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20 },
-  standard: { p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
-  full: { p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20 },
+  quick: { p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20, r: [300, 2000] },
+  standard: { p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, r: [1000, 10_000] },
+  full: { p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, r: [1000, 10_000] },
 }[mode]
 
 const py = join(root, '.venv/bin/python')
@@ -56,6 +56,8 @@ interface Row {
   result: Result
 }
 const rows: Row[] = []
+// Readers beside a writer (bench/readers.mts): notes only, this library alone.
+let readers: Record<string, any> | null = null
 const work = mkdtempSync(join(os.tmpdir(), 'vh5-bench-'))
 
 function run(impl: Impl, spec: Spec & Record<string, unknown>): Result {
@@ -186,10 +188,26 @@ try {
       record('P6', `${SIZES.p6}v fixed size`, impl, { workload: 'P1', variant: 'P6 fixed', file: join(work, `P6-fixed-${impl}.h5`), data, chunks: [4096], compression: null })
     }
   }
+  if (want('P11')) {
+    // The cost of power-loss durability: P1 (no compression) on the real disk of the
+    // work directory, opened with durability 'process' (the default) and 'fsync'.
+    for (const durability of ['process', 'fsync'] as const) {
+      record('P11', durability, 'node', { workload: 'P1', variant: durability, file: fileOf('P11', durability, 'node'), data: p1Data, chunks: [4096], compression: null, durability })
+    }
+  }
   if (want('P7')) {
     const spec = { workload: 'P7' as const, variant: 'lookups', file: join(work, 'P7.h5'), checkpoints: SIZES.p7, lookups: SIZES.lookups, pyLookups: SIZES.pyLookups }
     record('P7', 'lookups', 'node', spec)
     record('P7', 'lookups', 'python', spec)
+  }
+  if (want('R')) {
+    const [commits, versions] = SIZES.r
+    process.stdout.write(`  R readers    node    `)
+    const p = spawnSync(process.execPath, ['--import=tsx', join(root, 'bench/readers.mts'), String(commits), String(versions)], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 })
+    const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '))
+    if (p.status !== 0 || !line) throw new Error(`bench: R readers failed (exit ${p.status}):\n${p.stderr.slice(-4000)}`)
+    readers = JSON.parse(line.slice(7))
+    console.log(`${(readers!.watchingRatio as number).toFixed(2)}× with 4 watching readers`)
   }
 } finally {
   if (!args.keep) rmSync(work, { recursive: true, force: true })
@@ -219,6 +237,7 @@ function throughput(r: Row): [string, number | undefined] {
     case 'P2':
     case 'P3':
     case 'P6':
+    case 'P11':
       return [`${f((x.commitsMs!.length / x.seconds), 0)} commits/s`, x.seconds]
     case 'P4':
       return [`${f(e!.bytes / 2 ** 20 / x.seconds, 0)} MiB/s`, x.seconds]
@@ -281,9 +300,26 @@ for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) 
     notes.push(`P6 ${NAMES[r.impl]} (${r.workload} ${r.variant}): commit median at versions 26–75 ${f(early)} ms, at the last 50 (to version ${c.length}) ${f(late)} ms: ${f(late / early)}×.`)
   }
 }
+{
+  const [a, b] = ['process', 'fsync'].map((d) => find('P11', d, 'node')?.commitsMs)
+  if (a && b) {
+    const fs = execFileSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).trim().split('\n').at(-1)!.split(/\s+/)[1]
+    notes.push(`P11 durability 'fsync' vs 'process' (P1, no compression, ${fs} at ${os.tmpdir()}): commit median ${f(median(b))} ms vs ${f(median(a))} ms (+${f(median(b) - median(a))} ms per commit), p99 ${f(pct(b, 99))} ms vs ${f(pct(a, 99))} ms.`)
+  }
+}
 for (const r of rows.filter((x) => x.workload === 'P7')) {
   const e = r.result.extra as { lookups: Record<string, { openMs: number; perSecond: number }> }
   notes.push(`P7 ${NAMES[r.impl]}: ${Object.entries(e.lookups).map(([n, l]) => `${n} versions: ${f(l.perSecond, 0)} lookups/s (open ${f(l.openMs, 1)} ms)`).join('; ')}.`)
+}
+if (readers) {
+  const r = readers
+  notes.push(
+    `R readers beside a writer (${r.commits} small commits): ${f(r.aloneCommitsPerSecond, 0)} commits/s alone; ` +
+      `${f(r.watchingCommitsPerSecond, 0)} (${f(r.watchingRatio)}×) with four reader processes polling with watch(); ` +
+      `${f(r.readingCommitsPerSecond, 0)} (${f(r.readingRatio)}×) with four that also read each new version. ` +
+      `Commit return → watch() yield: median ${f(r.watchLatencyMs.median, 1)} ms, p99 ${f(r.watchLatencyMs.p99, 1)} ms (readers that read: ${f(r.readingLatencyMs.median, 1)} / ${f(r.readingLatencyMs.p99, 1)} ms). ` +
+      `refresh() on ${r.versions} versions: nothing new ${f(r.refreshNothingNewUs, 2)} µs; after one commit median ${f(r.refreshAfterOneCommitUs.median, 1)} µs, p99 ${f(r.refreshAfterOneCommitUs.p99, 1)} µs.`,
+  )
 }
 for (const r of rows.filter((x) => x.workload === 'P4')) {
   const extra = r.result.peakRss - r.result.baseRss

@@ -48,10 +48,13 @@ pub enum ErrorKind {
     /// The file system is full (or the disk quota is exhausted): an operation that
     /// writes failed, and the file was left as the last successful one left it.
     NoSpace,
-    /// The operating system reported an I/O error (a failing device, a read-only file
-    /// system, missing permissions): the file was left as the last successful
-    /// operation left it.
+    /// The operating system reported an I/O error (a failing device, a file system
+    /// gone read-only mid-write): the file was left as the last successful operation
+    /// left it.
     IoError,
+    /// The operating system refused access to the file, its journal or their directory
+    /// (file modes, ownership): nothing was changed.
+    PermissionDenied,
     /// libhdf5 reported an error that has no better category.
     Hdf5Error,
     /// The library broke one of its own invariants (a bug, e.g. a panic caught at
@@ -84,13 +87,14 @@ impl ErrorKind {
             ErrorKind::FileExists => "FILE_EXISTS",
             ErrorKind::NoSpace => "NO_SPACE",
             ErrorKind::IoError => "IO_ERROR",
+            ErrorKind::PermissionDenied => "PERMISSION_DENIED",
             ErrorKind::Hdf5Error => "HDF5_ERROR",
             ErrorKind::InternalError => "INTERNAL_ERROR",
         }
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [ErrorKind; 23] = [
+    pub const ALL: [ErrorKind; 24] = [
         ErrorKind::VersionNotFound,
         ErrorKind::VersionExists,
         ErrorKind::NoVersionAtTime,
@@ -112,6 +116,7 @@ impl ErrorKind {
         ErrorKind::FileExists,
         ErrorKind::NoSpace,
         ErrorKind::IoError,
+        ErrorKind::PermissionDenied,
         ErrorKind::Hdf5Error,
         ErrorKind::InternalError,
     ];

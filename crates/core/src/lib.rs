@@ -53,8 +53,8 @@ pub use cache::DEFAULT_READ_CACHE_BYTES;
 pub use dtype::{f16_bits_from_f64, Compound, Dtype, Field};
 pub use error::{Error, ErrorKind, Result};
 pub use file::{
-    CatalogStats, ChunkMap, DatasetMeta, Mode, Node, ReadSink, VersionInfo, VersionedFile,
-    DEFAULT_CATALOG_BYTES,
+    CatalogStats, ChunkMap, DatasetMeta, Durability, Mode, Node, ReadSink, VersionInfo,
+    VersionedFile, DEFAULT_CATALOG_BYTES,
 };
 pub use grid::AxisSel;
 pub use h5::{Compression, Filters};
@@ -66,6 +66,11 @@ pub use strings::Values;
 pub use values::{Column, Decoded, Scalar};
 pub use verify::{Problem, Report};
 pub use view::View;
+
+/// What the journal file driver did to one file (test builds only): the trace the
+/// power-loss crash-state tests replay.
+#[cfg(feature = "test-hooks")]
+pub use h5::journal::trace as io_trace;
 
 /// Number of HDF5 objects open in this process (for leak checks).
 pub fn hdf5_open_objects() -> i64 {

@@ -73,7 +73,9 @@ impl VersionedFile {
     /// version). Read-only; runs on the library's libhdf5 worker thread.
     pub fn storage_stats(&self, live: bool) -> Result<StorageStats> {
         let me = self.clone();
-        crate::worker::run(move || me.storage_stats_here(live))
+        // A read-only handle beside a writer tries again when the writer wrote past its
+        // lock meanwhile (see `untorn`).
+        crate::worker::run(move || me.untorn(|| me.storage_stats_here(live)))
     }
 
     fn storage_stats_here(&self, live: bool) -> Result<StorageStats> {

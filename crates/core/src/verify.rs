@@ -16,10 +16,43 @@ use crate::strings::{hash_elements, StrPool};
 /// One finding of [`VersionedFile::verify`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
-    /// Where: a version, `version:path`, or a data group `/_version_data/<path>`.
+    /// Where, as text: a version, `version:path`, `version:path chunk at [..] -> slot k`,
+    /// or a data group `/_version_data/<path>` with its hash-table row or slot and the
+    /// version that maps it.
     pub location: String,
     /// What is wrong.
     pub message: String,
+    /// The version that refers to what is wrong (the first one, by name, when several
+    /// do); `None` for a problem of no version (or a slot no version maps).
+    pub version: Option<String>,
+    /// The dataset's path, when the problem is in a dataset or its stored data.
+    pub dataset: Option<String>,
+    /// The slot of `raw_data` (also its hash-table row), when the problem is in one.
+    pub slot: Option<u64>,
+}
+
+impl Problem {
+    fn new(location: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            location: location.into(),
+            message: message.into(),
+            version: None,
+            dataset: None,
+            slot: None,
+        }
+    }
+
+    /// Names the version, and the dataset when there is one.
+    fn of(mut self, version: Option<&str>, dataset: Option<&str>) -> Problem {
+        self.version = version.map(str::to_string);
+        self.dataset = dataset.map(str::to_string);
+        self
+    }
+
+    fn slot(mut self, slot: u64) -> Problem {
+        self.slot = Some(slot);
+        self
+    }
 }
 
 /// The result of [`VersionedFile::verify`].
@@ -50,7 +83,10 @@ impl Report {
 /// A stored slot as versions reference it.
 struct SlotUse {
     extent: Vec<u64>,
+    /// The first mapping of it met (`version:path chunk at [..]`).
     first_user: String,
+    /// That mapping's version.
+    version: String,
 }
 
 impl VersionedFile {
@@ -81,10 +117,7 @@ impl VersionedFile {
         let mut rep = Report::default();
         let mut unmarked_blake3: HashSet<String> = HashSet::new();
         if let Err(e) = g.current_committed() {
-            rep.problems.push(Problem {
-                location: versions_path(),
-                message: e.message,
-            });
+            rep.problems.push(Problem::new(versions_path(), e.message));
         }
         let mut names: Vec<String> = g.versions.keys().cloned().collect();
         names.sort();
@@ -104,13 +137,14 @@ impl VersionedFile {
                     .filter(|c| c.committed && c.prev_version == *name)
                     .map(|c| c.name.clone())
                     .min();
-                let p = Problem {
-                    location: name.clone(),
-                    message: match &child {
+                let p = Problem::new(
+                    name.clone(),
+                    match &child {
                         Some(c) => format!("version group has no 'committed' attribute, although version '{c}' was committed on top of it: reading it is CORRUPT_FILE; if its data is whole, h5py can restore the attribute (attrs['committed'] = True)"),
                         None => "version group has no 'committed' attribute (a commit interrupted before it was marked?); it is not listed and can be deleted".into(),
                     },
-                };
+                )
+                .of(Some(name), None);
                 if child.is_some() {
                     rep.problems.push(p);
                 } else {
@@ -119,18 +153,18 @@ impl VersionedFile {
                 continue;
             }
             if !info.committed {
-                rep.warnings.push(Problem {
-                    location: name.clone(),
-                    message: "version group was never committed (an interrupted commit); it is not listed and can be deleted".into(),
-                });
+                rep.warnings.push(
+                    Problem::new(name.clone(), "version group was never committed (an interrupted commit); it is not listed and can be deleted")
+                        .of(Some(name), None),
+                );
                 continue;
             }
             rep.versions += 1;
             if info.timestamp.is_none() {
-                rep.problems.push(Problem {
-                    location: name.clone(),
-                    message: "version group has no readable 'timestamp' attribute: its commit time is unknown, so lookups by time (versionAt) fail; h5py can write one in the format 'YYYY-MM-DD HH:MM:SS.ffffff+0000'".into(),
-                });
+                rep.problems.push(
+                    Problem::new(name.clone(), "version group has no readable 'timestamp' attribute: its commit time is unknown, so lookups by time (versionAt) fail; h5py can write one in the format 'YYYY-MM-DD HH:MM:SS.ffffff+0000'")
+                        .of(Some(name), None),
+                );
             }
             if info.prev_version != FIRST_VERSION
                 && !g
@@ -138,36 +172,42 @@ impl VersionedFile {
                     .get(&info.prev_version)
                     .is_some_and(|p| p.committed)
             {
-                rep.problems.push(Problem {
-                    location: name.clone(),
-                    message: format!(
-                        "prev_version '{}' is not a committed version",
-                        info.prev_version
-                    ),
-                });
+                rep.problems.push(
+                    Problem::new(
+                        name.clone(),
+                        format!(
+                            "prev_version '{}' is not a committed version",
+                            info.prev_version
+                        ),
+                    )
+                    .of(Some(name), None),
+                );
             }
             let tree = match walk_version(&mut g, name, false) {
                 Ok(t) => t,
                 Err(e) => {
-                    rep.problems.push(Problem {
-                        location: name.clone(),
-                        message: format!("cannot read the version's tree: {}", e.message),
-                    });
+                    rep.problems.push(
+                        Problem::new(
+                            name.clone(),
+                            format!("cannot read the version's tree: {}", e.message),
+                        )
+                        .of(Some(name), None),
+                    );
                     continue;
                 }
             };
             for (path, (meta, _)) in tree.1 {
                 rep.datasets += 1;
                 let loc = format!("{name}:{path}");
+                let here = |location: String, message: String| {
+                    Problem::new(location, message).of(Some(name), Some(&path))
+                };
                 let vds = match h5::open_group(g.file()?, &version_group_path(name))
                     .and_then(|vg| h5::open_dataset(&vg, &path))
                 {
                     Ok(d) => d,
                     Err(e) => {
-                        rep.problems.push(Problem {
-                            location: loc,
-                            message: e.message,
-                        });
+                        rep.problems.push(here(loc, e.message));
                         continue;
                     }
                 };
@@ -177,27 +217,19 @@ impl VersionedFile {
                         if let Some(s) = source
                             .filter(|s| s.trim_start_matches('/') != want.trim_start_matches('/'))
                         {
-                            rep.problems.push(Problem {
-                                location: loc.clone(),
-                                message: format!("maps '{s}' instead of '{want}'"),
-                            });
+                            rep.problems
+                                .push(here(loc.clone(), format!("maps '{s}' instead of '{want}'")));
                         }
                         m
                     }
                     Ok(None) => Vec::new(),
                     Err(e) => {
-                        rep.problems.push(Problem {
-                            location: loc,
-                            message: e.message,
-                        });
+                        rep.problems.push(here(loc, e.message));
                         continue;
                     }
                 };
                 if let Err(e) = g.chunk_map(name, &path, &meta) {
-                    rep.problems.push(Problem {
-                        location: loc.clone(),
-                        message: e.message,
-                    });
+                    rep.problems.push(here(loc.clone(), e.message));
                 }
                 if mappings.is_empty() {
                     continue;
@@ -209,18 +241,18 @@ impl VersionedFile {
                 {
                     Ok(Some(dg)) => dg,
                     Ok(None) => {
-                        rep.problems.push(Problem {
-                            location: loc,
-                            message: "its raw_data is missing: the mapped data is lost".into(),
-                        });
+                        rep.problems.push(here(
+                            loc,
+                            "its raw_data is missing: the mapped data is lost".into(),
+                        ));
                         continue;
                     }
                     Err(e) => {
                         // The table is an index over raw_data: a writer rebuilds it.
-                        rep.warnings.push(Problem {
-                            location: data_group_path(&path),
-                            message: format!("hash table is damaged ({}); it is rebuilt from the stored chunks when the file is next opened for writing", e.message),
-                        });
+                        rep.warnings.push(here(
+                            format!("{} (read for {loc})", data_group_path(&path)),
+                            format!("hash table is damaged ({}); it is rebuilt from the stored chunks when the file is next opened for writing", e.message),
+                        ));
                         continue;
                     }
                 };
@@ -228,61 +260,57 @@ impl VersionedFile {
                 let raw_rows = h5::ds_shape(&dg.raw)?.first().copied().unwrap_or(0);
                 let slots = uses.entry(path.clone()).or_default();
                 for m in mappings {
-                    let at = format!("{loc} chunk at {:?}", m.vstart);
+                    let user = format!("{loc} chunk at {:?}", m.vstart);
+                    // The slot the mapping points into (the one it starts in, when it
+                    // does not start at a slot boundary).
+                    let slot = m.src_row / c0;
+                    let at = format!(
+                        "{user} -> {} slot {slot} (hash-table row {slot})",
+                        data_group_path(&path)
+                    );
+                    let here = |message: String| here(at.clone(), message).slot(slot);
                     if m.src_row % c0 != 0 {
-                        rep.problems.push(Problem {
-                            location: at,
-                            message: format!("source row {} is not at a slot boundary", m.src_row),
-                        });
+                        rep.problems.push(here(format!(
+                            "source row {} is not at a slot boundary",
+                            m.src_row
+                        )));
                         continue;
                     }
-                    if m.src_row / c0 >= dg.largest_index {
-                        rep.problems.push(Problem {
-                            location: at,
-                            message: format!(
-                                "source slot {} is at or past largest_index {}",
-                                m.src_row / c0,
-                                dg.largest_index
-                            ),
-                        });
+                    if slot >= dg.largest_index {
+                        rep.problems.push(here(format!(
+                            "source slot {slot} is at or past largest_index {}",
+                            dg.largest_index
+                        )));
                         continue;
                     }
                     if m.src_row + m.extent[0] > raw_rows {
-                        rep.problems.push(Problem {
-                            location: at,
-                            message: format!(
-                                "source rows {}..{} run past the end of raw_data ({raw_rows} rows)",
-                                m.src_row,
-                                m.src_row + m.extent[0]
-                            ),
-                        });
+                        rep.problems.push(here(format!(
+                            "source rows {}..{} run past the end of raw_data ({raw_rows} rows)",
+                            m.src_row,
+                            m.src_row + m.extent[0]
+                        )));
                         continue;
                     }
                     if m.extent.iter().zip(&dg.meta.chunks).any(|(e, c)| e > c) {
-                        rep.problems.push(Problem {
-                            location: at,
-                            message: format!(
-                                "extent {:?} is larger than a chunk {:?}",
-                                m.extent, dg.meta.chunks
-                            ),
-                        });
+                        rep.problems.push(here(format!(
+                            "extent {:?} is larger than a chunk {:?}",
+                            m.extent, dg.meta.chunks
+                        )));
                         continue;
                     }
                     match slots.get(&m.src_row) {
-                        Some(u) if u.extent != m.extent => rep.problems.push(Problem {
-                            location: at,
-                            message: format!(
-                                "slot at row {} is used with extent {:?} here and {:?} by {}",
-                                m.src_row, m.extent, u.extent, u.first_user
-                            ),
-                        }),
+                        Some(u) if u.extent != m.extent => rep.problems.push(here(format!(
+                            "slot {slot} (rows {}..) is used with extent {:?} here and {:?} by {}",
+                            m.src_row, m.extent, u.extent, u.first_user
+                        ))),
                         Some(_) => {}
                         None => {
                             slots.insert(
                                 m.src_row,
                                 SlotUse {
                                     extent: m.extent.clone(),
-                                    first_user: at.clone(),
+                                    first_user: user,
+                                    version: name.clone(),
                                 },
                             );
                         }
@@ -305,10 +333,11 @@ impl VersionedFile {
             let rows = match h5::read_hash_rows(&dg.table, dg.largest_index.min(table_len)) {
                 Ok(r) => r,
                 Err(e) => {
-                    rep.problems.push(Problem {
-                        location: loc,
-                        message: format!("hash table unreadable: {}", e.message),
-                    });
+                    let first = slots.values().next().map(|u| u.version.as_str());
+                    rep.problems.push(
+                        Problem::new(loc, format!("hash table unreadable: {}", e.message))
+                            .of(first, Some(&path)),
+                    );
                     continue;
                 }
             };
@@ -319,15 +348,26 @@ impl VersionedFile {
             for (k, r) in rows.iter().enumerate() {
                 let want = k as u64 * c0;
                 if r.start != want as i64 {
-                    rep.problems.push(Problem {
-                        location: format!("{loc} hash-table row {k}"),
-                        message: format!(
-                            "row names raw_data rows {}..{}, but row {k} is the row of slot {k} (rows {want}..{}): the table has a hole here (a failed commit's slot without its row?); a writable open does not repair it, Python versioned-hdf5's rebuild_hashtables() does",
-                            r.start,
-                            r.stop,
-                            want + c0
-                        ),
-                    });
+                    let user = slots.get(&want);
+                    rep.problems.push(
+                        Problem::new(
+                            format!(
+                                "{loc} hash-table row {k} (slot {k}, {})",
+                                user.map_or_else(
+                                    || "mapped by no committed version".to_string(),
+                                    |u| format!("mapped by {}", u.first_user)
+                                )
+                            ),
+                            format!(
+                                "row names raw_data rows {}..{}, but row {k} is the row of slot {k} (rows {want}..{}): the table has a hole here (a failed commit's slot without its row?); a writable open does not repair it, Python versioned-hdf5's rebuild_hashtables() does",
+                                r.start,
+                                r.stop,
+                                want + c0
+                            ),
+                        )
+                        .of(user.map(|u| u.version.as_str()), Some(&path))
+                        .slot(k as u64),
+                    );
                 }
             }
             let meta = dg.meta.clone();
@@ -341,37 +381,36 @@ impl VersionedFile {
                     "{loc} slot at row {row} (slot {slot}, hash-table row {slot}, mapped by {})",
                     u.first_user
                 );
+                let here = |message: String| {
+                    Problem::new(at.clone(), message)
+                        .of(Some(&u.version), Some(&path))
+                        .slot(slot)
+                };
                 let Some((stop, hash)) = rows
                     .get(slot as usize)
                     .filter(|r| r.start == row as i64)
                     .map(|r| (r.stop, r.hash))
                 else {
-                    rep.problems.push(Problem {
-                        location: at,
-                        message: format!("hash-table row {slot} does not name this slot"),
-                    });
+                    rep.problems.push(here(format!(
+                        "hash-table row {slot} does not name this slot"
+                    )));
                     continue;
                 };
                 if stop - row as i64 != u.extent[0] as i64 {
-                    rep.problems.push(Problem {
-                        location: at.clone(),
-                        message: format!(
-                            "hash-table row says {} rows, {} maps {}",
-                            stop - row as i64,
-                            u.first_user,
-                            u.extent[0]
-                        ),
-                    });
+                    rep.problems.push(here(format!(
+                        "hash-table row says {} rows, {} maps {}",
+                        stop - row as i64,
+                        u.first_user,
+                        u.extent[0]
+                    )));
                 }
                 let mut pool = StrPool::default();
                 let bytes =
                     match g.read_stored_slot(&raw_path, &meta, row, &u.extent, Some(&mut pool)) {
                         Ok(b) => b,
                         Err(e) => {
-                            rep.problems.push(Problem {
-                                location: at,
-                                message: format!("unreadable: {}", e.message),
-                            });
+                            rep.problems
+                                .push(here(format!("unreadable: {}", e.message)));
                             continue;
                         }
                     };
@@ -389,16 +428,13 @@ impl VersionedFile {
                     // Python's delete_versions and modify_metadata rewrite a hash table
                     // without the attribute that names our hash function.
                     if unmarked_blake3.insert(raw_path.clone()) {
-                        rep.warnings.push(Problem {
-                            location: raw_path.clone(),
-                            message: format!("its hash table holds {} hashes but lost the '{HASH_ATTR}' attribute that says so (Python's delete_versions and modify_metadata rewrite the table without it): the data is whole; new chunks are hashed with SHA-256 here, so they are not deduplicated against the old ones", HashKind::Blake3.name()),
-                        });
+                        rep.warnings.push(
+                            Problem::new(raw_path.clone(), format!("its hash table holds {} hashes but lost the '{HASH_ATTR}' attribute that says so (Python's delete_versions and modify_metadata rewrite the table without it): the data is whole; new chunks are hashed with SHA-256 here, so they are not deduplicated against the old ones", HashKind::Blake3.name()))
+                                .of(None, Some(&path)),
+                        );
                     }
                 } else if got != hash {
-                    rep.problems.push(Problem {
-                        location: at,
-                        message: format!("stored chunk does not match its {} hash: the data changed after it was written", kind.name()),
-                    });
+                    rep.problems.push(here(format!("stored chunk does not match its {} hash: the data changed after it was written", kind.name())));
                 }
             }
         }

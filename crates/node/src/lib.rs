@@ -66,6 +66,21 @@ pub fn bench_vds_floor(
     })
 }
 
+/// Holds `file`'s lock, with a read-only handle's lock on the file, for `ms`
+/// milliseconds on the calling thread, as a long read would (the stopped-reader test).
+/// Test builds only (feature `test-hooks`); not part of the public typings.
+#[cfg(feature = "test-hooks")]
+#[napi(js_name = "_holdReaderLockForTest", skip_typescript)]
+pub fn hold_reader_lock_for_test(
+    env: &Env,
+    file: &versioned_file::VersionedFile,
+    ms: u32,
+) -> napi::Result<()> {
+    guard(env, || {
+        Ok(file.inner.hold_reader_lock_for_test(ms as u64)?)
+    })
+}
+
 /// Panics inside the guard (test builds only, feature `test-hooks`): the panic test
 /// checks that it reaches JS as an `INTERNAL_ERROR`, synchronously or, with
 /// `inTask`, from a task on the thread pool (a rejected promise).

@@ -12,39 +12,50 @@ use crate::version::Version;
 #[napi(object)]
 #[allow(
     dead_code,
-    reason = "the TypeScript type of `open`'s options; parsed by `open_mode`"
+    reason = "the TypeScript type of `open`'s options; parsed by `open_options`"
 )]
 pub struct OpenOptions {
     /// `'r'` read-only, `'r+'` read-write (must exist), `'a'` read-write (created if
     /// missing; the default), `'w'` create or truncate, `'x'` create, failing if it exists.
     pub mode: Option<String>,
+    /// What a returned commit survives: `'process'` (the default) the death of the
+    /// process; `'fsync'` also power loss and operating-system crashes (a commit
+    /// returns only once it is on stable storage; a few fsyncs per commit).
+    #[napi(ts_type = "'process' | 'fsync'")]
+    pub durability: Option<String>,
 }
 
-/// The `mode` of `open`'s options (`None`: the engine's default), refusing anything
-/// but an options object with a string mode.
-fn open_mode(options: Option<Unknown>) -> Out<Option<String>> {
+/// The `mode` and `durability` of `open`'s options (`None`: the engine's defaults),
+/// refusing anything but an options object with string values.
+fn open_options(options: Option<Unknown>) -> Out<(Option<String>, Option<String>)> {
     let bad = |what: &str| {
         invalid(format!(
             "open(path, options): {what}; pass e.g. {{ mode: 'r' }}"
         ))
     };
     let Some(o) = options else {
-        return Ok(None);
+        return Ok((None, None));
     };
     match o.get_type()? {
-        ValueType::Undefined | ValueType::Null => return Ok(None),
+        ValueType::Undefined | ValueType::Null => return Ok((None, None)),
         ValueType::Object => {}
         _ => return Err(bad("options must be an object").into()),
     }
     // SAFETY: the value was just checked to be an object.
     let obj: Object = unsafe { o.cast() }?;
-    let mode: Unknown = obj.get_named_property("mode")?;
-    match mode.get_type()? {
-        ValueType::Undefined => Ok(None),
-        // SAFETY: the value was just checked to be a string.
-        ValueType::String => Ok(Some(unsafe { mode.cast::<String>() }?)),
-        _ => Err(bad("mode must be one of 'r', 'r+', 'a', 'w', 'x'").into()),
-    }
+    let string = |key: &str, allowed: &str| -> Out<Option<String>> {
+        let v: Unknown = obj.get_named_property(key)?;
+        match v.get_type()? {
+            ValueType::Undefined => Ok(None),
+            // SAFETY: the value was just checked to be a string.
+            ValueType::String => Ok(Some(unsafe { v.cast::<String>() }?)),
+            _ => Err(bad(&format!("{key} must be one of {allowed}")).into()),
+        }
+    };
+    Ok((
+        string("mode", "'r', 'r+', 'a', 'w', 'x'")?,
+        string("durability", "'process', 'fsync'")?,
+    ))
 }
 
 /// Options of `stageVersion`.
@@ -84,10 +95,18 @@ pub struct VersionInfo {
 /// One finding of `verify`.
 #[napi(object)]
 pub struct VerifyProblem {
-    /// Where: a version name, `version:path`, or `/_version_data/<path> slot at row N`.
+    /// Where, as text: a version name, `version:path`, `version:path chunk at [..] ->
+    /// /_version_data/<path> slot N`, or `/_version_data/<path>` with its hash-table row
+    /// or slot and the version that maps it.
     pub location: String,
     /// What is wrong.
     pub message: String,
+    /// The version that refers to what is wrong (the first by name when several do).
+    pub version: Option<String>,
+    /// The dataset's path, for a problem in a dataset or its stored data.
+    pub dataset: Option<String>,
+    /// The slot of the dataset's raw_data, which is also its hash-table row.
+    pub slot: Option<i64>,
 }
 
 /// What `verify` found.
@@ -118,6 +137,9 @@ impl From<vh5::Report> for VerifyReport {
                 .map(|p| VerifyProblem {
                     location: p.location,
                     message: p.message,
+                    version: p.version,
+                    dataset: p.dataset,
+                    slot: p.slot.map(|s| s as i64),
                 })
                 .collect()
         };
@@ -212,9 +234,14 @@ impl VersionedFile {
                 Ok(ValueType::String) => unsafe { path.cast() }?,
                 _ => return Err(invalid("the path must be a string").into()),
             };
-            let mode = vh5::host::mode(open_mode(options)?.as_deref())?;
+            let (mode, durability) = open_options(options)?;
+            let mode = vh5::host::mode(mode.as_deref())?;
+            let durability = match durability {
+                Some(d) => vh5::Durability::parse(&d)?,
+                None => vh5::Durability::default(),
+            };
             Ok(VersionedFile {
-                inner: vh5::VersionedFile::open(&path, mode)?,
+                inner: vh5::VersionedFile::open_with(&path, mode, durability)?,
             })
         })
     }
@@ -229,6 +256,18 @@ impl VersionedFile {
     #[napi(getter)]
     pub fn closed(&self, env: &Env) -> Result<bool> {
         guard(env, || Ok(self.inner.is_closed()))
+    }
+
+    /// What a returned commit survives: `'process'` or `'fsync'` (as opened).
+    #[napi(getter, ts_return_type = "'process' | 'fsync'")]
+    pub fn durability(&self, env: &Env) -> Result<String> {
+        guard(env, || {
+            Ok(match self.inner.durability() {
+                vh5::Durability::Process => "process",
+                vh5::Durability::Fsync => "fsync",
+            }
+            .to_string())
+        })
     }
 
     /// Whether the file accepts new versions.
@@ -371,6 +410,17 @@ impl VersionedFile {
     #[napi]
     pub fn verify_sync(&self, env: &Env) -> Result<VerifyReport> {
         guard(env, || Ok(self.inner.verify()?.into()))
+    }
+
+    /// Takes in the versions that other processes committed since this read-only
+    /// handle was opened or last refreshed, and returns their names in commit order
+    /// (oldest first): `versions`, `currentVersion`, `history()`, `version()` and
+    /// `versionAt()` include them from then on. Until then the handle keeps reading
+    /// exactly the versions it knew. Costs one read of a small file when nothing was
+    /// committed. A writable handle sees its own commits already: `[]`.
+    #[napi]
+    pub fn refresh(&self, env: &Env) -> Result<Vec<String>> {
+        guard(env, || Ok(self.inner.refresh()?))
     }
 
     /// Flushes and closes the file. Any later use throws `FILE_CLOSED`.

@@ -93,7 +93,7 @@ impl Inner {
 impl VersionedFile {
     /// The current version's name (`__first_version__` in an empty file).
     pub fn current_version(&self) -> Result<String> {
-        let g = self.lock();
+        let g = self.lock_raw();
         g.file()?;
         Ok(g.current.clone())
     }
@@ -105,13 +105,22 @@ impl VersionedFile {
         if name != FIRST_VERSION {
             g.committed(name)?;
         }
+        // Readers finish their call before the write (docs/design/008).
+        h5::hold_writes(g.file()?)?;
         let vg = h5::open_group(g.file()?, &versions_path())?;
-        h5::write_attr(
+        let written = h5::write_attr(
             &vg,
             attr::CURRENT_VERSION,
             &AttrValue::Str(name.to_string()),
-        )?;
-        h5::file_flush(g.file()?)?;
+        )
+        .and_then(|()| h5::file_flush(g.file()?));
+        drop(vg);
+        if let Err(e) = written {
+            // A full disk or a failing device: the file goes back to the last commit
+            // and the handle is opened anew over it (docs/design/006-io-faults.md).
+            let context = format!("setting the current version of '{}' to '{name}'", g.path);
+            return Err(g.after_io_fault(&context).unwrap_or(e));
+        }
         g.current = name.to_string();
         Ok(())
     }
@@ -119,14 +128,14 @@ impl VersionedFile {
     /// Committed version names, oldest first (by timestamp, then name; versions whose
     /// timestamp is missing from the file come first).
     pub fn versions(&self) -> Result<Vec<String>> {
-        let g = self.lock();
+        let g = self.lock_raw();
         g.file()?;
         Ok(g.by_time.iter().map(|(_, n)| n.clone()).collect())
     }
 
     /// Committed versions' metadata, oldest first.
     pub fn version_infos(&self) -> Result<Vec<VersionInfo>> {
-        let g = self.lock();
+        let g = self.lock_raw();
         g.file()?;
         Ok(g.by_time
             .iter()
@@ -142,7 +151,7 @@ impl VersionedFile {
                 "'{name}' is not a version name: names cannot start with '/' (see versions for the names)"
             );
         }
-        let g = self.lock();
+        let g = self.lock_raw();
         g.file()?;
         g.committed(name).cloned()
     }
@@ -150,7 +159,7 @@ impl VersionedFile {
     /// The latest committed version at or before `micros` (or exactly at it, with
     /// `exact`). Among versions with the same timestamp, the last by name wins.
     pub fn version_at(&self, micros: i64, exact: bool) -> Result<VersionInfo> {
-        let g = self.lock();
+        let g = self.lock_raw();
         g.file()?;
         if let Some(name) = g.untimed() {
             // Its time could be any: no lookup by time can be answered for sure.
@@ -177,7 +186,7 @@ impl VersionedFile {
     /// The `n`-th ancestor of the current version (0 = the current version), walking
     /// `prev_version` links. A link to no committed version is `CORRUPT_FILE`.
     pub fn nth_previous(&self, n: u64) -> Result<VersionInfo> {
-        let g = self.lock();
+        let g = self.lock_raw();
         g.file()?;
         let start = g.current.clone();
         let Some(mut info) = g.current_committed()? else {

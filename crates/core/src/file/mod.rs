@@ -9,7 +9,9 @@
 //!   version dataset's chunk map;
 //! - `storage`: per dataset path, the storage state (`raw_data`, the hash table in
 //!   memory) and the checks that a commit may append to it;
-//! - `read`: reads of committed versions, chunk by chunk, through the read cache.
+//! - `read`: reads of committed versions, chunk by chunk, through the read cache;
+//! - `follow`: read-only handles beside a writer (the reader's lock for each call,
+//!   libhdf5's handle reopened when the file changed, `refresh()`).
 //!
 //! Invariants kept while a file is open:
 //! - `versions` mirrors the version groups on disk (committed or not); `by_time` lists
@@ -22,6 +24,7 @@
 //!   `raw_data` that reads touch, up to a byte budget (see [`crate::cache`]).
 
 mod catalog;
+mod follow;
 mod index;
 mod open;
 mod read;
@@ -74,6 +77,35 @@ impl Mode {
             _ => bail!(
                 InvalidArgument,
                 "unknown mode '{s}': use 'r', 'r+', 'a', 'w' or 'x'"
+            ),
+        })
+    }
+}
+
+/// What a returned commit survives (docs/design/007-power-loss-durability.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `'process'` (the default): a commit that returned survives the death of the
+    /// process (SIGKILL, OOM kill, a crash); nothing is synced, so a power loss or an
+    /// operating-system crash may lose it (never half of it, if the disk keeps the
+    /// order of writes, which is not promised either).
+    #[default]
+    Process,
+    /// `'fsync'`: a commit returns only once it is on stable storage, and survives
+    /// power loss too; a half-done one is rolled back at the next open. Costs a few
+    /// fsyncs per commit.
+    Fsync,
+}
+
+impl Durability {
+    /// Parses `'process'` or `'fsync'`.
+    pub fn parse(s: &str) -> Result<Durability> {
+        Ok(match s {
+            "process" => Durability::Process,
+            "fsync" => Durability::Fsync,
+            _ => bail!(
+                InvalidArgument,
+                "unknown durability '{s}': use 'process' (the default) or 'fsync'"
             ),
         })
     }
@@ -167,6 +199,11 @@ pub(crate) struct Inner {
     pub registered: Option<std::path::PathBuf>,
     /// Whether opening rolled back an interrupted commit.
     pub recovered: bool,
+    /// A read-only handle's part of the protocol with writers in other processes (or
+    /// in this one): see [`follow`].
+    pub(crate) follow: Option<follow::Follow>,
+    /// What a returned commit survives (kept for a reopen after an I/O fault).
+    pub durability: Durability,
 }
 
 impl Drop for Inner {
@@ -233,6 +270,11 @@ impl Inner {
     }
 
     pub(crate) fn file(&self) -> Result<&Hid> {
+        if let Some(e) = self.follow.as_ref().and_then(|f| f.error.as_ref()) {
+            if self.file.is_some() {
+                return Err(e.clone());
+            }
+        }
         self.file.as_ref().ok_or_else(|| {
             err(
                 ErrorKind::FileClosed,
@@ -286,7 +328,7 @@ impl Inner {
         }
         let reopen = match rolled {
             Some(Err(r)) => Err(r),
-            _ => Inner::open_fresh(&self.path),
+            _ => Inner::open_fresh(&self.path, self.durability),
         };
         match reopen {
             Ok(mut fresh) => {
@@ -310,8 +352,10 @@ impl Inner {
 
     /// The state of `path` opened anew for writing (to replace a state whose view of
     /// the file is stale).
-    pub(crate) fn open_fresh(path: &str) -> Result<Inner> {
-        VersionedFile::open(path, Mode::ReadWrite).and_then(|vf| {
+    /// Opens `path` writable again as a bare `Inner` (after a rollback or a
+    /// rewrite), keeping the durability the handle had.
+    pub(crate) fn open_fresh(path: &str, durability: Durability) -> Result<Inner> {
+        VersionedFile::open_with(path, Mode::ReadWrite, durability).and_then(|vf| {
             Arc::try_unwrap(vf.inner)
                 .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
                 .map_err(|_| err(ErrorKind::InternalError, "the reopened file is shared"))
@@ -331,8 +375,45 @@ impl Inner {
     }
 }
 
+/// The file's lock, as [`VersionedFile::lock`] gives it: for a read-only handle, with
+/// the reader's lock on the file for the call (see [`follow`]), let go when dropped.
+pub(crate) struct FileGuard<'a> {
+    // Declared first: let go before the state's lock.
+    _hold: Option<h5::readers::ReadHold>,
+    g: MutexGuard<'a, Inner>,
+}
+
+impl Drop for FileGuard<'_> {
+    fn drop(&mut self) {
+        if self._hold.is_some() {
+            // Still under the reader's lock: whether a writer wrote past it.
+            self.g.torn_now();
+        }
+        // A failure to take the reader's lock belongs to this call only.
+        if let Some(f) = self.g.follow.as_mut() {
+            f.error = None;
+            f.held_begin = None;
+        }
+    }
+}
+
+impl std::ops::Deref for FileGuard<'_> {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.g
+    }
+}
+
+impl std::ops::DerefMut for FileGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.g
+    }
+}
+
 impl VersionedFile {
-    /// The file's lock if it is free now (as [`lock`](Self::lock) for a poisoned one).
+    /// The file's lock if it is free now (as [`lock`](Self::lock) for a poisoned one),
+    /// without a reader's lock on the file: only for what needs no libhdf5 call.
     pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, Inner>> {
         match self.inner.try_lock() {
             Ok(g) => Some(g),
@@ -341,7 +422,17 @@ impl VersionedFile {
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+    /// The file's lock for one call. For a read-only handle it also takes the reader's
+    /// lock on the file and brings libhdf5's handle up to the file's last commit (see
+    /// [`follow`]); a failure there is reported by the call's first use of the file.
+    pub(crate) fn lock(&self) -> FileGuard<'_> {
+        let mut g = self.lock_raw();
+        let hold = g.sync();
+        FileGuard { _hold: hold, g }
+    }
+
+    /// The file's lock alone (no reader's lock on the file).
+    pub(crate) fn lock_raw(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock is caught (the worker and the binding turn it
         // into INTERNAL_ERROR) and the guard is taken back: the state it guards is
         // updated only after the file was, so it stays usable, and refusing every
@@ -352,9 +443,11 @@ impl VersionedFile {
     /// Closes the file, flushing it. Idempotent. Staged versions not yet committed are
     /// discarded.
     pub fn close(&self) -> Result<()> {
-        let mut g = self.lock();
+        let mut g = self.lock_raw();
         if let Some(f) = g.file.as_ref() {
             if g.writable {
+                // What closing writes waits for readers' calls, as a commit does.
+                h5::hold_writes(f)?;
                 if let Err(e) = h5::file_flush(f) {
                     // A write that failed (a full disk): the file goes back to the last
                     // commit, and closing then changes nothing.
@@ -372,13 +465,14 @@ impl VersionedFile {
 
     /// Closes the file without flushing it (see [`close`](Self::close)).
     fn close_now(&self) -> Result<()> {
-        let mut g = self.lock();
+        let mut g = self.lock_raw();
         g.data_groups.clear();
         g.catalog.clear();
         g.raws.clear();
         g.chunks.clear();
         g.keep_open.clear();
         g.file = None;
+        g.follow = None;
         if let Some(k) = g.registered.take() {
             writers().remove(&k);
         }
@@ -390,13 +484,13 @@ impl VersionedFile {
     /// committed versions never change). 0 turns it off and frees it. The default is
     /// [`DEFAULT_READ_CACHE_BYTES`] (64 MiB); variable-length strings are not cached.
     pub fn set_read_cache_bytes(&self, bytes: u64) {
-        self.lock().chunks.set_capacity(bytes);
+        self.lock_raw().chunks.set_capacity(bytes);
     }
 
     /// The read cache's capacity and the bytes it holds now (chunk bytes plus a small
     /// per-chunk overhead), as `(capacity, used)`.
     pub fn read_cache_bytes(&self) -> (u64, u64) {
-        let g = self.lock();
+        let g = self.lock_raw();
         (g.chunks.capacity(), g.chunks.weight())
     }
 
@@ -406,28 +500,28 @@ impl VersionedFile {
     /// are forgotten first, and read again when needed. The default is
     /// [`DEFAULT_CATALOG_BYTES`] (128 MiB, estimated).
     pub fn set_catalog_bytes(&self, bytes: u64) {
-        self.lock().catalog.set_capacity(bytes);
+        self.lock_raw().catalog.set_capacity(bytes);
     }
 
     /// The catalog's state now (see [`set_catalog_bytes`](Self::set_catalog_bytes)).
     pub fn catalog_stats(&self) -> CatalogStats {
-        self.lock().catalog.stats()
+        self.lock_raw().catalog.stats()
     }
 
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.lock().file.is_none()
+        self.lock_raw().file.is_none()
     }
 
     /// Whether the file accepts writes.
     pub fn is_writable(&self) -> bool {
-        self.lock().writable
+        self.lock_raw().writable
     }
 
     /// Whether opening the file rolled back an interrupted commit (a writer that died
     /// between two flushes; see [`h5::journal`]).
     pub fn recovered(&self) -> bool {
-        self.lock().recovered
+        self.lock_raw().recovered
     }
 
     /// The file's format generation, its `data_version` attribute: 4 for files
@@ -440,8 +534,13 @@ impl VersionedFile {
         Ok(g.data_version)
     }
 
+    /// What a returned commit survives (the `durability` the file was opened with).
+    pub fn durability(&self) -> Durability {
+        self.lock().durability
+    }
+
     /// Path the file was opened with.
     pub fn path(&self) -> String {
-        self.lock().path.clone()
+        self.lock_raw().path.clone()
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Catalog, Inner, Mode, VersionInfo, VersionedFile, DEFAULT_CATALOG_BYTES};
+use super::{Catalog, Durability, Inner, Mode, VersionInfo, VersionedFile, DEFAULT_CATALOG_BYTES};
 use crate::attrs::AttrValue;
 use crate::cache::{ChunkCache, DEFAULT_READ_CACHE_BYTES};
 use crate::error::{bail, err, ErrorKind, Result};
@@ -54,9 +54,65 @@ pub(crate) fn read_version_info(vgroup: &Hid, name: &str) -> Result<VersionInfo>
 impl VersionedFile {
     /// Opens (or creates) a versioned file. A writable file without `_version_data`
     /// is initialised as Python versioned-hdf5 does.
+    ///
+    /// Read-only (`Mode::Read`) opens while a writer of this library has the file open,
+    /// in another process or in this one: the handle sees every version committed
+    /// before it opened and nothing of a commit in progress, and keeps reading those
+    /// versions exactly until [`refresh`](Self::refresh) takes in newer ones
+    /// (docs/design/008-readers-and-writers.md).
+    /// Commits survive the death of the process ([`Durability::Process`]); see
+    /// [`open_with`](Self::open_with).
     pub fn open(path: &str, mode: Mode) -> Result<VersionedFile> {
+        VersionedFile::open_with(path, mode, Durability::Process)
+    }
+
+    /// [`open`](Self::open) with a choice of what a returned commit survives:
+    /// [`Durability::Fsync`] makes every commit (and every other write) durable
+    /// across power loss before it returns (a read-only handle writes nothing).
+    pub fn open_with(path: &str, mode: Mode, durability: Durability) -> Result<VersionedFile> {
+        if mode == Mode::Read {
+            if !Path::new(path).exists() {
+                bail!(
+                    FileNotFound,
+                    "no file at '{path}': create it with mode 'a', 'w' or 'x'"
+                );
+            }
+            let (locks, recovered) = super::follow::reader_locks(path)?;
+            let mut last = None;
+            for _ in 0..5 {
+                let (hold, stamp, overlay) = super::follow::acquire(&locks)?;
+                let opened = Self::open_inner(
+                    path,
+                    mode,
+                    durability,
+                    recovered,
+                    Some((&locks, stamp, overlay)),
+                );
+                drop(hold);
+                match opened {
+                    Ok(None) => continue,
+                    Ok(Some(vf)) => return Ok(vf),
+                    Err(e) => last = Some(e),
+                }
+                break;
+            }
+            return Err(last.unwrap_or_else(|| {
+                err(
+                    ErrorKind::FileLocked,
+                    format!("opening '{path}' failed: the writer kept writing past this reader's lock; try again"),
+                )
+            }));
+        }
+        let recovered = Self::prepare_write(path, mode)?;
+        Self::open_inner(path, mode, durability, recovered, None)?
+            .ok_or_else(|| err(ErrorKind::InternalError, "a writable open was torn"))
+    }
+
+    /// Before a writable open: the registry of writers in this process, the roll-back
+    /// of a dead writer's commit, and mode 'w''s lock check. Whether it rolled back.
+    fn prepare_write(path: &str, mode: Mode) -> Result<bool> {
         let exists = Path::new(path).exists();
-        let how = match mode {
+        match mode {
             Mode::Read | Mode::ReadWrite if !exists => {
                 bail!(
                     FileNotFound,
@@ -67,12 +123,8 @@ impl VersionedFile {
                 FileExists,
                 "'{path}' exists already: open it with mode 'a' or 'r+', or use 'w' to overwrite"
             ),
-            Mode::Read => h5::FileOpen::Read,
-            Mode::ReadWrite => h5::FileOpen::Write,
-            Mode::Append if exists => h5::FileOpen::Write,
-            Mode::Append | Mode::Exclusive => h5::FileOpen::Exclusive,
-            Mode::Truncate => h5::FileOpen::Truncate,
-        };
+            _ => {}
+        }
         if let Ok(k) = std::fs::canonicalize(path) {
             if writers().contains(&k) {
                 bail!(
@@ -86,14 +138,62 @@ impl VersionedFile {
         let recovered = h5::journal::recover(Path::new(path))?;
         if mode == Mode::Truncate && exists {
             // libhdf5 truncates before it takes its file lock: take the lock first, so
-            // a file another process is writing is refused, not emptied.
-            if let Err(e) = h5::file_open(path, h5::FileOpen::Write) {
-                if e.kind == ErrorKind::FileLocked {
-                    return Err(e);
+            // a file another process is writing is refused, not emptied; and a file
+            // whose journal cannot be created is refused before it is emptied.
+            match h5::file_open(path, h5::FileOpen::Write) {
+                Ok(f) => {
+                    h5::check_journal_place(Path::new(path))?;
+                    drop(f);
                 }
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::FileLocked
+                            | ErrorKind::ReadOnly
+                            | ErrorKind::PermissionDenied
+                            | ErrorKind::FileExists
+                            | ErrorKind::NoSpace
+                            | ErrorKind::IoError
+                    ) =>
+                {
+                    return Err(e)
+                }
+                Err(_) => {}
             }
+        } else if mode != Mode::Read && !exists {
+            // No writer can hold a file that does not exist: check before creating it.
+            h5::check_journal_place(Path::new(path))?;
         }
-        let file = h5::file_open(path, how).map_err(|e| {
+        Ok(recovered)
+    }
+
+    /// Opens the file and builds its state; for a reader, under its lock (`reader`:
+    /// its locks, the stamp seen and whether to read through a dead writer's journal).
+    /// `None` when a writer wrote past the reader's lock meanwhile (open again).
+    fn open_inner(
+        path: &str,
+        mode: Mode,
+        durability: Durability,
+        recovered: bool,
+        reader: Option<(
+            &Arc<h5::readers::ReaderLocks>,
+            Option<h5::readers::Stamp>,
+            bool,
+        )>,
+    ) -> Result<Option<VersionedFile>> {
+        let exists = Path::new(path).exists();
+        let how = match mode {
+            Mode::Read => h5::FileOpen::Read,
+            Mode::ReadWrite => h5::FileOpen::Write,
+            Mode::Append if exists => h5::FileOpen::Write,
+            Mode::Append | Mode::Exclusive => h5::FileOpen::Exclusive,
+            Mode::Truncate => h5::FileOpen::Truncate,
+        };
+        let opened = match reader {
+            Some((_, _, overlay)) => h5::file_open_reader(path, overlay),
+            None => h5::file_open_with(path, how, durability == Durability::Fsync),
+        };
+        let file = opened.map_err(|e| {
             if e.kind == ErrorKind::Hdf5Error && e.message.contains("already open") {
                 // libhdf5 keeps one handle per file per process: an open read-only
                 // handle here blocks a writer here.
@@ -117,11 +217,32 @@ impl VersionedFile {
             }
         })?;
         let writable = mode != Mode::Read;
+        // A repair of the open (initialising, upgrading data_version, removing an
+        // interrupted commit's version group) that fails on I/O is NO_SPACE / IO_ERROR,
+        // and what it wrote is rolled back at once.
+        let repair = |r: Result<()>, what: &str| -> Result<()> {
+            r.map_err(|e| match h5::io_fault(&file) {
+                Some(fault) => {
+                    let mut e = fault.to_error(&format!("{what} '{path}' while opening it"));
+                    match h5::roll_back(&file) {
+                        Ok(()) => e.message.push_str(". The file is unchanged"),
+                        Err(r) => e.message.push_str(&format!(". {}", r.message)),
+                    }
+                    e
+                }
+                None => e,
+            })
+        };
+        if writable && exists {
+            // Under the file lock now: refuse here, not at the first commit, a place
+            // where the journal cannot be created.
+            h5::check_journal_place(Path::new(path))?;
+        }
         if !h5::exists(&file, &versions_path())? {
             if !writable {
                 bail!(NotVersionedFile, "'{path}' has no versioning data (_version_data): open it with mode 'a' or 'r+' to initialise it");
             }
-            initialise(&file)?;
+            repair(initialise(&file), "initialising versioning in")?;
         }
         let vgroup = h5::open_group(&file, &versions_path())?;
         let data_version = if h5::attr_exists(&vgroup, attr::DATA_VERSION)? {
@@ -147,8 +268,11 @@ impl VersionedFile {
         // Like Python: a generation-1 file opened for writing is upgraded when it has
         // no variable-length string data (the only data its generation hashed wrong).
         let data_version = if writable && data_version < DATA_VERSION && !has_vlen_data(&file)? {
-            h5::write_attr(&vgroup, attr::DATA_VERSION, &AttrValue::Int(DATA_VERSION))?;
-            h5::file_flush(&file)?;
+            repair(
+                h5::write_attr(&vgroup, attr::DATA_VERSION, &AttrValue::Int(DATA_VERSION))
+                    .and_then(|()| h5::file_flush(&file)),
+                "upgrading data_version of",
+            )?;
             DATA_VERSION
         } else {
             data_version
@@ -183,25 +307,32 @@ impl VersionedFile {
                     half.push(v.clone());
                 }
             }
-            for v in &half {
-                h5::unlink(&vgroup, &v.name)?;
-                versions.remove(&v.name);
-                if current == v.name {
-                    current = if versions.get(&v.prev_version).is_some_and(|p| p.committed) {
-                        v.prev_version.clone()
-                    } else {
-                        FIRST_VERSION.to_string()
-                    };
-                    h5::write_attr(
-                        &vgroup,
-                        attr::CURRENT_VERSION,
-                        &AttrValue::Str(current.clone()),
-                    )?;
+            let mut remove = || -> Result<()> {
+                for v in &half {
+                    h5::unlink(&vgroup, &v.name)?;
+                    versions.remove(&v.name);
+                    if current == v.name {
+                        current = if versions.get(&v.prev_version).is_some_and(|p| p.committed) {
+                            v.prev_version.clone()
+                        } else {
+                            FIRST_VERSION.to_string()
+                        };
+                        h5::write_attr(
+                            &vgroup,
+                            attr::CURRENT_VERSION,
+                            &AttrValue::Str(current.clone()),
+                        )?;
+                    }
                 }
-            }
-            if !half.is_empty() {
-                h5::file_flush(&file)?;
-            }
+                if !half.is_empty() {
+                    h5::file_flush(&file)?;
+                }
+                Ok(())
+            };
+            repair(
+                remove(),
+                "removing an interrupted commit's version group from",
+            )?;
         }
         let keep_open = vec![h5::open_group(&file, VERSION_DATA)?, vgroup];
         let mut inner = Inner {
@@ -221,7 +352,24 @@ impl VersionedFile {
             data_version,
             registered: None,
             recovered,
+            follow: reader.map(|(locks, stamp, overlay)| super::follow::Follow {
+                locks: locks.clone(),
+                handle: stamp,
+                overlay,
+                view: stamp,
+                held_begin: stamp.map(|s| s.begin),
+                error: None,
+                torn: false,
+            }),
+            durability,
         };
+        if inner.torn_now() {
+            return Ok(None);
+        }
+        if writable {
+            // libhdf5's mark of the open is written: readers may read again.
+            h5::end_writes(inner.file()?)?;
+        }
         inner.rebuild_time_index();
         if writable {
             if let Ok(k) = std::fs::canonicalize(path) {
@@ -229,9 +377,9 @@ impl VersionedFile {
                 inner.registered = Some(k);
             }
         }
-        Ok(VersionedFile {
+        Ok(Some(VersionedFile {
             inner: Arc::new(Mutex::new(inner)),
-        })
+        }))
     }
 }
 

@@ -107,6 +107,16 @@ impl VersionedFile {
         path: &str,
         sel: &[AxisSel],
     ) -> Result<(ReadData, Vec<u64>)> {
+        // A read-only handle reads again when a writer wrote past its lock.
+        self.untorn(|| self.read_data_once(version, path, sel))
+    }
+
+    fn read_data_once(
+        &self,
+        version: &str,
+        path: &str,
+        sel: &[AxisSel],
+    ) -> Result<(ReadData, Vec<u64>)> {
         let path = normalized(path)?;
         let mut g = self.lock();
         // The catalog holds committed versions only, and a committed version stays

@@ -29,10 +29,17 @@ pub(crate) enum FileOpen {
 /// Opens or creates an HDF5 file, through the journal file driver ([`journal`]).
 /// A transaction a dead writer left in the file's journal is rolled back first.
 pub(crate) fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
+    file_open_with(path, how, false)
+}
+
+/// [`file_open`]; with `fsync`, a writable file's checkpoints are durable across
+/// power loss (the journal driver's `fsync` durability).
+pub(crate) fn file_open_with(path: &str, how: FileOpen, fsync: bool) -> Result<Hid> {
     let c = cstr(path)?;
     journal::recover(std::path::Path::new(path))?;
-    let fapl = journal::fapl()?;
+    let fapl = journal::fapl(fsync)?;
     journal::take_last_fault();
+    journal::take_open_errno();
     let opened = locked(|| {
         let f = fapl.id();
         // SAFETY: `c` is a valid C string and `fapl` an open file access list.
@@ -61,6 +68,7 @@ pub(crate) fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
             })
         }
     });
+    let refused = journal::take_open_errno();
     opened.map_err(|e| match journal::take_last_fault() {
         // A write of the open itself failed (libhdf5 marks the superblock at a writable
         // open): the journal kept what it changed, and the roll-back puts it back.
@@ -75,7 +83,44 @@ pub(crate) fn file_open(path: &str, how: FileOpen) -> Result<Hid> {
             }
             e
         }
-        None => e,
+        // The operating system refused the open itself: a read-only file system, or
+        // no permission to open the file (for writing, or at all).
+        None => match journal::access_kind(refused) {
+            Some(kind @ crate::error::ErrorKind::ReadOnly) => crate::error::Error::new(
+                kind,
+                format!("'{path}' is on a read-only file system: it cannot be opened for writing; open it with mode 'r' to read it"),
+            ),
+            Some(kind) => crate::error::Error::new(
+                kind,
+                format!(
+                    "no permission to open '{path}'{}: {}. Nothing was changed",
+                    if how == FileOpen::Read { "" } else { " for writing (or to create it)" },
+                    e.message
+                ),
+            ),
+            None => e,
+        },
+    })
+}
+
+/// Opens a file read-only for a reader that coordinates with writers
+/// (docs/design/008-readers-and-writers.md): no roll-back of the journal (a live
+/// writer's, or one the next writer rolls back), and with `overlay`, what a dead
+/// writer's journal saved is laid over what is read, so the file reads as its last
+/// checkpoint left it.
+pub(crate) fn file_open_reader(path: &str, overlay: bool) -> Result<Hid> {
+    let c = cstr(path)?;
+    let fapl = journal::fapl(false)?;
+    journal::with_overlay(overlay, || {
+        locked(|| {
+            // SAFETY: `c` is a valid C string and `fapl` an open file access list.
+            unsafe {
+                Ok(hid!(
+                    "opening the file read-only",
+                    H5Fopen(c.as_ptr(), H5F_ACC_RDONLY, fapl.id())
+                ))
+            }
+        })
     })
 }
 

@@ -23,9 +23,13 @@
 //! covers is issued, so a torn last record (the writer died appending it) covers a
 //! write that never happened and is ignored.
 //!
-//! The guarantee rests on the kernel keeping the order of `write`s, which holds when
-//! the process dies (SIGKILL, OOM kill, abort) but not when the machine loses power:
-//! nothing here calls `fsync` on the commit path.
+//! By default the guarantee rests on the kernel keeping the order of `write`s, which
+//! holds when the process dies (SIGKILL, OOM kill, abort) but not when the machine
+//! loses power. A file opened with `fsync` durability ([`fapl`]`(true)`, see
+//! [`Durable`]) adds the barriers that keep it across power loss too: a journal record
+//! is on stable storage before the overwrite it protects, the file before the journal
+//! is emptied, the emptied journal before the checkpoint returns, and the directory
+//! when the journal is created or removed.
 
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr, CString};
@@ -42,8 +46,9 @@ use hdf5_sys::h5f::{H5Fget_vfd_handle, H5F_ACC_CREAT, H5F_ACC_EXCL};
 use hdf5_sys::h5f::{H5F_ACC_RDWR, H5F_ACC_TRUNC};
 use hdf5_sys::h5fd::{H5FD_class_t, H5FDregister};
 use hdf5_sys::h5i::hid_t;
-use hdf5_sys::h5p::{H5Pcreate, H5Pset_driver, H5P_CLS_FILE_ACCESS};
+use hdf5_sys::h5p::{H5Pcreate, H5Pget_driver_info, H5Pset_driver, H5P_CLS_FILE_ACCESS};
 
+use super::readers::{self, Change, CommitNote, Commits, Stamp};
 use super::{h5err, locked, Hid};
 use crate::error::{bail, Error, ErrorKind, Result};
 
@@ -144,6 +149,64 @@ fn parse(bytes: &[u8]) -> Option<Parsed> {
     Some(Parsed { base_eof, records })
 }
 
+/// The code of an open refused by the operating system: `READ_ONLY` for a read-only
+/// file system, `PERMISSION_DENIED` for file modes or ownership; `None` for others.
+pub(crate) fn access_kind(errno: Option<i32>) -> Option<ErrorKind> {
+    match errno {
+        Some(30) => Some(ErrorKind::ReadOnly),
+        Some(13) | Some(1) => Some(ErrorKind::PermissionDenied),
+        _ => None,
+    }
+}
+
+/// Checks, for a file just opened for writing (so under its lock: no other writer can
+/// be creating its journal), that its journal can be created next to it: nothing but a
+/// journal is at `<file>.vh5-journal`, and the directory takes a new file (a probe
+/// created and removed at once). A commit would otherwise fail at its first write.
+pub(crate) fn check_journal_place(path: &Path) -> Result<()> {
+    let jpath = journal_path(path);
+    match std::fs::symlink_metadata(&jpath) {
+        Ok(m) if m.is_file() => return Ok(()),
+        Ok(_) => bail!(
+            FileExists,
+            "'{}' is not a journal (a directory or another kind of file is there), but this library keeps the journal of '{}' at that path: move it away, or open the file with mode 'r'",
+            jpath.display(),
+            path.display()
+        ),
+        Err(e) if e.kind() == IoKind::NotFound => {}
+        Err(e) => return Err(io_error("looking for the journal", &jpath, e)),
+    }
+    match OpenOptions::new().write(true).create_new(true).mode(0o644).open(&jpath) {
+        Ok(f) => {
+            drop(f);
+            std::fs::remove_file(&jpath)
+                .map_err(|e| io_error("removing the journal probe", &jpath, e))
+        }
+        Err(e) => Err(Error::new(
+            access_kind(e.raw_os_error()).unwrap_or(ErrorKind::IoError),
+            format!(
+                "'{}' cannot be opened for writing: its journal '{}' cannot be created ({e}); the directory must be writable for this user. Nothing was changed; mode 'r' reads the file",
+                path.display(),
+                jpath.display()
+            ),
+        )),
+    }
+}
+
+/// The OS error of the last open this driver failed (libhdf5 keeps only its text), for
+/// the engine's code ([`take_open_errno`]).
+fn open_errno() -> std::sync::MutexGuard<'static, Option<i32>> {
+    static LAST: OnceLock<std::sync::Mutex<Option<i32>>> = OnceLock::new();
+    LAST.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Takes (and clears) the OS error of the last failed open of a file of this driver.
+pub(crate) fn take_open_errno() -> Option<i32> {
+    open_errno().take()
+}
+
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::new(
         ErrorKind::Hdf5Error,
@@ -160,7 +223,10 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
     // The same refusal as libhdf5's open, before any file-system call.
     super::cstr(&path.to_string_lossy())?;
     let jpath = journal_path(path);
-    let jlen = match std::fs::metadata(&jpath) {
+    let jlen = match std::fs::symlink_metadata(&jpath) {
+        // Something else where the journal goes (a directory): no journal, so nothing
+        // to roll back; a writable open refuses it (`check_journal_place`).
+        Ok(m) if !m.is_file() => return Ok(false),
         Ok(m) => m.len(),
         Err(e) if e.kind() == IoKind::NotFound => return Ok(false),
         Err(e) => return Err(io_error("reading the journal", &jpath, e)),
@@ -183,7 +249,7 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
     }
     let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| {
         Error::new(
-            ErrorKind::Hdf5Error,
+            access_kind(e.raw_os_error()).unwrap_or(ErrorKind::Hdf5Error),
             format!(
                 "'{}' has an interrupted commit to roll back ({} bytes in '{}'), which needs write access to the file: {e}; open it once with write permission",
                 path.display(),
@@ -192,7 +258,7 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
             ),
         )
     })?;
-    match file.try_lock() {
+    match lock_for_writing(&file) {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => bail!(
             FileLocked,
@@ -208,7 +274,32 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
         Err(e) if e.kind() == IoKind::NotFound => return Ok(false),
         Err(e) => return Err(io_error("reading the journal", &jpath, e)),
     };
-    let rolled = match parse(&bytes) {
+    // Readers of this library inside a call finish it first (bounded, as for a
+    // commit); the roll-back is a write phase of its own, which they see end.
+    readers::lock_writes(&file, readers::WRITER_WAIT);
+    let commits = Commits::open_write(path);
+    let mut stamp = commits
+        .as_ref()
+        .and_then(|c| c.stamp().ok().flatten())
+        .unwrap_or_default();
+    if let Some(c) = &commits {
+        stamp.begin = stamp.begin.max(stamp.end) + 1;
+        let _ = c.write_stamp(stamp);
+    }
+    let r = roll_back_file(path, &file, &jpath, &bytes);
+    if let Some(c) = &commits {
+        let _ = c.record(stamp.begin, &Change::Unknown);
+        stamp.end = stamp.begin;
+        let _ = c.write_stamp(stamp);
+    }
+    readers::unlock_writes(&file);
+    r
+}
+
+/// Writes a journal's old bytes back into the file and cuts it to its checkpoint
+/// length, then removes the journal ([`recover`], under the file's locks).
+fn roll_back_file(path: &Path, file: &File, jpath: &Path, bytes: &[u8]) -> Result<bool> {
+    let rolled = match parse(bytes) {
         // Empty, or a header torn before any write to the file was issued.
         None => false,
         Some(p) => {
@@ -223,7 +314,11 @@ pub(crate) fn recover(path: &Path) -> Result<bool> {
             true
         }
     };
-    std::fs::remove_file(&jpath).map_err(|e| io_error("removing the journal", &jpath, e))?;
+    std::fs::remove_file(jpath).map_err(|e| io_error("removing the journal", jpath, e))?;
+    if rolled {
+        // The journal's removal reaches the disk before anything writes the file again.
+        sync_dir(jpath).map_err(|e| io_error("syncing the directory of", jpath, e))?;
+    }
     Ok(rolled)
 }
 
@@ -315,6 +410,12 @@ impl IoFault {
             Some(122) => (ErrorKind::NoSpace, "the disk quota is exhausted (EDQUOT)"),
             Some(5) => (ErrorKind::IoError, "an I/O error (EIO)"),
             Some(30) => (ErrorKind::IoError, "the file system is read-only (EROFS)"),
+            Some(13) | Some(1) => (ErrorKind::PermissionDenied, "permission denied"),
+            // The journal's path is a directory.
+            Some(21) => (
+                ErrorKind::FileExists,
+                "a directory where the journal goes (EISDIR)",
+            ),
             _ => (ErrorKind::IoError, "an I/O error"),
         };
         Error::new(
@@ -326,6 +427,8 @@ impl IoFault {
                 self.message,
                 match kind {
                     ErrorKind::NoSpace => "Free space on that file system and try again",
+                    ErrorKind::PermissionDenied => "The file and its directory (the journal goes next to the file) must be writable for this user; mode 'r' reads the file",
+                    ErrorKind::FileExists => "Move what is at the journal's path away, or open the file with mode 'r'",
                     _ => "Check the device and the file system, then try again",
                 }
             ),
@@ -366,6 +469,262 @@ struct JFile {
     scratch: Vec<u8>,
     /// How many bytes of `scratch` the last [`JFile::changed_span`] read.
     known: usize,
+    /// A writer's side of the reader protocol ([`readers`]).
+    coord: Option<std::sync::Arc<std::sync::Mutex<WriterCoord>>>,
+    /// A reader's view of the file as its last checkpoint left it, when the writer
+    /// died inside a transaction (see [`Overlay`]).
+    overlay: Option<Overlay>,
+    /// Opened with truncation (a new file over an old one: readers start again).
+    truncated: bool,
+    /// Power-loss durability: the fsyncs this file still owes.
+    durable: Durable,
+}
+
+/// The old bytes of a dead writer's transaction, laid over what a reader reads: the
+/// reader sees the file as its last checkpoint left it without changing it (the
+/// roll-back is for the next writer, which may need write access a reader lacks).
+struct Overlay {
+    base_eof: u64,
+    /// Disjoint ranges (each byte is saved once per transaction), by offset.
+    records: Vec<(u64, Vec<u8>)>,
+}
+
+impl Overlay {
+    fn load(path: &Path) -> Option<Overlay> {
+        let bytes = std::fs::read(journal_path(path)).ok()?;
+        let mut p = parse(&bytes)?;
+        p.records.sort_by_key(|r| r.0);
+        Some(Overlay {
+            base_eof: p.base_eof,
+            records: p.records,
+        })
+    }
+
+    /// Lays the saved bytes over `out`, read from the file at `addr`.
+    fn apply(&self, addr: u64, out: &mut [u8]) {
+        let end = addr + out.len() as u64;
+        if end > self.base_eof {
+            let from = (self.base_eof.saturating_sub(addr) as usize).min(out.len());
+            out[from..].fill(0);
+        }
+        for (off, data) in &self.records {
+            let (a, b) = (*off, *off + data.len() as u64);
+            if b <= addr || a >= end {
+                continue;
+            }
+            let s = a.max(addr);
+            let e = b.min(end);
+            out[(s - addr) as usize..(e - addr) as usize]
+                .copy_from_slice(&data[(s - a) as usize..(e - a) as usize]);
+        }
+    }
+}
+
+/// The `fsync` durability of one writable file ([`fapl`]`(true)`): which barriers are
+/// owed. Off (the default), nothing is synced on the commit path and a commit survives
+/// the death of the process, not a power loss. On:
+/// - the directory is synced when the journal is created ([`JFile::write_journal`]) or
+///   removed (`cb_close`), and at the first checkpoint of a file this open created;
+/// - the journal is synced before any change to the file that follows a journal write
+///   ([`JFile::before_change`]): a record (and the header, which says where a roll-back
+///   cuts the file) is durable before the overwrite it protects. Writes to the file are
+///   held back until the next barrier ([`JFile::write_file`], [`JFile::flush_held`]; reads
+///   see them), so one journal sync covers all the records of a flush, not one sync per
+///   metadata block libhdf5 writes;
+/// - at a checkpoint the file is synced, then the journal emptied and synced
+///   ([`JFile::checkpoint`]): the emptying is the commit point, and it returns only once
+///   the commit is on stable storage.
+#[derive(Default)]
+struct Durable {
+    on: bool,
+    /// Journal bytes written since the journal's last fsync.
+    journal_dirty: bool,
+    /// File bytes written or cut since the file's last fsync.
+    file_dirty: bool,
+    /// The file's directory entry is new (created by this open) and not synced yet.
+    new_entry: bool,
+    /// Writes to the file not issued yet, in order: `(offset, bytes)`.
+    held: Vec<(u64, Vec<u8>)>,
+    /// Their bytes.
+    held_bytes: usize,
+}
+
+/// Held-back writes ([`Durable::held`]) issued at once past this many bytes.
+const HELD_MAX: usize = 64 << 20;
+
+/// Copies over `buf` (the file's bytes from `at` on) what the held-back writes
+/// ([`Durable::held`]) put there: the file as libhdf5 wrote it.
+fn lay_held(held: &[(u64, Vec<u8>)], buf: &mut [u8], at: u64) {
+    let end = at + buf.len() as u64;
+    for (a, d) in held {
+        let (s, e) = ((*a).max(at), (a + d.len() as u64).min(end));
+        if s < e {
+            buf[(s - at) as usize..(e - at) as usize]
+                .copy_from_slice(&d[(s - a) as usize..(e - a) as usize]);
+        }
+    }
+}
+
+thread_local! {
+    /// Set around a reader's open that must see the file through its journal
+    /// ([`Overlay`]); read by `cb_open`.
+    static OVERLAY_NEXT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (an open of a file read-only) so that the file driver lays the journal
+/// of a dead writer over what it reads, when `overlay`.
+pub(crate) fn with_overlay<T>(overlay: bool, f: impl FnOnce() -> T) -> T {
+    OVERLAY_NEXT.with(|c| c.set(overlay));
+    let r = f();
+    OVERLAY_NEXT.with(|c| c.set(false));
+    r
+}
+
+/// The writer's side of the reader protocol ([`readers`]): its locks, the commits
+/// file and the write phase now open.
+pub(crate) struct WriterCoord {
+    path: PathBuf,
+    /// A duplicate of the file's descriptor (the same open file description, so the
+    /// same locks), once libhdf5 locked the file.
+    fd: Option<File>,
+    commits: Option<Commits>,
+    stamp: Stamp,
+    /// `begin` was bumped and `end` not yet.
+    phase: bool,
+    /// The write phase's locks are held.
+    held: bool,
+    /// The last wait for readers ran out.
+    broke: bool,
+    /// What the next checkpoint commits, when the engine said.
+    note: Option<CommitNote>,
+    /// The next checkpoint changes committed versions (a new generation).
+    rewrite: bool,
+}
+
+impl WriterCoord {
+    fn new(path: PathBuf) -> WriterCoord {
+        WriterCoord {
+            path,
+            fd: None,
+            commits: None,
+            stamp: Stamp::default(),
+            phase: false,
+            held: false,
+            broke: false,
+            note: None,
+            rewrite: false,
+        }
+    }
+
+    /// Once libhdf5 has the file locked for writing: the writer's lock, the commits
+    /// file, and an end to a write phase a dead writer left open.
+    fn attach(&mut self, file: &File, truncated: bool) {
+        let Ok(fd) = file.try_clone() else { return };
+        readers::take_writer_lock(&fd);
+        self.fd = Some(fd);
+        self.commits = Commits::open_write(&self.path);
+        if let Some(c) = &self.commits {
+            self.stamp = c.stamp().ok().flatten().unwrap_or(Stamp {
+                gen: 1,
+                begin: 0,
+                end: 0,
+            });
+        }
+        if self.stamp.writing() || truncated {
+            self.close_phase(truncated);
+        }
+    }
+
+    /// Records a write phase as ended with an unknown change (a dead writer's, or a
+    /// file replaced under readers), in a new generation when `new_gen`: readers
+    /// that see it start from the file again.
+    fn close_phase(&mut self, new_gen: bool) {
+        if let Some(c) = &self.commits {
+            let e = self.stamp.begin.max(self.stamp.end) + 1;
+            let _ = c.record(e, &Change::Unknown);
+            self.stamp = Stamp {
+                gen: self.stamp.gen + u64::from(new_gen),
+                begin: e,
+                end: e,
+            };
+            let _ = c.write_stamp(self.stamp);
+        }
+    }
+
+    /// Takes the write phase's locks, waiting for readers inside a call (see
+    /// [`readers::lock_writes`]).
+    pub(crate) fn hold(&mut self) {
+        if self.held {
+            return;
+        }
+        let Some(fd) = &self.fd else { return };
+        let wait = if self.broke {
+            readers::BROKEN_WAIT
+        } else {
+            readers::WRITER_WAIT
+        };
+        self.broke = !readers::lock_writes(fd, wait);
+        self.held = true;
+    }
+
+    /// Before the first write of a transaction.
+    fn begin(&mut self) {
+        if self.phase || self.fd.is_none() {
+            return;
+        }
+        self.hold();
+        if let Some(c) = &self.commits {
+            self.stamp.begin = self.stamp.end + 1;
+            let _ = c.write_stamp(self.stamp);
+        }
+        self.phase = true;
+    }
+
+    /// After a checkpoint (or a roll-back, `undone`): the write phase ends, readers
+    /// learn what it did, and the locks go.
+    fn end(&mut self, undone: bool) {
+        self.end_as(undone, false);
+    }
+
+    /// [`end`](Self::end); `quiet`: what was written is nothing readers see.
+    fn end_as(&mut self, undone: bool, quiet: bool) {
+        let note = self.note.take();
+        if self.phase {
+            if let Some(c) = &self.commits {
+                let e = self.stamp.begin;
+                let change = match note {
+                    Some(n) if !undone && !self.rewrite => Change::Commit(n),
+                    None if quiet && !self.rewrite => Change::Nothing,
+                    _ => Change::Unknown,
+                };
+                let _ = c.record(e, &change);
+                if self.rewrite && !undone {
+                    self.stamp.gen += 1;
+                }
+                self.stamp.end = e;
+                let _ = c.write_stamp(self.stamp);
+            }
+            self.phase = false;
+            self.rewrite = false;
+        }
+        if self.held {
+            if let Some(fd) = &self.fd {
+                readers::unlock_writes(fd);
+            }
+            self.held = false;
+        }
+    }
+}
+
+/// Syncs the directory holding the journal `jpath` (its creation or removal, or its
+/// file's creation, reaches the disk).
+fn sync_dir(jpath: &Path) -> std::io::Result<()> {
+    let dir = match jpath.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    trace::push_for(jpath, || trace::Op::SyncDir);
+    File::open(dir)?.sync_all()
 }
 
 impl JFile {
@@ -389,10 +748,108 @@ impl JFile {
                         j.path.display()
                     )));
                 }
+                trace::push_for(&j.path, || trace::Op::CreateJournal);
+                if self.durable.on {
+                    sync_dir(&j.path)?;
+                }
                 j.file.insert(f)
             }
         };
-        f.write_all_at(bytes, at)
+        trace::push_for(&j.path, || {
+            trace::Op::Write(trace::Target::Journal, at, bytes.to_vec())
+        });
+        f.write_all_at(bytes, at)?;
+        self.durable.journal_dirty = true;
+        Ok(())
+    }
+
+    /// Before a change to the file (a write or a cut): under `fsync` durability, the
+    /// journal written so far (the header, and the records of the bytes this change
+    /// overwrites) is synced first. The change is traced for the crash-state tests.
+    fn before_change(&mut self, op: impl FnOnce() -> trace::Op) -> std::io::Result<()> {
+        if self.durable.on && self.durable.journal_dirty {
+            if let Some(f) = self.journal.as_ref().and_then(|j| j.file.as_ref()) {
+                if let Some(j) = self.journal.as_ref() {
+                    trace::push_for(&j.path, || trace::Op::Sync(trace::Target::Journal));
+                }
+                f.sync_data()?;
+            }
+            self.durable.journal_dirty = false;
+        }
+        if let Some(j) = self.journal.as_ref() {
+            trace::push_for(&j.path, op);
+        }
+        self.durable.file_dirty = true;
+        Ok(())
+    }
+
+    /// Writes `data` at `addr` to the file: at once by default; under `fsync`
+    /// durability held back until the next barrier ([`flush_held`](Self::flush_held)),
+    /// so that one journal sync covers every record written before it.
+    fn write_file(&mut self, addr: u64, data: &[u8]) -> std::io::Result<()> {
+        if self.durable.on {
+            self.durable.held.push((addr, data.to_vec()));
+            self.durable.held_bytes += data.len();
+            if self.durable.held_bytes >= HELD_MAX {
+                return self.flush_held();
+            }
+            return Ok(());
+        }
+        self.before_change(|| trace::Op::Write(trace::Target::File, addr, data.to_vec()))?;
+        self.file.write_all_at(data, addr)
+    }
+
+    /// Issues the held-back writes, in order, after syncing the journal that protects
+    /// them ([`before_change`](Self::before_change)).
+    fn flush_held(&mut self) -> std::io::Result<()> {
+        let held = std::mem::take(&mut self.durable.held);
+        self.durable.held_bytes = 0;
+        for (addr, data) in &held {
+            self.before_change(|| trace::Op::Write(trace::Target::File, *addr, data.clone()))?;
+            self.file.write_all_at(data, *addr)?;
+        }
+        Ok(())
+    }
+
+    /// Under `fsync` durability, makes the file's changes durable (and its directory
+    /// entry, when this open created it): before the journal is emptied.
+    fn sync_file(&mut self) -> std::io::Result<()> {
+        if !self.durable.on {
+            return Ok(());
+        }
+        self.flush_held()?;
+        let Some(jpath) = self.journal.as_ref().map(|j| j.path.clone()) else {
+            return Ok(());
+        };
+        if self.durable.file_dirty {
+            trace::push_for(&jpath, || trace::Op::Sync(trace::Target::File));
+            self.file.sync_data()?;
+            self.durable.file_dirty = false;
+        }
+        if self.durable.new_entry {
+            sync_dir(&jpath)?;
+            self.durable.new_entry = false;
+        }
+        Ok(())
+    }
+
+    /// Empties the journal (the commit point); under `fsync` durability the file is
+    /// synced before and the journal after.
+    fn empty_journal(&mut self) -> std::io::Result<()> {
+        self.sync_file()?;
+        let on = self.durable.on;
+        if let Some(j) = self.journal.as_ref() {
+            if let Some(f) = j.file.as_ref() {
+                trace::push_for(&j.path, || trace::Op::SetLen(trace::Target::Journal, 0));
+                f.set_len(0)?;
+                if on {
+                    trace::push_for(&j.path, || trace::Op::Sync(trace::Target::Journal));
+                    f.sync_data()?;
+                }
+            }
+        }
+        self.durable.journal_dirty = false;
+        Ok(())
     }
 
     /// Starts a transaction if none is open: the journal's header goes first, so a
@@ -417,6 +874,13 @@ impl JFile {
     /// [`changed_span`](Self::changed_span) just read), which are taken instead of
     /// reading the file again where they cover a record.
     fn save(&mut self, a: u64, b: u64, known: (u64, &[u8])) -> std::io::Result<()> {
+        // Every write is inside a write phase of the reader protocol (one may have
+        // ended inside the transaction: see `end_writes`).
+        if let Some(c) = &self.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .begin();
+        }
         self.begin()?;
         let Some(j) = self.journal.as_ref() else {
             return Ok(());
@@ -475,6 +939,7 @@ impl JFile {
             self.scratch.resize(inside, 0);
         }
         let r = read_full(&self.file, &mut self.scratch[..inside], addr);
+        lay_held(&self.durable.held, &mut self.scratch[..inside], addr);
         let old = &self.scratch[..inside];
         let span = r.map(|()| {
             let (new_in, beyond) = data.split_at(inside);
@@ -543,6 +1008,12 @@ impl JFile {
         };
         j.poisoned = true;
         j.failed = true;
+        // Held-back writes never reached the file: nothing of them to undo.
+        self.durable.held.clear();
+        self.durable.held_bytes = 0;
+        let Some(j) = self.journal.as_mut() else {
+            return Ok(());
+        };
         if j.len == 0 {
             return Ok(());
         }
@@ -557,17 +1028,24 @@ impl JFile {
         let base_eof = j.base_eof;
         if let Some(p) = parse(&bytes) {
             for (off, data) in &p.records {
+                self.before_change(|| trace::Op::Write(trace::Target::File, *off, data.clone()))?;
                 self.file.write_all_at(data, *off)?;
             }
         }
+        self.before_change(|| trace::Op::SetLen(trace::Target::File, base_eof))?;
         self.file.set_len(base_eof)?;
         self.eof = base_eof;
         // The new open of the file takes the lock (libhdf5 may never close this one).
         let _ = self.file.unlock();
-        if let Some(j) = self.journal.as_mut() {
-            if let Some(f) = j.file.as_ref() {
-                f.set_len(0)?;
+        if let Some(c) = &self.coord {
+            let mut c = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            c.end(true);
+            if let Some(fd) = c.fd.take() {
+                readers::drop_writer_lock(&fd);
             }
+        }
+        self.empty_journal()?;
+        if let Some(j) = self.journal.as_mut() {
             j.len = 0;
             j.saved = Saved::default();
         }
@@ -580,17 +1058,23 @@ impl JFile {
         let Some(j) = self.journal.as_mut() else {
             return Ok(());
         };
-        if j.len != 0 {
-            if let Some(f) = j.file.as_ref() {
-                fault_point()?;
-                f.set_len(0)?;
-            }
-            j.len = 0;
+        if j.len != 0 && j.file.is_some() {
+            fault_point()?;
+            self.empty_journal()?;
         }
+        let Some(j) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        j.len = 0;
         j.saved = Saved::default();
         j.base_eof = eof;
         j.failed = false;
         j.fault = None;
+        if let Some(c) = &self.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .end(false);
+        }
         Ok(())
     }
 }
@@ -717,9 +1201,15 @@ fn overflow(addr: haddr_t, size: u64) -> bool {
 unsafe extern "C" fn cb_open(
     name: *const c_char,
     flags: c_uint,
-    _fapl: hid_t,
+    fapl: hid_t,
     maxaddr: haddr_t,
 ) -> *mut c_void {
+    // SAFETY: a valid access property list; its driver info, when set, is the copy
+    // libhdf5 made of one `DurabilityInfo` ([`fapl`]).
+    let fsync = unsafe {
+        let info = H5Pget_driver_info(fapl) as *const DurabilityInfo;
+        !info.is_null() && (*info).fsync != 0
+    };
     if name.is_null() || maxaddr == 0 || maxaddr > MAXADDR {
         push(*H5E_BADVALUE, "invalid file name or maximum address");
         return std::ptr::null_mut();
@@ -743,6 +1233,7 @@ unsafe extern "C" fn cb_open(
     let file = match o.open(&path) {
         Ok(f) => f,
         Err(e) => {
+            *open_errno() = e.raw_os_error();
             push(
                 *H5E_CANTOPENFILE,
                 &format!("unable to open file: name = '{}', {e}", path.display()),
@@ -758,6 +1249,17 @@ unsafe extern "C" fn cb_open(
         }
     };
     let eof = meta.len();
+    let overlay = if rw {
+        None
+    } else {
+        OVERLAY_NEXT
+            .with(|c| c.get())
+            .then(|| Overlay::load(&path))
+            .flatten()
+    };
+    let coord =
+        rw.then(|| std::sync::Arc::new(std::sync::Mutex::new(WriterCoord::new(path.clone()))));
+    let truncated = flags & H5F_ACC_TRUNC != 0;
     let journal = rw.then(|| Journal {
         path: journal_path(&path),
         file: None,
@@ -780,6 +1282,14 @@ unsafe extern "C" fn cb_open(
         journal,
         scratch: Vec::new(),
         known: 0,
+        coord,
+        overlay,
+        truncated,
+        durable: Durable {
+            on: fsync && rw,
+            new_entry: flags & (H5F_ACC_CREAT | H5F_ACC_TRUNC) != 0,
+            ..Durable::default()
+        },
     });
     let raw = Box::into_raw(jf) as *mut c_void;
     open_files().insert(raw as usize);
@@ -831,7 +1341,10 @@ unsafe extern "C" fn cb_close(f: *mut c_void) -> herr_t {
     if (clean && jf.checkpoint().is_ok()) || undone {
         if let Some(j) = &jf.journal {
             if j.file.is_some() {
-                let _ = std::fs::remove_file(&j.path);
+                trace::push_for(&j.path, || trace::Op::RemoveJournal);
+                if std::fs::remove_file(&j.path).is_ok() && jf.durable.on {
+                    let _ = sync_dir(&j.path);
+                }
             }
         }
     }
@@ -845,7 +1358,10 @@ unsafe extern "C" fn cb_cmp(a: *const c_void, b: *const c_void) -> c_int {
     // A file rolled back under libhdf5 (`roll_back`) equals no other: libhdf5 must not
     // give its stale state to a new open of the same file, which gets a state of its
     // own (the stale one is only closed, its writes dropped).
-    if a.poisoned() || b.poisoned() {
+    // Each read-only open gets a state of its own too: a reader must not share the
+    // metadata cache of a writer in this process (which holds what is not committed
+    // yet), nor keep one across commits that another reader refreshed past.
+    if a.poisoned() || b.poisoned() || a.journal.is_none() || b.journal.is_none() {
         return match (a as *const JFile).cmp(&(b as *const JFile)) {
             std::cmp::Ordering::Less => -1,
             std::cmp::Ordering::Equal => 0,
@@ -891,7 +1407,11 @@ unsafe extern "C" fn cb_set_eoa(f: *mut c_void, _t: c_int, addr: haddr_t) -> her
 
 unsafe extern "C" fn cb_get_eof(f: *const c_void, _t: c_int) -> haddr_t {
     // SAFETY: an open file of this driver.
-    unsafe { jf(f) }.eof
+    let jf = unsafe { jf(f) };
+    match &jf.overlay {
+        Some(o) => jf.eof.min(o.base_eof),
+        None => jf.eof,
+    }
 }
 
 unsafe extern "C" fn cb_get_handle(f: *mut c_void, _fapl: hid_t, h: *mut *mut c_void) -> herr_t {
@@ -927,7 +1447,13 @@ unsafe extern "C" fn cb_read(
     // SAFETY: libhdf5 passes a buffer of `size` writable bytes.
     let out = unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, size) };
     match read_full(&jf.file, out, addr) {
-        Ok(()) => 0,
+        Ok(()) => {
+            lay_held(&jf.durable.held, out, addr);
+            if let Some(o) = &jf.overlay {
+                o.apply(addr, out);
+            }
+            0
+        }
         Err(e) => {
             push(*H5E_READERROR, &format!("file read failed: {e}"));
             -1
@@ -989,7 +1515,7 @@ unsafe extern "C" fn cb_write(
         );
         return -1;
     }
-    if let Err(e) = fault_point().and_then(|()| jf.file.write_all_at(data, addr)) {
+    if let Err(e) = fault_point().and_then(|()| jf.write_file(addr, data)) {
         let p = jf.path();
         jf.mark_failed("writing", p.as_deref(), &e);
         push(*H5E_WRITEERROR, &format!("file write failed: {e}"));
@@ -1009,10 +1535,16 @@ unsafe extern "C" fn cb_truncate(f: *mut c_void, _dxpl: hid_t, _closing: u8) -> 
         // As in `cb_write`: the file stays at its checkpoint length.
         return 0;
     }
-    let r = jf.save(jf.eoa, jf.eof, (0, &[])).and_then(|()| {
-        fault_point()?;
-        jf.file.set_len(jf.eoa)
-    });
+    // Held-back writes go first: they came before this cut.
+    let r = jf
+        .flush_held()
+        .and_then(|()| jf.save(jf.eoa, jf.eof, (0, &[])))
+        .and_then(|()| {
+            fault_point()?;
+            let eoa = jf.eoa;
+            jf.before_change(|| trace::Op::SetLen(trace::Target::File, eoa))?;
+            jf.file.set_len(jf.eoa)
+        });
     match r {
         Ok(()) => {
             jf.eof = jf.eoa;
@@ -1033,13 +1565,23 @@ unsafe extern "C" fn cb_truncate(f: *mut c_void, _dxpl: hid_t, _closing: u8) -> 
 unsafe extern "C" fn cb_lock(f: *mut c_void, rw: u8) -> herr_t {
     // SAFETY: an open file of this driver.
     let jf = unsafe { jf(f) };
-    let r = if rw != 0 {
-        jf.file.try_lock()
-    } else {
-        jf.file.try_lock_shared()
-    };
+    if rw == 0 {
+        // Readers take no `flock`: they coordinate with this library's writer through
+        // the byte-range locks of `readers`, one call at a time, and the writer keeps
+        // its exclusive `flock` (which refuses h5py and other HDF5 programs).
+        return 0;
+    }
+    let r = lock_for_writing(&jf.file);
     match r {
-        Ok(()) => 0,
+        Ok(()) => {
+            if let Some(c) = &jf.coord {
+                let truncated = jf.truncated;
+                c.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .attach(&jf.file, truncated);
+            }
+            0
+        }
         Err(std::fs::TryLockError::WouldBlock) => {
             push(
                 *H5E_CANTLOCKFILE,
@@ -1052,6 +1594,23 @@ unsafe extern "C" fn cb_lock(f: *mut c_void, rw: u8) -> herr_t {
         Err(std::fs::TryLockError::Error(e)) => {
             push(*H5E_CANTLOCKFILE, &format!("unable to lock file: {e}"));
             -1
+        }
+    }
+}
+
+/// The writer's `flock`. A reader recovering the file, or probing it, holds it for a
+/// moment: while no writer of this library has the file open, a busy lock is tried
+/// again for up to a second; a live writer's refuses at once.
+fn lock_for_writing(file: &File) -> std::result::Result<(), std::fs::TryLockError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock)
+                if !readers::writer_alive(file) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            r => return r,
         }
     }
 }
@@ -1196,6 +1755,8 @@ macro_rules! class {
         c.lock = cb_lock as Cb;
         c.unlock = cb_unlock as Cb;
         c.fl_map = FL_MAP;
+        // Driver info: one `DurabilityInfo`, which libhdf5 copies and frees itself.
+        c.fapl_size = std::mem::size_of::<DurabilityInfo>();
         $(c.$extra = $v;)*
         Box::leak(Box::new(c)) as *const $ty as *const H5FD_class_t
     }};
@@ -1232,9 +1793,21 @@ fn driver() -> Result<hid_t> {
     r.clone().map_err(|m| Error::new(ErrorKind::Hdf5Error, m))
 }
 
-/// A file access property list that opens files with this driver.
-pub(crate) fn fapl() -> Result<Hid> {
+/// The driver info of a file access property list of this driver (plain data, so
+/// libhdf5 copies it byte for byte).
+#[repr(C)]
+struct DurabilityInfo {
+    /// Non-zero: `fsync` durability ([`Durable`]).
+    fsync: u32,
+}
+
+/// A file access property list that opens files with this driver; with `fsync`, a
+/// writable file gets power-loss durability ([`Durable`]).
+pub(crate) fn fapl(fsync: bool) -> Result<Hid> {
     let id = driver()?;
+    let info = DurabilityInfo {
+        fsync: u32::from(fsync),
+    };
     locked(|| {
         // SAFETY: creating a property list of a library class.
         let fapl = unsafe { H5Pcreate(*H5P_CLS_FILE_ACCESS) };
@@ -1242,8 +1815,16 @@ pub(crate) fn fapl() -> Result<Hid> {
             return Err(h5err("creating a file access property list"));
         }
         let fapl = Hid(fapl);
-        // SAFETY: valid plist and driver ids; the driver takes no driver info.
-        if unsafe { H5Pset_driver(fapl.id(), id, std::ptr::null()) } < 0 {
+        // SAFETY: valid plist and driver ids; the driver info is a `DurabilityInfo`,
+        // which libhdf5 copies (`fapl_size` bytes) before this returns.
+        if unsafe {
+            H5Pset_driver(
+                fapl.id(),
+                id,
+                &info as *const DurabilityInfo as *const c_void,
+            )
+        } < 0
+        {
             return Err(h5err("selecting the journal file driver"));
         }
         // SAFETY: valid file access plist.
@@ -1307,6 +1888,84 @@ pub(crate) fn roll_back(file: &Hid) -> Result<()> {
     }
 }
 
+/// Before a commit's writes: takes the write phase's locks, waiting (bounded) for
+/// readers inside a call to finish. Called outside libhdf5's lock, so that a reader in
+/// this process, which needs that lock to finish its call, is not kept from it; the
+/// first write of a transaction takes them otherwise. The next checkpoint lets them go.
+pub(crate) fn hold_writes(file: &Hid) -> Result<()> {
+    let coord = with_jfile(file, |jf| jf.coord.clone())?.flatten();
+    if let Some(c) = coord {
+        c.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .hold();
+    }
+    Ok(())
+}
+
+/// After a commit that failed before it wrote anything: lets the locks
+/// [`hold_writes`] took go (a write phase already begun ends at the next checkpoint).
+pub(crate) fn release_writes(file: &Hid) {
+    if let Ok(Some(Some(c))) = with_jfile(file, |jf| jf.coord.clone()) {
+        let mut c = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !c.phase {
+            c.end(false);
+        }
+    }
+}
+
+/// At the end of a writable open: libhdf5 marked the superblock (its open-for-writing
+/// flag) and the file is whole, so readers may read again, although the journal's
+/// transaction goes on (the mark is undone with the next commit, if that fails).
+pub(crate) fn end_writes(file: &Hid) -> Result<()> {
+    if let Some(Some(c)) = with_jfile(file, |jf| jf.coord.clone())? {
+        c.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .end_as(false, true);
+    }
+    Ok(())
+}
+
+/// Says what the next checkpoint of `file` commits (readers take the version in from
+/// the commits file without reading the file).
+pub(crate) fn note_commit(file: &Hid, note: CommitNote) -> Result<()> {
+    with_jfile(file, |jf| {
+        if let Some(c) = &jf.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .note = Some(note);
+        }
+    })?;
+    Ok(())
+}
+
+/// Says that the next checkpoint of `file` changes committed versions (a history
+/// rewrite): readers that see it start from the file again (a new generation).
+pub(crate) fn note_rewrite(file: &Hid) -> Result<()> {
+    with_jfile(file, |jf| {
+        if let Some(c) = &jf.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .rewrite = true;
+        }
+    })?;
+    Ok(())
+}
+
+/// Starts a new generation of the commits file now, outside any transaction: for a
+/// file about to be replaced (compaction renames a copy over it) and again for the
+/// file that replaced it, so that readers reopen it by its path and drop what they
+/// knew of the old one.
+pub(crate) fn new_generation(file: &Hid) -> Result<()> {
+    with_jfile(file, |jf| {
+        if let Some(c) = &jf.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .close_phase(true);
+        }
+    })?;
+    Ok(())
+}
+
 /// Ends the open transaction of `file` (after a successful flush): empties its
 /// journal, so the file as it is now is what a crash rolls back to.
 pub(crate) fn checkpoint(file: &Hid) -> Result<()> {
@@ -1339,6 +1998,107 @@ pub(crate) fn checkpoint(file: &Hid) -> Result<()> {
             }
         })
     })
+}
+
+/// A trace of what the driver does to one file and its journal (writes, cuts, fsyncs,
+/// the journal's creation and removal), for the power-loss crash-state tests: they
+/// replay subsets of it. Test builds only (`test-hooks`); without the feature every
+/// call is empty and compiles away.
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    allow(
+        dead_code,
+        unreachable_pub,
+        reason = "only test builds read the trace; the published build traces nothing"
+    )
+)]
+pub mod trace {
+    use std::path::Path;
+    #[cfg(feature = "test-hooks")]
+    use std::path::PathBuf;
+
+    /// Which file an operation is on.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Target {
+        /// The HDF5 file.
+        File,
+        /// Its journal.
+        Journal,
+    }
+
+    /// One operation on the file or its journal, in the order the driver issued it.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum Op {
+        /// `bytes` written at an offset.
+        Write(Target, u64, Vec<u8>),
+        /// The length set (a cut or an extension).
+        SetLen(Target, u64),
+        /// An fsync (`fdatasync`) of the target.
+        Sync(Target),
+        /// The journal created (a new directory entry).
+        CreateJournal,
+        /// The journal removed.
+        RemoveJournal,
+        /// An fsync of the directory.
+        SyncDir,
+        /// A mark the test puts in ([`mark`]): an operation returned here.
+        Mark,
+    }
+
+    /// The traced file's journal path, and the operations so far.
+    #[cfg(feature = "test-hooks")]
+    type Traced = Option<(PathBuf, Vec<Op>)>;
+
+    #[cfg(feature = "test-hooks")]
+    fn state() -> std::sync::MutexGuard<'static, Traced> {
+        static S: std::sync::OnceLock<std::sync::Mutex<Traced>> = std::sync::OnceLock::new();
+        S.get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts tracing the operations on the file at `path` (and its journal).
+    #[cfg(feature = "test-hooks")]
+    pub fn start(path: &Path) {
+        *state() = Some((super::journal_path(path), Vec::new()));
+    }
+
+    /// Stops tracing; the operations since [`start`].
+    #[cfg(feature = "test-hooks")]
+    pub fn stop() -> Vec<Op> {
+        state().take().map(|(_, ops)| ops).unwrap_or_default()
+    }
+
+    /// Runs the recovery every open runs first (the roll-back of an interrupted
+    /// transaction), without opening the file: a state that recovery does not bring
+    /// back to a committed one is a damaged HDF5 file, which libhdf5 need not open.
+    #[cfg(feature = "test-hooks")]
+    pub fn recover(path: &Path) -> crate::Result<bool> {
+        super::recover(path)
+    }
+
+    /// Puts a [`Op::Mark`] in the trace (the test's "a commit returned here").
+    #[cfg(feature = "test-hooks")]
+    pub fn mark() {
+        if let Some((_, ops)) = state().as_mut() {
+            ops.push(Op::Mark);
+        }
+    }
+
+    /// Traces `op()` on the file whose journal is `journal`, if that one is traced.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn push_for(journal: &Path, op: impl FnOnce() -> Op) {
+        if let Some((p, ops)) = state().as_mut() {
+            if p == journal {
+                ops.push(op());
+            }
+        }
+    }
+
+    /// Without the `test-hooks` feature nothing is traced (`op` is never called).
+    #[cfg(not(feature = "test-hooks"))]
+    #[inline(always)]
+    pub(crate) fn push_for(_journal: &Path, _op: impl FnOnce() -> Op) {}
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ use crate::error::{Error, ErrorKind, Result};
 pub(crate) use hdf5_sys::h5i::hid_t;
 
 pub(crate) mod journal;
+pub(crate) mod readers;
 
 /// HDF5 filter id of LZF (the h5py filter the format's hash tables use).
 pub(crate) const FILTER_LZF: i32 = codec::FILTER_LZF;
@@ -172,7 +173,9 @@ mod vds;
 pub(crate) use attrs::{
     attr_exists, attr_names, delete_attr, read_attr, write_attr, write_new_attr,
 };
-pub(crate) use file::{close_leftover_objects, file_flush, file_open};
+pub(crate) use file::{
+    close_leftover_objects, file_flush, file_open, file_open_reader, file_open_with,
+};
 pub(crate) use file::{open_object_count, FileOpen};
 pub(crate) use filters::{ds_chunk_dims, ds_fill, ds_filters, pipeline};
 pub use filters::{Compression, Filters};
@@ -184,7 +187,10 @@ pub(crate) use io::{
     ds_set_extent, ds_shape, ds_type, open_dataset, open_storage, read_block, read_strings,
     refresh_chunk_lookup, stored_chunk_rows, write_block, write_chunk, write_strings,
 };
-pub(crate) use journal::{fault as io_fault, roll_back};
+pub(crate) use journal::{
+    check_journal_place, end_writes, fault as io_fault, hold_writes, note_commit, release_writes,
+    roll_back,
+};
 pub(crate) use objects::{
     copy_object, create_group, exists, kind_of, list, open_group, open_object, unlink, ObjKind,
 };

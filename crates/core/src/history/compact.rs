@@ -128,6 +128,7 @@ impl VersionedFile {
         let tmp_s = tmp.to_string_lossy().into_owned();
         remove_if_there(&tmp)?;
         remove_if_there(&h5::journal::journal_path(&tmp))?;
+        remove_if_there(&h5::readers::commits_path(&tmp))?;
         let bytes_before = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         // Nothing is flushed here: every operation of this handle ended in a flush, so
         // libhdf5's view is the committed state, and a kill before the rename leaves
@@ -138,6 +139,7 @@ impl VersionedFile {
             let context = format!("compacting '{path}' (into '{tmp_s}')");
             let _ = remove_if_there(&tmp);
             let _ = remove_if_there(&h5::journal::journal_path(&tmp));
+            let _ = remove_if_there(&h5::readers::commits_path(&tmp));
             if let Some(io) = g.after_io_fault(&context) {
                 return Err(io);
             }
@@ -152,6 +154,11 @@ impl VersionedFile {
         }
         // The original closes cleanly (its journal goes) before the copy takes its name:
         // a journal left next to the file would be applied to the new one.
+        // The copy's own commits file (it was opened as a writer) is not the file's.
+        remove_if_there(&h5::readers::commits_path(&tmp))?;
+        // Readers in other processes drop what they know of the file before it is
+        // replaced, and again once the copy has its name (they reopen it by path).
+        h5::journal::new_generation(g.file()?)?;
         let generation = g.catalog.generation();
         let cache_bytes = g.chunks.capacity();
         g.forget_history();
@@ -182,7 +189,8 @@ impl VersionedFile {
                 let _ = d.sync_all();
             }
         }
-        let mut fresh = Inner::open_fresh(&path)?;
+        let mut fresh = Inner::open_fresh(&path, g.durability)?;
+        h5::journal::new_generation(fresh.file()?)?;
         fresh.catalog.follow(generation);
         fresh.chunks.set_capacity(cache_bytes);
         *g = fresh;

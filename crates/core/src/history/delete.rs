@@ -382,6 +382,9 @@ fn apply_delete(
     plan: &DeletePlan,
     ticker: &mut Ticker<'_>,
 ) -> Result<()> {
+    // Readers in other processes see a new generation at the checkpoint, and start
+    // from the file again (docs/design/008-readers-and-writers.md).
+    h5::journal::note_rewrite(g.file()?)?;
     for (p, pp) in &plan.paths {
         rewrite_storage(g, p, pp, ticker)?;
         stop_on_fault(g)?;

@@ -57,8 +57,13 @@ pub(crate) fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInf
     commit_staged(file, st).map_err(|e| {
         let mut f = file.lock();
         let path = f.path.clone();
-        f.after_io_fault(&format!("committing version '{name}' to '{path}'"))
-            .unwrap_or(e)
+        let e = f
+            .after_io_fault(&format!("committing version '{name}' to '{path}'"))
+            .unwrap_or(e);
+        if let Ok(fh) = f.file() {
+            h5::release_writes(fh);
+        }
+        e
     })
 }
 
@@ -137,6 +142,9 @@ fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     // Phase 3 (file lock): deduplicate, write, create the version.
     let mut f = file.lock();
     f.require_writable()?;
+    // Readers in other processes (or this one) finish their call first; they wait for
+    // the commit point from here (docs/design/008-readers-and-writers.md).
+    h5::hold_writes(f.file()?)?;
     let timestamp = st.timestamp.unwrap_or_else(time::now_micros);
     let ts_string = time::format_micros(timestamp)?;
     // Before anything is written: committed data must not rely on raw_data rows that
@@ -232,6 +240,16 @@ fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         // The commit mark and one flush: everything since the last flush is one
         // transaction of the file's journal, so a crash before the flush ends leaves
         // the file as it was before this commit, and after it, with the version.
+        // Readers learn from the commits file what this checkpoint commits.
+        h5::note_commit(
+            f.file()?,
+            h5::readers::CommitNote {
+                name: st.name.clone(),
+                prev: st.prev.clone(),
+                timestamp: Some(timestamp),
+                current: st.make_current,
+            },
+        )?;
         finish_version(&f, &st.name, st.make_current)?;
         Ok(written)
     });
