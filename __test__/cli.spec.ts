@@ -66,6 +66,7 @@ function numpyLoad(...paths: string[]): Npy[] {
 const ours = tmpFile('cli-ours')
 const big = tmpFile('cli-big')
 const BIG_N = 300_000
+const WORDS = 20_000
 
 test.before(async () => {
   const vf = VersionedFile.open(ours, { mode: 'w' })
@@ -89,7 +90,10 @@ test.before(async () => {
   await vf.stageVersion('v3', (g) => g.dataset('i8').write([1], 1), { prevVersion: 'v2', timestamp: '2024-05-01T09:33:00.000004Z' })
   vf.close()
   const b = VersionedFile.open(big, { mode: 'w' })
-  await b.stageVersion('v1', (g) => g.createDataset('x', { data: new Float64Array(BIG_N).map((_, i) => i * 0.25), chunks: [16384] }))
+  await b.stageVersion('v1', (g) => {
+    g.createDataset('x', { data: new Float64Array(BIG_N).map((_, i) => i * 0.25), chunks: [16384] })
+    g.createDataset('words', { data: Array.from({ length: WORDS }, (_, i) => `w${i},${'é'.repeat(i % 5)}`), chunks: [1000] })
+  })
   b.close()
 })
 
@@ -207,6 +211,19 @@ import numpy as np
 a = np.load(sys.argv[1])
 print(json.dumps({'ok': bool((a == np.arange(${BIG_N}) * 0.25).all()), 'n': int(a.size)}))`, out)
   t.deepEqual(check, { ok: true, n: BIG_N })
+  // A range of rows (through readBlocks, as the whole dataset), and a strided one.
+  const part = tmpFile('cli-big-part').replace(/\.h5$/, '.npy')
+  t.is((await vh5(['cat', big, 'x', '--format', 'npy', '--select', '1000:250001', '-o', part], env)).code, 0)
+  const strided = tmpFile('cli-big-strided').replace(/\.h5$/, '.npy')
+  t.is((await vh5(['cat', big, 'x', '--format', 'npy', '--select', '7::3', '-o', strided], env)).code, 0)
+  t.deepEqual(vpyWith(VENV26_PYTHON, `import json, sys
+import numpy as np
+x = np.arange(${BIG_N}) * 0.25
+print(json.dumps([bool(np.array_equal(np.load(sys.argv[1]), x[1000:250001])), bool(np.array_equal(np.load(sys.argv[2]), x[7::3]))]))`, part, strided), [true, true])
+  // Strings: 157 blocks of csv text, quoted where they hold a comma.
+  const words = await vh5(['cat', big, 'words', '--format', 'csv'], env)
+  t.is(words.code, 0, words.stderr)
+  t.is(words.stdout, Array.from({ length: WORDS }, (_, i) => `"w${i},${'é'.repeat(i % 5)}"`).join('\n') + '\n')
   const csv = await vh5(['cat', big, 'x', '--format', 'csv', '--select', '100000:100010'], env)
   t.is(csv.stdout, Array.from({ length: 10 }, (_, i) => String((100000 + i) * 0.25)).join('\n') + '\n')
   const all = await vh5(['cat', big, 'x', '--format', 'csv'], env)

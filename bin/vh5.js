@@ -459,11 +459,18 @@ const READ_INTO = {
   float64: Float64Array,
 }
 
+/** Whether a resolved selection is a range of whole rows: step 1 on axis 0, all of every other axis. */
+function wholeRows(axes, shape) {
+  return axes.every((a, i) => a.index === undefined && a.step === 1 && (i === 0 || (a.start === 0 && a.count === shape[i])))
+}
+
 /**
  * Reads the selection in blocks of whole output rows along its first sliced axis,
  * each at most about `blockBytes`; calls `onBlock(data, rows)` in order and awaits it.
- * Numeric data is read into one array reused for every block (`readInto`), so memory
- * stays at one block: `onBlock` must be done with `data` when it settles.
+ * A range of whole rows streams through the library's `readBlocks`; other selections
+ * are read block by block, numeric data into one array reused for every block
+ * (`readInto`). Either way memory stays at about two blocks: `onBlock` must be done
+ * with `data` when it settles.
  */
 async function forEachBlock(ds, sel, onBlock, bar, blockBytes = BLOCK_BYTES) {
   const axes = resolveSelection(sel, ds.shape)
@@ -482,19 +489,22 @@ async function forEachBlock(ds, sel, onBlock, bar, blockBytes = BLOCK_BYTES) {
     await onBlock(null, rows)
     return
   }
-  const Kind = READ_INTO[ds.dtype]
-  if (!Kind && sel.length === 0 && typeof ds.readBlocks === 'function' && !compoundFields(ds.dtype)) {
-    // The library's bounded block reader, where this build has it.
+  if (typeof ds.readBlocks === 'function' && wholeRows(axes, ds.shape)) {
+    // Whole rows along axis 0 (the whole dataset or a range of rows): the library's
+    // bounded block reader, `step` rows at a time (one block read ahead).
     let done = 0
-    for await (const block of ds.readBlocks({ rows: step })) {
-      const data = ArrayBuffer.isView(block) || Array.isArray(block) ? block : block.data
-      const n = Math.round(data.length / perRow)
-      await onBlock(data, n)
+    const a0 = axes[0]
+    for await (const block of ds.readBlocks({ rows: step, start: a0.start, stop: a0.start + a0.count })) {
+      const n = Math.min(step, rows - done)
+      await onBlock(block, n)
       done += n
       if (bar) bar.update(done)
     }
     return
   }
+  // Other selections (an index or a step on axis 0, part of another axis): the
+  // selection's blocks one by one, numeric ones into one array reused for each.
+  const Kind = READ_INTO[ds.dtype]
   const target = Kind ? new Kind(Math.min(rows, step) * perRow) : null
   for (let r0 = 0; r0 < rows; r0 += step) {
     const r1 = Math.min(rows, r0 + step)
