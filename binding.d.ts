@@ -118,7 +118,9 @@ export declare class Dataset {
   readIntoSync(target: NumericArray, selection?: Selection): number
   /**
    * Writes `data` into a selection (same forms as `read`); a single value is
-   * broadcast. Only while staging; a committed dataset throws `READ_ONLY`.
+   * broadcast. Only while staging; a committed dataset throws `READ_ONLY`. When
+   * the staged version goes past its memory budget (`stageVersion`'s
+   * `memoryBudget`), chunks are written to the file before `write` returns.
    */
   write(selection: Selection | null | undefined, data: number | bigint | boolean | string | ArrayLike<number | bigint | boolean> | string[] | NumericArray): void
   /**
@@ -580,6 +582,13 @@ export interface StageOptions {
    * microseconds since the epoch. Defaults to the time of commit.
    */
   timestamp?: Date | string | bigint
+  /**
+   * Bytes of written chunks the staged version keeps in memory (default 256 MiB).
+   * Past it, whole chunks are hashed, deduplicated, compressed and written to the
+   * file before the commit, which stays atomic: a builder that throws, a failed
+   * commit or a killed process leaves the file as it was.
+   */
+  memoryBudget?: number
 }
 
 /** What `storageStats` found. */

@@ -130,3 +130,24 @@ export function p1Length(data: Float64Array): number[] {
   }
   return lens
 }
+
+/**
+ * P5-large: `count` slices of `len` elements as `[row, start, stop]` triples: for a
+ * 1-D `shape` the row is 0 and `[start, stop)` lies within it; for 2-D it is one row
+ * and `[start, stop)` a run of its columns.
+ */
+export function writeP5LSlices(dir: string, shape: number[], count = 1000, len = 100, seed = 55): string {
+  const r = rng(seed)
+  const w = new F64Writer()
+  const last = shape[shape.length - 1]
+  for (let i = 0; i < count; i++) {
+    const row = shape.length === 1 ? 0 : Math.floor(r() * shape[0])
+    const start = Math.floor(r() * (last - len))
+    w.push(row)
+    w.push(start)
+    w.push(start + len)
+  }
+  const path = join(dir, `P5L-${shape.join('x')}.f64`)
+  w.save(path)
+  return path
+}

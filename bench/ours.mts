@@ -1,7 +1,7 @@
 // One workload run by this library, in a process of its own (so its peak memory is
 // its own). Usage: node --import tsx bench/ours.mts '<spec json>'; prints one line
 // `RESULT <json>`. The orchestrator is bench/run.mts.
-import { copyFileSync, readFileSync, statSync } from 'node:fs'
+import { copyFileSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 
 import type { Dataset, VersionedFile as VF } from '../index.js'
@@ -15,7 +15,7 @@ const lib = require('../index.js') as typeof import('../index.js') & {
 const { VersionedFile } = lib
 
 export interface Spec {
-  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P7' | 'P8' | 'P8diff'
+  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P5L' | 'P5Lmake' | 'P7' | 'P8' | 'P8diff' | 'P9' | 'P10' | 'P12' | 'P12make'
   /** P1 (and P11, which runs P1): `open`'s durability (default 'process'). */
   durability?: 'process' | 'fsync'
   variant: string
@@ -29,12 +29,22 @@ export interface Spec {
   chunkLen?: number
   checkpoints?: number[]
   lookups?: number
+  shape?: number[]
+  plainFile?: string
+  /** P12: the files of deep histories, by version count. */
+  files?: Record<string, string>
   /** P8: versions kept, one in `keepEvery`. */
   keepEvery?: number
   /** P8diff: the two versions compared, and how many timed runs. */
   a?: string
   b?: string
   runs?: number
+  /** P9: bytes to append, and bytes per piece. */
+  bytes?: number
+  pieceBytes?: number
+  /** P10: rows per commit, commits. */
+  rows?: number
+  commits?: number
 }
 
 export interface Result {
@@ -238,6 +248,98 @@ async function p5(s: Spec): Promise<Partial<Result>> {
   }
 }
 
+/** P5L's chunk changed by version k and its values (the same in bench.py). */
+const p5lChunk = (k: number, n: number) => (k * 7919 + 13) % n
+
+/** P5-large, setup: the dataset (element i of the flat array is i + 0.5) and 20 versions that each rewrite one chunk. */
+async function p5lMake(s: Spec): Promise<Partial<Result>> {
+  const shape = s.shape!
+  const chunks = s.chunks!
+  const total = shape.reduce((a, b) => a * b, 1)
+  const base = new Float64Array(total)
+  for (let i = 0; i < total; i++) base[i] = i + 0.5
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  await vf.stageVersion('v0', (g) => {
+    g.createDataset('x', { data: base, shape, chunks, ...filters(s.compression) })
+  })
+  const grid = shape.map((d, i) => Math.ceil(d / chunks[i]))
+  const nChunks = grid.reduce((a, b) => a * b, 1)
+  const clen = chunks.reduce((a, b) => a * b, 1)
+  for (let k = 0; k < s.versions!; k++) {
+    let c = p5lChunk(k, nChunks)
+    const sel: [number, number][] = []
+    for (let ax = shape.length - 1; ax >= 0; ax--) {
+      const i = c % grid[ax]
+      c = Math.floor(c / grid[ax])
+      sel.unshift([i * chunks[ax], Math.min(shape[ax], (i + 1) * chunks[ax])])
+    }
+    const n = sel.reduce((a, [lo, hi]) => a * (hi - lo), 1)
+    const vals = Float64Array.from({ length: n }, (_, j) => -(k + 1) - j / clen)
+    await vf.stageVersion(`v${k + 1}`, (g) => {
+      g.dataset('x').write(sel, vals)
+    })
+  }
+  vf.close()
+  return { seconds: 0 }
+}
+
+/** P5-large: reads of the latest version of the file p5lMake wrote. */
+async function p5l(s: Spec): Promise<Partial<Result>> {
+  const sl = f64(s.slices!)
+  const median3 = async (f: () => Promise<unknown>) => {
+    const times: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const t = now()
+      await f()
+      times.push(now() - t)
+    }
+    return times.sort((x, y) => x - y)[1]
+  }
+  let t = now()
+  const vf = VersionedFile.open(s.file, { mode: 'r' })
+  const openMs = now() - t
+  t = now()
+  const ds = vf.version(vf.currentVersion).dataset('x')
+  let a = (await ds.read()) as Float64Array
+  const coldMs = now() - t
+  const checksum = [sum(a)]
+  const warmMs = await median3(async () => {
+    a = (await ds.read()) as Float64Array
+  })
+  const bytes = a.byteLength
+  a = new Float64Array(0)
+  const twoD = s.shape!.length === 2
+  let acc = 0
+  t = now()
+  for (let i = 0; i < sl.length; i += 3) {
+    const sel: [number, number][] = twoD ? [[sl[i], sl[i] + 1], [sl[i + 1], sl[i + 2]]] : [[sl[i + 1], sl[i + 2]]]
+    acc += (ds.readSync(sel) as Float64Array)[0]
+  }
+  const slicesMs = now() - t
+  checksum.push(acc)
+  const extra: Record<string, number> = { openMs, coldMs, warmMs, slicesMs, bytes }
+  if (twoD) {
+    const [rows, cols] = s.shape!
+    const b = s.chunks!
+    let blockSum = 0
+    // Only the reads are timed, not the sums.
+    const timed = async (sel: [number, number][]) => {
+      const t1 = now()
+      const blk = (await ds.read(sel)) as Float64Array
+      const ms = now() - t1
+      blockSum += sum(blk)
+      return ms
+    }
+    extra.rowBlocksMs = 0
+    for (let r = 0; r < rows; r += b[0]) extra.rowBlocksMs += await timed([[r, Math.min(rows, r + b[0])], [0, cols]])
+    extra.colBlocksMs = 0
+    for (let c = 0; c < cols; c += b[1]) extra.colBlocksMs += await timed([[0, rows], [c, Math.min(cols, c + b[1])]])
+    checksum.push(blockSum)
+  }
+  vf.close()
+  return { seconds: warmMs / 1000, checksum, extra }
+}
+
 async function p7(s: Spec): Promise<Partial<Result>> {
   const base = Date.UTC(2030, 0, 1) // after the file's creation: Python's non-exact lookup ignores versions older than __first_version__
   let vf: VF = VersionedFile.open(s.file, { mode: 'w' })
@@ -274,6 +376,71 @@ async function p7(s: Spec): Promise<Partial<Result>> {
   }
   vf.close()
   return { seconds: (now() - t0) / 1000, extra: { lookups } }
+}
+
+/** P12's timestamps: version v committed at base + v seconds. */
+const P10_BASE = Date.UTC(2030, 0, 1)
+
+/** P12, setup: one small dataset changed by every version, copied at each checkpoint. */
+async function p12Make(s: Spec): Promise<Partial<Result>> {
+  let vf: VF = VersionedFile.open(s.file, { mode: 'w' })
+  let v = 0
+  for (const cp of s.checkpoints!) {
+    for (; v < cp; v++) {
+      await vf.stageVersion(`v${v}`, (g) => {
+        if (v === 0) g.createDataset('x', { shape: [16], dtype: 'int64', chunks: [16] })
+        g.dataset('x').write([v % 16], BigInt(v))
+      }, { timestamp: new Date(P10_BASE + v * 1000) })
+    }
+    vf.close()
+    copyFileSync(s.file, s.files![String(cp)])
+    vf = VersionedFile.open(s.file, { mode: 'a' })
+  }
+  vf.close()
+  return { seconds: 0 }
+}
+
+/** P12: open, lookups by time and the first commit after an open, in deep histories. */
+async function p12(s: Spec): Promise<Partial<Result>> {
+  const out: Record<string, Record<string, number>> = {}
+  for (const cp of s.checkpoints!) {
+    const file = `${s.file}.${cp}.h5`
+    copyFileSync(s.files![String(cp)], file)
+    let t = now()
+    const ro = VersionedFile.open(file, { mode: 'r' })
+    const openR = now() - t
+    const r = (await import('./data.mts')).rng(10)
+    const pick = () => Math.floor(r() * cp)
+    t = now()
+    let k = pick()
+    if (ro.versionAt(new Date(P10_BASE + k * 1000)).name !== `v${k}`) throw new Error('P12: wrong version')
+    const firstLookupMs = now() - t
+    const n = 1000
+    t = now()
+    for (let i = 0; i < n; i++) {
+      k = pick()
+      const exact = i % 2 === 0
+      if (ro.versionAt(new Date(P10_BASE + k * 1000 + (exact ? 0 : 500)), { exact }).name !== `v${k}`) throw new Error('P12: wrong version')
+    }
+    const lookupUs = ((now() - t) * 1000) / n
+    ro.close()
+    t = now()
+    const vf = VersionedFile.open(file, { mode: 'a' })
+    const openA = now() - t
+    const commits: number[] = []
+    for (let i = 0; i < 11; i++) {
+      t = now()
+      await vf.stageVersion(`w${i}`, (g) => {
+        g.dataset('x').write([i % 16], BigInt(-i))
+      }, { timestamp: new Date(P10_BASE + (cp + i) * 1000) })
+      commits.push(now() - t)
+    }
+    vf.close()
+    const steady = commits.slice(1).sort((a, b) => a - b)[5]
+    out[String(cp)] = { openR, firstLookupMs, lookupUs, openA, firstCommitMs: commits[0], steadyCommitMs: steady }
+    rmSync(file, { force: true })
+  }
+  return { seconds: 0, extra: { p12: out } }
 }
 
 /** P8: delete all versions but one in `keepEvery` of a P1 file, then compact it. */
@@ -317,17 +484,81 @@ async function p8diff(s: Spec): Promise<Partial<Result>> {
   return { seconds: (firstMs + ms.reduce((a, b) => a + b, 0)) / 1000, checksum: [regions], extra: { firstMs, medianMs: ms[Math.floor((ms.length - 1) / 2)], regions } }
 }
 
+/** P9: one version appended from a stream of pieces (the P4 walk, cycled, shifted by
+ * the cycle so that no chunk repeats), in the default memory budget. */
+async function p9(s: Spec): Promise<Partial<Result>> {
+  const base = f64(s.data!)
+  const rows = s.pieceBytes! / 8
+  const pieces = s.bytes! / s.pieceBytes!
+  const perCycle = base.length / rows
+  const piece = new Float64Array(rows)
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const t0 = now()
+  await vf.stageVersion('v0', async (g) => {
+    const x = g.createDataset('x', { shape: [0], dtype: 'float64', chunks: s.chunks, ...filters(s.compression) })
+    for (let p = 0; p < pieces; p++) {
+      const at = (p % perCycle) * rows
+      const shift = Math.floor(p / perCycle)
+      for (let i = 0; i < rows; i++) piece[i] = base[at + i] + shift
+      await x.append(piece)
+    }
+  })
+  const seconds = (now() - t0) / 1000
+  let total = 0
+  for await (const b of vf.version('v0').dataset('x').readBlocks({ rows: 1 << 20 })) total += sum(b as Float64Array)
+  vf.close()
+  return { seconds, checksum: [total], extra: { bytes: s.bytes } }
+}
+
+const VENUES = ['XNYS', 'XNAS', 'BATS', 'IEXG']
+
+/** P10: ticks of four columns, `rows` per commit, appended in `commits` versions. */
+async function p10(s: Spec): Promise<Partial<Result>> {
+  const n = s.rows!
+  const vf = VersionedFile.open(s.file, { mode: 'w' })
+  const commits: number[] = []
+  const time = new BigInt64Array(n)
+  const price = new Float64Array(n)
+  const size = new Int32Array(n)
+  const venue: string[] = new Array(n)
+  const t0 = now()
+  for (let c = 0; c < s.commits!; c++) {
+    for (let j = 0; j < n; j++) {
+      const i = c * n + j
+      time[j] = 1_700_000_000_000_000n + BigInt(i) * 1000n
+      price[j] = 100 + (i % 9973) * 0.01
+      size[j] = i % 500
+      venue[j] = VENUES[i % 4]
+    }
+    const t = now()
+    await vf.stageVersion(`c${c}`, async (g) => {
+      const col = (name: string, dtype: string) =>
+        (c === 0 ? g.createDataset(name, { shape: [0], dtype, chunks: s.chunks }) : g.dataset(name)) as Dataset
+      await col('time', 'int64').append(time)
+      await col('price', 'float64').append(price)
+      await col('size', 'int32').append(size)
+      await col('venue', 'string').append(venue)
+    })
+    commits.push(now() - t)
+  }
+  const seconds = (now() - t0) / 1000
+  const v = vf.version(vf.currentVersion)
+  const check = [sum((await v.dataset('price').read()) as Float64Array), sum((await v.dataset('size').read()) as Int32Array), v.dataset('venue').shape[0]]
+  vf.close()
+  return { seconds, commitsMs: commits, checksum: check, extra: { rows: n * s.commits! } }
+}
+
 async function main() {
   const spec = JSON.parse(process.argv[2]) as Spec
   const baseRss = process.memoryUsage.rss()
-  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P7: p7, P8: p8, P8diff: p8diff }[spec.workload]
+  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P5L: p5l, P5Lmake: p5lMake, P7: p7, P8: p8, P8diff: p8diff, P9: p9, P10: p10, P12: p12, P12make: p12Make }[spec.workload]
   const r = await run(spec)
   const out: Result = {
     seconds: r.seconds!,
     baseRss,
     ...r,
     peakRss: process.resourceUsage().maxRSS * 1024,
-    fileBytes: spec.workload === 'P5' || spec.workload === 'P8diff' ? undefined : statSync(spec.file).size,
+    fileBytes: ['P5', 'P5Lmake', 'P8diff', 'P12', 'P12make'].includes(spec.workload) ? undefined : statSync(spec.file).size,
   }
   console.log(`RESULT ${JSON.stringify(out)}`)
 }

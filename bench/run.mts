@@ -5,6 +5,7 @@
 //   npm run bench -- --full            P1 with 5,000 versions for every library
 //   npm run bench -- --only P1,P3      some workloads
 //   npm run bench -- --readme          also put the table into README.md
+//   npm run bench -- --py24            also run Python versioned-hdf5 2.4 (.venv)
 // Prints one table; writes bench/results/<mode>.json and bench/results/<mode>.md.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,7 +14,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-import { p1Length, writeP1, writeP2, writeP4, writeP5 } from './data.mts'
+import { p1Length, writeP1, writeP2, writeP4, writeP5, writeP5LSlices } from './data.mts'
 import type { Result, Spec } from './ours.mts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -24,31 +25,37 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     readme: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    py24: { type: 'boolean', default: false },
   },
 })
 const mode = args.quick ? 'quick' : args.full ? 'full' : 'standard'
 const only = args.only ? new Set(args.only.split(',').map((s) => s.trim().toUpperCase())) : null
 const want = (w: string) => !only || only.has(w)
 
+// p5l: [chunks of the 1-D dataset, side of the 2-D one]; 0 skips P5L.
 const SIZES = {
-  quick: { p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20, r: [300, 2000] },
-  standard: { p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, r: [1000, 10_000] },
-  full: { p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, r: [1000, 10_000] },
+  quick: { p12: [] as number[], p5l: [0, 0], p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20, p9: 256 << 20, p10: 100, r: [300, 2000] },
+  standard: { p12: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000, r: [1000, 10_000] },
+  full: { p12: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000, r: [1000, 10_000] },
 }[mode]
+// P9's size, in MiB, for a run of its own (the goal is stated for 4 GiB).
+if (process.env.VH5_BENCH_P9_MIB) SIZES.p9 = Number(process.env.VH5_BENCH_P9_MIB) * 2 ** 20
 
-const py = join(root, '.venv/bin/python')
-// History maintenance (P8) is compared with Python versioned-hdf5 2.6, the newest.
-const py26 = join(root, '.venv26/bin/python')
-if (!existsSync(py)) {
-  console.error('bench: .venv is missing: run `bash scripts/setup.sh --test` first (it installs Python versioned-hdf5)')
-  process.exit(2)
+// The anchor is the newest Python versioned-hdf5 (2.6, .venv26); 2.4 (.venv) on request.
+const py = join(root, '.venv26/bin/python')
+const py24 = join(root, '.venv/bin/python')
+for (const p of args.py24 ? [py, py24] : [py]) {
+  if (!existsSync(p)) {
+    console.error(`bench: ${p} is missing: run \`bash scripts/setup.sh --test\` first (it installs Python versioned-hdf5 2.6 and 2.4)`)
+    process.exit(2)
+  }
 }
 if (!existsSync(join(root, 'versioned-hdf5.linux-x64-gnu.node'))) {
   console.error('bench: the addon is not built: run `npm run build` first')
   process.exit(2)
 }
 
-type Impl = 'node' | 'python' | 'plain'
+type Impl = 'node' | 'python' | 'python24' | 'plain'
 interface Row {
   workload: string
   variant: string
@@ -64,7 +71,7 @@ function run(impl: Impl, spec: Spec & Record<string, unknown>): Result {
   const cmd =
     impl === 'node'
       ? [process.execPath, ['--import=tsx', join(root, 'bench/ours.mts'), JSON.stringify(spec)]]
-      : [spec.python26 ? py26 : py, [join(root, 'bench/py/bench.py'), impl === 'python' ? 'vh5' : 'plain', JSON.stringify(spec)]]
+      : [impl === 'python24' ? py24 : py, [join(root, 'bench/py/bench.py'), impl === 'plain' ? 'plain' : 'vh5', JSON.stringify(spec)]]
   const p = spawnSync(cmd[0] as string, cmd[1] as string[], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28 })
   const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '))
   if (p.status !== 0 || !line) {
@@ -81,7 +88,8 @@ function record(workload: string, variant: string, impl: Impl, spec: Spec & Reco
   return result
 }
 
-const IMPLS: Impl[] = ['node', 'python', 'plain']
+const IMPLS: Impl[] = args.py24 ? ['node', 'python', 'python24', 'plain'] : ['node', 'python', 'plain']
+const PYS: Impl[] = args.py24 ? ['python', 'python24'] : ['python']
 const fileOf = (w: string, v: string, impl: Impl) => join(work, `${w}-${v}-${impl}.h5`)
 
 function checkSame(w: string, v: string, results: Result[]) {
@@ -120,7 +128,7 @@ try {
     const res = (['node', 'python'] as const).map((impl) => {
       const file = join(work, `P8-${impl}.h5`)
       copyFileSync(src, file)
-      return record('P8', 'delete 90%', impl, { workload: 'P8', variant: 'delete 90%', file, keepEvery: 10, python26: true })
+      return record('P8', 'delete 90%', impl, { workload: 'P8', variant: 'delete 90%', file, keepEvery: 10 })
     })
     checkSame('P8', 'delete 90%', res)
   }
@@ -144,7 +152,7 @@ try {
     if (want('P8')) {
       // diff of two versions of P3's dataset (v1 and v2 differ in one chunk each), both
       // libraries on the file this library wrote.
-      const spec = { workload: 'P8diff' as const, variant: 'diff', file: fileOf('P3', variant, 'node'), a: 'v1', b: 'v3', runs: 50, python26: true }
+      const spec = { workload: 'P8diff' as const, variant: 'diff', file: fileOf('P3', variant, 'node'), a: 'v1', b: 'v3', runs: 50 }
       checkSame('P8', 'diff', [record('P8', 'diff', 'node', spec), record('P8', 'diff', 'python', spec)])
     }
     for (const impl of IMPLS) rmSync(fileOf('P3', variant, impl), { force: true })
@@ -176,6 +184,25 @@ try {
     )
     checkSame('P5', 'reads', res)
   }
+  // P5L runs in the standard and full modes, or in --quick when asked for by --only
+  // (then at a tenth of the size).
+  const [p5lChunks, p5lSide] = SIZES.p5l[0] || !only?.has('P5L') ? SIZES.p5l : [4000, 1024]
+  if (want('P5L') && p5lChunks > 0) {
+    const cases = [
+      { variant: 'none', shape: [p5lChunks * 1024], chunks: [1024], compression: null },
+      { variant: 'gzip', shape: [p5lChunks * 1024], chunks: [1024], compression: 'gzip' },
+      { variant: '2-D', shape: [p5lSide, p5lSide], chunks: [256, 256], compression: null },
+    ]
+    for (const c of cases) {
+      const file = join(work, `P5L-${c.variant}.h5`)
+      const spec = { workload: 'P5L' as const, ...c, file, plainFile: join(work, `P5L-${c.variant}-plain.h5`), versions: 20, slices: writeP5LSlices(work, c.shape) }
+      // This library writes the versioned file (not timed); every library reads it.
+      run('node', { ...spec, workload: 'P5Lmake' as const })
+      checkSame('P5L', c.variant, IMPLS.map((impl) => record('P5L', c.variant, impl, spec)))
+      rmSync(file, { force: true })
+      rmSync(spec.plainFile, { force: true })
+    }
+  }
   if (want('P6') && SIZES.p6 > SIZES.p1) {
     const data = writeP1(work, SIZES.p6)
     record('P6', `${SIZES.p6}v`, 'node', { workload: 'P1', variant: 'P6', file: join(work, 'P6.h5'), data, chunks: [4096], compression: null })
@@ -188,6 +215,29 @@ try {
       record('P6', `${SIZES.p6}v fixed size`, impl, { workload: 'P1', variant: 'P6 fixed', file: join(work, `P6-fixed-${impl}.h5`), data, chunks: [4096], compression: null })
     }
   }
+  if (want('P9')) {
+    // The P4 walk (64 MiB, or the whole stream when smaller), cycled into 8 MiB pieces.
+    const pieceBytes = 8 << 20
+    const data = writeP4(work, Math.min(SIZES.p9, 64 << 20) / 8, 8)
+    for (const compression of [null, 'gzip', 'lzf']) {
+      const variant = compression ?? 'none'
+      const res = (['node', 'plain'] as const).map((impl) => {
+        const r = record('P9', variant, impl, { workload: 'P9', variant, file: fileOf('P9', variant, impl), data, bytes: SIZES.p9, pieceBytes, chunks: [1 << 17], compression })
+        rmSync(fileOf('P9', variant, impl), { force: true })
+        return r
+      })
+      checkSame('P9', variant, res)
+    }
+    rmSync(data, { force: true })
+  }
+  if (want('P10')) {
+    const variant = `${SIZES.p10}x10k`
+    const res = IMPLS.map((impl) =>
+      record('P10', variant, impl, { workload: 'P10', variant, file: fileOf('P10', variant, impl), rows: 10_000, commits: SIZES.p10, chunks: [65536] }),
+    )
+    checkSame('P10', variant, res)
+    for (const impl of IMPLS) rmSync(fileOf('P10', variant, impl), { force: true })
+  }
   if (want('P11')) {
     // The cost of power-loss durability: P1 (no compression) on the real disk of the
     // work directory, opened with durability 'process' (the default) and 'fsync'.
@@ -198,7 +248,25 @@ try {
   if (want('P7')) {
     const spec = { workload: 'P7' as const, variant: 'lookups', file: join(work, 'P7.h5'), checkpoints: SIZES.p7, lookups: SIZES.lookups, pyLookups: SIZES.pyLookups }
     record('P7', 'lookups', 'node', spec)
-    record('P7', 'lookups', 'python', spec)
+    for (const impl of PYS) record('P7', 'lookups', impl, spec)
+  }
+  // P12 runs in the standard and full modes, or in --quick when named in --only
+  // (then at 1,000 and 10,000 versions). Its histories are written once, by this
+  // library, and kept in target/bench-cache (delete them to write them again).
+  const p12 = SIZES.p12.length || !only?.has('P12') ? SIZES.p12 : [1000, 10_000]
+  if (want('P12') && p12.length) {
+    const cache = join(root, 'target/bench-cache')
+    mkdirSync(cache, { recursive: true })
+    const files = Object.fromEntries(p12.map((n) => [String(n), join(cache, `P12-v1-${n}.h5`)]))
+    if (p12.some((n) => !existsSync(files[String(n)]))) {
+      process.stdout.write(`  P12 writing ${p12.join(', ')}-version histories into ${cache} `)
+      const t = performance.now()
+      run('node', { workload: 'P12make', variant: '', file: join(work, 'P12-make.h5'), checkpoints: p12, files })
+      console.log(`${((performance.now() - t) / 1000).toFixed(0)} s`)
+    }
+    const spec = { workload: 'P12' as const, variant: 'history', file: join(work, 'P12'), checkpoints: p12, files, pyLookups: SIZES.pyLookups }
+    record('P12', 'history', 'node', spec)
+    for (const impl of PYS) record('P12', 'history', impl, spec)
   }
   if (want('R')) {
     const [commits, versions] = SIZES.r
@@ -240,9 +308,16 @@ function throughput(r: Row): [string, number | undefined] {
     case 'P11':
       return [`${f((x.commitsMs!.length / x.seconds), 0)} commits/s`, x.seconds]
     case 'P4':
+    case 'P9':
       return [`${f(e!.bytes / 2 ** 20 / x.seconds, 0)} MiB/s`, x.seconds]
+    case 'P10':
+      return [`${f(e!.rows / x.seconds, 0)} rows/s`, x.seconds]
     case 'P5':
       return [`${f(e!.slices / (e!.slicesMs / 1000), 0)} slices/s`, x.seconds]
+    case 'P5L':
+      return [`${f(e!.bytes / 2 ** 20 / (e!.warmMs / 1000), 0)} MiB/s`, e!.warmMs]
+    case 'P12':
+      return ['', undefined]
     case 'P8':
       return [e!.regions === undefined ? `delete ${f(e!.deleteS)} s, shrink ${f(e!.compactS)} s` : `diff ${f(e!.medianMs, 2)} ms`, e!.regions === undefined ? x.seconds : e!.medianMs]
     case 'P7': {
@@ -253,7 +328,7 @@ function throughput(r: Row): [string, number | undefined] {
   return ['', undefined]
 }
 
-const NAMES: Record<Impl, string> = { node: 'this library', python: 'Python versioned-hdf5', plain: 'plain h5py' }
+const NAMES: Record<Impl, string> = { node: 'this library', python: 'Python versioned-hdf5 2.6', python24: 'Python versioned-hdf5 2.4', plain: 'plain h5py' }
 const lines = [
   '| workload | variant | library | time (s) | commit median (ms) | commit p99 (ms) | throughput | file (MiB) | peak RSS (MiB) | vs Python | vs plain |',
   '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|',
@@ -291,6 +366,14 @@ for (const r of rows.filter((x) => x.workload === 'P5')) {
     )
   }
 }
+for (const r of rows.filter((x) => x.workload === 'P5L')) {
+  const e = r.result.extra as Record<string, number>
+  const blocks = e.rowBlocksMs === undefined ? '' : `; 256-row blocks ${f(e.rowBlocksMs, 1)} ms, 256-column blocks ${f(e.colBlocksMs, 1)} ms (all of them)`
+  notes.push(
+    `P5L ${r.variant} ${NAMES[r.impl]} (${MiB(e.bytes)} MiB): open ${f(e.openMs, 1)} ms, first full read after it ${f(e.coldMs, 1)} ms, warm full read ${f(e.warmMs, 1)} ms, ` +
+      `1,000 slices of 100 elements ${f(e.slicesMs, 1)} ms${blocks}; peak RSS ${MiB(r.result.peakRss)} MiB.`,
+  )
+}
 for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) {
   const c = r.result.commitsMs!
   if (c.length >= 100) {
@@ -311,6 +394,19 @@ for (const r of rows.filter((x) => x.workload === 'P7')) {
   const e = r.result.extra as { lookups: Record<string, { openMs: number; perSecond: number }> }
   notes.push(`P7 ${NAMES[r.impl]}: ${Object.entries(e.lookups).map(([n, l]) => `${n} versions: ${f(l.perSecond, 0)} lookups/s (open ${f(l.openMs, 1)} ms)`).join('; ')}.`)
 }
+for (const r of rows.filter((x) => x.workload === 'P12')) {
+  const e = (r.result.extra as { p12: Record<string, Record<string, number>> }).p12
+  for (const [n, m] of Object.entries(e)) {
+    notes.push(
+      `P12 ${NAMES[r.impl]}, ${Number(n).toLocaleString('en')} versions: open 'r' ${f(m.openR, 1)} ms, first versionAt ${f(m.firstLookupMs, 2)} ms, then ${f(m.lookupUs, 1)} µs each; ` +
+        `open 'a' ${f(m.openA, 1)} ms, first commit ${f(m.firstCommitMs, 1)} ms, steady commit ${f(m.steadyCommitMs, 2)} ms (${f(m.firstCommitMs / m.steadyCommitMs, 1)}×).`,
+    )
+  }
+}
+for (const r of rows.filter((x) => x.workload === 'P9')) {
+  notes.push(`P9 ${r.variant} ${NAMES[r.impl]}: ${MiB((r.result.extra as { bytes: number }).bytes)} MiB appended in 8 MiB pieces, peak RSS ${MiB(r.result.peakRss)} MiB (this library: one version, default 256 MiB budget; plain h5py: a resizable dataset).`)
+}
+if (rows.some((x) => x.workload === 'P10')) notes.push(`P10: Python versioned-hdf5 is 2.6 (.venv26); each commit appends 10,000 rows to four columns (time int64, price float64, size int32, venue string), chunks of 65,536.`)
 if (readers) {
   const r = readers
   notes.push(
@@ -339,10 +435,12 @@ for (const r of rows.filter((x) => x.workload === 'P8')) {
   }
 }
 const machine = `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`
-const versions = execFileSync(py, ['-c', 'import h5py, versioned_hdf5; print(h5py.version.hdf5_version, versioned_hdf5.__version__, h5py.__version__)'], { encoding: 'utf8' }).trim().split(' ')
+const pyVersions = (p: string) => execFileSync(p, ['-c', 'import h5py, versioned_hdf5; print(h5py.version.hdf5_version, versioned_hdf5.__version__, h5py.__version__)'], { encoding: 'utf8' }).trim().split(' ')
+const versions = pyVersions(py)
+const also24 = args.py24 ? ` (and ${pyVersions(py24)[1]}, the "2.4" rows)` : ''
 const require = (await import('node:module')).createRequire(import.meta.url)
 const ourHdf5 = (require('../index.js') as { hdf5Version(): string }).hdf5Version()
-const header = `Mode \`${mode}\`, ${new Date().toISOString().slice(0, 10)}, on ${machine}; Node ${process.version}; this library with libhdf5 ${ourHdf5}; Python versioned-hdf5 ${versions[1]} and h5py ${versions[2]} with libhdf5 ${versions[0]}. "vs" columns: the other library's time over ours (above 1 means this library is faster).`
+const header = `Mode \`${mode}\`, ${new Date().toISOString().slice(0, 10)}, on ${machine}; Node ${process.version}; this library with libhdf5 ${ourHdf5}; Python versioned-hdf5 ${versions[1]}${also24} and h5py ${versions[2]} with libhdf5 ${versions[0]}. "vs" columns: the other library's time over ours (above 1 means this library is faster).`
 const md = [header, '', ...lines, '', ...notes.map((n) => `- ${n}`), ''].join('\n')
 console.log(`\n${md}`)
 mkdirSync(join(root, 'bench/results'), { recursive: true })

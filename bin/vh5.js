@@ -684,11 +684,12 @@ function openOutput(path) {
       if (path) await new Promise((resolve, reject) => stream.end((e) => (e ? reject(e) : resolve())))
       if (failed) throw failed
     },
-    abort() {
-      if (path) {
-        stream.destroy()
-        fs.rmSync(path, { force: true })
-      }
+    /** Removes a partial -o file, once the stream has closed it (its open is
+     * asynchronous: removing it before would let the open create it again). */
+    async abort() {
+      if (!path) return
+      if (!stream.closed) await new Promise((resolve) => stream.destroy().once('close', resolve))
+      fs.rmSync(path, { force: true })
     },
   }
 }
@@ -721,7 +722,7 @@ async function cmdCat(file, path, opts) {
       await writer(ds, sel, shape, dtype, fields, out, startBar)
       await out.end()
     } catch (e) {
-      out.abort()
+      await out.abort()
       throw e
     } finally {
       if (bar) bar.stop()

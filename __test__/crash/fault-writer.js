@@ -1,9 +1,11 @@
 'use strict'
 // Child process of crash.spec.ts: commits one version (fault-ops.js commitNext) to the
-// file named by argv[2], printing "committed" once the commit returned. Run with
-// VH5_FAULT_AT=n, the engine aborts the process just before its n-th change to the file.
+// file named by argv[2], printing "committed" once the commit returned; with argv[3]
+// 'append', the version of stream.spec.ts that writes chunks ahead of its commit
+// (stream/ops.js appendVersion). Run with VH5_FAULT_AT=n, the engine aborts the
+// process just before its n-th change to the file.
 const { VersionedFile } = require('../../index.js')
-const { commitNext } = require('./fault-ops.js')
+const commitNext = process.argv[3] === 'append' ? require('../stream/ops.js').appendVersion : require('./fault-ops.js').commitNext
 
 async function main() {
   const vf = VersionedFile.open(process.argv[2], { mode: 'a' })

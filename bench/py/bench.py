@@ -164,6 +164,83 @@ def p4(impl, spec):
     return dict(seconds=(now_ms() - t) / 1000, baseRss=base, extra=dict(bytes=data.nbytes))
 
 
+def p9(impl, spec):
+    """One stream of pieces appended: in one version (vh5), or to a resizable dataset."""
+    base = np.fromfile(spec["data"], dtype="<f8")
+    rows = spec["pieceBytes"] // 8
+    pieces = spec["bytes"] // spec["pieceBytes"]
+    per_cycle = len(base) // rows
+    chunks = tuple(spec["chunks"])
+
+    def append_all(g):
+        x = g.create_dataset("x", shape=(0,), dtype="f8", chunks=chunks, maxshape=(None,), **filters(spec))
+        for p in range(pieces):
+            at = (p % per_cycle) * rows
+            n = x.shape[0]
+            x.resize((n + rows,))
+            x[n:] = base[at : at + rows] + p // per_cycle
+
+    start = rss()
+    t = now_ms()
+    f = h5py.File(spec["file"], "w")
+    if impl == "vh5":
+        with VersionedHDF5File(f).stage_version("v0") as g:
+            append_all(g)
+    else:
+        append_all(f)
+    f.close()
+    seconds = (now_ms() - t) / 1000
+    f = h5py.File(spec["file"], "r")
+    x = f["_version_data/versions/v0/x"] if impl == "vh5" else f["x"]
+    total = 0.0
+    step = 1 << 20
+    for a in range(0, x.shape[0], step):
+        total += float(np.sum(x[a : a + step]))
+    f.close()
+    return dict(seconds=seconds, baseRss=start, checksum=[total], extra=dict(bytes=spec["bytes"]))
+
+
+VENUES = ["XNYS", "XNAS", "BATS", "IEXG"]
+
+
+def p10(impl, spec):
+    """Ticks of four columns, `rows` per commit (a version, or a flush)."""
+    n, commits_n = spec["rows"], spec["commits"]
+    chunks = tuple(spec["chunks"])
+    f = h5py.File(spec["file"], "w")
+    vf = VersionedHDF5File(f) if impl == "vh5" else None
+    dtypes = {"time": "i8", "price": "f8", "size": "i4", "venue": h5py.string_dtype()}
+    commits = []
+    start = rss()
+    t0 = now_ms()
+    for c in range(commits_n):
+        i = np.arange(c * n, (c + 1) * n, dtype=np.int64)
+        cols = {
+            "time": 1_700_000_000_000_000 + i * 1000,
+            "price": 100 + (i % 9973) * 0.01,
+            "size": (i % 500).astype(np.int32),
+            "venue": np.array([VENUES[k % 4] for k in i], dtype=object),
+        }
+
+        def apply(g):
+            for name, dt in dtypes.items():
+                if c == 0:
+                    g.create_dataset(name, shape=(0,), dtype=dt, chunks=chunks, maxshape=(None,))
+                d = g[name]
+                m = d.shape[0]
+                d.resize((m + n,))
+                d[m:] = cols[name]
+
+        t = now_ms()
+        commit(impl, f, vf, f"c{c}", apply)
+        commits.append(now_ms() - t)
+    seconds = (now_ms() - t0) / 1000
+    g = vf[vf.current_version] if impl == "vh5" else f
+    check = [float(np.sum(g["price"][:])), float(np.sum(g["size"][:])), int(g["venue"].shape[0])]
+    f.close()
+    return dict(seconds=seconds, baseRss=start, commitsMs=commits, checksum=check, extra=dict(rows=n * commits_n))
+
+
 def p5_states(spec):
     """The P1 dataset at its first, middle and latest version, rebuilt in memory."""
     data = np.fromfile(spec["data"], dtype="<f8")
@@ -216,6 +293,64 @@ def p5(impl, spec):
     return dict(seconds=seconds, checksum=checksum, extra=dict(fullMs=full, slicesMs=slices_ms, slices=len(sl)))
 
 
+def p5l(impl, spec):
+    """P5-large: reads of the latest version of the file the Node run wrote (vh5), or of
+    the same data copied into a plain dataset with the same chunks and filters (plain;
+    the copy is made before the clock starts)."""
+    sl = np.fromfile(spec["slices"], dtype="<f8").astype(np.int64).reshape(-1, 3)
+    two_d = len(spec["shape"]) == 2
+    if impl == "plain":
+        with h5py.File(spec["file"], "r") as src:
+            vf = VersionedHDF5File(src)
+            data = vf[vf.current_version]["x"][()]
+        with h5py.File(spec["plainFile"], "w") as f:
+            f.create_dataset("x", data=data, chunks=tuple(spec["chunks"]), **filters(spec))
+        del data
+    t = now_ms()
+    f = h5py.File(spec["plainFile"] if impl == "plain" else spec["file"], "r")
+    vf = VersionedHDF5File(f) if impl == "vh5" else None
+    open_ms = now_ms() - t
+    t = now_ms()
+    ds = vf[vf.current_version]["x"] if impl == "vh5" else f["x"]
+    a = ds[()]
+    cold_ms = now_ms() - t
+    checksum = [float(np.sum(a))]
+    times = []
+    for _ in range(3):
+        t = now_ms()
+        a = ds[()]
+        times.append(now_ms() - t)
+    warm_ms = sorted(times)[1]
+    nbytes = a.nbytes
+    del a
+    acc = 0.0
+    t = now_ms()
+    for r, lo, hi in sl:
+        acc += (ds[r, lo:hi] if two_d else ds[lo:hi])[0]
+    slices_ms = now_ms() - t
+    checksum.append(acc)
+    extra = dict(openMs=open_ms, coldMs=cold_ms, warmMs=warm_ms, slicesMs=slices_ms, bytes=nbytes)
+    if two_d:
+        rows, cols = spec["shape"]
+        b = spec["chunks"]
+        block_sum = 0.0
+        row_ms = col_ms = 0.0
+        for r in range(0, rows, b[0]):
+            t = now_ms()
+            blk = ds[r : r + b[0], :]
+            row_ms += now_ms() - t
+            block_sum += float(np.sum(blk))
+        for c in range(0, cols, b[1]):
+            t = now_ms()
+            blk = ds[:, c : c + b[1]]
+            col_ms += now_ms() - t
+            block_sum += float(np.sum(blk))
+        extra.update(rowBlocksMs=row_ms, colBlocksMs=col_ms)
+        checksum.append(block_sum)
+    f.close()
+    return dict(seconds=warm_ms / 1000, checksum=checksum, extra=extra)
+
+
 def p7(impl, spec):
     """Lookups by time in the files the Node run wrote (one per checkpoint)."""
     base = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
@@ -226,7 +361,8 @@ def p7(impl, spec):
         t = now_ms()
         f = h5py.File(f"{spec['file']}.{cp}.h5", "r")
         open_ms = now_ms() - t
-        n = spec["pyLookups"]
+        # Each lookup reads every version's timestamp: a few are enough.
+        n = min(spec["pyLookups"], 4)
         t = now_ms()
         for i in range(n):
             k = int(rng.integers(cp))
@@ -238,6 +374,60 @@ def p7(impl, spec):
         f.close()
         lookups[str(cp)] = dict(openMs=open_ms, perSecond=n / (ms / 1000))
     return dict(seconds=(now_ms() - t0) / 1000, extra=dict(lookups=lookups))
+
+
+def p12(impl, spec):
+    """P12: open, lookups by time and the first commit after an open, in the deep
+    histories the Node run wrote (copies, since commits change them)."""
+    import shutil
+
+    base = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    rng = np.random.default_rng(10)
+    out = {}
+    for cp in spec["checkpoints"]:
+        path = f"{spec['file']}.py.{cp}.h5"
+        shutil.copyfile(spec["files"][str(cp)], path)
+        t = now_ms()
+        f = h5py.File(path, "r")
+        VersionedHDF5File(f)
+        open_r = now_ms() - t
+        k = int(rng.integers(cp))
+        t = now_ms()
+        if get_version_by_timestamp(f, base + datetime.timedelta(seconds=k)) != f"v{k}":
+            raise SystemExit("P12: wrong version")
+        first_lookup = now_ms() - t
+        # Each lookup reads every version's timestamp: a few are enough.
+        n = min(spec["pyLookups"], 4)
+        t = now_ms()
+        for i in range(n):
+            k = int(rng.integers(cp))
+            exact = i % 2 == 0
+            when = base + datetime.timedelta(seconds=k, milliseconds=0 if exact else 500)
+            if get_version_by_timestamp(f, when, exact=exact) != f"v{k}":
+                raise SystemExit(f"P12: wrong version for v{k}")
+        lookup_us = (now_ms() - t) * 1000 / n
+        f.close()
+        t = now_ms()
+        f = h5py.File(path, "r+")
+        vf = VersionedHDF5File(f)
+        open_a = now_ms() - t
+        commits = []
+        for i in range(6):
+            t = now_ms()
+            with vf.stage_version(f"w{i}", timestamp=base + datetime.timedelta(seconds=cp + i)) as g:
+                g["x"][i % 16] = -i
+            commits.append(now_ms() - t)
+        f.close()
+        os.remove(path)
+        out[str(cp)] = dict(
+            openR=open_r,
+            firstLookupMs=first_lookup,
+            lookupUs=lookup_us,
+            openA=open_a,
+            firstCommitMs=commits[0],
+            steadyCommitMs=sorted(commits[1:])[2],
+        )
+    return dict(seconds=0, extra=dict(p12=out))
 
 
 def p8(impl, spec):
@@ -294,9 +484,12 @@ def main():
     impl, spec = sys.argv[1], json.loads(sys.argv[2])
     base = rss()
     r = dict(baseRss=base)
-    r.update({"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P7": p7, "P8": p8, "P8diff": p8diff}[spec["workload"]](impl, spec))
+    run = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P5L": p5l, "P7": p7, "P8": p8, "P8diff": p8diff, "P9": p9, "P10": p10, "P12": p12}
+    r.update(run[spec["workload"]](impl, spec))
     r["peakRss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    if spec["workload"] not in ("P5", "P7", "P8diff"):
+    if spec["workload"] == "P5L":
+        r["fileBytes"] = os.path.getsize(spec["plainFile"] if impl == "plain" else spec["file"])
+    elif spec["workload"] not in ("P5", "P7", "P8diff", "P12"):
         r["fileBytes"] = os.path.getsize(spec["file"])
     print("RESULT " + json.dumps(r))
 

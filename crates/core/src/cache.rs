@@ -16,13 +16,21 @@
 //!   capacity; eviction is quick_cache's (CLOCK-Pro-like: chunks read once go before
 //!   chunks read again);
 //! - variable-length strings are not cached: their chunks are decoded into each
-//!   read's own string pool.
+//!   read's own string pool;
+//! - beside the chunks, the cache keeps where each storage's stored slots lie in the
+//!   file ([`SlotIndex`], for reads outside libhdf5, docs/design/012), dropped by the
+//!   same calls: `forget_rows` drops the locations of rows about to be written,
+//!   `forget_storage` and `clear` all of a storage's. A capacity of 0 keeps them (they
+//!   are small: 24 bytes a slot).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use quick_cache::unsync::Cache;
 use quick_cache::{DefaultHashBuilder, Weighter};
+
+use crate::codec::Stage;
+use crate::h5::StoredChunk;
 
 /// A map keyed by strings that reads look up on every call: hashed with
 /// quick_cache's fast hasher instead of SipHash (keys are paths, not hostile input
@@ -59,10 +67,28 @@ struct Storage {
     end: u64,
 }
 
+/// Where the stored slots of one `raw_data` lie in the file, as its chunk index said.
+/// A committed slot never moves while the file is open (see the module docs), so this
+/// is read once and extended as commits append slots.
+#[derive(Debug)]
+pub(crate) struct SlotIndex {
+    /// Rows per slot (the chunk's first axis).
+    pub(crate) chunk_rows: u64,
+    /// Whether its stored chunks can be read and decoded outside libhdf5: elements
+    /// stored as their bytes are read, filters that `codec` undoes, and HDF5
+    /// addresses that are file offsets. When not, `slots` is empty.
+    pub(crate) direct: bool,
+    /// The `raw_data` filter pipeline, in order.
+    pub(crate) pipeline: Vec<Stage>,
+    /// Slot `i` (rows `i * chunk_rows ..`): where it is stored, `None` when it is not.
+    pub(crate) slots: Vec<Option<StoredChunk>>,
+}
+
 /// Decoded chunks of `raw_data` slots, bounded by bytes. See the module docs.
 pub(crate) struct ChunkCache {
     chunks: Cache<(u32, u64), Slot, SlotWeight>,
     storages: FastMap<String, Storage>,
+    locations: FastMap<String, Arc<SlotIndex>>,
     next_id: u32,
     capacity: u64,
 }
@@ -73,6 +99,7 @@ impl ChunkCache {
         ChunkCache {
             chunks: Self::make(capacity),
             storages: FastMap::default(),
+            locations: FastMap::default(),
             next_id: 0,
             capacity,
         }
@@ -125,9 +152,32 @@ impl ChunkCache {
         self.chunks.insert((id, row), slot);
     }
 
+    /// Where the slots of `raw_path` lie, as last recorded by
+    /// [`set_locations`](Self::set_locations).
+    pub(crate) fn locations(&self, raw_path: &str) -> Option<Arc<SlotIndex>> {
+        self.locations.get(raw_path).cloned()
+    }
+
+    /// Records where the slots of `raw_path` lie.
+    pub(crate) fn set_locations(&mut self, raw_path: &str, index: Arc<SlotIndex>) {
+        self.locations.insert(raw_path.to_string(), index);
+    }
+
     /// Drops the cached chunks of `raw_path` that start at or after `from_row` (rows
-    /// about to be written).
+    /// about to be written), and where those rows were stored.
     pub(crate) fn forget_rows(&mut self, raw_path: &str, from_row: u64) {
+        if let Some(ix) = self.locations.get_mut(raw_path) {
+            // Slots wholly below `from_row`.
+            let keep = (from_row / ix.chunk_rows.max(1)) as usize;
+            if ix.slots.len() > keep {
+                *ix = Arc::new(SlotIndex {
+                    chunk_rows: ix.chunk_rows,
+                    direct: ix.direct,
+                    pipeline: ix.pipeline.clone(),
+                    slots: ix.slots[..keep].to_vec(),
+                });
+            }
+        }
         let Some(s) = self.storages.get(raw_path) else {
             return;
         };
@@ -140,6 +190,7 @@ impl ChunkCache {
 
     /// Drops everything cached of `raw_path` (its `raw_data` was deleted or replaced).
     pub(crate) fn forget_storage(&mut self, raw_path: &str) {
+        self.locations.remove(raw_path);
         if let Some(s) = self.storages.remove(raw_path) {
             self.chunks.retain(|&(i, _), _| i != s.id);
         }
@@ -149,13 +200,15 @@ impl ChunkCache {
     pub(crate) fn clear(&mut self) {
         self.chunks.clear();
         self.storages.clear();
+        self.locations.clear();
     }
 
     /// Changes the capacity (0: caches nothing), evicting as needed.
     pub(crate) fn set_capacity(&mut self, capacity: u64) {
         self.capacity = capacity;
         if capacity == 0 {
-            self.clear();
+            self.chunks.clear();
+            self.storages.clear();
         }
         self.chunks = {
             let mut c = Self::make(capacity);
@@ -211,6 +264,30 @@ mod tests {
         assert!(c.get("/b/raw_data", 30, &[10]).is_some());
         c.forget_storage("/b/raw_data");
         assert!(c.get("/b/raw_data", 0, &[10]).is_none());
+        // Locations go with the rows and storages they describe.
+        let loc = |a| {
+            Some(StoredChunk {
+                addr: a,
+                size: 80,
+                mask: 0,
+            })
+        };
+        let ix = SlotIndex {
+            chunk_rows: 10,
+            direct: true,
+            pipeline: vec![],
+            slots: vec![loc(0), loc(80), loc(160)],
+        };
+        c.set_locations("/a/raw_data", Arc::new(ix));
+        c.forget_rows("/a/raw_data", 30);
+        assert_eq!(c.locations("/a/raw_data").map(|i| i.slots.len()), Some(3));
+        c.forget_rows("/a/raw_data", 25);
+        assert_eq!(
+            c.locations("/a/raw_data").map(|i| i.slots.clone()),
+            Some(vec![loc(0), loc(80)])
+        );
+        c.forget_storage("/a/raw_data");
+        assert!(c.locations("/a/raw_data").is_none());
         // A storage created again at the same path starts empty.
         c.insert("/b/raw_data", 0, &[10], chunk(80, 9));
         assert_eq!(c.get("/b/raw_data", 0, &[10]).map(|b| b[0]), Some(9));

@@ -7,6 +7,10 @@
 //! does, a chunk LZF cannot shrink is stored as is with the filter's bit set in the
 //! chunk's filter mask. Pipelines with any other filter (fletcher32, szip, …) are not
 //! encoded here: the caller writes those through libhdf5.
+//!
+//! [`decode`] is the inverse, for reads of stored chunks outside libhdf5: the same
+//! filters undone (inflate, LZF decompression, unshuffle) in reverse pipeline order,
+//! skipping those the chunk's filter mask says were skipped.
 
 use std::os::raw::{c_uint, c_void};
 
@@ -75,6 +79,124 @@ pub fn encode(pipeline: &[Stage], es: usize, chunk: &[u8]) -> Result<Encoded> {
         cur = chunk.to_vec();
     }
     Ok(Encoded { bytes: cur, mask })
+}
+
+/// Undoes `pipeline` on one stored chunk (`mask`: its filter mask), writing the
+/// chunk's elements (of `es` bytes) into `out`, which has the whole chunk's length. A
+/// chunk that does not decode to exactly that length is an error, never a guess.
+pub fn decode(
+    pipeline: &[Stage],
+    es: usize,
+    stored: &[u8],
+    mask: u32,
+    out: &mut [u8],
+) -> Result<()> {
+    let active: Vec<usize> = (0..pipeline.len())
+        .filter(|i| mask & (1 << i) == 0)
+        .collect();
+    let mut cur: std::borrow::Cow<'_, [u8]> = stored.into();
+    for (k, &i) in active.iter().enumerate().rev() {
+        let s = &pipeline[i];
+        // The last step decompresses straight into `out` (the usual one-filter case
+        // then needs no buffer of its own).
+        let last = k == 0;
+        cur = match s.id {
+            FILTER_SHUFFLE => {
+                let size =
+                    s.cd.first()
+                        .map_or(es, |&v| if v > 0 { v as usize } else { es });
+                unshuffle(&cur, size).into()
+            }
+            FILTER_DEFLATE | FILTER_LZF if last => {
+                let n = if s.id == FILTER_DEFLATE {
+                    inflate_into(&cur, out)?
+                } else {
+                    unlzf_into(&cur, out)?
+                };
+                return exact(n, out.len());
+            }
+            FILTER_DEFLATE | FILTER_LZF => {
+                let mut buf = vec![0u8; out.len()];
+                let n = if s.id == FILTER_DEFLATE {
+                    inflate_into(&cur, &mut buf)?
+                } else {
+                    unlzf_into(&cur, &mut buf)?
+                };
+                buf.truncate(n);
+                buf.into()
+            }
+            id => bail!(Hdf5Error, "filter {id} cannot be undone outside libhdf5"),
+        };
+    }
+    exact(cur.len(), out.len())?;
+    out.copy_from_slice(&cur);
+    Ok(())
+}
+
+/// A chunk that did not decode to its length is an error.
+fn exact(got: usize, want: usize) -> Result<()> {
+    if got != want {
+        bail!(
+            Hdf5Error,
+            "a stored chunk decodes to {got} bytes where {want} were expected"
+        );
+    }
+    Ok(())
+}
+
+/// The inverse of [`shuffle`].
+pub fn unshuffle(data: &[u8], es: usize) -> Vec<u8> {
+    if es <= 1 {
+        return data.to_vec();
+    }
+    let n = data.len() / es;
+    let mut out = vec![0u8; data.len()];
+    for (j, lane) in data[..n * es].chunks_exact(n).enumerate() {
+        for (i, &b) in lane.iter().enumerate() {
+            out[i * es + j] = b;
+        }
+    }
+    out[n * es..].copy_from_slice(&data[n * es..]);
+    out
+}
+
+fn inflate_into(data: &[u8], out: &mut [u8]) -> Result<usize> {
+    use libdeflater::Decompressor;
+    use std::cell::RefCell;
+    thread_local! {
+        static DECOMPRESSOR: RefCell<Option<Decompressor>> = const { RefCell::new(None) };
+    }
+    DECOMPRESSOR.with(|cell| {
+        let mut d = cell.borrow_mut();
+        let d = d.get_or_insert_with(Decompressor::new);
+        d.zlib_decompress(data, out).map_err(|e| {
+            err(
+                Hdf5Error,
+                format!("failed to inflate a stored chunk: {e:?}"),
+            )
+        })
+    })
+}
+
+fn unlzf_into(data: &[u8], out: &mut [u8]) -> Result<usize> {
+    if data.is_empty() || out.is_empty() {
+        return Ok(0);
+    }
+    // SAFETY: `data` has `data.len()` readable bytes and `out` `out.len()` writable
+    // ones; lzf_decompress writes at most that many and returns 0 when they do not
+    // suffice or the input is malformed.
+    let n = unsafe {
+        lzf_sys::lzf_decompress(
+            data.as_ptr() as *const c_void,
+            data.len() as c_uint,
+            out.as_mut_ptr() as *mut c_void,
+            out.len() as c_uint,
+        )
+    } as usize;
+    if n == 0 {
+        bail!(Hdf5Error, "failed to decompress a stored LZF chunk");
+    }
+    Ok(n)
 }
 
 /// HDF5's byte shuffle: byte j of every element, then byte j+1, ….
@@ -157,6 +279,53 @@ mod tests {
         let d: Vec<u8> = (0..12).collect();
         assert_eq!(shuffle(&d, 4), vec![0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
         assert_eq!(shuffle(&d[..7], 2), vec![0, 2, 4, 1, 3, 5, 6]);
+    }
+
+    #[test]
+    fn decode_undoes_encode() {
+        let data: Vec<u8> = (0..8192u32)
+            .flat_map(|i| ((i / 7) as f64).to_le_bytes())
+            .collect();
+        let pipelines = [
+            vec![],
+            vec![Stage {
+                id: FILTER_DEFLATE,
+                cd: vec![4],
+            }],
+            vec![
+                Stage {
+                    id: FILTER_SHUFFLE,
+                    cd: vec![8],
+                },
+                Stage {
+                    id: FILTER_DEFLATE,
+                    cd: vec![1],
+                },
+            ],
+            vec![Stage {
+                id: FILTER_LZF,
+                cd: vec![],
+            }],
+            vec![
+                Stage {
+                    id: FILTER_SHUFFLE,
+                    cd: vec![8],
+                },
+                Stage {
+                    id: FILTER_LZF,
+                    cd: vec![],
+                },
+            ],
+        ];
+        for p in &pipelines {
+            let e = encode(p, 8, &data).unwrap();
+            let mut out = vec![0u8; data.len()];
+            decode(p, 8, &e.bytes, e.mask, &mut out).unwrap();
+            assert_eq!(out, data, "{p:?}");
+            let mut short = vec![0u8; data.len() - 8];
+            assert!(decode(p, 8, &e.bytes, e.mask, &mut short).is_err(), "{p:?}");
+        }
+        assert_eq!(unshuffle(&shuffle(&data[..77], 4), 4), data[..77].to_vec());
     }
 
     #[test]

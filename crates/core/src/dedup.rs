@@ -54,7 +54,7 @@ pub(crate) fn index_rows(
 }
 
 /// The slots a commit assigns to one dataset's chunks, from the first free slot on.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct SlotAssigner {
     /// Rows per slot.
     c0: u64,

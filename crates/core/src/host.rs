@@ -135,6 +135,35 @@ pub fn resized_shape(current: &[u64], size: Size, axis: Option<f64>) -> Result<V
     Ok(s)
 }
 
+/// The axis of `Dataset.append` for a dataset of `rank` axes: default 0, negative
+/// counts from the end (`OUT_OF_BOUNDS` past the rank).
+pub fn append_axis(rank: usize, axis: Option<f64>) -> Result<usize> {
+    let ax = axis.unwrap_or_default();
+    if !ax.is_finite() || ax.fract() != 0.0 {
+        return Err(invalid(format!("axis must be a whole number, got {ax}")));
+    }
+    let (a, r) = (ax as i64, rank as i64);
+    let idx = if a < 0 { a + r } else { a };
+    if !(0..r).contains(&idx) {
+        return Err(Error::new(
+            ErrorKind::OutOfBounds,
+            format!("axis {a} is out of bounds for a dataset of {rank} axes"),
+        ));
+    }
+    Ok(idx as usize)
+}
+
+/// The `memoryBudget` of `stageVersion`, in bytes: a whole number, not negative.
+pub fn memory_budget(v: f64) -> Result<u64> {
+    let b = int(v, "memoryBudget")?;
+    if b < 0 {
+        return Err(invalid(format!(
+            "memoryBudget must not be negative, got {v}: give the bytes of written chunks a staged version may hold"
+        )));
+    }
+    Ok(b as u64)
+}
+
 /// One axis of a selection as a host gives it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Axis {

@@ -121,20 +121,23 @@ impl VersionedFile {
                 .max(1);
             let t = h5::ds_type(&raw)?;
             let heap_strings = h5::dtype_of(&t)?.is_vlen();
-            let chunks = h5::stored_chunk_rows(&raw)?;
+            let rank = h5::ds_shape(&raw)?.len();
+            let slots = rows.div_ceil(c0);
+            let chunks = h5::stored_chunks(&raw, c0, rank, 0, slots, true)?;
             let mapped = mapped_rows.get(&path);
             let mut d = DatasetStorage {
                 path: path.clone(),
-                slots: rows.div_ceil(c0),
-                stored_chunks: chunks.len() as u64,
+                slots,
                 heap_strings,
                 ..DatasetStorage::default()
             };
             let mut live_bytes = 0;
-            for (row, bytes) in chunks {
-                d.stored_bytes += bytes;
-                if mapped.is_some_and(|m| m.contains(&row)) {
-                    live_bytes += bytes;
+            for (slot, chunk) in chunks.iter().enumerate() {
+                let Some(c) = chunk else { continue };
+                d.stored_chunks += 1;
+                d.stored_bytes += c.size;
+                if mapped.is_some_and(|m| m.contains(&(slot as u64 * c0))) {
+                    live_bytes += c.size;
                 }
             }
             if live {

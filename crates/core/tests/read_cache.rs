@@ -219,3 +219,71 @@ fn read_cached_answers_only_from_the_cache() {
     vf.set_read_cache_bytes(0);
     assert!(vf.read_cached("v3", "x", &[], 1 << 20).is_none());
 }
+
+/// Reads of many chunks go outside libhdf5 (docs/design/012): they give what the
+/// chunk-by-chunk path gives, keep right while commits append slots to the same open
+/// handle, and leave the read cache as it was (a scan does not flush it).
+#[test]
+fn direct_reads_agree_and_leave_the_cache_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.h5");
+    let path = path.to_str().unwrap();
+    let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
+    let mut cur: Vec<f64> = (0..1995).map(|i| f64::from(i) * 0.25).collect();
+    let s = vf.stage("v0", StageOptions::default()).unwrap();
+    let opts = CreateOptions {
+        data: Some(f64s(&cur)),
+        chunks: Some(vec![50]),
+        dtype: Some(Dtype::Float64),
+        ..Default::default()
+    };
+    s.create_dataset("x", opts).unwrap();
+    s.commit().unwrap();
+    // Two chunks read through the cache, then a full read (40 chunks).
+    assert_eq!(read(&vf, "v0", &slice(0, 100)), cur[..100]);
+    let before = vf.read_cache_bytes().1;
+    assert!(before > 0);
+    assert_eq!(vf.direct_read_count(), 0);
+    assert_eq!(read(&vf, "v0", &[]), cur);
+    assert_eq!(vf.direct_read_count(), 1, "the full read went direct");
+    assert_eq!(
+        vf.read_cache_bytes().1,
+        before,
+        "the scan left the cache alone"
+    );
+    assert!(vf.read_cached("v0", "x", &slice(0, 100), 1 << 20).is_some());
+    for v in 1..6 {
+        let s = vf.stage(&format!("v{v}"), StageOptions::default()).unwrap();
+        let n = cur.len();
+        cur.extend((0..77).map(|i| f64::from(v * 1000 + i)));
+        cur[v as usize * 311] = -f64::from(v);
+        s.resize("x", &[cur.len() as u64]).unwrap();
+        s.write("x", &[], &f64s(&cur)).unwrap();
+        s.commit().unwrap();
+        let got = read(&vf, &format!("v{v}"), &[]);
+        assert_eq!(got, cur, "v{v} after appending to {n}");
+        let stepped = read(
+            &vf,
+            &format!("v{v}"),
+            &[AxisSel::Slice {
+                start: Some(7),
+                stop: None,
+                step: 9,
+            }],
+        );
+        let want: Vec<f64> = cur.iter().skip(7).step_by(9).copied().collect();
+        assert_eq!(stepped, want);
+    }
+    assert_eq!(vf.direct_read_count(), 11);
+    // The same from a handle opened afresh, chunk by chunk and whole.
+    vf.close().unwrap();
+    let ro = VersionedFile::open(path, Mode::Read).unwrap();
+    let by_chunk: Vec<f64> = (0..cur.len() as i64)
+        .step_by(50)
+        .flat_map(|a| read(&ro, "v5", &slice(a, (a + 50).min(cur.len() as i64))))
+        .collect();
+    assert_eq!(by_chunk, cur);
+    assert_eq!(ro.direct_read_count(), 0);
+    assert_eq!(read(&ro, "v5", &[]), cur);
+    assert_eq!(ro.direct_read_count(), 1);
+}

@@ -9,7 +9,7 @@ use crate::convert::{
     data_input, direct_kind, output, scalar_to_js, selection_arg, ArrayBufferSink, DataInput,
     DataOutput, Scalar, SelectionArg, TargetSink,
 };
-use crate::guard::{guard, guard_engine, Arg, Out};
+use crate::guard::{guard, guard_engine, invalid, Arg, Out};
 
 /// A read's result: converted from the engine's buffer, or a typed array the engine
 /// filled in place (`Dataset::read_at_once`).
@@ -56,6 +56,29 @@ impl Dataset {
         }
     }
 
+    /// Appends `data` (see `_append`); returns whether the staged version is past
+    /// its memory budget now.
+    fn append_now(&mut self, data: DataInput, axis: Option<f64>, raw: bool) -> Out<bool> {
+        let stage = self.stage()?.clone();
+        let meta = self.current_meta()?;
+        let axis = vh5::host::append_axis(meta.shape.len(), axis)?;
+        self.meta = if raw {
+            if !data.is_typedarray()? {
+                return Err(invalid("raw rows must be a Buffer or typed array").into());
+            }
+            // SAFETY: the value was just checked to be a typed array.
+            let ta: TypedArray = unsafe { data.cast() }?;
+            stage.append_raw(&self.path, axis, &ta.arraybuffer)?
+        } else {
+            let (data, _) = data_input(data, Some(&meta.dtype))?;
+            match data.bytes() {
+                Some(bytes) => stage.append_raw(&self.path, axis, bytes),
+                None => stage.append(&self.path, axis, &data.into_values()),
+            }?
+        };
+        Ok(stage.over_budget())
+    }
+
     fn current_meta(&self) -> vh5::Result<vh5::DatasetMeta> {
         self.view.dataset_meta(&self.path, &self.meta)
     }
@@ -77,6 +100,25 @@ fn settled<'env, T: ToNapiValue>(env: &'env Env, res: Out<T>) -> Out<PromiseRaw<
 /// Largest result `read` may produce on the event loop (from the read cache alone):
 /// bounds how long it holds the loop (a copy of 1 MiB: tens of microseconds).
 const AT_ONCE_MAX_BYTES: usize = 1 << 20;
+
+/// Writes chunks of a staged version ahead of its commit, off the event loop (see
+/// `Dataset._append`).
+pub struct SpillTask {
+    stage: vh5::StagedVersion,
+}
+
+impl Task for SpillTask {
+    type Output = vh5::Result<()>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(guard_engine(|| self.stage.spill()))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<()> {
+        guard(&env, || Ok(output?))
+    }
+}
 
 /// Reads a selection off the event loop.
 pub struct ReadTask {
@@ -352,8 +394,36 @@ impl Dataset {
         })
     }
 
+    /// Appends rows to a staged dataset (used by `append` and `writable`, index.js):
+    /// `data` is whole hyperplanes along `axis` in C order; with `raw`, a typed
+    /// array's bytes are taken as elements of the dataset's dtype (a `Buffer` from a
+    /// byte stream). Resolves once the data is in: at once, or after chunks were
+    /// written ahead of the commit when the staged version went past its memory
+    /// budget. Not part of the public typings.
+    #[napi(js_name = "_append", skip_typescript)]
+    pub fn append_rows<'env>(
+        &mut self,
+        env: &'env Env,
+        data: DataInput,
+        axis: Option<f64>,
+        raw: Option<bool>,
+    ) -> Result<Either<AsyncTask<SpillTask>, PromiseRaw<'env, ()>>> {
+        guard(env, || {
+            let res = self.append_now(data, axis, raw.unwrap_or(false));
+            match res {
+                Ok(true) => Ok(Either::A(AsyncTask::new(SpillTask {
+                    stage: self.stage()?.clone(),
+                }))),
+                Ok(false) => Ok(Either::B(settled(env, Ok(()))?)),
+                Err(e) => Ok(Either::B(settled(env, Err(e))?)),
+            }
+        })
+    }
+
     /// Writes `data` into a selection (same forms as `read`); a single value is
-    /// broadcast. Only while staging; a committed dataset throws `READ_ONLY`.
+    /// broadcast. Only while staging; a committed dataset throws `READ_ONLY`. When
+    /// the staged version goes past its memory budget (`stageVersion`'s
+    /// `memoryBudget`), chunks are written to the file before `write` returns.
     #[napi(
         ts_args_type = "selection: Selection | null | undefined, data: number | bigint | boolean | string | ArrayLike<number | bigint | boolean> | string[] | NumericArray"
     )]
@@ -363,10 +433,14 @@ impl Dataset {
             let stage = self.stage()?;
             let sel = sel?;
             let (data, _) = data_input(data, Some(&self.meta.dtype))?;
-            Ok(match data.bytes() {
+            match data.bytes() {
                 Some(bytes) => stage.write_raw(&self.path, &sel, bytes),
                 None => stage.write(&self.path, &sel, &data.into_values()),
-            }?)
+            }?;
+            if stage.over_budget() {
+                stage.spill()?;
+            }
+            Ok(())
         })
     }
 
@@ -390,6 +464,9 @@ impl Dataset {
             };
             let shape = vh5::host::resized_shape(&current, size, options.and_then(|o| o.0.axis))?;
             self.meta = stage.resize(&self.path, &shape)?;
+            if stage.over_budget() {
+                stage.spill()?;
+            }
             Ok(())
         })
     }

@@ -69,6 +69,11 @@ pub struct StageOptions {
     /// microseconds since the epoch. Defaults to the time of commit.
     #[napi(ts_type = "Date | string | bigint")]
     pub timestamp: Option<Time>,
+    /// Bytes of written chunks the staged version keeps in memory (default 256 MiB).
+    /// Past it, whole chunks are hashed, deduplicated, compressed and written to the
+    /// file before the commit, which stays atomic: a builder that throws, a failed
+    /// commit or a killed process leaves the file as it was.
+    pub memory_budget: Option<f64>,
 }
 
 /// Options of `versionAt`.
@@ -383,6 +388,7 @@ impl VersionedFile {
                 opts.prev_version = o.prev_version;
                 opts.make_current = o.make_current;
                 opts.timestamp = o.timestamp.map(|t| t.0);
+                opts.memory_budget = o.memory_budget.map(vh5::host::memory_budget).transpose()?;
             }
             Ok(StagedGroup::root(self.inner.stage(&name.0, opts)?))
         })

@@ -154,6 +154,9 @@ impl Inner {
         ];
         self.raws.clear();
         self.data_groups.clear();
+        // Direct reads go through the new handle's descriptor: after compaction the
+        // path names another file, and a journal overlay may have come or gone.
+        self.data_file = None;
         self.keep_open = keep;
         self.file = Some(file);
         Ok(())

@@ -10,6 +10,8 @@
 //! - `storage`: per dataset path, the storage state (`raw_data`, the hash table in
 //!   memory) and the checks that a commit may append to it;
 //! - `read`: reads of committed versions, chunk by chunk, through the read cache;
+//! - `direct`: reads of many chunks outside libhdf5, with positioned reads of the
+//!   stored slots, decoded in parallel (docs/design/012).
 //! - `follow`: read-only handles beside a writer (the reader's lock for each call,
 //!   libhdf5's handle reopened when the file changed, `refresh()`).
 //!
@@ -24,6 +26,7 @@
 //!   `raw_data` that reads touch, up to a byte budget (see [`crate::cache`]).
 
 mod catalog;
+mod direct;
 mod follow;
 mod index;
 mod open;
@@ -191,6 +194,11 @@ pub(crate) struct Inner {
     /// Open `raw_data` handles by path, kept for reads (each open copies property
     /// lists, and an open handle keeps libhdf5's chunk cache warm).
     pub raws: HashMap<String, Hid>,
+    /// A second descriptor of the file, for positioned reads of stored slots outside
+    /// libhdf5 (`direct`); opened on first use.
+    pub data_file: Option<Arc<std::fs::File>>,
+    /// Reads answered by the direct path since the file was opened.
+    pub direct_reads: u64,
     /// Decoded `raw_data` chunks that reads touched (see [`crate::cache`]).
     pub(crate) chunks: ChunkCache,
     /// The file's `data_version` (1 when the attribute is absent).
@@ -199,6 +207,11 @@ pub(crate) struct Inner {
     pub registered: Option<std::path::PathBuf>,
     /// Whether opening rolled back an interrupted commit.
     pub recovered: bool,
+    /// The staged version (its [`id`](crate::StagedVersion::id) and name) that wrote
+    /// chunks to the file before its commit (docs/design/014-bounded-staging.md): the
+    /// file's journal transaction stays open until that version commits or is
+    /// abandoned, and nothing else may write meanwhile.
+    pub(crate) spill_owner: Option<(usize, String)>,
     /// A read-only handle's part of the protocol with writers in other processes (or
     /// in this one): see [`follow`].
     pub(crate) follow: Option<follow::Follow>,
@@ -307,12 +320,32 @@ impl Inner {
     ///
     /// [`after_io_fault`]: Self::after_io_fault
     pub(crate) fn reopen_rolled_back(&mut self, mut e: Error) -> Error {
+        match self.roll_back_and_reopen() {
+            Ok(()) => e.message.push_str(
+                ". Nothing of it is in the file, which is as the last successful commit left it; this handle is ready for the next one",
+            ),
+            Err(r) => e.message.push_str(&format!(
+                ". The handle is closed ({}); the file is rolled back to the last successful commit the next time it is opened",
+                r.message
+            )),
+        }
+        e
+    }
+
+    /// Undoes the file's open journal transaction (everything written since the last
+    /// flush) and opens the file again in this handle, whose cached state described
+    /// the undone writes (see [`reopen_rolled_back`](Self::reopen_rolled_back)). Names
+    /// being staged stay taken. On an error the handle is closed, and the next open
+    /// rolls the file back.
+    pub(crate) fn roll_back_and_reopen(&mut self) -> Result<()> {
+        self.spill_owner = None;
         let rolled = self.file.as_ref().map(h5::roll_back);
         let staging = std::mem::take(&mut self.staging);
         let cache_bytes = self.chunks.capacity();
         self.data_groups.clear();
         self.catalog.clear();
         self.raws.clear();
+        self.data_file = None;
         self.chunks.clear();
         self.keep_open.clear();
         // Objects whose close failed inside libhdf5 on the failed write are closed again
@@ -330,24 +363,12 @@ impl Inner {
             Some(Err(r)) => Err(r),
             _ => Inner::open_fresh(&self.path, self.durability),
         };
-        match reopen {
-            Ok(mut fresh) => {
-                fresh.staging = staging;
-                fresh.catalog.follow(self.catalog.generation());
-                fresh.chunks.set_capacity(cache_bytes);
-                *self = fresh;
-                e.message.push_str(
-                    ". Nothing of it is in the file, which is as the last successful commit left it; this handle is ready for the next one",
-                );
-            }
-            Err(r) => {
-                e.message.push_str(&format!(
-                    ". The handle is closed ({}); the file is rolled back to the last successful commit the next time it is opened",
-                    r.message
-                ));
-            }
-        }
-        e
+        let mut fresh = reopen?;
+        fresh.staging = staging;
+        fresh.catalog.follow(self.catalog.generation());
+        fresh.chunks.set_capacity(cache_bytes);
+        *self = fresh;
+        Ok(())
     }
 
     /// The state of `path` opened anew for writing (to replace a state whose view of
@@ -362,8 +383,26 @@ impl Inner {
         })
     }
 
+    /// [`require_writable_by`](Self::require_writable_by) for a caller that is no
+    /// staged version.
     pub(crate) fn require_writable(&self) -> Result<()> {
+        self.require_writable_by(None)
+    }
+
+    /// Fails unless the file is open for writing and no staged version other than
+    /// `stage` (a [`StagedVersion::id`](crate::StagedVersion::id)) has an open
+    /// transaction on it (see [`spill_owner`](Self::spill_owner)).
+    pub(crate) fn require_writable_by(&self, stage: Option<usize>) -> Result<()> {
         self.file()?;
+        if let Some((id, name)) = &self.spill_owner {
+            if Some(*id) != stage {
+                bail!(
+                    FileLocked,
+                    "version '{name}' is being staged and has written part of its data to '{}' already: commit or abandon it before writing anything else to this file",
+                    self.path
+                );
+            }
+        }
         if !self.writable {
             bail!(
                 ReadOnly,
@@ -444,6 +483,14 @@ impl VersionedFile {
     /// discarded.
     pub fn close(&self) -> Result<()> {
         let mut g = self.lock_raw();
+        if g.spill_owner.take().is_some() {
+            // A staged version wrote chunks ahead of its commit: it is abandoned, and
+            // the file goes back to the last commit.
+            let rolled = g.file.as_ref().map(h5::roll_back).transpose();
+            drop(g);
+            let _ = self.close_now();
+            return rolled.map(|_| ());
+        }
         if let Some(f) = g.file.as_ref() {
             if g.writable {
                 // What closing writes waits for readers' calls, as a commit does.
@@ -469,6 +516,7 @@ impl VersionedFile {
         g.data_groups.clear();
         g.catalog.clear();
         g.raws.clear();
+        g.data_file = None;
         g.chunks.clear();
         g.keep_open.clear();
         g.file = None;
@@ -485,6 +533,13 @@ impl VersionedFile {
     /// [`DEFAULT_READ_CACHE_BYTES`] (64 MiB); variable-length strings are not cached.
     pub fn set_read_cache_bytes(&self, bytes: u64) {
         self.lock_raw().chunks.set_capacity(bytes);
+    }
+
+    /// How many reads since the file was opened were answered outside libhdf5, with
+    /// positioned reads of the stored slots (reads of many chunks; docs/design/012).
+    /// For tests and diagnostics.
+    pub fn direct_read_count(&self) -> u64 {
+        self.lock().direct_reads
     }
 
     /// The read cache's capacity and the bytes it holds now (chunk bytes plus a small

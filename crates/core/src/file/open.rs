@@ -348,10 +348,13 @@ impl VersionedFile {
             data_groups: HashMap::new(),
             catalog: Catalog::new(DEFAULT_CATALOG_BYTES),
             raws: HashMap::new(),
+            data_file: None,
+            direct_reads: 0,
             chunks: ChunkCache::new(DEFAULT_READ_CACHE_BYTES),
             data_version,
             registered: None,
             recovered,
+            spill_owner: None,
             follow: reader.map(|(locks, stamp, overlay)| super::follow::Follow {
                 locks: locks.clone(),
                 handle: stamp,

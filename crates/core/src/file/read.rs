@@ -42,6 +42,18 @@ impl Inner {
         }
     }
 
+    /// The `raw_data` at `raw_path`, opened once for reads and kept open.
+    pub(crate) fn storage_handle(&mut self, raw_path: &str) -> Result<&Hid> {
+        if !self.raws.contains_key(raw_path) {
+            let h = h5::open_storage(self.file()?, raw_path)?;
+            self.raws.insert(raw_path.to_string(), h);
+        }
+        match self.raws.get(raw_path) {
+            Some(raw) => Ok(raw),
+            None => bail!(InternalError, "'{raw_path}' could not be opened"),
+        }
+    }
+
     /// [`read_slot`](Self::read_slot) straight from `raw_data`, bypassing the read
     /// cache (for checks and repairs of what is stored, which also should not evict
     /// what reads use).
@@ -53,13 +65,7 @@ impl Inner {
         ext: &[u64],
         pool: Option<&mut StrPool>,
     ) -> Result<ChunkBytes<'static>> {
-        if !self.raws.contains_key(raw_path) {
-            let h = h5::open_storage(self.file()?, raw_path)?;
-            self.raws.insert(raw_path.to_string(), h);
-        }
-        let Some(raw) = self.raws.get(raw_path) else {
-            bail!(InternalError, "'{raw_path}' could not be opened");
-        };
+        let raw = self.storage_handle(raw_path)?;
         let rows = h5::ds_shape(raw)?.first().copied().unwrap_or(0);
         if row + ext.first().copied().unwrap_or(0) > rows {
             bail!(
@@ -133,13 +139,18 @@ impl VersionedFile {
             bail!(NotFound, "version '{version}' has no dataset '{path}'");
         }
         let ds = h5::open_dataset(&vg, path)?;
-        let (meta, raw_path) = match known {
-            Some(d) => (d.meta.clone(), d.raw_path.clone()),
-            None => g.dataset_meta(&ds)?,
+        // One copy of the creation properties (with every mapping) serves the fill
+        // value and the chunk map. Where libhdf5 cannot copy them (see below), each
+        // goes its own way, as before.
+        let dcpl = h5::create_plist(&ds).ok();
+        let (meta, raw_path) = match (known, &dcpl) {
+            (Some(d), _) => (d.meta.clone(), d.raw_path.clone()),
+            (None, Some(p)) => g.dataset_meta_in(&ds, p)?,
+            (None, None) => g.dataset_meta(&ds)?,
         };
         drop(vg);
         // Decoding the chunk map records it, with the metadata, in the catalog.
-        let map = match g.chunk_map(version, path, &meta) {
+        let map = match g.chunk_map_in(version, path, &meta, dcpl.as_ref()) {
             Ok(m) => m,
             Err(e) if e.kind == ErrorKind::Hdf5Error => {
                 // The mappings cannot be decoded (seen after Python's modify_metadata on
@@ -149,6 +160,7 @@ impl VersionedFile {
             }
             Err(e) => return Err(e),
         };
+        drop(dcpl);
         drop(ds);
         read_mapped(&mut g, &meta, &raw_path, &map, sel)
     }
@@ -236,6 +248,13 @@ pub(crate) fn read_mapped(
     sel: &[AxisSel],
 ) -> Result<(ReadData, Vec<u64>)> {
     let s = Selection::resolve(sel, &meta.shape)?;
+    if !meta.dtype.is_vlen() {
+        let mut pieces = s.pieces(&meta.chunks);
+        let groups = grid::group_by_chunk(&mut pieces);
+        if let Some(data) = super::direct::read_direct(g, meta, raw_path, map, &s, &groups)? {
+            return Ok((ReadData::Raw(data), s.result_shape()));
+        }
+    }
     let mut pool = meta.dtype.is_vlen().then(StrPool::default);
     let data = gather(
         meta,

@@ -168,6 +168,12 @@ impl Inner {
         }
         h5::write_hash_rows(&table, 0, &rows)?;
         h5::write_attr(&table, attr::LARGEST_INDEX, &AttrValue::Int(n as i64))?;
+        if self.spill_owner.is_some() {
+            // A staged version's open transaction (docs/design/014-bounded-staging.md)
+            // takes the rebuilt table with it: its commit flushes, its abandonment
+            // undoes both.
+            return Ok(());
+        }
         h5::file_flush(file)
     }
 

@@ -105,9 +105,27 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
 impl Inner {
     /// Reads a version dataset's metadata.
     pub(crate) fn dataset_meta(&self, ds: &Hid) -> Result<(DatasetMeta, String)> {
-        let shape = h5::ds_shape(ds)?;
         let dtype = h5::dtype_of(&h5::ds_type(ds)?)?;
         let fill = h5::ds_fill(ds, &dtype)?;
+        self.dataset_meta_with(ds, dtype, fill)
+    }
+
+    /// [`dataset_meta`](Self::dataset_meta) reading the fill value from the
+    /// dataset's creation properties `dcpl` (`h5::create_plist`), which the caller
+    /// then reuses (for the mappings: [`chunk_map_in`](Self::chunk_map_in)).
+    pub(crate) fn dataset_meta_in(&self, ds: &Hid, dcpl: &Hid) -> Result<(DatasetMeta, String)> {
+        let dtype = h5::dtype_of(&h5::ds_type(ds)?)?;
+        let fill = h5::ds_fill_in(dcpl, &dtype)?;
+        self.dataset_meta_with(ds, dtype, fill)
+    }
+
+    fn dataset_meta_with(
+        &self,
+        ds: &Hid,
+        dtype: crate::dtype::Dtype,
+        fill: Vec<u8>,
+    ) -> Result<(DatasetMeta, String)> {
+        let shape = h5::ds_shape(ds)?;
         let raw_path = raw_data_attr(ds)?;
         let chunks = chunks_attr(ds, "a version dataset")?;
         let file = self.file()?;
@@ -137,6 +155,18 @@ impl Inner {
         path: &str,
         meta: &DatasetMeta,
     ) -> Result<Arc<ChunkMap>> {
+        self.chunk_map_in(version, path, meta, None)
+    }
+
+    /// [`chunk_map`](Self::chunk_map), decoding from the version dataset's creation
+    /// properties `dcpl` when the caller has them already (`h5::create_plist`).
+    pub(crate) fn chunk_map_in(
+        &mut self,
+        version: &str,
+        path: &str,
+        meta: &DatasetMeta,
+        dcpl: Option<&Hid>,
+    ) -> Result<Arc<ChunkMap>> {
         if let Some(m) = self
             .catalog
             .dataset(version, path)
@@ -148,27 +178,11 @@ impl Inner {
             self.file()?,
             &format!("{}/{path}", version_group_path(version)),
         )?;
-        let mut map = ChunkMap::new();
-        if let Some((mappings, _)) = h5::read_mappings(&ds)? {
-            for m in mappings {
-                let mut k = Vec::with_capacity(m.vstart.len());
-                for (i, &s) in m.vstart.iter().enumerate() {
-                    if s % meta.chunks[i] != 0 {
-                        bail!(
-                            CorruptFile,
-                            "misaligned chunk in '{path}' of version '{version}'"
-                        );
-                    }
-                    k.push(s / meta.chunks[i]);
-                }
-                if grid::chunk_extent(&meta.shape, &meta.chunks, &k).as_slice()
-                    != m.extent.as_slice()
-                {
-                    bail!(CorruptFile, "a mapping of '{path}' in version '{version}' does not cover exactly one chunk");
-                }
-                map.insert(k, m.src_row);
-            }
-        }
+        let mappings = match dcpl {
+            Some(p) => h5::read_mappings_in(p)?,
+            None => h5::read_mappings(&ds)?,
+        };
+        let map = chunk_map_of(mappings, meta, version, path)?;
         let arc = Arc::new(map);
         let raw_path = match self.catalog.dataset(version, path) {
             Some(d) => d.raw_path.clone(),
@@ -178,6 +192,39 @@ impl Inner {
             .note_map(version, path, meta, &raw_path, arc.clone());
         Ok(arc)
     }
+}
+
+/// A version dataset's decoded mappings (`h5::read_mappings`) as a chunk map; every
+/// mapping must cover exactly one chunk of `meta`'s grid.
+fn chunk_map_of(
+    mappings: Option<(Vec<h5::Mapping>, Option<String>)>,
+    meta: &DatasetMeta,
+    version: &str,
+    path: &str,
+) -> Result<ChunkMap> {
+    let mut map = ChunkMap::with_capacity(mappings.as_ref().map_or(0, |m| m.0.len()));
+    if let Some((mappings, _)) = mappings {
+        for m in mappings {
+            let mut k = Vec::with_capacity(m.vstart.len());
+            for (i, &s) in m.vstart.iter().enumerate() {
+                if s % meta.chunks[i] != 0 {
+                    bail!(
+                        CorruptFile,
+                        "misaligned chunk in '{path}' of version '{version}'"
+                    );
+                }
+                k.push(s / meta.chunks[i]);
+            }
+            if grid::chunk_extent(&meta.shape, &meta.chunks, &k).as_slice() != m.extent.as_slice() {
+                bail!(
+                    CorruptFile,
+                    "a mapping of '{path}' in version '{version}' does not cover exactly one chunk"
+                );
+            }
+            map.insert(k, m.src_row);
+        }
+    }
+    Ok(map)
 }
 
 /// The `raw_data` attribute of a version dataset: the path of the storage it maps.
@@ -229,7 +276,20 @@ impl VersionedFile {
         match h5::kind_of(&obj) {
             h5::ObjKind::Group => Ok(Node::Group),
             h5::ObjKind::Dataset => {
-                let (meta, raw_path) = g.dataset_meta(&obj)?;
+                // The creation properties are copied (with every mapping) once, for the
+                // fill value and, while at hand, the chunk map: a dataset looked up is
+                // usually read next, and a second copy costs as much again. Where the
+                // mappings cannot be decoded, the read finds out on its own.
+                let dcpl = h5::create_plist(&obj).ok();
+                let (meta, raw_path) = match &dcpl {
+                    Some(p) => g.dataset_meta_in(&obj, p)?,
+                    None => g.dataset_meta(&obj)?,
+                };
+                let map = dcpl
+                    .as_ref()
+                    .and_then(|p| h5::read_mappings_in(p).ok())
+                    .and_then(|m| chunk_map_of(m, &meta, version, &path).ok())
+                    .map(Arc::new);
                 g.catalog.note_dataset(
                     version,
                     &path,
@@ -237,7 +297,7 @@ impl VersionedFile {
                         meta: meta.clone(),
                         raw_path,
                         attrs: None,
-                        map: None,
+                        map,
                     },
                 );
                 Ok(Node::Dataset(meta))

@@ -162,10 +162,18 @@ pub(crate) fn ds_fill(ds: &Hid, dtype: &Dtype) -> Result<Vec<u8>> {
         // The format allows no other fill than the empty string (pool index 0).
         return Ok(dtype.zero());
     }
+    ds_fill_in(&super::vds::create_plist(ds)?, dtype)
+}
+
+/// [`ds_fill`] from a dataset's creation properties `dcpl` (`create_plist`).
+pub(crate) fn ds_fill_in(dcpl: &Hid, dtype: &Dtype) -> Result<Vec<u8>> {
+    if dtype.is_vlen() {
+        return Ok(dtype.zero());
+    }
     locked(|| {
-        // SAFETY: `ds` is open; the buffer holds one element of `dtype`.
+        // SAFETY: `dcpl` is a dataset creation property list; the buffer holds one
+        // element of `dtype`.
         unsafe {
-            let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
             let mut status = H5D_fill_value_t::H5D_FILL_VALUE_UNDEFINED;
             ck!(
                 "reading the fill value status",

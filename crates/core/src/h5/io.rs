@@ -365,58 +365,123 @@ pub(crate) fn write_chunk(ds: &Hid, offset: &[u64], mask: u32, bytes: &[u8]) -> 
     })
 }
 
-/// Every chunk a chunked dataset has on disk, in index order: the row (along the
-/// first axis) of the chunk's first element and the bytes it takes in the file
-/// (after its filters). Reads the chunk index only, no chunk data.
-pub(crate) fn stored_chunk_rows(ds: &Hid) -> Result<Vec<(u64, u64)>> {
-    // In libhdf5 since 1.14 (offsets in elements); declared here as io.rs does for
-    // the other chunk-index calls it needs.
-    type ChunkOp = unsafe extern "C" fn(
-        offset: *const hsize_t,
-        filter_mask: std::ffi::c_uint,
-        addr: hdf5_sys::h5::haddr_t,
-        size: hsize_t,
-        op_data: *mut c_void,
-    ) -> std::ffi::c_int;
-    extern "C" {
-        fn H5Dchunk_iter(
-            dset_id: hid_t,
-            dxpl: hid_t,
-            cb: Option<ChunkOp>,
-            op: *mut c_void,
-        ) -> herr_t;
+/// Where one stored chunk lies in the file, as libhdf5's chunk index says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StoredChunk {
+    /// Byte offset in the file.
+    pub addr: u64,
+    /// Stored (filtered) size in bytes.
+    pub size: u64,
+    /// Filter mask (bit i set: filter i was skipped for this chunk).
+    pub mask: u32,
+}
+
+/// The stored chunks of a storage dataset (`raw_data`: chunks span every axis but the
+/// first) that start at rows `from * chunk_rows .. to * chunk_rows`: entry `i` is the
+/// chunk at row `(from + i) * chunk_rows`, `None` where none is stored.
+///
+/// With `whole`, one pass over the chunk index (`H5Dchunk_iter`, libhdf5 1.14 and
+/// later, which this crate's static build bundles); otherwise, or on older libraries,
+/// one lookup per chunk (`H5Dget_chunk_info_by_coord`), for the few chunks a commit
+/// appended.
+pub(crate) fn stored_chunks(
+    ds: &Hid,
+    chunk_rows: u64,
+    rank: usize,
+    from: u64,
+    to: u64,
+    whole: bool,
+) -> Result<Vec<Option<StoredChunk>>> {
+    let n = to.saturating_sub(from) as usize;
+    let mut out: Vec<Option<StoredChunk>> = vec![None; n];
+    if n == 0 || chunk_rows == 0 || rank == 0 {
+        return Ok(out);
     }
-    unsafe extern "C" fn note(
-        offset: *const hsize_t,
-        _filter_mask: std::ffi::c_uint,
-        _addr: hdf5_sys::h5::haddr_t,
-        size: hsize_t,
-        op_data: *mut c_void,
-    ) -> std::ffi::c_int {
-        // SAFETY: libhdf5 passes the offset of a chunk of a dataset of rank >= 1 (a
-        // chunked dataset has one), and `op_data` is the Vec given to H5Dchunk_iter
-        // below, alive for the whole iteration.
-        unsafe {
-            let out = &mut *(op_data as *mut Vec<(u64, u64)>);
-            out.push((*offset, size));
+    #[cfg(feature = "static")]
+    if whole {
+        struct Walk<'a> {
+            out: &'a mut [Option<StoredChunk>],
+            chunk_rows: u64,
+            from: u64,
         }
-        0
-    }
-    locked(|| {
-        let mut out: Vec<(u64, u64)> = Vec::new();
-        // SAFETY: `ds` is an open dataset; the callback only appends to `out`, which
-        // outlives the call.
-        unsafe {
-            ck!(
-                "listing a dataset's stored chunks",
-                H5Dchunk_iter(
-                    ds.id(),
-                    H5P_DEFAULT,
-                    Some(note),
-                    &mut out as *mut Vec<(u64, u64)> as *mut c_void
+        unsafe extern "C" fn cb(
+            offset: *const hsize_t,
+            mask: std::ffi::c_uint,
+            addr: hdf5_sys::h5::haddr_t,
+            size: hsize_t,
+            data: *mut c_void,
+        ) -> std::ffi::c_int {
+            // SAFETY: `data` is the `Walk` passed to H5Dchunk_iter below, alive and
+            // not otherwise borrowed during the iteration; `offset` has the
+            // dataset's rank (at least 1) entries.
+            unsafe {
+                let w = &mut *(data as *mut Walk<'_>);
+                let row = *offset;
+                if row.is_multiple_of(w.chunk_rows) && row / w.chunk_rows >= w.from {
+                    let i = (row / w.chunk_rows - w.from) as usize;
+                    if let Some(slot) = w.out.get_mut(i) {
+                        *slot = Some(StoredChunk { addr, size, mask });
+                    }
+                }
+            }
+            0
+        }
+        let mut walk = Walk {
+            out: &mut out,
+            chunk_rows,
+            from,
+        };
+        locked(|| {
+            // SAFETY: `ds` is an open chunked dataset; the callback only writes into
+            // `walk`, which outlives the call.
+            unsafe {
+                ck!(
+                    "reading the chunk index",
+                    H5Dchunk_iter(
+                        ds.id(),
+                        H5P_DEFAULT,
+                        Some(cb),
+                        &mut walk as *mut Walk<'_> as *mut c_void
+                    )
                 )
-            );
+            };
+            Ok::<(), Error>(())
+        })?;
+        return Ok(out);
+    }
+    let _ = whole;
+    locked(|| {
+        let mut coord = vec![0u64; rank];
+        for (i, slot) in out.iter_mut().enumerate() {
+            coord[0] = (from + i as u64) * chunk_rows;
+            let (mut mask, mut addr, mut size) = (0u32, 0u64, 0u64);
+            // SAFETY: `coord` has the dataset's rank entries; out-pointers are valid.
+            let r = unsafe {
+                H5Dget_chunk_info_by_coord(ds.id(), coord.as_ptr(), &mut mask, &mut addr, &mut size)
+            };
+            if r < 0 {
+                return Err(h5err("reading the chunk index"));
+            }
+            // An unallocated chunk has the undefined address.
+            if addr != hdf5_sys::h5::HADDR_UNDEF {
+                *slot = Some(StoredChunk { addr, size, mask });
+            }
         }
         Ok(out)
+    })
+}
+
+/// Whether the elements of dataset `ds` are stored exactly as `dtype`'s bytes (same
+/// size, order and layout), so its stored chunks can be copied without conversion.
+pub(crate) fn stored_as(ds: &Hid, dtype: &Dtype) -> Result<bool> {
+    if dtype.is_vlen() {
+        return Ok(false);
+    }
+    locked(|| {
+        let mem = dtype_file_type(dtype)?;
+        let stored = ds_type(ds)?;
+        // SAFETY: both are open datatype ids.
+        let eq = unsafe { hdf5_sys::h5t::H5Tequal(mem.id(), stored.id()) };
+        Ok(eq > 0)
     })
 }

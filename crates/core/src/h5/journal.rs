@@ -1852,6 +1852,27 @@ fn with_jfile<T>(file: &Hid, f: impl FnOnce(&mut JFile) -> T) -> Result<Option<T
     })
 }
 
+/// A duplicate descriptor of the file the driver has open for `file`, for positioned
+/// reads of stored chunks outside libhdf5 (file offsets as libhdf5's chunk index gives
+/// them). `None` for another driver's file, one whose HDF5 addresses do not start at
+/// byte 0 (a user block), where those offsets would not be file offsets, or a reader's
+/// file read through a dead writer's journal ([`Overlay`]).
+pub(crate) fn data_reader(file: &Hid) -> Result<Option<File>> {
+    match with_jfile(file, |j| {
+        // A reader that sees the file through a dead writer's journal must not read
+        // around it.
+        (j.public.base_addr == 0 && j.overlay.is_none()).then(|| (j.file.try_clone(), j.path()))
+    })? {
+        Some(Some((Ok(f), _))) => Ok(Some(f)),
+        Some(Some((Err(e), path))) => Err(io_error(
+            "duplicating the descriptor of",
+            &path.unwrap_or_default(),
+            e,
+        )),
+        _ => Ok(None),
+    }
+}
+
 /// The last I/O error the driver saw in any file, for errors of an open, when there is
 /// no file handle yet to ask ([`fault`]).
 fn last_fault() -> std::sync::MutexGuard<'static, Option<IoFault>> {

@@ -177,7 +177,7 @@ pub(crate) use file::{
     close_leftover_objects, file_flush, file_open, file_open_reader, file_open_with,
 };
 pub(crate) use file::{open_object_count, FileOpen};
-pub(crate) use filters::{ds_chunk_dims, ds_fill, ds_filters, pipeline};
+pub(crate) use filters::{ds_chunk_dims, ds_fill, ds_fill_in, ds_filters, pipeline};
 pub use filters::{Compression, Filters};
 pub(crate) use format::{
     create_hash_table, create_raw_data, create_version_dataset, read_hash_rows, rows_to_bytes,
@@ -185,15 +185,16 @@ pub(crate) use format::{
 };
 pub(crate) use io::{
     ds_set_extent, ds_shape, ds_type, open_dataset, open_storage, read_block, read_strings,
-    refresh_chunk_lookup, stored_chunk_rows, write_block, write_chunk, write_strings,
+    refresh_chunk_lookup, stored_as, stored_chunks, write_block, write_chunk, write_strings,
+    StoredChunk,
 };
 pub(crate) use journal::{
-    check_journal_place, end_writes, fault as io_fault, hold_writes, note_commit, release_writes,
-    roll_back,
+    check_journal_place, data_reader, end_writes, fault as io_fault, hold_writes, note_commit,
+    release_writes, roll_back,
 };
 pub(crate) use objects::{
     copy_object, create_group, exists, kind_of, list, open_group, open_object, unlink, ObjKind,
 };
 pub(crate) use space::file_space;
 pub(crate) use types::dtype_of;
-pub(crate) use vds::{furthest_source, read_mappings, Mapping};
+pub(crate) use vds::{create_plist, furthest_source, read_mappings, read_mappings_in, Mapping};

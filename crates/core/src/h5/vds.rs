@@ -93,15 +93,30 @@ pub(crate) struct FurthestSource {
     pub source: String,
 }
 
-/// The creation properties of a virtual dataset and its number of mappings; `None`
-/// when `ds` is not virtual. Call under the library lock.
+/// The creation properties of a dataset (a copy: for a virtual dataset, with all its
+/// mappings). Reading several things of one dataset's creation properties from one
+/// copy saves a copy each: for tens of thousands of mappings, that is most of the
+/// cost of a version dataset's first read.
+pub(crate) fn create_plist(ds: &Hid) -> Result<Hid> {
+    locked(|| {
+        // SAFETY: `ds` is an open dataset; the plist id is owned by the returned Hid.
+        unsafe {
+            Ok(hid!(
+                "reading creation properties",
+                H5Dget_create_plist(ds.id())
+            ))
+        }
+    })
+}
+
+/// The number of mappings of a virtual dataset's creation properties `dcpl`; `None`
+/// when they are not a virtual dataset's. Call under the library lock.
 ///
 /// # Safety
-/// `ds` must be an open dataset id.
-unsafe fn virtual_plist(ds: &Hid) -> Result<Option<(Hid, usize)>> {
-    // SAFETY: per the contract; the plist id is owned by the returned Hid.
+/// `dcpl` must be a dataset creation property list.
+unsafe fn virtual_count(dcpl: &Hid) -> Result<Option<usize>> {
+    // SAFETY: per the contract.
     unsafe {
-        let dcpl = hid!("reading creation properties", H5Dget_create_plist(ds.id()));
         if H5Pget_layout(dcpl.id()) != H5D_layout_t::H5D_VIRTUAL {
             return Ok(None);
         }
@@ -110,8 +125,18 @@ unsafe fn virtual_plist(ds: &Hid) -> Result<Option<(Hid, usize)>> {
             "counting virtual mappings",
             H5Pget_virtual_count(dcpl.id(), &mut n)
         );
-        Ok(Some((dcpl, n)))
+        Ok(Some(n))
     }
+}
+
+/// [`create_plist`] and [`virtual_count`].
+///
+/// # Safety
+/// `ds` must be an open dataset id; call under the library lock.
+unsafe fn virtual_plist(ds: &Hid) -> Result<Option<(Hid, usize)>> {
+    let dcpl = create_plist(ds)?;
+    // SAFETY: `dcpl` is a dataset creation property list.
+    Ok(unsafe { virtual_count(&dcpl)? }.map(|n| (dcpl, n)))
 }
 
 /// The source dataset name of mapping `i` of a virtual dataset's creation
@@ -193,11 +218,18 @@ pub(crate) fn furthest_source(ds: &Hid) -> Result<Option<FurthestSource>> {
 /// Decodes a version dataset's mappings. `None` when the dataset is not virtual
 /// (a fill-only dataset). Each mapping's source must be `raw_path`.
 pub(crate) fn read_mappings(ds: &Hid) -> Result<Option<(Vec<Mapping>, Option<String>)>> {
+    read_mappings_in(&create_plist(ds)?)
+}
+
+/// [`read_mappings`] from a version dataset's creation properties `dcpl`
+/// ([`create_plist`]).
+pub(crate) fn read_mappings_in(dcpl: &Hid) -> Result<Option<(Vec<Mapping>, Option<String>)>> {
     locked(|| {
-        // SAFETY: ids returned by the H5Pget_virtual_* calls are owned and released;
-        // name buffers are sized from HDF5's answer.
+        // SAFETY: `dcpl` is a dataset creation property list; ids returned by the
+        // H5Pget_virtual_* calls are owned and released; name buffers are sized from
+        // HDF5's answer.
         unsafe {
-            let Some((dcpl, n)) = virtual_plist(ds)? else {
+            let Some(n) = virtual_count(dcpl)? else {
                 return Ok(None);
             };
             let mut out = Vec::with_capacity(n);
@@ -226,7 +258,7 @@ pub(crate) fn read_mappings(ds: &Hid) -> Result<Option<(Vec<Mapping>, Option<Str
                     );
                 }
                 if i == 0 {
-                    source = Some(virtual_source_name(&dcpl, 0)?);
+                    source = Some(virtual_source_name(dcpl, 0)?);
                 }
                 out.push(Mapping {
                     vstart,

@@ -84,6 +84,9 @@ pub(crate) struct StagedDataset {
     pub(crate) attrs: Attrs,
     /// Strings of a variable-length string dataset (chunks hold indices into it).
     pub(crate) pool: StrPool,
+    /// Chunks written to the file ahead of the commit (see
+    /// [`StagedVersion::spill`]); their rows are in `base_map`.
+    pub(crate) spill: Option<crate::stage::append::Spill>,
 }
 
 impl StagedVersion {
@@ -245,7 +248,7 @@ impl StagedVersion {
         // Settings are fixed per dataset path for the life of the file.
         let hash = {
             let mut f = self.file.lock();
-            f.require_writable()?;
+            f.require_writable_by(Some(self.id()))?;
             match f.data_group(&path)? {
                 Some(dg) => {
                     check_compatible(&path, &dg.meta, &meta)?;
@@ -279,6 +282,7 @@ impl StagedVersion {
                 modified: true,
                 attrs: Vec::new(),
                 pool,
+                spill: None,
             },
         );
         Ok(meta)
@@ -316,7 +320,6 @@ impl StagedVersion {
         let path = normalize_path(path)?;
         let mut st = self.lock()?;
         let ds = dataset_mut(&mut st, &path)?;
-        let es = ds.meta.dtype.size();
         let s = Selection::resolve(sel, &ds.meta.shape)?;
         let count = s.count()?;
         let n = len(&ds.meta.dtype);
@@ -332,28 +335,7 @@ impl StagedVersion {
         if count == 0 {
             return Ok(());
         }
-        let block_dims = s.block_shape();
-        let mut pieces = s.pieces(&ds.meta.chunks);
-        for cp in grid::group_by_chunk(&mut pieces) {
-            let ext = grid::chunk_extent(&ds.meta.shape, &ds.meta.chunks, &cp.coord);
-            if !ds.dirty.contains_key(&cp.coord) {
-                let buf = load_chunk(&self.file, &path, ds, &cp.coord, &ext)?;
-                ds.dirty.insert(cp.coord.clone(), buf);
-            }
-            if let Some(buf) = ds.dirty.get_mut(&cp.coord) {
-                cp.copy(
-                    grid::Direction::BlockToChunk,
-                    &ext,
-                    &block_dims,
-                    es,
-                    broadcast,
-                    &data,
-                    buf,
-                );
-            }
-        }
-        ds.modified = true;
-        Ok(())
+        write_selection(&self.file, &path, ds, &s, broadcast, &data)
     }
 
     /// Changes a dataset's shape as h5py's `resize` does: every axis may grow or
@@ -494,6 +476,41 @@ impl StagedVersion {
     }
 }
 
+/// Copies `data` (the selection's elements in C order, or one element to broadcast)
+/// into the staged chunks `s` touches, loading each one first.
+pub(crate) fn write_selection(
+    file: &VersionedFile,
+    path: &str,
+    ds: &mut StagedDataset,
+    s: &Selection,
+    broadcast: bool,
+    data: &[u8],
+) -> Result<()> {
+    let es = ds.meta.dtype.size();
+    let block_dims = s.block_shape();
+    let mut pieces = s.pieces(&ds.meta.chunks);
+    for cp in grid::group_by_chunk(&mut pieces) {
+        let ext = grid::chunk_extent(&ds.meta.shape, &ds.meta.chunks, &cp.coord);
+        if !ds.dirty.contains_key(&cp.coord) {
+            let buf = load_chunk(file, path, ds, &cp.coord, &ext)?;
+            ds.dirty.insert(cp.coord.clone(), buf);
+        }
+        if let Some(buf) = ds.dirty.get_mut(&cp.coord) {
+            cp.copy(
+                grid::Direction::BlockToChunk,
+                &ext,
+                &block_dims,
+                es,
+                broadcast,
+                data,
+                buf,
+            );
+        }
+    }
+    ds.modified = true;
+    Ok(())
+}
+
 pub(crate) fn chunk_selection(k: &[u64], chunks: &[u64], ext: &[u64]) -> Vec<AxisSel> {
     k.iter()
         .zip(chunks)
@@ -621,7 +638,8 @@ pub(crate) fn base_map(
     ds: &mut StagedDataset,
 ) -> Result<Option<Arc<ChunkMap>>> {
     let Some(base) = ds.base.clone() else {
-        return Ok(None);
+        // A new dataset maps only the chunks it wrote ahead of the commit.
+        return Ok(ds.base_map.clone());
     };
     if ds.base_map.is_none() {
         let mut f = file.lock();

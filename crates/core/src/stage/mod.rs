@@ -5,8 +5,10 @@
 //! C order). A dataset created from data keeps that data whole, as given (a
 //! [`SharedBytes`], not copied), and its chunks are cut from it only when they are
 //! needed: when a write touches one, and at commit. Nothing touches the file until
-//! [`StagedVersion::commit`]; dropping or aborting a staged version leaves the file
-//! exactly as it was.
+//! [`StagedVersion::commit`], unless the written chunks go past the version's memory
+//! budget: [`StagedVersion::spill`] then writes some ahead of the commit, inside the
+//! journal transaction the commit ends (see `append`). Dropping or aborting a staged
+//! version leaves the file exactly as it was.
 //!
 //! Commit, in order: load the hash tables of touched datasets (file lock); hash the
 //! written chunks in parallel (no lock; chunks of a dataset's initial data are hashed
@@ -18,9 +20,11 @@
 //! and attributes, write `committed = True`, update `current_version`, flush. What a commit holds beyond the staged data is
 //! bounded by the batch size, whatever the size of the data.
 
+mod append;
 mod commit;
 mod dataset;
 
+pub use append::DEFAULT_MEMORY_BUDGET;
 pub use dataset::{CreateOptions, SharedBytes};
 
 use std::collections::{BTreeMap, HashMap};
@@ -45,6 +49,10 @@ pub struct StageOptions {
     pub make_current: Option<bool>,
     /// Commit timestamp in µs since the epoch (default: the time of commit).
     pub timestamp: Option<i64>,
+    /// Bytes of written chunks the staged version keeps in memory (default
+    /// [`DEFAULT_MEMORY_BUDGET`]); past it, chunks are written to the file ahead of the
+    /// commit ([`StagedVersion::spill`]).
+    pub memory_budget: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -59,6 +67,8 @@ pub(crate) struct State {
     pub(crate) root_attrs: Attrs,
     pub(crate) groups: BTreeMap<String, Attrs>,
     pub(crate) datasets: BTreeMap<String, StagedDataset>,
+    /// See [`StageOptions::memory_budget`].
+    pub(crate) budget: u64,
 }
 
 /// A version being staged. All methods fail with `FILE_CLOSED` once it was committed
@@ -145,6 +155,7 @@ impl VersionedFile {
                     modified: false,
                     attrs,
                     pool: StrPool::default(),
+                    spill: None,
                 },
             );
         }
@@ -164,6 +175,7 @@ impl VersionedFile {
                 root_attrs: Vec::new(),
                 groups,
                 datasets: staged,
+                budget: opts.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET),
             })),
         })
     }
@@ -363,12 +375,22 @@ impl StagedVersion {
     }
 
     /// Abandons the staged version: nothing is written, and its name is free again.
+    /// Chunks it wrote ahead of the commit ([`spill`](Self::spill)) are undone with
+    /// the file's journal: the file is byte for byte as before staging began.
     pub fn abort(&self) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if !st.finished {
             st.finished = true;
             st.datasets.clear();
-            self.file.lock().end_staging(&st.name);
+            let mut f = self.file.lock();
+            f.end_staging(&st.name);
+            if f.spill_owner
+                .as_ref()
+                .is_some_and(|(id, _)| *id == self.id())
+            {
+                // On an error the handle is closed; the next open rolls back.
+                let _ = f.roll_back_and_reopen();
+            }
         }
     }
 
@@ -390,13 +412,27 @@ impl StagedVersion {
                 root_attrs: std::mem::take(&mut st.root_attrs),
                 groups: std::mem::take(&mut st.groups),
                 datasets: std::mem::take(&mut st.datasets),
+                budget: st.budget,
             }
         };
         let name = state.name.clone();
         // On the libhdf5 worker thread, which turns a panic into an error.
         let file = self.file.clone();
-        let result = crate::worker::run(move || commit_state(&file, state));
-        self.file.lock().end_staging(&name);
+        let id = self.id();
+        let result = crate::worker::run(move || commit_state(&file, state, id));
+        {
+            let mut f = self.file.lock();
+            f.end_staging(&name);
+            if f.spill_owner.as_ref().is_some_and(|(o, _)| *o == id) {
+                if result.is_ok() {
+                    f.spill_owner = None;
+                } else {
+                    // Chunks written ahead of the commit go with it (a failure that
+                    // was an I/O fault was undone already).
+                    let _ = f.roll_back_and_reopen();
+                }
+            }
+        }
         if result.is_ok() {
             self.state
                 .lock()

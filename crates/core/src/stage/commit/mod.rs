@@ -8,9 +8,9 @@
 //!    `largest_index` ([`table`]), mark the version committed and flush: one journal
 //!    transaction. Then the file's in-memory state records the commit.
 
-mod hashing;
+pub(crate) mod hashing;
 mod objects;
-mod slots;
+pub(crate) mod slots;
 mod table;
 
 use std::collections::BTreeMap;
@@ -52,9 +52,9 @@ pub(crate) enum Plan {
 /// failing device) fails the commit with `NO_SPACE` / `IO_ERROR` and leaves the file
 /// byte for byte as before it, with the handle ready for the next commit
 /// ([`Inner::after_io_fault`](crate::file::Inner::after_io_fault)).
-pub(crate) fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInfo> {
+pub(crate) fn commit_state(file: &VersionedFile, st: State, id: usize) -> Result<VersionInfo> {
     let name = st.name.clone();
-    commit_staged(file, st).map_err(|e| {
+    commit_staged(file, st, id).map_err(|e| {
         let mut f = file.lock();
         let path = f.path.clone();
         let e = f
@@ -67,7 +67,7 @@ pub(crate) fn commit_state(file: &VersionedFile, st: State) -> Result<VersionInf
     })
 }
 
-fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
+fn commit_staged(file: &VersionedFile, st: State, id: usize) -> Result<VersionInfo> {
     // Phase 1 (file lock): settle each modified dataset's storage settings.
     let mut work: Vec<(String, StagedDataset)> = Vec::new();
     let mut copies: Vec<(String, StagedDataset)> = Vec::new();
@@ -75,7 +75,7 @@ fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
     let mut new_paths: std::collections::HashSet<String> = Default::default();
     {
         let mut f = file.lock();
-        f.require_writable()?;
+        f.require_writable_by(Some(id))?;
         if f.versions.contains_key(&st.name) {
             bail!(
                 VersionExists,
@@ -141,7 +141,7 @@ fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
         .collect::<Result<_>>()?;
     // Phase 3 (file lock): deduplicate, write, create the version.
     let mut f = file.lock();
-    f.require_writable()?;
+    f.require_writable_by(Some(id))?;
     // Readers in other processes (or this one) finish their call first; they wait for
     // the commit point from here (docs/design/008-readers-and-writers.md).
     h5::hold_writes(f.file()?)?;
@@ -251,6 +251,8 @@ fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
             },
         )?;
         finish_version(&f, &st.name, st.make_current)?;
+        // The transaction that held chunks written ahead of the commit is over.
+        f.spill_owner = None;
         Ok(written)
     });
     let (group_attrs, written) = match res {
@@ -259,6 +261,11 @@ fn commit_staged(file: &VersionedFile, st: State) -> Result<VersionInfo> {
             // A write the driver saw fail: its journal undoes the whole transaction
             // (`commit_state`); writing the clean-up below first could end it instead.
             if f.file().ok().and_then(h5::io_fault).is_some() {
+                return Err(e);
+            }
+            // Chunks written ahead of the commit: the caller undoes the whole
+            // transaction from the journal (`StagedVersion::commit`).
+            if f.spill_owner.is_some() {
                 return Err(e);
             }
             // Leave no half-written version behind; slots appended above are recorded in

@@ -22,34 +22,10 @@ use crate::stage::commit::table::TableUpdate;
 use crate::stage::commit::table::READ_CACHE_FILL_BYTES;
 use crate::stage::dataset::StagedDataset;
 
-/// Deduplicates hashed chunks against the dataset's hash table and appends new slots;
-/// returns the version's chunk map and the hash-table rows still to write. Streamed
-/// chunks are hashed batch by batch, each batch while the one before is written.
-pub(crate) fn store_chunks(
-    f: &mut Inner,
-    path: &str,
-    ds: &StagedDataset,
-    chunks: Chunks,
-) -> Result<(ChunkMap, Option<TableUpdate>, Option<Deferred>)> {
+/// The first free slot of a dataset path's `raw_data`, creating its storage when it
+/// has none yet; forgets whatever the read cache holds from there on.
+pub(crate) fn first_free_slot(f: &mut Inner, path: &str, ds: &StagedDataset) -> Result<u64> {
     let meta = &ds.meta;
-    let gd = grid::grid_dims(&meta.shape, &meta.chunks);
-    let mut map: ChunkMap = ds
-        .base_map
-        .as_ref()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| k.iter().zip(&gd).all(|(a, b)| a < b))
-                .map(|(k, v)| (k.clone(), *v))
-                .collect()
-        })
-        .unwrap_or_default();
-    let empty = match &chunks {
-        Chunks::Hashed(c) => c.is_empty(),
-        Chunks::Streamed(b) => b.is_empty(),
-    };
-    if empty && f.data_group(path)?.is_some() {
-        return Ok((map, None, None));
-    }
     if f.data_group(path)?.is_none() {
         create_data_group(f, path, meta, ds.hash)?;
         if let Some(dg) = f.data_group(path)? {
@@ -87,14 +63,63 @@ pub(crate) fn store_chunks(
     // Nothing should have cached rows past every stored slot, but the rows written
     // below must never be answered from before the write, whatever happens next.
     f.chunks.forget_rows(&raw_data_path(path), first_new * c0);
+    Ok(first_new)
+}
+
+/// Deduplicates hashed chunks against the dataset's hash table and appends new slots;
+/// returns the version's chunk map and the hash-table rows still to write. Streamed
+/// chunks are hashed batch by batch, each batch while the one before is written.
+/// Chunks the staged version wrote ahead of the commit ([`StagedDataset::spill`]) are
+/// in its map already, and their rows go to the table with the new ones.
+pub(crate) fn store_chunks(
+    f: &mut Inner,
+    path: &str,
+    ds: &StagedDataset,
+    chunks: Chunks,
+) -> Result<(ChunkMap, Option<TableUpdate>, Option<Deferred>)> {
+    let meta = &ds.meta;
+    let gd = grid::grid_dims(&meta.shape, &meta.chunks);
+    let mut map: ChunkMap = ds
+        .base_map
+        .as_ref()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.iter().zip(&gd).all(|(a, b)| a < b))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect()
+        })
+        .unwrap_or_default();
+    let empty = match &chunks {
+        Chunks::Hashed(c) => c.is_empty(),
+        Chunks::Streamed(b) => b.is_empty(),
+    };
+    let spilled = ds.spill.as_ref();
+    if empty && spilled.is_none() && f.data_group(path)?.is_some() {
+        return Ok((map, None, None));
+    }
+    let c0 = meta.chunks[0];
+    let (first_new, slots) = match spilled {
+        // Slots written ahead of the commit: the assignment goes on after them.
+        Some(sp) => (sp.first_new, sp.slots.clone()),
+        None => {
+            let first = first_free_slot(f, path, ds)?;
+            (first, SlotAssigner::new(first, c0))
+        }
+    };
     let Some(dg) = f.data_group(path)? else {
         bail!(
             InternalError,
             "the storage of '{path}' vanished during a commit"
         );
     };
+    if dg.largest_index != first_new {
+        bail!(
+            InternalError,
+            "the hash table of '{path}' changed while its chunks were being staged"
+        );
+    }
     let mut acc = Appended {
-        slots: SlotAssigner::new(first_new, c0),
+        slots,
         cache: Vec::new(),
         budget: READ_CACHE_FILL_BYTES,
     };
@@ -176,7 +201,12 @@ pub(crate) struct Appended {
 impl Appended {
     /// Maps `chunks` to rows (known hashes to their slot, new ones to new slots from
     /// the first free one on); returns the indices of the chunks to write, in slot order.
-    fn dedup(&mut self, dg: &DataGroup, map: &mut ChunkMap, chunks: &[Hashed]) -> Vec<usize> {
+    pub(crate) fn dedup(
+        &mut self,
+        dg: &DataGroup,
+        map: &mut ChunkMap,
+        chunks: &[Hashed],
+    ) -> Vec<usize> {
         let mut to_write = Vec::new();
         for (i, h) in chunks.iter().enumerate() {
             if h.fill_only {
@@ -196,7 +226,7 @@ impl Appended {
     /// to the slots before `next`, growing `raw_data` to hold them. With `defer`, new
     /// slots of a filtered dataset that fit in one batch are not written but returned,
     /// for the caller to encode and write (see [`Deferred`]).
-    fn write(
+    pub(crate) fn write(
         &mut self,
         dg: &DataGroup,
         ds: &StagedDataset,

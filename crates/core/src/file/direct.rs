@@ -1,0 +1,399 @@
+//! Reads of many chunks outside libhdf5 (docs/design/012): the stored slots a
+//! selection needs are read with positioned reads of the file (`pread`), at the file
+//! offsets libhdf5's chunk index gave once ([`Inner::slot_index`]), adjacent slots in
+//! one read, decoded (`codec::decode`) and copied into the result in parallel.
+//!
+//! Invariants:
+//! - only committed slots are read: a read of a committed version maps only slots
+//!   that its commit flushed, and a committed slot never moves while the file is open
+//!   (the read cache's invariant, docs/design/003); [`Inner::slot_index`] is the one
+//!   place that knows where slots lie, so a mode where the file changes under an open
+//!   handle has one place to refresh;
+//! - anything this path cannot do exactly (a slot the index does not know, a stored
+//!   size that is not the chunk's, a chunk that does not decode, a failed read) makes
+//!   it give up, and the read goes chunk by chunk through libhdf5 as before, which
+//!   reports the problem as it always did;
+//! - it does not fill the read cache: a scan of a large dataset leaves the chunks in
+//!   steady use where they are.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::{ChunkMap, DatasetMeta, Inner};
+use crate::buf::AlignedBytes;
+use crate::cache::SlotIndex;
+use crate::codec;
+use crate::error::{bail, Result};
+use crate::grid::{self, ChunkPieces, Selection};
+use crate::h5::{self, StoredChunk};
+
+/// Reads touching fewer mapped chunks than this go chunk by chunk through the read
+/// cache (slices read over and over), larger ones here.
+pub(crate) const DIRECT_MIN_CHUNKS: usize = 8;
+
+/// Positioned reads are split at this many bytes, so that one large run of adjacent
+/// slots still spreads over the threads.
+const PIECE_BYTES: usize = 4 << 20;
+
+/// Decoded bytes the N-dimensional path holds at once before copying them out.
+const BATCH_BYTES: usize = 64 << 20;
+
+impl Inner {
+    /// Where the stored slots of `raw_path` lie, covering at least its slots below
+    /// `need`; `None` when its chunks cannot be read outside libhdf5. Read from the
+    /// chunk index once (one pass, `h5::stored_chunks`), then extended by lookups of
+    /// the slots commits appended since. Kept in the read cache, which drops it where
+    /// rows are rewritten or the storage replaced.
+    pub(crate) fn slot_index(
+        &mut self,
+        raw_path: &str,
+        meta: &DatasetMeta,
+        need: u64,
+    ) -> Result<Option<Arc<SlotIndex>>> {
+        if self.data_file.is_none() {
+            self.data_file = h5::data_reader(self.file()?)?.map(Arc::new);
+        }
+        let known = self.chunks.locations(raw_path);
+        if let Some(ix) = &known {
+            if !ix.direct {
+                return Ok(None);
+            }
+            if ix.slots.len() as u64 >= need {
+                return Ok(Some(ix.clone()));
+            }
+        }
+        self.storage_handle(raw_path)?;
+        let Some(raw) = self.raws.get(raw_path) else {
+            bail!(InternalError, "'{raw_path}' could not be opened");
+        };
+        let chunk_rows = meta.chunks.first().copied().unwrap_or(1).max(1);
+        let (direct, pipeline) = match &known {
+            Some(ix) => (true, ix.pipeline.clone()),
+            None => {
+                let pipeline = h5::pipeline(raw)?;
+                let ok = self.data_file.is_some()
+                    && codec::supported(&pipeline)
+                    && h5::stored_as(raw, &meta.dtype)?
+                    && h5::ds_chunk_dims(raw)?.as_deref() == Some(&meta.chunks[..]);
+                (ok, pipeline)
+            }
+        };
+        if !direct {
+            self.chunks.set_locations(
+                raw_path,
+                Arc::new(SlotIndex {
+                    chunk_rows,
+                    direct,
+                    pipeline,
+                    slots: Vec::new(),
+                }),
+            );
+            return Ok(None);
+        }
+        let rows = h5::ds_shape(raw)?.first().copied().unwrap_or(0);
+        let mut slots = known.map(|k| k.slots.clone()).unwrap_or_default();
+        let from = slots.len() as u64;
+        let to = rows.div_ceil(chunk_rows).max(from);
+        // One pass over the index for many slots, lookups for the few a commit added.
+        let whole = to - from > 256;
+        slots.extend(h5::stored_chunks(
+            raw,
+            chunk_rows,
+            meta.chunks.len(),
+            from,
+            to,
+            whole,
+        )?);
+        let ix = Arc::new(SlotIndex {
+            chunk_rows,
+            direct,
+            pipeline,
+            slots,
+        });
+        self.chunks.set_locations(raw_path, ix.clone());
+        Ok((ix.slots.len() as u64 >= need).then_some(ix))
+    }
+}
+
+/// Whether the direct path is turned off: only in the test build, with
+/// `VH5_DIRECT_READS=0`, for A/B measurements against the chunk-by-chunk path.
+fn disabled() -> bool {
+    #[cfg(feature = "test-hooks")]
+    {
+        static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *OFF.get_or_init(|| std::env::var("VH5_DIRECT_READS").is_ok_and(|v| v == "0"))
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    false
+}
+
+/// One mapped chunk of the selection and where it is stored.
+struct Job<'g, 'p> {
+    cp: &'g ChunkPieces<'p>,
+    ext: grid::Axes<u64>,
+    loc: StoredChunk,
+}
+
+/// Reads selection `s` (chunk `groups`) of a committed version's dataset outside
+/// libhdf5, or `None` when it cannot (then read it chunk by chunk). See the module
+/// docs.
+pub(crate) fn read_direct(
+    g: &mut Inner,
+    meta: &DatasetMeta,
+    raw_path: &str,
+    map: &ChunkMap,
+    s: &Selection,
+    groups: &[ChunkPieces<'_>],
+) -> Result<Option<AlignedBytes>> {
+    if meta.dtype.is_vlen() || meta.dtype.size() == 0 || disabled() {
+        return Ok(None);
+    }
+    let mapped: Vec<(usize, u64)> = groups
+        .iter()
+        .enumerate()
+        .filter_map(|(i, cp)| map.get(&cp.coord).map(|&row| (i, row)))
+        .collect();
+    if mapped.len() < DIRECT_MIN_CHUNKS {
+        return Ok(None);
+    }
+    let c0 = meta.chunks[0].max(1);
+    if mapped.iter().any(|&(_, row)| !row.is_multiple_of(c0)) {
+        return Ok(None);
+    }
+    let need = mapped
+        .iter()
+        .map(|&(_, row)| row / c0 + 1)
+        .max()
+        .unwrap_or(0);
+    let Some(ix) = g.slot_index(raw_path, meta, need)? else {
+        return Ok(None);
+    };
+    let Some(file) = g.data_file.clone() else {
+        return Ok(None);
+    };
+    let es = meta.dtype.size();
+    let chunk_bytes = grid::volume(&meta.chunks)? * es;
+    let filtered = !ix.pipeline.is_empty();
+    let mut jobs = Vec::with_capacity(mapped.len());
+    for &(i, row) in &mapped {
+        let Some(Some(loc)) = ix.slots.get((row / c0) as usize).copied() else {
+            return Ok(None);
+        };
+        // An unfiltered chunk is stored whole; a filtered one holds something.
+        if (!filtered && loc.size != chunk_bytes as u64) || loc.size == 0 {
+            return Ok(None);
+        }
+        let cp = &groups[i];
+        jobs.push(Job {
+            cp,
+            ext: grid::chunk_extent(&meta.shape, &meta.chunks, &cp.coord),
+            loc,
+        });
+    }
+    let block_dims = s.block_shape();
+    let count = grid::volume(&block_dims)?;
+    if count as u64 >= 1 << 32 || (count as u128) * (es as u128) >= 1 << 34 {
+        bail!(
+            InvalidArgument,
+            "the selection has {count} elements, too many to read at once: read it in parts"
+        );
+    }
+    let mut out = if jobs.len() == groups.len() {
+        AlignedBytes::zeroed(count * es)
+    } else {
+        AlignedBytes::filled(&meta.fill, count)
+    };
+    let r = Reader {
+        file: &file,
+        pipeline: &ix.pipeline,
+        es,
+        chunk_bytes,
+    };
+    let done = if meta.shape.len() == 1
+        && jobs
+            .iter()
+            .all(|j| j.cp.axes[0].len() == 1 && j.cp.axes[0][0].step == 1)
+    {
+        r.runs(&jobs, out.as_bytes_mut())
+    } else {
+        r.batches(&jobs, &meta.chunks, &block_dims, out.as_bytes_mut())
+    };
+    if done {
+        g.direct_reads += 1;
+    }
+    Ok(done.then_some(out))
+}
+
+/// What every read of one call shares.
+struct Reader<'a> {
+    file: &'a File,
+    pipeline: &'a [codec::Stage],
+    es: usize,
+    chunk_bytes: usize,
+}
+
+impl Reader<'_> {
+    /// A stored chunk decoded (whole, `chunk_bytes`) into `dst`; false when it cannot
+    /// be read or decoded.
+    fn decode_into(&self, loc: &StoredChunk, dst: &mut [u8]) -> bool {
+        if self.pipeline.is_empty() {
+            return self.file.read_exact_at(dst, loc.addr).is_ok();
+        }
+        // One buffer per thread for the stored bytes, kept across chunks.
+        thread_local! {
+            static STORED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        STORED.with(|cell| {
+            let mut stored = cell.borrow_mut();
+            stored.resize(loc.size as usize, 0);
+            self.file.read_exact_at(&mut stored, loc.addr).is_ok()
+                && codec::decode(self.pipeline, self.es, &stored, loc.mask, dst).is_ok()
+        })
+    }
+
+    /// 1-D selections of consecutive elements: every chunk's part is one run of the
+    /// result. Unfiltered: adjacent slots whose parts are adjacent in the result are
+    /// read in one positioned read straight into it. Filtered: each chunk is decoded
+    /// into its place (or, when only part of it is selected, next to it first).
+    fn runs(&self, jobs: &[Job<'_, '_>], out: &mut [u8]) -> bool {
+        let es = self.es as u64;
+        // (result byte range, file offset or job index)
+        let mut parts: Vec<(usize, usize, u64, usize)> = Vec::with_capacity(jobs.len());
+        for (j, job) in jobs.iter().enumerate() {
+            let p = job.cp.axes[0][0];
+            let lo = (p.out * es) as usize;
+            let hi = ((p.out + p.n) * es) as usize;
+            let file_lo = job.loc.addr + p.inn * es;
+            match parts.last_mut() {
+                Some(last)
+                    if self.pipeline.is_empty()
+                        && last.1 == lo
+                        && last.2 + (last.1 - last.0) as u64 == file_lo
+                        && last.1 - last.0 < PIECE_BYTES =>
+                {
+                    last.1 = hi
+                }
+                _ => parts.push((lo, hi, file_lo, j)),
+            }
+        }
+        parts.sort_by_key(|p| p.0);
+        // Disjoint parts of `out`, one per part.
+        let mut rest = out;
+        let mut at = 0usize;
+        let mut work: Vec<(&mut [u8], u64, usize)> = Vec::with_capacity(parts.len());
+        for &(lo, hi, file_lo, j) in &parts {
+            if lo < at || hi > at + rest.len() {
+                return false;
+            }
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(lo - at);
+            let (mine, tail) = tail.split_at_mut(hi - lo);
+            rest = tail;
+            at = hi;
+            work.push((mine, file_lo, j));
+        }
+        work.into_par_iter().all(|(dst, file_lo, j)| {
+            if self.pipeline.is_empty() {
+                return self.file.read_exact_at(dst, file_lo).is_ok();
+            }
+            let job = &jobs[j];
+            let p = job.cp.axes[0][0];
+            if p.inn == 0 && dst.len() == self.chunk_bytes {
+                return self.decode_into(&job.loc, dst);
+            }
+            let mut whole = vec![0u8; self.chunk_bytes];
+            if !self.decode_into(&job.loc, &mut whole) {
+                return false;
+            }
+            let from = (p.inn * es) as usize;
+            match whole.get(from..from + dst.len()) {
+                Some(src) => {
+                    dst.copy_from_slice(src);
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    /// Any other selection: chunks read and decoded in parallel, a batch at a time,
+    /// trimmed to their extent, then copied into the result.
+    fn batches(&self, jobs: &[Job<'_, '_>], chunks: &[u64], block: &[u64], out: &mut [u8]) -> bool {
+        let per_batch = (BATCH_BYTES / self.chunk_bytes.max(1)).max(1);
+        for batch in jobs.chunks(per_batch) {
+            let decoded: Option<Vec<Vec<u8>>> = batch
+                .par_iter()
+                .map(|job| {
+                    let mut whole = vec![0u8; self.chunk_bytes];
+                    self.decode_into(&job.loc, &mut whole)
+                        .then(|| trim(whole, chunks, &job.ext, self.es))
+                })
+                .collect();
+            let Some(decoded) = decoded else {
+                return false;
+            };
+            for (job, bytes) in batch.iter().zip(&decoded) {
+                job.cp.copy(
+                    grid::Direction::ChunkToBlock,
+                    &job.ext,
+                    block,
+                    self.es,
+                    false,
+                    bytes,
+                    out,
+                );
+            }
+        }
+        true
+    }
+}
+
+/// A whole stored chunk (dims `chunks`) cut to its edge-trimmed extent `ext`.
+fn trim(whole: Vec<u8>, chunks: &[u64], ext: &[u64], es: usize) -> Vec<u8> {
+    if ext == chunks || ext.len() <= 1 {
+        // 1-D: the extent is a prefix of the chunk.
+        return whole;
+    }
+    let nd = ext.len();
+    let cs = grid::strides(chunks);
+    let row = ext[nd - 1] as usize * es;
+    let mut out = Vec::with_capacity(grid::volume(ext).unwrap_or(0) * es);
+    let mut idx = vec![0u64; nd - 1];
+    loop {
+        let off = idx.iter().zip(&cs).map(|(i, s)| i * s).sum::<u64>() as usize * es;
+        out.extend_from_slice(&whole[off..off + row]);
+        let mut ax = nd - 1;
+        loop {
+            if ax == 0 {
+                return out;
+            }
+            ax -= 1;
+            idx[ax] += 1;
+            if idx[ax] < ext[ax] {
+                break;
+            }
+            idx[ax] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trim;
+
+    #[test]
+    fn trim_cuts_edges() {
+        // A 3×4 chunk of one-byte elements cut to 2×3.
+        let whole: Vec<u8> = (0..12).collect();
+        assert_eq!(
+            trim(whole.clone(), &[3, 4], &[2, 3], 1),
+            vec![0, 1, 2, 4, 5, 6]
+        );
+        assert_eq!(trim(whole.clone(), &[3, 4], &[3, 4], 1), whole);
+        // 3-D: 2×2×2 cut to 1×2×1.
+        let whole: Vec<u8> = (0..8).collect();
+        assert_eq!(trim(whole, &[2, 2, 2], &[1, 2, 1], 1), vec![0, 2]);
+    }
+}
