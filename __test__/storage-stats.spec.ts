@@ -130,3 +130,17 @@ test('verify and deleteVersions report progress on the event loop; bad onProgres
   t.true((await vf.verify(undefined)).ok)
   vf.close()
 })
+
+test('storageStats finds a data group inside another: a dataset a, later a group a holding a/b', async (t) => {
+  const p = tmpFile('stats-nested')
+  const vf = VersionedFile.open(p, { mode: 'w' })
+  await vf.stageVersion('v1', (g) => g.createDataset('a', { data: new Int32Array(8).map((_, i) => i), chunks: [4] }))
+  await vf.stageVersion('v2', (g) => {
+    g.delete('a')
+    g.createGroup('a').createDataset('b', { data: new Int32Array(6).map((_, i) => -i), chunks: [3] })
+  })
+  const s = await vf.storageStats()
+  vf.close()
+  t.deepEqual(s, oracle(p))
+  t.deepEqual(s.datasets.map((d) => [d.path, d.storedChunks, d.liveSlots]), [['a', 2, 2], ['a/b', 2, 2]])
+})

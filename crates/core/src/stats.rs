@@ -153,7 +153,8 @@ impl VersionedFile {
     }
 }
 
-/// Paths of every data group under `/_version_data` (a group holding `raw_data`).
+/// Paths of every data group under `/_version_data` (a group holding `raw_data`),
+/// nested ones too.
 fn data_group_paths(file: &h5::Hid) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut stack = vec![(
@@ -175,10 +176,11 @@ fn data_group_paths(file: &h5::Hid) -> Result<Vec<String>> {
                 format!("{prefix}/{name}")
             };
             if h5::exists(&obj, RAW_DATA)? {
-                out.push(path);
-            } else {
-                stack.push((path, obj));
+                out.push(path.clone());
             }
+            // A data group may also hold the one of a path below it: 'a' in one
+            // version, 'a/b' in a later one.
+            stack.push((path, obj));
         }
     }
     Ok(out)
