@@ -282,6 +282,16 @@ export declare class VersionedFile {
    */
   compact(options?: CompactOptions): Promise<CompactResult>
   /**
+   * Changes the chunk shape, filters, fill value or dtype of the dataset at `path`
+   * in every version holding it, as Python versioned-hdf5's `modify_metadata`, in
+   * one atomic transaction (a crash or an I/O error leaves the file as before).
+   * Data is unchanged except for the dtype cast and, with a new `fillValue`,
+   * elements equal to the old fill value; attributes are kept. `NOT_FOUND` when no
+   * version has the dataset; `INVALID_ARGUMENT` for a group, nothing to change, bad
+   * chunks or a cast that could change values; `READ_ONLY` for mode `'r'`.
+   */
+  modifyMetadata(path: string, options: ModifyMetadataOptions): Promise<void>
+  /**
    * How the file's bytes are used (off the event loop): per dataset path, the
    * slots of its `raw_data`, the chunks stored on disk and their bytes, and the
    * slots and bytes at least one committed version maps; in all, the file's size
@@ -522,6 +532,30 @@ export declare function hdf5OpenObjects(): number
 
 /** Version of the libhdf5 this addon is linked with. */
 export declare function hdf5Version(): string
+
+/** Options of `modifyMetadata`: what to change; a setting left out stays as it is. */
+export interface ModifyMetadataOptions {
+  /** New chunk shape, one positive entry per axis: every version is rechunked. */
+  chunks?: Array<number>
+  /** `'gzip'`, `'lzf'` or `'none'` (removes compression). */
+  compression?: string
+  /** gzip level 0–9 (default 4 with `compression: 'gzip'`). */
+  compressionLevel?: number
+  /** Byte-shuffle before compressing. */
+  shuffle?: boolean
+  /** Fletcher-32 checksums on stored chunks. */
+  fletcher32?: boolean
+  /**
+   * New fill value: every element equal to the old fill value (stored or not)
+   * takes it, as in Python's `modify_metadata`.
+   */
+  fillValue?: number | bigint | boolean | string
+  /**
+   * New element type; only casts that keep every value are allowed (README
+   * "Maintaining history"), others are `INVALID_ARGUMENT`.
+   */
+  dtype?: string
+}
 
 /** Options of `VersionedFile.open`. */
 export interface OpenOptions {

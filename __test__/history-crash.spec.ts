@@ -1,9 +1,10 @@
 // History rewrites are atomic (docs/design/009-atomic-history-rewrites.md): a
-// deleteVersions aborted just before each of its changes to the file in turn
-// (VH5_FAULT_AT) leaves the file byte for byte as before, or (past its commit point)
-// exactly as the rewrite run to its end leaves it; a change that fails with ENOSPC
-// (VH5_FAULT_ERRNO) fails with NO_SPACE and leaves the file as before. Every abort
-// point is visited; the ENOSPC sweep takes every other point. About 20 s.
+// deleteVersions or modifyMetadata aborted just before each of its changes to the file
+// in turn (VH5_FAULT_AT) leaves the file byte for byte as before, or (past its commit
+// point) exactly as the rewrite run to its end leaves it; a change that fails with
+// ENOSPC (VH5_FAULT_ERRNO) fails with NO_SPACE and leaves the file as before. Every
+// abort point is visited; the ENOSPC sweeps take every second or third point. About
+// 30 s (modifyMetadata's two sweeps about 10 s).
 import test, { type ExecutionContext } from 'ava'
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, readFileSync } from 'node:fs'
@@ -129,5 +130,7 @@ async function enospcSweep(t: ExecutionContext, op: string, step: number): Promi
 
 test.serial('deleteVersions aborted before each of its changes: the file as before or as after', (t) => abortSweep(t, 'delete'))
 test.serial('deleteVersions with ENOSPC at every other change: NO_SPACE, the file unchanged', (t) => enospcSweep(t, 'delete', 2))
+test.serial('modifyMetadata aborted before each of its changes: the file as before or as after', (t) => abortSweep(t, 'modify'))
+test.serial('modifyMetadata with ENOSPC at every third change: NO_SPACE, the file unchanged', (t) => enospcSweep(t, 'modify', 3))
 test.serial('compact killed before each of its changes: the old file or the new one, complete, no journal', (t) => abortSweep(t, 'compact'))
 test.serial('compact with ENOSPC at every third change: NO_SPACE, the file unchanged', (t) => enospcSweep(t, 'compact', 3))

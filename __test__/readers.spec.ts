@@ -251,7 +251,7 @@ test.serial('read-only beside writable in one process: the reader sees what was 
   t.throws(() => r.watch(), { code: 'FILE_CLOSED' })
 })
 
-test.serial('deleteVersions and compact() under an open reader: its next call sees a new generation, it reads the rewritten history and the compacted file, and follows later commits', async (t) => {
+test.serial('deleteVersions, modifyMetadata and compact() under an open reader: its next call sees a new generation, it reads the rewritten history and the compacted file, and follows later commits', async (t) => {
   const p = tmpFile('readers-rewrite')
   const w = VersionedFile.open(p, { mode: 'w' })
   await w.stageVersion('v1', (g) => void g.createDataset('x', { data: [1, 2, 3, 4], chunks: [2] }))
@@ -267,6 +267,10 @@ test.serial('deleteVersions and compact() under an open reader: its next call se
   t.throws(() => read('v2'), { code: 'VERSION_NOT_FOUND' }, 'a deleted version is gone for readers too')
   r.refresh()
   t.deepEqual(r.versions, ['v1', 'v3'])
+  await w.modifyMetadata('x', { chunks: [3] })
+  t.deepEqual(read('v3'), [10, 2, 3, 40], 'after modifyMetadata the reader reads the rechunked storage')
+  t.deepEqual(r.version('v1').dataset('x').chunks, [3])
+  t.deepEqual(read('v1'), [1, 2, 3, 4])
   const inodeBefore = statSync(p).ino
   const { bytesAfter } = await w.compact()
   t.not(statSync(p).ino, inodeBefore, 'compact() put a new file under the path')

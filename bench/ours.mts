@@ -15,7 +15,7 @@ const lib = require('../index.js') as typeof import('../index.js') & {
 const { VersionedFile } = lib
 
 export interface Spec {
-  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P5L' | 'P5Lmake' | 'P7' | 'P8' | 'P8diff' | 'P9' | 'P10' | 'P12' | 'P12make'
+  workload: 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P5L' | 'P5Lmake' | 'P7' | 'P8' | 'P8diff' | 'P8meta' | 'P9' | 'P10' | 'P12' | 'P12make'
   /** P1 (and P11, which runs P1): `open`'s durability (default 'process'). */
   durability?: 'process' | 'fsync'
   variant: string
@@ -466,6 +466,24 @@ async function p8(s: Spec): Promise<Partial<Result>> {
   }
 }
 
+/** P8meta: modifyMetadata rechunking P1's dataset to `chunks` in every version, then compact(). */
+async function p8meta(s: Spec): Promise<Partial<Result>> {
+  const bytesBefore = statSync(s.file).size
+  const vf = VersionedFile.open(s.file, { mode: 'r+' })
+  const versions = vf.versions.length
+  const t = now()
+  await vf.modifyMetadata('x', { chunks: s.chunks })
+  const seconds = (now() - t) / 1000
+  const bytesAfterModify = statSync(s.file).size
+  // The freed old storage stays in the file until it is compacted.
+  const c = now()
+  const { bytesAfter } = await vf.compact()
+  const compactS = (now() - c) / 1000
+  const data = (await vf.version(vf.versions.at(-1)!).dataset('x').read()) as Float64Array
+  vf.close()
+  return { seconds, checksum: [sum(data)], extra: { versions, modifyS: seconds, bytesBefore, bytesAfterModify, compactS, bytesAfterCompact: bytesAfter, chunks: s.chunks } }
+}
+
 /** P8diff: diff of two versions of the P3 dataset (chunk maps decoded by the first call). */
 async function p8diff(s: Spec): Promise<Partial<Result>> {
   const vf = VersionedFile.open(s.file, { mode: 'r' })
@@ -551,7 +569,7 @@ async function p10(s: Spec): Promise<Partial<Result>> {
 async function main() {
   const spec = JSON.parse(process.argv[2]) as Spec
   const baseRss = process.memoryUsage.rss()
-  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P5L: p5l, P5Lmake: p5lMake, P7: p7, P8: p8, P8diff: p8diff, P9: p9, P10: p10, P12: p12, P12make: p12Make }[spec.workload]
+  const run = { P1: p1, P2: p2, P3: p3, P4: p4, P5: p5, P5L: p5l, P5Lmake: p5lMake, P7: p7, P8: p8, P8diff: p8diff, P8meta: p8meta, P9: p9, P10: p10, P12: p12, P12make: p12Make }[spec.workload]
   const r = await run(spec)
   const out: Result = {
     seconds: r.seconds!,

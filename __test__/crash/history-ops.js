@@ -33,6 +33,7 @@ async function writeHistory(vf) {
 async function rewrite(vf, op) {
   if (op === 'delete') return vf.deleteVersions(['h2', 'h4'])
   if (op === 'compact') return vf.compact()
+  if (op === 'modify') return vf.modifyMetadata('m/grid', { chunks: [10, 10], dtype: 'float64', fillValue: 160 })
   throw new Error(`unknown rewrite ${op}`)
 }
 

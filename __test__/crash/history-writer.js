@@ -1,6 +1,7 @@
 'use strict'
 // Child process of history-crash.spec.ts: runs one history rewrite on the file named by
-// argv[2] (argv[3]: 'delete' = deleteVersions(['h2', 'h4']), 'compact' = compact()),
+// argv[2] (argv[3]: 'delete' = deleteVersions(['h2', 'h4']), 'compact' = compact(),
+// 'modify' = modifyMetadata('m/grid', ...), see history-ops.js),
 // printing "done" once it returned and "closed" after the close. With VH5_FAULT_AT=n the engine
 // aborts the process just before its n-th change to the file; with VH5_FAULT_ERRNO too,
 // that change fails instead, and the writer prints the error's code ("failed CODE").

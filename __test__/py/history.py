@@ -6,7 +6,9 @@ Usage:
     python history.py read FILE                    every version read through the library
     python history.py diff FILE DATASET V1 V2      get_diff's changed boxes
     python history.py make FILE                    a file written by Python (see make())
-    python history.py modify FILE DATASET JSON     modify_metadata(**JSON) on FILE
+    python history.py modify FILE DATASET JSON...  modify_metadata(**JSON) on FILE, pair by pair
+    python history.py meta FILE...                 per file: per version, each dataset's data and
+                                                   metadata (h5py), and the raw_data settings
 
 Prints one JSON value on stdout. `read` gives {"current": str, "versions": {name:
 {"prev": str, "datasets": {path: {"shape": [...], "dtype": str, "data": [...]}}}},
@@ -21,38 +23,70 @@ import h5py
 import numpy as np
 from versioned_hdf5 import VersionedHDF5File, delete_versions, modify_metadata
 
-from dump_versions import flat, text
+from dump_versions import flat, text, value
 from vh5names import dtype_name
+from vh5storage import data_groups
 
 
 def storage(f):
     out = {}
     versions = f['_version_data/versions']
-    def visit(g, prefix):
-        for name in sorted(g):
-            if prefix == '' and name == 'versions':
+    for path, obj in data_groups(f):
+        live = set()
+        for v in versions:
+            if v == '__first_version__' or path not in versions[v]:
                 continue
-            obj = g[name]
-            if not isinstance(obj, h5py.Group):
-                continue
-            if 'raw_data' in obj:
-                path = prefix + name
-                live = set()
-                for v in versions:
-                    if v == '__first_version__' or path not in versions[v]:
-                        continue
-                    ds = versions[v][path]
-                    if ds.is_virtual:
-                        for vs in ds.virtual_sources():
-                            live.add(vs.src_space.get_select_bounds()[0][0])
-                out[path] = {
-                    'largest_index': int(obj['hash_table'].attrs['largest_index']),
-                    'raw_rows': int(obj['raw_data'].shape[0]),
-                    'live': len(live),
-                }
-            visit(obj, prefix + name + '/')
-    visit(f['_version_data'], '')
+            ds = versions[v][path]
+            if ds.is_virtual:
+                for vs in ds.virtual_sources():
+                    live.add(vs.src_space.get_select_bounds()[0][0])
+        out[path] = {
+            'largest_index': int(obj['hash_table'].attrs['largest_index']),
+            'raw_rows': int(obj['raw_data'].shape[0]),
+            'live': len(live),
+        }
     return out
+
+
+def meta(path):
+    """Per version, every dataset's data, shape, dtype, chunks, fill value and user
+    attributes as h5py sees them; per dataset path, raw_data's settings."""
+    with h5py.File(path, 'r') as f:
+        versions = f['_version_data/versions']
+        out = {'versions': {}, 'storage': {}}
+        for name in sorted(versions):
+            if name == '__first_version__':
+                continue
+            ds = {}
+            def visit(grp, prefix):
+                for k in sorted(grp):
+                    obj = grp[k]
+                    if isinstance(obj, h5py.Dataset):
+                        ds[prefix + k] = {
+                            'shape': [int(n) for n in obj.shape],
+                            'dtype': dtype_name(obj.dtype),
+                            'chunks': [int(c) for c in obj.attrs['chunks']],
+                            'fill': None if obj.fillvalue is None else value(obj.fillvalue),
+                            'attrs': {a: flat(obj.attrs[a]) if np.ndim(obj.attrs[a]) else value(obj.attrs[a])
+                                      for a in sorted(obj.attrs) if a not in ('raw_data', 'chunks')},
+                            'data': flat(obj[()]),
+                        }
+                    else:
+                        visit(obj, prefix + k + '/')
+            visit(versions[name], '')
+            out['versions'][name] = ds
+        for p, obj in data_groups(f):
+            r = obj['raw_data']
+            out['storage'][p] = {
+                'dtype': dtype_name(r.dtype),
+                'chunks': [int(c) for c in r.chunks],
+                'compression': r.compression,
+                'compression_opts': None if r.compression_opts is None else int(r.compression_opts),
+                'shuffle': bool(r.shuffle),
+                'fletcher32': bool(r.fletcher32),
+                'fill': None if r.fillvalue is None else value(r.fillvalue),
+            }
+        return out
 
 
 def read(path):
@@ -127,14 +161,19 @@ def main(argv):
         out = read(argv[2])
     elif cmd == 'diff':
         out = diff(argv[2], argv[3], argv[4], argv[5])
+    elif cmd == 'meta':
+        out = [meta(p) for p in argv[2:]]
     elif cmd == 'make':
         out = make(argv[2])
     elif cmd == 'modify':
-        kw = json.loads(argv[4])
-        if 'chunks' in kw and isinstance(kw['chunks'], list):
-            kw['chunks'] = tuple(kw['chunks'])
         with h5py.File(argv[2], 'r+') as f:
-            modify_metadata(f, argv[3], **kw)
+            for name, opts in zip(argv[3::2], argv[4::2]):
+                kw = json.loads(opts)
+                if 'chunks' in kw and isinstance(kw['chunks'], list):
+                    kw['chunks'] = tuple(kw['chunks'])
+                if kw.get('dtype') == 'string':
+                    kw['dtype'] = h5py.string_dtype()
+                modify_metadata(f, name, **kw)
         out = {'ok': True}
     else:
         sys.exit(f'unknown command {cmd}')

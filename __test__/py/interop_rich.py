@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 
 from vh5names import dtype_name, json_float
+from vh5storage import data_groups
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 TS_FORMAT = '%Y-%m-%d %H:%M:%S.%f%z'
@@ -193,36 +194,25 @@ def walk(group, prefix, groups, datasets, with_fill, is_group):
 def raw_info(f, with_fill):
     """Every data group under _version_data: raw_data's dtype, layout and filters."""
     out = {}
-
-    def visit(g, prefix):
-        for name in sorted(g.keys()):
-            if prefix == '' and name == 'versions':
-                continue
-            obj = g[name]
-            if not isinstance(obj, h5py.Group):
-                continue
-            if 'raw_data' in obj:
-                r = obj['raw_data']
-                dtp = r.dtype
-                info = h5py.check_string_dtype(dtp)
-                e = {
-                    'dtype': dtype_name(dtp),
-                    'npdtype': dtp.str,
-                    'chunks': ints(r.chunks),
-                    'maxshape': [None if m is None else int(m) for m in r.maxshape],
-                    'attr_chunks': ints(r.attrs['chunks']),
-                    'compression': r.compression,
-                    'compression_opts': opt_int(r.compression_opts),
-                    'shuffle': bool(r.shuffle),
-                    'fletcher32': bool(r.fletcher32),
-                    'largest_index': int(obj['hash_table'].attrs['largest_index']),
-                }
-                if with_fill or info is None or info.length is not None:
-                    e['fillvalue'] = enc(r.fillvalue, dtp) if dtp.kind != 'O' else text(r.fillvalue)
-                out[prefix + name] = e
-            visit(obj, prefix + name + '/')
-
-    visit(f['_version_data'], '')
+    for path, obj in data_groups(f):
+        r = obj['raw_data']
+        dtp = r.dtype
+        info = h5py.check_string_dtype(dtp)
+        e = {
+            'dtype': dtype_name(dtp),
+            'npdtype': dtp.str,
+            'chunks': ints(r.chunks),
+            'maxshape': [None if m is None else int(m) for m in r.maxshape],
+            'attr_chunks': ints(r.attrs['chunks']),
+            'compression': r.compression,
+            'compression_opts': opt_int(r.compression_opts),
+            'shuffle': bool(r.shuffle),
+            'fletcher32': bool(r.fletcher32),
+            'largest_index': int(obj['hash_table'].attrs['largest_index']),
+        }
+        if with_fill or info is None or info.length is not None:
+            e['fillvalue'] = enc(r.fillvalue, dtp) if dtp.kind != 'O' else text(r.fillvalue)
+        out[path] = e
     return out
 
 

@@ -376,6 +376,27 @@ def p7(impl, spec):
     return dict(seconds=(now_ms() - t0) / 1000, extra=dict(lookups=lookups))
 
 
+def repack(path):
+    """h5repack of `path` (Python's way to shrink a file) put in its place: the
+    seconds it took and the new size."""
+    import subprocess
+
+    packed = path + ".repack.h5"
+    t = now_ms()
+    subprocess.run(["h5repack", path, packed], check=True)
+    seconds = (now_ms() - t) / 1000
+    os.replace(packed, path)
+    return seconds, os.path.getsize(path)
+
+
+def latest_x(path):
+    """P1's dataset in the latest version."""
+    with h5py.File(path, "r") as f:
+        vf = VersionedHDF5File(f)
+        latest = max(vf.versions, key=lambda v: f["_version_data/versions"][v].attrs["timestamp"])
+        return vf[latest]["x"][:]
+
+
 def p12(impl, spec):
     """P12: open, lookups by time and the first commit after an open, in the deep
     histories the Node run wrote (copies, since commits change them)."""
@@ -433,8 +454,6 @@ def p12(impl, spec):
 def p8(impl, spec):
     """delete_versions of all versions but one in keepEvery, then h5repack (Python's
     way to shrink a file)."""
-    import subprocess
-
     from versioned_hdf5 import delete_versions
 
     before = os.path.getsize(spec["file"])
@@ -447,20 +466,32 @@ def p8(impl, spec):
         delete_versions(f, doomed)
     delete_s = (now_ms() - t) / 1000
     after_delete = os.path.getsize(spec["file"])
-    packed = spec["file"] + ".repack.h5"
-    t = now_ms()
-    subprocess.run(["h5repack", spec["file"], packed], check=True)
-    repack_s = (now_ms() - t) / 1000
-    after_repack = os.path.getsize(packed)
-    with h5py.File(packed, "r") as f:
-        vf = VersionedHDF5File(f)
-        latest = max(vf.versions, key=lambda v: f["_version_data/versions"][v].attrs["timestamp"])
-        data = vf[latest]["x"][:]
-    os.replace(packed, spec["file"])
+    repack_s, after_repack = repack(spec["file"])
+    data = latest_x(spec["file"])
     return dict(seconds=delete_s + repack_s, checksum=[float(np.sum(data))],
                 extra=dict(deleted=len(doomed), kept=len(names) - len(doomed), deleteS=delete_s,
                            compactS=repack_s, bytesBefore=before, bytesAfterDelete=after_delete,
                            bytesAfterCompact=after_repack))
+
+
+def p8meta(impl, spec):
+    """modify_metadata rechunking P1's dataset in every version, then h5repack."""
+    from versioned_hdf5 import modify_metadata
+
+    before = os.path.getsize(spec["file"])
+    with h5py.File(spec["file"], "r") as f:
+        versions = len(VersionedHDF5File(f).versions)
+    t = now_ms()
+    with h5py.File(spec["file"], "r+") as f:
+        modify_metadata(f, "x", chunks=tuple(spec["chunks"]))
+    seconds = (now_ms() - t) / 1000
+    after_modify = os.path.getsize(spec["file"])
+    repack_s, after_repack = repack(spec["file"])
+    data = latest_x(spec["file"])
+    return dict(seconds=seconds, checksum=[float(np.sum(data))],
+                extra=dict(versions=versions, modifyS=seconds, bytesBefore=before, bytesAfterModify=after_modify,
+                           compactS=repack_s, bytesAfterCompact=after_repack,
+                           chunks=spec["chunks"]))
 
 
 def p8diff(impl, spec):
@@ -484,7 +515,8 @@ def main():
     impl, spec = sys.argv[1], json.loads(sys.argv[2])
     base = rss()
     r = dict(baseRss=base)
-    run = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P5L": p5l, "P7": p7, "P8": p8, "P8diff": p8diff, "P9": p9, "P10": p10, "P12": p12}
+    run = {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P5L": p5l, "P7": p7, "P8": p8, "P8diff": p8diff,
+           "P8meta": p8meta, "P9": p9, "P10": p10, "P12": p12}
     r.update(run[spec["workload"]](impl, spec))
     r["peakRss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if spec["workload"] == "P5L":

@@ -59,7 +59,9 @@ pub use file::{
 pub use grid::AxisSel;
 pub use h5::{Compression, Filters};
 pub use hash::HashKind;
-pub use history::{CompactStats, DatasetDiff, DiffOptions, DiffRegion, DiffStatus, Progress};
+pub use history::{
+    CompactStats, DatasetDiff, DiffOptions, DiffRegion, DiffStatus, MetadataChange, Progress,
+};
 pub use stage::{CreateOptions, SharedBytes, StageOptions, StagedNode, StagedVersion};
 pub use stats::{DatasetStorage, StorageStats};
 pub use strings::Values;

@@ -1,10 +1,11 @@
-//! History maintenance on `VersionedFile`: `diff` (and the rewrites of history).
+//! History maintenance on `VersionedFile`: `diff` and the rewrites of history
+//! (`deleteVersions`, `modifyMetadata`, `compact`).
 //! Each is an `AsyncTask`: the engine call runs off the event loop.
 
 use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 
-use crate::convert::{output, scalar_to_js, DataOutput, Scalar};
+use crate::convert::{output, scalar_from_js, scalar_to_js, DataOutput, Scalar};
 use crate::guard::{guard, guard_engine, Arg};
 use crate::versioned_file::VersionedFile;
 
@@ -450,6 +451,70 @@ impl VersionedFile {
             Ok(AsyncTask::new(CompactTask {
                 file: self.inner.clone(),
                 progress,
+            }))
+        })
+    }
+}
+
+/// Options of `modifyMetadata`: what to change; a setting left out stays as it is.
+#[napi(object, object_to_js = false)]
+pub struct ModifyMetadataOptions {
+    /// New chunk shape, one positive entry per axis: every version is rechunked.
+    pub chunks: Option<Vec<f64>>,
+    /// `'gzip'`, `'lzf'` or `'none'` (removes compression).
+    pub compression: Option<String>,
+    /// gzip level 0–9 (default 4 with `compression: 'gzip'`).
+    pub compression_level: Option<f64>,
+    /// Byte-shuffle before compressing.
+    pub shuffle: Option<bool>,
+    /// Fletcher-32 checksums on stored chunks.
+    pub fletcher32: Option<bool>,
+    /// New fill value: every element equal to the old fill value (stored or not)
+    /// takes it, as in Python's `modify_metadata`.
+    #[napi(ts_type = "number | bigint | boolean | string")]
+    pub fill_value: Option<Scalar>,
+    /// New element type; only casts that keep every value are allowed (README
+    /// "Maintaining history"), others are `INVALID_ARGUMENT`.
+    pub dtype: Option<String>,
+}
+
+#[napi]
+impl VersionedFile {
+    /// Changes the chunk shape, filters, fill value or dtype of the dataset at `path`
+    /// in every version holding it, as Python versioned-hdf5's `modify_metadata`, in
+    /// one atomic transaction (a crash or an I/O error leaves the file as before).
+    /// Data is unchanged except for the dtype cast and, with a new `fillValue`,
+    /// elements equal to the old fill value; attributes are kept. `NOT_FOUND` when no
+    /// version has the dataset; `INVALID_ARGUMENT` for a group, nothing to change, bad
+    /// chunks or a cast that could change values; `READ_ONLY` for mode `'r'`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn modify_metadata(
+        &self,
+        env: &Env,
+        #[napi(ts_arg_type = "string")] path: Arg<String>,
+        #[napi(ts_arg_type = "ModifyMetadataOptions")] options: Arg<ModifyMetadataOptions>,
+    ) -> Result<AsyncTask<RewriteTask>> {
+        guard(env, || {
+            let o = options.0;
+            let change = vh5::MetadataChange {
+                chunks: o
+                    .chunks
+                    .as_deref()
+                    .map(|c| vh5::host::dims(c, "chunks"))
+                    .transpose()?,
+                dtype: o.dtype.as_deref().map(vh5::Dtype::parse).transpose()?,
+                fill: o.fill_value.map(scalar_from_js),
+                compression: o.compression,
+                compression_level: o.compression_level,
+                shuffle: o.shuffle,
+                fletcher32: o.fletcher32,
+            };
+            let file = self.inner.clone();
+            let path = path.0;
+            Ok(AsyncTask::new(RewriteTask {
+                // No progress of its own (a file-wide rewrite of one dataset path).
+                job: Some(Box::new(move |_| file.modify_metadata(&path, &change))),
+                progress: None,
             }))
         })
     }

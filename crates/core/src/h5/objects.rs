@@ -169,15 +169,35 @@ pub(crate) fn unlink(loc: &Hid, path: &str) -> Result<()> {
     })
 }
 
+/// Moves (renames) the link `src_path` of `src` to `dst_path` of `dst`; the object
+/// keeps its identity (open handles stay valid).
+pub(crate) fn move_link(src: &Hid, src_path: &str, dst: &Hid, dst_path: &str) -> Result<()> {
+    from_to(src, src_path, dst, dst_path, "moving", H5Lmove)
+}
+
 /// Copies an object (with its attributes) inside the file.
 pub(crate) fn copy_object(src: &Hid, src_path: &str, dst: &Hid, dst_path: &str) -> Result<()> {
+    from_to(src, src_path, dst, dst_path, "copying", H5Ocopy)
+}
+
+/// A libhdf5 call from a path of `src` to a path of `dst` with default property lists
+/// (`H5Lmove`, `H5Ocopy`).
+fn from_to(
+    src: &Hid,
+    src_path: &str,
+    dst: &Hid,
+    dst_path: &str,
+    what: &str,
+    call: unsafe extern "C" fn(hid_t, *const c_char, hid_t, *const c_char, hid_t, hid_t) -> herr_t,
+) -> Result<()> {
     let (a, b) = (cstr(src_path)?, cstr(dst_path)?);
     locked(|| {
-        // SAFETY: valid locations and C strings.
+        // SAFETY: valid locations and C strings; `call` takes two locations with a
+        // path each and two property lists.
         unsafe {
             ck!(
-                &format!("copying '{src_path}'"),
-                H5Ocopy(
+                &format!("{what} '{src_path}' to '{dst_path}'"),
+                call(
                     src.id(),
                     a.as_ptr(),
                     dst.id(),

@@ -14,12 +14,13 @@ use crate::attrs::AttrValue;
 use crate::error::{bail, Result};
 use crate::file::{read_user_attrs, walk_version, DatasetMeta, Inner, VersionedFile};
 use crate::grid::{self, ChunkCoord};
-use crate::h5::{self, HashRow, Mapping};
+use crate::h5::{self, HashRow};
 use crate::history::{Progress, Ticker};
 use crate::layout::{
     attr, data_group_path, hash_table_path, raw_data_path, version_group_path, versions_path,
     FIRST_VERSION,
 };
+use crate::stage::commit::objects::create_mapped_dataset;
 use crate::strings::{hash_elements, StrPool};
 
 /// What happens to one dataset path's storage.
@@ -106,8 +107,9 @@ pub(crate) fn move_slot(
     Ok(h)
 }
 
-/// Rewrites version `version`'s dataset at `path` with its chunks mapped through
-/// `moved` (old first row → new first row), keeping its attributes.
+/// Rewrites version `version`'s dataset at `path` with the chunk map `map` (chunk →
+/// first row of its slot in a `raw_data` of extent `raw_dims`) and the metadata
+/// `meta`, keeping its attributes (its `chunks` attribute says `meta.chunks`).
 pub(crate) fn rewrite_version_dataset(
     g: &mut Inner,
     version: &str,
@@ -125,33 +127,11 @@ pub(crate) fn rewrite_version_dataset(
     stop_on_fault(g)?;
     h5::unlink(&vg, path)?;
     stop_on_fault(g)?;
-    let mut keys: Vec<&ChunkCoord> = map.keys().collect();
-    keys.sort();
-    let mappings: Vec<Mapping> = keys
-        .into_iter()
-        .map(|k| Mapping {
-            vstart: k.iter().zip(&meta.chunks).map(|(a, c)| a * c).collect(),
-            extent: grid::chunk_extent(&meta.shape, &meta.chunks, k).to_vec(),
-            src_row: map[k],
-        })
-        .collect();
-    let (parent, leaf) = match path.rsplit_once('/') {
-        Some((p, l)) => (Some(h5::open_group(&vg, p)?), l),
-        None => (None, path),
-    };
-    let loc = parent.as_ref().unwrap_or(&vg);
-    let ds = h5::create_version_dataset(
-        loc,
-        leaf,
-        &meta.dtype,
-        &meta.shape,
-        &meta.fill,
-        &raw_data_path(path),
-        raw_dims,
-        &mappings,
-    )?;
+    let ds = create_mapped_dataset(&vg, path, meta, map, raw_dims)?;
     stop_on_fault(g)?;
+    let chunks = AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect());
     for (k, v) in &attrs {
+        let v = if k == attr::CHUNKS { &chunks } else { v };
         h5::write_new_attr(&ds, k, v)?;
         stop_on_fault(g)?;
     }

@@ -1,12 +1,15 @@
 //! History maintenance: what changed between versions ([`diff`]) and the rewrites of
-//! history: deleting versions (`delete`) and compacting the file (`compact`).
+//! history: deleting versions (`delete`), changing a dataset's metadata in every
+//! version (`metadata`) and compacting the file (`compact`).
 
 mod compact;
 mod delete;
 pub mod diff;
+mod metadata;
 
 pub use compact::CompactStats;
 pub use diff::{DatasetDiff, DiffOptions, DiffRegion, DiffStatus};
+pub use metadata::MetadataChange;
 
 /// Progress of a long call (`compact`, `delete_versions`, `verify`): called on the
 /// worker thread with the steps done so far and the steps in all.

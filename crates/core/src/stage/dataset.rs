@@ -179,41 +179,10 @@ impl StagedVersion {
                 shape.len()
             ),
         };
-        if chunks.len() != shape.len() {
-            bail!(
-                InvalidArgument,
-                "chunks {chunks:?} must have one entry per axis of shape {shape:?}"
-            );
-        }
-        if chunks.contains(&0) {
-            bail!(
-                InvalidArgument,
-                "chunk sizes must be positive, got {chunks:?}"
-            );
-        }
-        let chunk_bytes = grid::volume(&chunks)? as u128 * es as u128;
-        if chunks.iter().any(|&c| c >= 1 << 32) || chunk_bytes >= 1 << 32 {
-            bail!(
-                InvalidArgument,
-                "chunks {chunks:?} are too large: HDF5 chunks hold less than 4 GiB and each axis less than 2^32 elements"
-            );
-        }
+        check_chunks(&chunks, &shape, es)?;
         let fill = match &opts.fill {
             None => dtype.zero(),
-            Some(f) => {
-                let utf8_fixed = matches!(dtype, Dtype::FixedString { utf8: true, .. });
-                if (dtype.is_vlen() || utf8_fixed) && *f != Values::Strings(vec![Vec::new()]) {
-                    bail!(
-                        InvalidArgument,
-                        "{dtype} datasets only support the empty string as fill value (the format's rule for encoded strings); S<n> byte strings take any"
-                    );
-                }
-                let b = to_elements(&dtype, f, &mut pool)?;
-                if b.len() != es {
-                    bail!(DtypeMismatch, "fill value must be one {dtype} element");
-                }
-                b.into_owned()
-            }
+            Some(f) => fill_element(&dtype, f, &mut pool)?,
         };
         if let Some(d) = &data {
             if d.bytes().len() != n * es {
@@ -718,4 +687,46 @@ pub(crate) fn load_chunk(
             .map(ChunkBytes::into_vec);
     }
     Ok(grid::filled(&ds.meta.fill, grid::volume(ext)?))
+}
+
+/// Checks a chunk shape for a dataset of `shape` with elements of `es` bytes: one
+/// positive entry per axis, each below 2^32, less than 4 GiB in all (HDF5's limits).
+pub(crate) fn check_chunks(chunks: &[u64], shape: &[u64], es: usize) -> Result<()> {
+    if chunks.len() != shape.len() {
+        bail!(
+            InvalidArgument,
+            "chunks {chunks:?} must have one entry per axis of shape {shape:?}"
+        );
+    }
+    if chunks.contains(&0) {
+        bail!(
+            InvalidArgument,
+            "chunk sizes must be positive, got {chunks:?}"
+        );
+    }
+    let chunk_bytes = grid::volume(chunks)? as u128 * es as u128;
+    if chunks.iter().any(|&c| c >= 1 << 32) || chunk_bytes >= 1 << 32 {
+        bail!(
+            InvalidArgument,
+            "chunks {chunks:?} are too large: HDF5 chunks hold less than 4 GiB and each axis less than 2^32 elements"
+        );
+    }
+    Ok(())
+}
+
+/// A fill value given as values, as one element of `dtype`: encoded strings (variable
+/// length, fixed-length UTF-8) only take the empty string, the format's rule.
+pub(crate) fn fill_element(dtype: &Dtype, f: &Values, pool: &mut StrPool) -> Result<Vec<u8>> {
+    let utf8_fixed = matches!(dtype, Dtype::FixedString { utf8: true, .. });
+    if (dtype.is_vlen() || utf8_fixed) && *f != Values::Strings(vec![Vec::new()]) {
+        bail!(
+            InvalidArgument,
+            "{dtype} datasets only support the empty string as fill value (the format's rule for encoded strings); S<n> byte strings take any"
+        );
+    }
+    let b = to_elements(dtype, f, pool)?;
+    if b.len() != dtype.size() {
+        bail!(DtypeMismatch, "fill value must be one {dtype} element");
+    }
+    Ok(b.into_owned())
 }

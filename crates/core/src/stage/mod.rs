@@ -21,8 +21,8 @@
 //! bounded by the batch size, whatever the size of the data.
 
 mod append;
-mod commit;
-mod dataset;
+pub(crate) mod commit;
+pub(crate) mod dataset;
 
 pub use append::DEFAULT_MEMORY_BUDGET;
 pub use dataset::{CreateOptions, SharedBytes};

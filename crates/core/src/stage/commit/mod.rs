@@ -9,7 +9,7 @@
 //!    transaction. Then the file's in-memory state records the commit.
 
 pub(crate) mod hashing;
-mod objects;
+pub(crate) mod objects;
 pub(crate) mod slots;
 mod table;
 

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::attrs::{AttrValue, Attrs, DATASET_RESERVED};
 use crate::error::Result;
-use crate::file::{read_user_attrs, DatasetMeta, Inner};
+use crate::file::{read_user_attrs, ChunkMap, DatasetMeta, Inner};
 use crate::grid::{self, ChunkCoord};
-use crate::h5::{self, Mapping};
+use crate::h5::{self, Hid, Mapping};
 use crate::hash::{HashKind, HASH_ATTR};
 use crate::layout::{attr, hash_table_path, raw_data_path, versions_path};
 use crate::layout::{data_group_path, version_group_path};
@@ -137,31 +137,7 @@ pub(crate) fn write_version(
                         d
                     }
                 };
-                let mut keys: Vec<&ChunkCoord> = map.keys().collect();
-                keys.sort();
-                let mappings: Vec<Mapping> = keys
-                    .into_iter()
-                    .map(|k| Mapping {
-                        vstart: k.iter().zip(&meta.chunks).map(|(a, c)| a * c).collect(),
-                        extent: grid::chunk_extent(&meta.shape, &meta.chunks, k).to_vec(),
-                        src_row: map[k],
-                    })
-                    .collect();
-                let (parent, leaf) = match path.rsplit_once('/') {
-                    Some((p, l)) => (Some(h5::open_group(&vg, p)?), l),
-                    None => (None, path.as_str()),
-                };
-                let loc = parent.as_ref().unwrap_or(&vg);
-                h5::create_version_dataset(
-                    loc,
-                    leaf,
-                    &meta.dtype,
-                    &meta.shape,
-                    &meta.fill,
-                    &raw_path,
-                    &raw_dims,
-                    &mappings,
-                )?
+                create_mapped_dataset(&vg, path, meta, map, &raw_dims)?
             }
         };
         // Both plans leave the dataset without attributes.
@@ -179,6 +155,43 @@ pub(crate) fn write_version(
         written.push(read_user_attrs(&ds, &DATASET_RESERVED)?);
     }
     Ok((group_attrs, written))
+}
+
+/// Creates the dataset `path` of the version group `vg` (its parent groups exist) as
+/// a virtual dataset over the path's `raw_data` of extent `raw_dims`: one mapping per
+/// chunk of `map` (chunk → first row of its slot), in chunk order. No attributes.
+pub(crate) fn create_mapped_dataset(
+    vg: &Hid,
+    path: &str,
+    meta: &DatasetMeta,
+    map: &ChunkMap,
+    raw_dims: &[u64],
+) -> Result<Hid> {
+    let mut keys: Vec<&ChunkCoord> = map.keys().collect();
+    keys.sort();
+    let mappings: Vec<Mapping> = keys
+        .into_iter()
+        .map(|k| Mapping {
+            vstart: k.iter().zip(&meta.chunks).map(|(a, c)| a * c).collect(),
+            extent: grid::chunk_extent(&meta.shape, &meta.chunks, k).to_vec(),
+            src_row: map[k],
+        })
+        .collect();
+    let (parent, leaf) = match path.rsplit_once('/') {
+        Some((p, l)) => (Some(h5::open_group(vg, p)?), l),
+        None => (None, path),
+    };
+    let loc = parent.as_ref().unwrap_or(vg);
+    h5::create_version_dataset(
+        loc,
+        leaf,
+        &meta.dtype,
+        &meta.shape,
+        &meta.fill,
+        &raw_data_path(path),
+        raw_dims,
+        &mappings,
+    )
 }
 
 /// The commit mark: `committed = True` on the version group, then `current_version`,
