@@ -270,8 +270,9 @@ export declare class VersionedFile {
    * `raw_data` (the file itself shrinks with `compact()`). `INVALID_ARGUMENT` for
    * `'__first_version__'`, `VERSION_NOT_FOUND` for an unknown name, `READ_ONLY` for
    * a file opened with mode `'r'`.
+   * `onProgress` is called as it goes (see `DeleteOptions`).
    */
-  deleteVersions(names: string | string[]): Promise<void>
+  deleteVersions(names: string | string[], options?: DeleteOptions): Promise<void>
   /**
    * Rewrites the file to about the size of its live data (libhdf5 never gives
    * freed space back): every object is copied into a sibling file, which is then
@@ -290,6 +291,17 @@ export declare class VersionedFile {
    * chunks or a cast that could change values; `READ_ONLY` for mode `'r'`.
    */
   modifyMetadata(path: string, options: ModifyMetadataOptions): Promise<void>
+  /**
+   * How the file's bytes are used (off the event loop): per dataset path, the
+   * slots of its `raw_data`, the chunks stored on disk and their bytes, and the
+   * slots and bytes at least one committed version maps; in all, the file's size
+   * and the stored and live bytes. Reads metadata only (chunk indexes and the
+   * versions' chunk maps, object headers), no chunk data; changes nothing. With
+   * `{ live: false }` only the chunk indexes are read (see `StorageStatsOptions`).
+   */
+  storageStats(options?: StorageStatsOptions): Promise<StorageStats>
+  /** Synchronous twin of `storageStats`. */
+  storageStatsSync(options?: StorageStatsOptions): StorageStats
   /**
    * Opens (or creates) a versioned file. A writable file without versioning data is
    * initialised.
@@ -340,8 +352,9 @@ export declare class VersionedFile {
    * resolves; every mapping of every committed version points at a whole
    * hash-table row inside `raw_data`, below `largest_index`, always with the same
    * geometry; every stored chunk reads and matches its hash. Changes nothing.
+   * `onProgress` is called as it goes (see `VerifyOptions`).
    */
-  verify(): Promise<VerifyReport>
+  verify(options?: VerifyOptions): Promise<VerifyReport>
   /** Synchronous twin of `verify`. */
   verifySync(): VerifyReport
   /**
@@ -360,15 +373,7 @@ export declare class VersionedFile {
 /** Options of `compact`. */
 export interface CompactOptions {
   /** Called (on the event loop) after each object copied. */
-  onProgress?: (progress: CompactProgress) => void
-}
-
-/** Progress of `compact`, passed to `onProgress`. */
-export interface CompactProgress {
-  /** Objects (data groups, version groups) copied so far, and the final sync. */
-  done: number
-  /** Steps in all. */
-  total: number
+  onProgress?: (progress: Progress) => void
 }
 
 /** What `compact` did. */
@@ -458,6 +463,40 @@ export interface DatasetDiff {
   regions: Array<DiffRegion>
 }
 
+/**
+ * Storage of one dataset path: its `raw_data` under `/_version_data/<path>`, shared
+ * by every version that holds the path.
+ */
+export interface DatasetStorage {
+  /** The dataset path. */
+  path: string
+  /** Slots `raw_data`'s extent holds (one chunk each). */
+  slots: number
+  /** Chunks stored on disk (a slot never written has none). */
+  storedChunks: number
+  /** Bytes those chunks take in the file, as stored (after compression). */
+  storedBytes: number
+  /** Slots that at least one committed version maps (`null` with `{ live: false }`). */
+  liveSlots: number | null
+  /** Bytes the stored chunks of those slots take (`null` with `{ live: false }`). */
+  liveBytes: number | null
+  /**
+   * `true` for variable-length strings: the chunks hold references, and the
+   * strings themselves lie in the file's global heap, which these bytes do not count.
+   */
+  heapStrings: boolean
+}
+
+/** Options of `deleteVersions`. */
+export interface DeleteOptions {
+  /**
+   * Called (on the event loop) as the deletion goes: after each slot kept of a
+   * rewritten dataset, each version dataset rewritten, each path and version
+   * removed, and the final flush.
+   */
+  onProgress?: (progress: Progress) => void
+}
+
 /** Options of `diff`. */
 export interface DiffOptions {
   /** Only datasets at this path or below it (a dataset or a group path). */
@@ -533,6 +572,18 @@ export interface OpenOptions {
   durability?: 'process' | 'fsync'
 }
 
+/**
+ * Progress of a long call (`compact`, `deleteVersions`, `verify`), passed to its
+ * `onProgress` on the event loop; every report has been passed before the call's
+ * promise settles.
+ */
+export interface Progress {
+  /** Steps done so far. */
+  done: number
+  /** Steps in all (`verify` raises it once, when it has counted the chunks to check). */
+  total: number
+}
+
 /** Options of `Dataset.resize`. */
 export interface ResizeOptions {
   /** Resize only this axis (negative counts from the end); `size` is then a number. */
@@ -572,6 +623,60 @@ export interface StageOptions {
    * commit or a killed process leaves the file as it was.
    */
   memoryBudget?: number
+}
+
+/** What `storageStats` found. */
+export interface StorageStats {
+  /** The file's size on disk, in bytes. */
+  fileBytes: number
+  /** Bytes of every stored chunk of every dataset path. */
+  storedBytes: number
+  /**
+   * Bytes of the stored chunks some committed version maps (`null` with
+   * `{ live: false }`, as the next three).
+   */
+  liveBytes: number | null
+  /**
+   * The file's live metadata as libhdf5 counts it (what `h5stat` lists):
+   * superblock, object headers, group and chunk indexes, heaps, attribute storage
+   * and virtual-dataset mappings of every object reachable from the root.
+   */
+  metadataBytes: number | null
+  /**
+   * `metadataBytes` plus the stored data of every dataset (`raw_data` chunks and
+   * hash tables): what `compact()` copies, so about the size it leaves.
+   */
+  objectBytes: number | null
+  /**
+   * `fileBytes - objectBytes` (at least 0): space no live object takes, freed by
+   * deleted versions and rewritten metadata (libhdf5 never gives it back): about
+   * what `compact()` would reclaim, at most; the heap collections of
+   * variable-length strings and attributes are not in `objectBytes`.
+   */
+  reclaimableBytes: number | null
+  /** Per dataset path, sorted by path. */
+  datasets: Array<DatasetStorage>
+}
+
+/** Options of `storageStats`. */
+export interface StorageStatsOptions {
+  /**
+   * `false`: only what the chunk indexes say (slots, stored chunks and bytes); the
+   * figures that need every version's chunk map and a visit of every object
+   * (`liveSlots`, `liveBytes`, `metadataBytes`, `objectBytes`, `reclaimableBytes`)
+   * are `null`. Much faster on files with many versions. Default `true`.
+   */
+  live?: boolean
+}
+
+/** Options of `verify`. */
+export interface VerifyOptions {
+  /**
+   * Called (on the event loop) after each version checked, then after each stored
+   * chunk read and hashed; `total` grows once, when the versions are checked and
+   * the chunks to read are known.
+   */
+  onProgress?: (progress: Progress) => void
 }
 
 /** One finding of `verify`. */

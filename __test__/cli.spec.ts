@@ -66,6 +66,7 @@ function numpyLoad(...paths: string[]): Npy[] {
 const ours = tmpFile('cli-ours')
 const big = tmpFile('cli-big')
 const BIG_N = 300_000
+const WORDS = 20_000
 
 test.before(async () => {
   const vf = VersionedFile.open(ours, { mode: 'w' })
@@ -89,7 +90,10 @@ test.before(async () => {
   await vf.stageVersion('v3', (g) => g.dataset('i8').write([1], 1), { prevVersion: 'v2', timestamp: '2024-05-01T09:33:00.000004Z' })
   vf.close()
   const b = VersionedFile.open(big, { mode: 'w' })
-  await b.stageVersion('v1', (g) => g.createDataset('x', { data: new Float64Array(BIG_N).map((_, i) => i * 0.25), chunks: [16384] }))
+  await b.stageVersion('v1', (g) => {
+    g.createDataset('x', { data: new Float64Array(BIG_N).map((_, i) => i * 0.25), chunks: [16384] })
+    g.createDataset('words', { data: Array.from({ length: WORDS }, (_, i) => `w${i},${'é'.repeat(i % 5)}`), chunks: [1000] })
+  })
   b.close()
 })
 
@@ -129,7 +133,14 @@ test('ls: the tree with shape, dtype, chunks, filters, fill and attributes; --ve
   t.deepEqual(j.attrs, {}) // a version's attributes are its own, not inherited
   const byPath = Object.fromEntries(j.items.map((i: any) => [i.path, i]))
   t.deepEqual(Object.keys(byPath), ['cube', 'f64', 'fixed', 'flags', 'half', 'i8', 'm', 'meta', 'meta/n', 's', 'u64'])
-  t.deepEqual(byPath.cube, { path: 'cube', type: 'dataset', shape: [2, 3, 4], dtype: 'float32', chunks: [1, 2, 2], filters: ['shuffle', 'gzip(5)'], fillValue: 0, logicalBytes: 96, attrs: {} })
+  // Stored size: the path's chunks on disk (shared by its versions), as storageStats says.
+  const st = VersionedFile.open(ours, { mode: 'r' })
+  const storage = Object.fromEntries(st.storageStatsSync({ live: false }).datasets.map((d) => [d.path, d]))
+  st.close()
+  t.deepEqual(byPath.cube, { path: 'cube', type: 'dataset', shape: [2, 3, 4], dtype: 'float32', chunks: [1, 2, 2], filters: ['shuffle', 'gzip(5)'], fillValue: 0, logicalBytes: 96, storedBytes: storage.cube.storedBytes, storage: storage.cube, attrs: {} })
+  t.is(storage.cube.storedChunks, 8)
+  t.deepEqual([byPath.f64.storedBytes, byPath.f64.storage.storedChunks], [4 * 16, 4]) // 3 chunks of 2 float64, one more in v2
+  t.is(byPath.s.storedBytes, null, 'strings: their bytes lie in the heap')
   t.is(byPath.m.fillValue, -7)
   t.deepEqual(byPath.meta, { path: 'meta', type: 'group', attrs: { source: 'feed-a' } })
   t.deepEqual(byPath['meta/n'].attrs, { unit: 'ms' })
@@ -137,7 +148,8 @@ test('ls: the tree with shape, dtype, chunks, filters, fill and attributes; --ve
   const text = (await vh5(['ls', ours])).stdout
   t.regex(text, /^version v3 {2}2024-05-01T09:33:00\.000004Z$/m)
   t.regex((await vh5(['ls', ours, '--version', 'v1'])).stdout, /^version v1 {2}2024-05-01T09:30:00\.000001Z {2}run=3$/m)
-  t.regex(text, /^cube {2}float32 {2}\(2, 3, 4\) {2}chunks \(1, 2, 2\) {2}fill 0 {2}filters shuffle,gzip\(5\) {2}96 bytes$/m)
+  t.regex(text, new RegExp(`^cube {2}float32 {2}\\(2, 3, 4\\) {2}chunks \\(1, 2, 2\\) {2}fill 0 {2}filters shuffle,gzip\\(5\\) {2}96 bytes {2}stored ${storage.cube.storedBytes} bytes in 8 chunks$`, 'm'))
+  t.regex(text, /^s {2}string .* stored 2 chunks \(strings in the heap\)$/m)
   t.regex(text, /^meta\/ {2}source="feed-a"$/m)
   t.regex(text, /^ {2}n {2}int32 {2}\(1,\) .* unit="ms"$/m)
   t.is(JSON.parse((await vh5(['ls', ours, '--version', 'b1', '--json'])).stdout).version, 'b1')
@@ -199,6 +211,19 @@ import numpy as np
 a = np.load(sys.argv[1])
 print(json.dumps({'ok': bool((a == np.arange(${BIG_N}) * 0.25).all()), 'n': int(a.size)}))`, out)
   t.deepEqual(check, { ok: true, n: BIG_N })
+  // A range of rows (through readBlocks, as the whole dataset), and a strided one.
+  const part = tmpFile('cli-big-part').replace(/\.h5$/, '.npy')
+  t.is((await vh5(['cat', big, 'x', '--format', 'npy', '--select', '1000:250001', '-o', part], env)).code, 0)
+  const strided = tmpFile('cli-big-strided').replace(/\.h5$/, '.npy')
+  t.is((await vh5(['cat', big, 'x', '--format', 'npy', '--select', '7::3', '-o', strided], env)).code, 0)
+  t.deepEqual(vpyWith(VENV26_PYTHON, `import json, sys
+import numpy as np
+x = np.arange(${BIG_N}) * 0.25
+print(json.dumps([bool(np.array_equal(np.load(sys.argv[1]), x[1000:250001])), bool(np.array_equal(np.load(sys.argv[2]), x[7::3]))]))`, part, strided), [true, true])
+  // Strings: 157 blocks of csv text, quoted where they hold a comma.
+  const words = await vh5(['cat', big, 'words', '--format', 'csv'], env)
+  t.is(words.code, 0, words.stderr)
+  t.is(words.stdout, Array.from({ length: WORDS }, (_, i) => `"w${i},${'é'.repeat(i % 5)}"`).join('\n') + '\n')
   const csv = await vh5(['cat', big, 'x', '--format', 'csv', '--select', '100000:100010'], env)
   t.is(csv.stdout, Array.from({ length: 10 }, (_, i) => String((100000 + i) * 0.25)).join('\n') + '\n')
   const all = await vh5(['cat', big, 'x', '--format', 'csv'], env)
@@ -217,10 +242,13 @@ test('verify: exit 0 on a sound file, 1 with each problem and its location; prog
   t.is(ok.code, 0, ok.stderr)
   t.regex(ok.stdout, /^ok: 4 versions, \d+ version datasets, \d+ chunks checked\n$/)
   t.is(ok.stderr, '')
-  t.true(JSON.parse((await vh5(['verify', ours, '--json'])).stdout).ok)
+  const rep = JSON.parse((await vh5(['verify', ours, '--json'])).stdout)
+  t.true(rep.ok)
+  // The bar counts verify's steps: each version, then each chunk it reads.
   const tty = await vh5Tty(['verify', ours])
   t.is(tty.code, 0)
-  t.regex(tty.stdout, /verify \[[█░]+\] 100%/)
+  const steps = rep.versions + rep.chunks
+  t.regex(tty.stdout, new RegExp(`verify \\[[█░]+\\] 100% \\| ${steps}/${steps} steps`))
   t.regex(tty.stdout, /ok: 4 versions/)
   const bad = tmpFile('cli-bad')
   const vf = VersionedFile.open(bad, { mode: 'w' })
@@ -236,23 +264,42 @@ print(json.dumps(0))`, bad)
   t.regex(r.stdout, /^1 problem\(s\): 1 versions/m)
   const j = await vh5(['verify', bad, '--json'])
   t.is(j.code, 1)
-  const rep = JSON.parse(j.stdout)
-  t.false(rep.ok)
-  t.true(rep.problems.every((p: any) => typeof p.location === 'string' && p.location.length > 0))
+  const badRep = JSON.parse(j.stdout)
+  t.false(badRep.ok)
+  t.true(badRep.problems.every((p: any) => typeof p.location === 'string' && p.location.length > 0))
 })
 
-test('info: format generation, version and dataset counts, file size', async (t) => {
-  const r = await vh5(['info', ours, '--json'])
+test('info: format generation, version and dataset counts, file size against live bytes and what compact reclaims', async (t) => {
+  const f = tmpFile('cli-info')
+  writeFileSync(f, readFileSync(ours))
+  const r = await vh5(['info', f, '--json'])
   t.is(r.code, 0, r.stderr)
   const j = JSON.parse(r.stdout)
   t.is(j.dataVersion, 4)
   t.deepEqual([j.versions, j.currentVersion, j.datasetPaths, j.currentDatasets], [4, 'v3', 10, 10])
-  t.is(j.fileBytes, statSync(ours).size)
+  t.is(j.fileBytes, statSync(f).size)
   t.is(j.first, '2024-05-01T09:30:00.000001Z')
-  const text = (await vh5(['info', ours])).stdout
+  const vf = VersionedFile.open(f, { mode: 'r' })
+  const s = vf.storageStatsSync()
+  vf.close()
+  t.deepEqual(
+    [j.storedBytes, j.storedChunks, j.liveBytes, j.metadataBytes, j.objectBytes, j.reclaimableBytes, j.reclaimableShare],
+    [s.storedBytes, s.datasets.reduce((n, d) => n + d.storedChunks, 0), s.liveBytes, s.metadataBytes, s.objectBytes, s.reclaimableBytes, s.reclaimableBytes! / s.fileBytes],
+  )
+  const text = (await vh5(['info', f])).stdout
   t.regex(text, /^format {10}data_version 4$/m)
   t.regex(text, /^versions {8}4 \(current v3\)$/m)
-  t.regex(text, new RegExp(`^file size {7}${statSync(ours).size} bytes$`, 'm'))
+  t.regex(text, new RegExp(`^file size {7}${j.fileBytes} bytes \\(\\d+\\.\\d [KMG]iB\\)$`, 'm'))
+  t.regex(text, new RegExp(`^chunk data {6}${j.storedBytes} bytes stored in ${j.storedChunks} chunks, ${j.liveBytes} bytes live`, 'm'))
+  t.regex(text, new RegExp(`^reclaimable {5}${j.reclaimableBytes} bytes \\(${(100 * j.reclaimableShare).toFixed(1)}% of the file\\): at most what compact would give back$`, 'm'))
+  // After deleting versions the freed space shows as reclaimable, and compact gives back about that.
+  t.is((await vh5(['delete', f, 'v1', 'v2', 'b1', '--yes'])).code, 0)
+  const del = JSON.parse((await vh5(['info', f, '--json'])).stdout)
+  t.true(del.reclaimableBytes > j.reclaimableBytes + 10000, `${del.reclaimableBytes}`)
+  const c = JSON.parse((await vh5(['compact', f, '--yes', '--json'])).stdout)
+  const after = JSON.parse((await vh5(['info', f, '--json'])).stdout)
+  t.true(Math.abs(c.bytesBefore - c.bytesAfter - del.reclaimableBytes) < 16 << 10, `${c.bytesBefore - c.bytesAfter} vs ${del.reclaimableBytes}`)
+  t.true(after.reclaimableBytes < 16 << 10)
 })
 
 for (const [label, python] of [['2.4.0', VENV_PYTHON], ['2.6.0', VENV26_PYTHON]] as const) {
@@ -302,6 +349,9 @@ print(json.dumps(res))`, f, JSON.stringify(outs))
     t.is((await vh5(['verify', f])).code, 0)
     const info = JSON.parse((await vh5(['info', f, '--json'])).stdout)
     t.deepEqual([info.dataVersion, info.versions, info.datasetPaths], [4, 3, 3])
+    // Python's three paths: 5 + 2 + 4 chunks, every one mapped.
+    t.deepEqual([info.storedChunks, info.liveBytes], [11, info.storedBytes])
+    t.true(info.objectBytes > info.storedBytes && info.objectBytes <= info.fileBytes)
   })
 }
 
@@ -418,8 +468,14 @@ test('diff, delete and compact say UNSUPPORTED (status 1) where this build lacks
   t.regex(no.stdout, /Delete 1 version\(s\) \(b1\)/)
   t.regex(no.stdout, /vh5: CANCELLED: /)
   t.true(JSON.parse((await vh5(['log', f, '--json'])).stdout).some((e: any) => e.name === 'b1'))
-  const r = await vh5(['delete', f, 'b1', 'v2', '--yes', '--json'])
+  // On a terminal the bar counts deleteVersions' steps; piped, nothing is drawn.
+  const tty = await vh5Tty(['delete', f, 'b1', '--yes'])
+  t.is(tty.code, 0, tty.stdout)
+  t.regex(tty.stdout, /delete \[[█░]+\] 100% \| (\d+)\/\1 steps/)
+  t.regex(tty.stdout, /deleted 1 version\(s\); 3 left, current v3/)
+  const r = await vh5(['delete', f, 'v2', '--yes', '--json'])
   t.is(r.code, 0, r.stderr)
+  t.is(r.stderr, '')
   t.deepEqual(JSON.parse((await vh5(['log', f, '--json'])).stdout).map((e: any) => [e.name, e.prevVersion]), [['v3', 'v1'], ['v1', '__first_version__']])
   t.is((await vh5(['verify', f])).code, 0)
   t.is((await vh5(['cat', f, 'f64', '--format', 'csv'])).stdout, '42\n-2\nNaN\n1e+300\n-0\n')

@@ -142,18 +142,22 @@ function progressBar(label, total, unit) {
 }
 
 /**
- * Runs `promise` (one library call with no progress of its own) under a bar that
- * shows the time spent, and completes it when the call settles.
+ * Runs `call(onProgress)`, one library call that reports `{ done, total }` to its
+ * `onProgress` (every report before its promise settles), under a bar on a terminal;
+ * off a terminal `onProgress` is undefined, so the library reports nothing.
  */
-async function withActivity(label, promise) {
-  const bar = progressBar(label, 1, 'step')
+async function withProgress(label, unit, call) {
+  const bar = progressBar(label, 1, unit)
+  if (!bar) return call(undefined)
+  const onProgress = ({ done, total }) => {
+    if (!(total > 0)) return
+    if (total !== bar.getTotal()) bar.setTotal(total)
+    bar.update(done)
+  }
   try {
-    return await promise
+    return await call(onProgress)
   } finally {
-    if (bar) {
-      bar.update(1)
-      bar.stop()
-    }
+    bar.stop()
   }
 }
 
@@ -298,7 +302,13 @@ function filtersOf(ds) {
   return f
 }
 
-function describeTree(v) {
+/**
+ * The tree of version `v`; each dataset with its path's storage from `storage` (the
+ * chunks of its raw_data, shared by every version that holds the path): bytes on disk
+ * where they can be known, `null` for variable-length strings (their chunks hold
+ * references; the strings lie in the file's heap).
+ */
+function describeTree(v, storage) {
   const items = []
   const walk = (prefix) => {
     for (const name of v.keys(prefix || undefined)) {
@@ -317,6 +327,8 @@ function describeTree(v) {
           // What the version's elements take, uncompressed: the format shares chunks
           // between versions, so a version's own stored size is not defined.
           logicalBytes: size === null ? null : size * node.size,
+          storedBytes: storedBytesOf(storage.get(path)),
+          storage: storage.get(path) ?? null,
           attrs: node.attrs.toObject(),
         })
       } else {
@@ -329,10 +341,18 @@ function describeTree(v) {
   return items
 }
 
+/** Bytes a path's chunks take on disk, or null where that is not known (strings in the heap). */
+function storedBytesOf(st) {
+  if (!st) return 0
+  return st.heapStrings ? null : st.storedBytes
+}
+
 async function cmdLs(file, opts) {
-  await withFile(file, 'r', (vf) => {
+  await withFile(file, 'r', async (vf) => {
     const v = pickVersion(vf, opts)
-    const items = describeTree(v)
+    // Chunk indexes only: the live figures would read every version's chunk map.
+    const storage = new Map((await vf.storageStats({ live: false })).datasets.map((d) => [d.path, d]))
+    const items = describeTree(v, storage)
     const head = { version: v.name, prevVersion: v.prevVersion, timestamp: formatMicros(v.timestampMicros), attrs: v.attrs.toObject() }
     if (opts.json) return printJson({ ...head, items })
     const attrText = (a) => Object.entries(a).map(([k, val]) => `${k}=${show(val)}`).join(' ')
@@ -352,6 +372,11 @@ async function cmdLs(file, opts) {
         `filters ${it.filters.length ? it.filters.join(',') : 'none'}`,
       ]
       if (it.logicalBytes !== null) parts.push(`${it.logicalBytes} bytes`)
+      if (it.storage) {
+        const st = it.storage
+        const chunks = `${st.storedChunks} chunk${st.storedChunks === 1 ? '' : 's'}`
+        parts.push(it.storedBytes === null ? `stored ${chunks} (strings in the heap)` : `stored ${it.storedBytes} bytes in ${chunks}`)
+      }
       if (Object.keys(it.attrs).length) parts.push(attrText(it.attrs))
       process.stdout.write(`${name}  ${parts.join('  ')}\n`)
     }
@@ -434,11 +459,18 @@ const READ_INTO = {
   float64: Float64Array,
 }
 
+/** Whether a resolved selection is a range of whole rows: step 1 on axis 0, all of every other axis. */
+function wholeRows(axes, shape) {
+  return axes.every((a, i) => a.index === undefined && a.step === 1 && (i === 0 || (a.start === 0 && a.count === shape[i])))
+}
+
 /**
  * Reads the selection in blocks of whole output rows along its first sliced axis,
  * each at most about `blockBytes`; calls `onBlock(data, rows)` in order and awaits it.
- * Numeric data is read into one array reused for every block (`readInto`), so memory
- * stays at one block: `onBlock` must be done with `data` when it settles.
+ * A range of whole rows streams through the library's `readBlocks`; other selections
+ * are read block by block, numeric data into one array reused for every block
+ * (`readInto`). Either way memory stays at about two blocks: `onBlock` must be done
+ * with `data` when it settles.
  */
 async function forEachBlock(ds, sel, onBlock, bar, blockBytes = BLOCK_BYTES) {
   const axes = resolveSelection(sel, ds.shape)
@@ -457,19 +489,22 @@ async function forEachBlock(ds, sel, onBlock, bar, blockBytes = BLOCK_BYTES) {
     await onBlock(null, rows)
     return
   }
-  const Kind = READ_INTO[ds.dtype]
-  if (!Kind && sel.length === 0 && typeof ds.readBlocks === 'function' && !compoundFields(ds.dtype)) {
-    // The library's bounded block reader, where this build has it.
+  if (typeof ds.readBlocks === 'function' && wholeRows(axes, ds.shape)) {
+    // Whole rows along axis 0 (the whole dataset or a range of rows): the library's
+    // bounded block reader, `step` rows at a time (one block read ahead).
     let done = 0
-    for await (const block of ds.readBlocks({ rows: step })) {
-      const data = ArrayBuffer.isView(block) || Array.isArray(block) ? block : block.data
-      const n = Math.round(data.length / perRow)
-      await onBlock(data, n)
+    const a0 = axes[0]
+    for await (const block of ds.readBlocks({ rows: step, start: a0.start, stop: a0.start + a0.count })) {
+      const n = Math.min(step, rows - done)
+      await onBlock(block, n)
       done += n
       if (bar) bar.update(done)
     }
     return
   }
+  // Other selections (an index or a step on axis 0, part of another axis): the
+  // selection's blocks one by one, numeric ones into one array reused for each.
+  const Kind = READ_INTO[ds.dtype]
   const target = Kind ? new Kind(Math.min(rows, step) * perRow) : null
   for (let r0 = 0; r0 < rows; r0 += step) {
     const r1 = Math.min(rows, r0 + step)
@@ -810,7 +845,7 @@ async function writeNpy(ds, sel, shape, dtype, fields, out, startBar) {
 // verify, info
 
 async function cmdVerify(file, opts) {
-  const report = await withFile(file, 'r', (vf) => withActivity('verify', vf.verify()))
+  const report = await withFile(file, 'r', (vf) => withProgress('verify', 'steps', (onProgress) => vf.verify({ onProgress })))
   if (opts.json) printJson(report)
   else {
     for (const p of report.problems) process.stdout.write(`problem: ${p.location}: ${p.message}\n`)
@@ -821,12 +856,28 @@ async function cmdVerify(file, opts) {
   if (!report.ok) process.exitCode = EXIT_DATA
 }
 
+/** `n` bytes as text: exact, with a binary-prefixed size for larger values. */
+function bytesText(n) {
+  if (n < 1024) return `${n} bytes`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let u = -1
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
+  return `${n} bytes (${v.toFixed(1)} ${units[u]})`
+}
+
+const percent = (part, whole) => (whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '0.0%')
+
 async function cmdInfo(file, opts) {
-  await withFile(file, 'r', (vf) => {
+  await withFile(file, 'r', async (vf) => {
     const history = vf.history()
     const paths = new Set()
     for (const h of history) for (const p of vf.version(h.name).datasets()) paths.add(p)
     const current = vf.currentVersion
+    const s = await vf.storageStats()
     const info = {
       file: vf.path,
       dataVersion: vf.dataVersion,
@@ -836,7 +887,14 @@ async function cmdInfo(file, opts) {
       last: history.length ? formatMicros(history[history.length - 1].timestampMicros) : null,
       datasetPaths: paths.size,
       currentDatasets: history.length ? vf.version(current).datasets().length : 0,
-      fileBytes: fs.statSync(file).size,
+      fileBytes: s.fileBytes,
+      storedBytes: s.storedBytes,
+      storedChunks: s.datasets.reduce((n, d) => n + d.storedChunks, 0),
+      liveBytes: s.liveBytes,
+      metadataBytes: s.metadataBytes,
+      objectBytes: s.objectBytes,
+      reclaimableBytes: s.reclaimableBytes,
+      reclaimableShare: s.fileBytes > 0 ? s.reclaimableBytes / s.fileBytes : 0,
     }
     if (opts.json) return printJson(info)
     const lines = [
@@ -846,7 +904,10 @@ async function cmdInfo(file, opts) {
     ]
     if (info.versions) lines.push(`committed       ${info.first} … ${info.last}`)
     lines.push(`datasets        ${info.datasetPaths} path(s) over all versions, ${info.currentDatasets} in the current version`)
-    lines.push(`file size       ${info.fileBytes} bytes`)
+    lines.push(`file size       ${bytesText(info.fileBytes)}`)
+    lines.push(`chunk data      ${info.storedBytes} bytes stored in ${info.storedChunks} chunks, ${info.liveBytes} bytes live (mapped by a committed version)`)
+    lines.push(`live objects    ${info.objectBytes} bytes: chunk data, hash tables and ${info.metadataBytes} bytes of metadata`)
+    lines.push(`reclaimable     ${info.reclaimableBytes} bytes (${percent(info.reclaimableBytes, info.fileBytes)} of the file): at most what compact would give back`)
     process.stdout.write(`${lines.join('\n')}\n`)
   })
 }
@@ -906,7 +967,7 @@ async function cmdDelete(file, names, opts) {
       throw new CliError('CANCELLED', 'nothing deleted')
     }
     const before = vf.versions.length
-    await withActivity('delete', vf.deleteVersions(names))
+    await withProgress('delete', 'steps', (onProgress) => vf.deleteVersions(names, { onProgress }))
     const result = { deleted: names, versions: vf.versions.length, currentVersion: vf.currentVersion }
     if (opts.compact) result.compacted = await runCompact(vf)
     if (opts.json) return printJson(result)
@@ -916,23 +977,8 @@ async function cmdDelete(file, names, opts) {
 }
 
 async function runCompact(vf) {
-  const before = fs.statSync(vf.path).size
-  const bar = progressBar('compact', 1, 'steps')
-  let result
-  try {
-    result = await vf.compact({
-      onProgress: (p) => {
-        if (bar && p && p.total > 0) {
-          bar.setTotal(p.total)
-          bar.update(p.done)
-        }
-      },
-    })
-  } finally {
-    if (bar) bar.stop()
-  }
-  const after = fs.statSync(vf.path).size
-  return { bytesBefore: result?.bytesBefore ?? before, bytesAfter: result?.bytesAfter ?? after }
+  const { bytesBefore, bytesAfter } = await withProgress('compact', 'steps', (onProgress) => vf.compact({ onProgress }))
+  return { bytesBefore, bytesAfter }
 }
 
 function printCompacted(c) {
@@ -992,7 +1038,7 @@ function build() {
     .option('--graph', 'draw the branch structure')
     .action((file, opts) => cmdLog(file, opts))
 
-  versionOptions(command('ls <file>', 'the tree of a version: groups, datasets, shape, dtype, chunks, filters, fill value, attributes')).action((file, opts) => cmdLs(file, opts))
+  versionOptions(command('ls <file>', 'the tree of a version: groups, datasets, shape, dtype, chunks, filters, fill value, attributes, stored size')).action((file, opts) => cmdLs(file, opts))
 
   versionOptions(command('cat <file> <path>', 'write a dataset’s values to stdout (or -o FILE)'))
     .option('--select <sel>', "NumPy-like selection, e.g. '0:10,5' or '::2,-1'")
@@ -1007,7 +1053,7 @@ function build() {
 
   command('verify <file>', 'check the whole file; exit status 1 when it has problems').action((file, opts) => cmdVerify(file, opts))
 
-  command('info <file>', 'format generation, version and dataset counts, file size').action((file, opts) => cmdInfo(file, opts))
+  command('info <file>', 'format generation, version and dataset counts, file size against live bytes and what compact would reclaim').action((file, opts) => cmdInfo(file, opts))
 
   command('delete <file> <versions...>', 'delete versions (asks on a terminal unless --yes)')
     .option('--compact', 'compact the file afterwards')

@@ -39,6 +39,7 @@ pub mod history;
 pub mod host;
 pub mod layout;
 pub mod stage;
+pub mod stats;
 pub mod strings;
 pub mod time;
 pub mod values;
@@ -62,6 +63,7 @@ pub use history::{
     CompactStats, DatasetDiff, DiffOptions, DiffRegion, DiffStatus, MetadataChange, Progress,
 };
 pub use stage::{CreateOptions, SharedBytes, StageOptions, StagedNode, StagedVersion};
+pub use stats::{DatasetStorage, StorageStats};
 pub use strings::Values;
 pub use values::{Column, Decoded, Scalar};
 pub use verify::{Problem, Report};

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::file::{walk_version, VersionedFile};
 use crate::h5;
 use crate::hash::{HashKind, HASH_ATTR};
+use crate::history::{Progress, Ticker};
 use crate::layout::{data_group_path, version_group_path, DATA_VERSION, FIRST_VERSION};
 use crate::layout::{raw_data_path, versions_path, RAW_DATA};
 use crate::strings::{hash_elements, StrPool};
@@ -97,11 +98,20 @@ impl VersionedFile {
     /// Read-only; works on files opened `'r'`. Runs on the library's libhdf5 worker
     /// thread (see `worker`); blocks the caller until done.
     pub fn verify(&self) -> Result<Report> {
-        let me = self.clone();
-        crate::worker::run(move || me.verify_here())
+        self.verify_with_progress(None)
     }
 
-    fn verify_here(&self) -> Result<Report> {
+    /// [`verify`](Self::verify), calling `progress(done, total)` (on the worker
+    /// thread) as it goes: one step per version checked, then one per stored chunk
+    /// read and hashed. `total` is the number of versions until the versions are
+    /// checked, then grows once by the number of chunks they map.
+    pub fn verify_with_progress(&self, progress: Option<Progress>) -> Result<Report> {
+        let me = self.clone();
+        crate::worker::run(move || me.verify_here(progress.as_ref()))
+    }
+
+    fn verify_here(&self, progress: Option<&Progress>) -> Result<Report> {
+        let mut ticker = Ticker::new(progress, 0);
         let mut g = self.lock();
         g.file()?;
         let mut rep = Report::default();
@@ -112,7 +122,9 @@ impl VersionedFile {
         let mut names: Vec<String> = g.versions.keys().cloned().collect();
         names.sort();
         let mut uses: BTreeMap<String, BTreeMap<u64, SlotUse>> = BTreeMap::new();
+        ticker.grow(names.len() as u64);
         for name in &names {
+            ticker.tick();
             let Some(info) = g.versions.get(name).cloned() else {
                 continue;
             };
@@ -308,6 +320,7 @@ impl VersionedFile {
         }
         // Every referenced slot: its hash-table row, its bytes, its hash.
         let data_version = g.data_version;
+        ticker.grow(uses.values().map(|s| s.len() as u64).sum::<u64>());
         for (path, slots) in uses {
             let loc = data_group_path(&path);
             let Ok(Some(dg)) = g
@@ -362,6 +375,7 @@ impl VersionedFile {
             let trusted = !(meta.dtype.is_vlen() && data_version < DATA_VERSION);
             let raw_path = format!("{loc}/{RAW_DATA}");
             for (row, u) in slots {
+                ticker.tick();
                 let slot = row / c0;
                 let at = format!(
                     "{loc} slot at row {row} (slot {slot}, hash-table row {slot}, mapped by {})",
@@ -424,6 +438,8 @@ impl VersionedFile {
                 }
             }
         }
+        // Chunks of a data group that could not be checked count as done.
+        ticker.finish();
         Ok(rep)
     }
 }

@@ -182,9 +182,13 @@ impl VersionedFile {
     }
 }
 
+/// A history rewrite, given the engine's progress callback (if any).
+type RewriteJob = Box<dyn FnOnce(Option<vh5::Progress>) -> vh5::Result<()> + Send>;
+
 /// Runs a history rewrite off the event loop.
 pub struct RewriteTask {
-    job: Option<Box<dyn FnOnce() -> vh5::Result<()> + Send>>,
+    job: Option<RewriteJob>,
+    progress: Option<ProgressRelay>,
 }
 
 impl Task for RewriteTask {
@@ -193,13 +197,14 @@ impl Task for RewriteTask {
 
     fn compute(&mut self) -> Result<Self::Output> {
         let job = self.job.take();
-        Ok(guard_engine(|| match job {
-            Some(j) => j(),
+        Ok(with_progress(&self.progress, |p| match job {
+            Some(j) => j(p),
             None => Ok(()),
         }))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<()> {
+        self.progress = None;
         guard(&env, || Ok(output?))
     }
 }
@@ -213,31 +218,42 @@ impl VersionedFile {
     /// `raw_data` (the file itself shrinks with `compact()`). `INVALID_ARGUMENT` for
     /// `'__first_version__'`, `VERSION_NOT_FOUND` for an unknown name, `READ_ONLY` for
     /// a file opened with mode `'r'`.
-    #[napi(ts_return_type = "Promise<void>")]
+    /// `onProgress` is called as it goes (see `DeleteOptions`).
+    #[napi(
+        ts_args_type = "names: string | string[], options?: DeleteOptions",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn delete_versions(
         &self,
         env: &Env,
-        #[napi(ts_arg_type = "string | string[]")] names: Arg<Either<String, Vec<String>>>,
+        names: Arg<Either<String, Vec<String>>>,
+        options: Option<Unknown>,
     ) -> Result<AsyncTask<RewriteTask>> {
         guard(env, || {
             let names = match names.0 {
                 Either::A(n) => vec![n],
                 Either::B(v) => v,
             };
+            let progress = progress_option(options, "deleteVersions")?;
             let file = self.inner.clone();
             Ok(AsyncTask::new(RewriteTask {
-                job: Some(Box::new(move || file.delete_versions(&names))),
+                job: Some(Box::new(move |p| {
+                    file.delete_versions_with_progress(&names, p)
+                })),
+                progress,
             }))
         })
     }
 }
 
-/// Progress of `compact`, passed to `onProgress`.
+/// Progress of a long call (`compact`, `deleteVersions`, `verify`), passed to its
+/// `onProgress` on the event loop; every report has been passed before the call's
+/// promise settles.
 #[napi(object)]
-pub struct CompactProgress {
-    /// Objects (data groups, version groups) copied so far, and the final sync.
+pub struct Progress {
+    /// Steps done so far.
     pub done: f64,
-    /// Steps in all.
+    /// Steps in all (`verify` raises it once, when it has counted the chunks to check).
     pub total: f64,
 }
 
@@ -245,12 +261,142 @@ pub struct CompactProgress {
 #[napi(object, object_to_js = false)]
 #[allow(
     dead_code,
-    reason = "the TypeScript type of compact's options; read from the object by `compact`"
+    reason = "the TypeScript type of compact's options; read from the object by `progress_option`"
 )]
 pub struct CompactOptions {
     /// Called (on the event loop) after each object copied.
-    #[napi(ts_type = "(progress: CompactProgress) => void")]
+    #[napi(ts_type = "(progress: Progress) => void")]
     pub on_progress: Option<Unknown<'static>>,
+}
+
+/// Options of `deleteVersions`.
+#[napi(object, object_to_js = false)]
+#[allow(
+    dead_code,
+    reason = "the TypeScript type of deleteVersions' options; read from the object by `progress_option`"
+)]
+pub struct DeleteOptions {
+    /// Called (on the event loop) as the deletion goes: after each slot kept of a
+    /// rewritten dataset, each version dataset rewritten, each path and version
+    /// removed, and the final flush.
+    #[napi(ts_type = "(progress: Progress) => void")]
+    pub on_progress: Option<Unknown<'static>>,
+}
+
+/// A JavaScript `onProgress`, callable from the libhdf5 worker thread.
+pub(crate) type ProgressFn =
+    napi::threadsafe_function::ThreadsafeFunction<Progress, (), Progress, Status, false>;
+
+/// The `onProgress` of one call, fed from the libhdf5 worker. Each report is queued to
+/// the event loop without waiting (the worker never blocks on JavaScript), except the
+/// latest, which is held back until the next one comes or the call ends; then
+/// [`with_progress`] delivers it and waits until `onProgress` has run, so every report
+/// reaches JavaScript before the call's promise settles.
+pub(crate) struct ProgressRelay {
+    f: std::sync::Arc<ProgressFn>,
+    held: std::sync::Arc<std::sync::Mutex<Option<(u64, u64)>>>,
+}
+
+fn progress_value((done, total): (u64, u64)) -> Progress {
+    Progress {
+        done: done as f64,
+        total: total as f64,
+    }
+}
+
+impl ProgressRelay {
+    /// The engine's progress callback.
+    fn engine(&self) -> vh5::Progress {
+        let (f, held) = (self.f.clone(), self.held.clone());
+        Box::new(move |done, total| {
+            let mut h = held.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(prev) = h.replace((done, total)) {
+                f.call(
+                    progress_value(prev),
+                    napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            }
+        })
+    }
+
+    /// Delivers the report held back and waits until `onProgress` has returned. Runs on
+    /// the thread pool's thread after the engine call, holding no lock, so the event
+    /// loop is free to run it; a loop that stops (the environment going away) ends the
+    /// wait when the queued call is dropped, a loop busy for more than a minute when
+    /// the wait times out (that report then comes after the promise settles).
+    fn finish(&self) {
+        let last = self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(last) = last else {
+            return;
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let status = self.f.call_with_return_value(
+            progress_value(last),
+            napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+            move |_, _| {
+                let _ = tx.send(());
+                Ok(())
+            },
+        );
+        if status == Status::Ok {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(60));
+        }
+    }
+}
+
+/// Runs an engine call with the relay's progress callback (if any), then delivers its
+/// last report (see [`ProgressRelay`]).
+pub(crate) fn with_progress<T>(
+    relay: &Option<ProgressRelay>,
+    call: impl FnOnce(Option<vh5::Progress>) -> vh5::Result<T>,
+) -> vh5::Result<T> {
+    let out = guard_engine(|| call(relay.as_ref().map(ProgressRelay::engine)));
+    if let Some(r) = relay {
+        r.finish();
+    }
+    out
+}
+
+/// The `onProgress` function of an options object (`undefined` and `null` allowed
+/// for both), as a relay; `INVALID_ARGUMENT` naming `call` otherwise.
+pub(crate) fn progress_option(
+    options: Option<Unknown>,
+    call: &str,
+) -> crate::guard::Out<Option<ProgressRelay>> {
+    let Some(o) = options else {
+        return Ok(None);
+    };
+    match o.get_type()? {
+        ValueType::Undefined | ValueType::Null => Ok(None),
+        ValueType::Object => {
+            // SAFETY: the value was just checked to be an object.
+            let obj: Object = unsafe { o.cast() }?;
+            let f: Unknown = obj.get_named_property("onProgress")?;
+            match f.get_type()? {
+                ValueType::Undefined | ValueType::Null => Ok(None),
+                ValueType::Function => {
+                    // SAFETY: the value was just checked to be a function.
+                    let func: Function<Progress, ()> = unsafe { f.cast() }?;
+                    let tsfn: ProgressFn = func
+                        .build_threadsafe_function()
+                        .callee_handled::<false>()
+                        .build()?;
+                    Ok(Some(ProgressRelay {
+                        f: std::sync::Arc::new(tsfn),
+                        held: Default::default(),
+                    }))
+                }
+                _ => Err(crate::guard::invalid(format!(
+                    "{call}(options): onProgress must be a function"
+                ))
+                .into()),
+            }
+        }
+        _ => Err(crate::guard::invalid(format!(
+            "{call}(options): options must be an object such as {{ onProgress }}"
+        ))
+        .into()),
+    }
 }
 
 /// What `compact` did.
@@ -262,18 +408,10 @@ pub struct CompactResult {
     pub bytes_after: f64,
 }
 
-type ProgressFn = napi::threadsafe_function::ThreadsafeFunction<
-    CompactProgress,
-    (),
-    CompactProgress,
-    Status,
-    false,
->;
-
 /// Runs `compact` off the event loop.
 pub struct CompactTask {
     file: vh5::VersionedFile,
-    progress: Option<std::sync::Arc<ProgressFn>>,
+    progress: Option<ProgressRelay>,
 }
 
 impl Task for CompactTask {
@@ -281,18 +419,7 @@ impl Task for CompactTask {
     type JsValue = CompactResult;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let progress = self.progress.clone().map(|f| -> vh5::Progress {
-            Box::new(move |done, total| {
-                f.call(
-                    CompactProgress {
-                        done: done as f64,
-                        total: total as f64,
-                    },
-                    napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
-                );
-            })
-        });
-        Ok(guard_engine(|| self.file.compact(progress)))
+        Ok(with_progress(&self.progress, |p| self.file.compact(p)))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -320,41 +447,7 @@ impl VersionedFile {
     )]
     pub fn compact(&self, env: &Env, options: Option<Unknown>) -> Result<AsyncTask<CompactTask>> {
         guard(env, || {
-            let mut progress = None;
-            if let Some(o) = options {
-                match o.get_type()? {
-                    ValueType::Undefined | ValueType::Null => {}
-                    ValueType::Object => {
-                        // SAFETY: the value was just checked to be an object.
-                        let obj: Object = unsafe { o.cast() }?;
-                        let f: Unknown = obj.get_named_property("onProgress")?;
-                        match f.get_type()? {
-                            ValueType::Undefined | ValueType::Null => {}
-                            ValueType::Function => {
-                                // SAFETY: the value was just checked to be a function.
-                                let func: Function<CompactProgress, ()> = unsafe { f.cast() }?;
-                                let tsfn: ProgressFn = func
-                                    .build_threadsafe_function()
-                                    .callee_handled::<false>()
-                                    .build()?;
-                                progress = Some(std::sync::Arc::new(tsfn));
-                            }
-                            _ => {
-                                return Err(crate::guard::invalid(
-                                    "compact(options): onProgress must be a function",
-                                )
-                                .into())
-                            }
-                        }
-                    }
-                    _ => {
-                        return Err(crate::guard::invalid(
-                            "compact(options): options must be an object such as { onProgress }",
-                        )
-                        .into())
-                    }
-                }
-            }
+            let progress = progress_option(options, "compact")?;
             Ok(AsyncTask::new(CompactTask {
                 file: self.inner.clone(),
                 progress,
@@ -419,7 +512,9 @@ impl VersionedFile {
             let file = self.inner.clone();
             let path = path.0;
             Ok(AsyncTask::new(RewriteTask {
-                job: Some(Box::new(move || file.modify_metadata(&path, &change))),
+                // No progress of its own (a file-wide rewrite of one dataset path).
+                job: Some(Box::new(move |_| file.modify_metadata(&path, &change))),
+                progress: None,
             }))
         })
     }

@@ -14,6 +14,7 @@ mod dataset;
 mod guard;
 mod history;
 mod staged;
+mod stats;
 mod version;
 mod versioned_file;
 

@@ -4,7 +4,7 @@ use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 
 use crate::convert::{to_date, Time};
-use crate::guard::{guard, guard_engine, invalid, Arg, Out};
+use crate::guard::{guard, invalid, Arg, Out};
 use crate::staged::StagedGroup;
 use crate::version::Version;
 
@@ -163,6 +163,21 @@ impl From<vh5::Report> for VerifyReport {
 /// Runs `verify` off the event loop.
 pub struct VerifyTask {
     file: vh5::VersionedFile,
+    progress: Option<crate::history::ProgressRelay>,
+}
+
+/// Options of `verify`.
+#[napi(object, object_to_js = false)]
+#[allow(
+    dead_code,
+    reason = "the TypeScript type of verify's options; read from the object by `progress_option`"
+)]
+pub struct VerifyOptions {
+    /// Called (on the event loop) after each version checked, then after each stored
+    /// chunk read and hashed; `total` grows once, when the versions are checked and
+    /// the chunks to read are known.
+    #[napi(ts_type = "(progress: Progress) => void")]
+    pub on_progress: Option<Unknown<'static>>,
 }
 
 impl Task for VerifyTask {
@@ -170,10 +185,13 @@ impl Task for VerifyTask {
     type JsValue = VerifyReport;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(guard_engine(|| self.file.verify()))
+        Ok(crate::history::with_progress(&self.progress, |p| {
+            self.file.verify_with_progress(p)
+        }))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        self.progress = None;
         guard(&env, || Ok(output?.into()))
     }
 }
@@ -380,11 +398,16 @@ impl VersionedFile {
     /// resolves; every mapping of every committed version points at a whole
     /// hash-table row inside `raw_data`, below `largest_index`, always with the same
     /// geometry; every stored chunk reads and matches its hash. Changes nothing.
-    #[napi(ts_return_type = "Promise<VerifyReport>")]
-    pub fn verify(&self, env: &Env) -> Result<AsyncTask<VerifyTask>> {
+    /// `onProgress` is called as it goes (see `VerifyOptions`).
+    #[napi(
+        ts_args_type = "options?: VerifyOptions",
+        ts_return_type = "Promise<VerifyReport>"
+    )]
+    pub fn verify(&self, env: &Env, options: Option<Unknown>) -> Result<AsyncTask<VerifyTask>> {
         guard(env, || {
             Ok(AsyncTask::new(VerifyTask {
                 file: self.inner.clone(),
+                progress: crate::history::progress_option(options, "verify")?,
             }))
         })
     }

@@ -85,7 +85,22 @@ pub(crate) fn open_dataset(loc: &Hid, path: &str) -> Result<Hid> {
 pub(crate) fn open_storage(loc: &Hid, path: &str) -> Result<Hid> {
     let c = cstr(path)?;
     locked(|| {
-        // SAFETY: property list created and released here; valid location and name.
+        let dapl = storage_dapl()?;
+        // SAFETY: valid location, name and property list.
+        unsafe {
+            Ok(hid!(
+                &format!("opening dataset '{path}'"),
+                H5Dopen2(loc.id(), c.as_ptr(), dapl.id())
+            ))
+        }
+    })
+}
+
+/// A dataset access property list with libhdf5's chunk cache off, as every handle to
+/// a storage dataset is opened (see [`open_storage`]).
+pub(super) fn storage_dapl() -> Result<Hid> {
+    locked(|| {
+        // SAFETY: the property list is created here and owned by the returned Hid.
         unsafe {
             let dapl = hid!(
                 "creating a dataset access property list",
@@ -95,10 +110,7 @@ pub(crate) fn open_storage(loc: &Hid, path: &str) -> Result<Hid> {
                 "turning the chunk cache off",
                 H5Pset_chunk_cache(dapl.id(), 0, 0, 1.0)
             );
-            Ok(hid!(
-                &format!("opening dataset '{path}'"),
-                H5Dopen2(loc.id(), c.as_ptr(), dapl.id())
-            ))
+            Ok(dapl)
         }
     })
 }

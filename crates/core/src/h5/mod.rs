@@ -166,6 +166,7 @@ mod filters;
 mod format;
 mod io;
 mod objects;
+mod space;
 mod types;
 mod vds;
 
@@ -196,5 +197,6 @@ pub(crate) use objects::{
     copy_object, create_group, exists, kind_of, list, move_link, open_group, open_object, unlink,
     ObjKind,
 };
+pub(crate) use space::file_space;
 pub(crate) use types::dtype_of;
 pub(crate) use vds::{create_plist, furthest_source, read_mappings, read_mappings_in, Mapping};

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{bail, err, ErrorKind, Result};
 use crate::file::{Inner, VersionedFile};
 use crate::h5::{self, Hid};
+use crate::history::{Progress, Ticker};
 use crate::layout::{versions_path, VERSIONS, VERSION_DATA};
 
 /// What [`VersionedFile::compact`] did.
@@ -27,9 +28,6 @@ pub struct CompactStats {
     /// Its size after.
     pub bytes_after: u64,
 }
-
-/// Progress of a compaction: objects copied so far, and in all.
-pub type Progress = Box<dyn Fn(u64, u64) + Send + Sync>;
 
 /// The temporary file a compaction of `path` writes.
 pub(crate) fn compact_path(path: &str) -> PathBuf {
@@ -73,14 +71,10 @@ fn write_copy(g: &Inner, tmp: &str, progress: Option<&Progress>) -> Result<()> {
         .filter(|n| n != VERSIONS)
         .collect();
     let version_names = h5::list(&versions_src)?;
-    let total = (data_children.len() + version_names.len()) as u64 + 1;
-    let mut done = 0u64;
-    let step = |done: &mut u64| {
-        *done += 1;
-        if let Some(p) = progress {
-            p(*done, total);
-        }
-    };
+    let mut ticker = Ticker::new(
+        progress,
+        (data_children.len() + version_names.len()) as u64 + 1,
+    );
     for name in h5::list(&src_root)? {
         if name != VERSION_DATA {
             h5::copy_object(&src_root, &name, &dst_root, &name)?;
@@ -90,13 +84,13 @@ fn write_copy(g: &Inner, tmp: &str, progress: Option<&Progress>) -> Result<()> {
     copy_attrs(&vd_src, &vd_dst)?;
     for name in &data_children {
         h5::copy_object(&vd_src, name, &vd_dst, name)?;
-        step(&mut done);
+        ticker.tick();
     }
     let versions_dst = h5::create_group(&vd_dst, VERSIONS)?;
     copy_attrs(&versions_src, &versions_dst)?;
     for name in &version_names {
         h5::copy_object(&versions_src, name, &versions_dst, name)?;
-        step(&mut done);
+        ticker.tick();
     }
     drop((versions_dst, vd_dst, dst_root));
     h5::file_flush(&dst)?;
@@ -105,7 +99,7 @@ fn write_copy(g: &Inner, tmp: &str, progress: Option<&Progress>) -> Result<()> {
     std::fs::File::open(tmp)
         .and_then(|f| f.sync_all())
         .map_err(|e| err(ErrorKind::IoError, format!("syncing '{tmp}' failed: {e}")))?;
-    step(&mut done);
+    ticker.tick();
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use crate::error::{bail, Result};
 use crate::file::{read_user_attrs, walk_version, DatasetMeta, Inner, VersionedFile};
 use crate::grid::{self, ChunkCoord};
 use crate::h5::{self, HashRow};
+use crate::history::{Progress, Ticker};
 use crate::layout::{
     attr, data_group_path, hash_table_path, raw_data_path, version_group_path, versions_path,
     FIRST_VERSION,
@@ -185,12 +186,24 @@ impl VersionedFile {
     /// only deleted versions used leave `raw_data` and the hash table (the file's size
     /// shrinks only with [`compact`](Self::compact)).
     pub fn delete_versions(&self, names: &[String]) -> Result<()> {
-        let me = self.clone();
-        let names = names.to_vec();
-        crate::worker::run(move || me.delete_here(&names))
+        self.delete_versions_with_progress(names, None)
     }
 
-    fn delete_here(&self, names: &[String]) -> Result<()> {
+    /// [`delete_versions`](Self::delete_versions), calling `progress(done, total)` (on
+    /// the worker thread) after each step: each slot kept of a rewritten dataset path,
+    /// each surviving version dataset rewritten, each path and version removed, and
+    /// the final flush.
+    pub fn delete_versions_with_progress(
+        &self,
+        names: &[String],
+        progress: Option<Progress>,
+    ) -> Result<()> {
+        let me = self.clone();
+        let names = names.to_vec();
+        crate::worker::run(move || me.delete_here(&names, progress.as_ref()))
+    }
+
+    fn delete_here(&self, names: &[String], progress: Option<&Progress>) -> Result<()> {
         let mut g = self.lock();
         g.require_writable()?;
         let mut del: HashSet<String> = HashSet::new();
@@ -215,7 +228,15 @@ impl VersionedFile {
         }
         let plan = plan_delete(&mut g, &del)?;
         let context = format!("deleting versions of '{}'", g.path);
-        match apply_delete(&mut g, &del, &plan) {
+        let steps = plan
+            .paths
+            .values()
+            .map(|pp| (pp.kept.len() + pp.versions.len()) as u64)
+            .sum::<u64>()
+            + (plan.gone.len() + del.len()) as u64
+            + 1;
+        let mut ticker = Ticker::new(progress, steps);
+        match apply_delete(&mut g, &del, &plan, &mut ticker) {
             Ok(()) => {
                 let (parents, current) = (plan.parents, plan.current);
                 for n in &del {
@@ -337,12 +358,17 @@ fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
     })
 }
 
-fn apply_delete(g: &mut Inner, del: &HashSet<String>, plan: &DeletePlan) -> Result<()> {
+fn apply_delete(
+    g: &mut Inner,
+    del: &HashSet<String>,
+    plan: &DeletePlan,
+    ticker: &mut Ticker<'_>,
+) -> Result<()> {
     // Readers in other processes see a new generation at the checkpoint, and start
     // from the file again (docs/design/008-readers-and-writers.md).
     h5::journal::note_rewrite(g.file()?)?;
     for (p, pp) in &plan.paths {
-        rewrite_storage(g, p, pp)?;
+        rewrite_storage(g, p, pp, ticker)?;
         stop_on_fault(g)?;
     }
     let file = g.file()?;
@@ -359,6 +385,7 @@ fn apply_delete(g: &mut Inner, del: &HashSet<String>, plan: &DeletePlan) -> Resu
             h5::unlink(file, &gpath)?;
         }
         stop_on_fault(g)?;
+        ticker.tick();
     }
     let versions = h5::open_group(file, &versions_path())?;
     let mut gone_versions: Vec<&String> = del.iter().collect();
@@ -366,6 +393,7 @@ fn apply_delete(g: &mut Inner, del: &HashSet<String>, plan: &DeletePlan) -> Resu
     for v in gone_versions {
         h5::unlink(&versions, v)?;
         stop_on_fault(g)?;
+        ticker.tick();
     }
     for (v, p) in &plan.parents {
         let vg = h5::open_group(&versions, v)?;
@@ -376,12 +404,14 @@ fn apply_delete(g: &mut Inner, del: &HashSet<String>, plan: &DeletePlan) -> Resu
         attr::CURRENT_VERSION,
         &AttrValue::Str(plan.current.clone()),
     )?;
-    h5::file_flush(file)
+    h5::file_flush(file)?;
+    ticker.finish();
+    Ok(())
 }
 
 /// Compacts one path's `raw_data` to the slots survivors use, rewrites its hash table
 /// and the survivors' virtual datasets whose slots moved.
-fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan) -> Result<()> {
+fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_>) -> Result<()> {
     let Some(dg) = g.data_group(p)? else {
         bail!(InternalError, "the storage of '{p}' vanished");
     };
@@ -431,6 +461,7 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan) -> Result<()> {
         });
         moved.insert(old, new);
         stop_on_fault(g)?;
+        ticker.tick();
     }
     let n = rows.len() as u64;
     let mut raw_dims = meta.chunks.clone();
@@ -457,6 +488,7 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan) -> Result<()> {
     drop((raw, table));
     stop_on_fault(g)?;
     for v in &pp.versions {
+        ticker.tick();
         let (_, datasets) = walk_version(g, v, true)?;
         let Some((vmeta, _)) = datasets.get(p) else {
             continue;
