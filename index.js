@@ -169,15 +169,21 @@ binding.VersionedFile.prototype.watch = function watch(options) {
   // Change events of the commits file wake the loop; `changed` keeps one that came
   // while it was busy, so none is lost between a refresh and the next wait. A commit
   // changes the file several times (its write phase starts, then ends): the events
-  // of the next `SETTLE_MS` are taken as one, so a reader refreshes once per commit,
-  // after its commit point, rather than once per event and inside the write phase.
-  const SETTLE_MS = 2
+  // of the next `SETTLE_MS` are taken as one, so a reader refreshes at most once per
+  // `SETTLE_MS`, after the commit point, rather than once per event and inside the
+  // write phase.
+  const SETTLE_MS = 3
   let watcher = null
   let changed = false
   let wake = null
   let settling = null
   const onChange = () => {
     if (settling) return
+    // No more events until the next refresh: a busy writer would otherwise wake
+    // every reader several times per commit. The loop watches again before it
+    // refreshes, so a commit after that refresh started still wakes it.
+    watcher?.close()
+    watcher = null
     settling = setTimeout(() => {
       settling = null
       changed = true

@@ -190,7 +190,11 @@ impl Inner {
     fn refresh_from_ring(&mut self, now: Option<Stamp>) -> Option<Vec<String>> {
         let f = self.follow.as_ref()?;
         let (v, s) = (f.view?, now?);
-        if v.gen != s.gen || v.writing() || s.writing() || s.end < v.end {
+        // While a write phase runs, the checkpoints before it are final: the index
+        // moves up to the last of them (the commit under way comes at a later call),
+        // without waiting for the writer.
+        let s = Stamp { begin: s.end, ..s };
+        if v.gen != s.gen || v.writing() || s.end < v.end {
             return None;
         }
         if s.end - v.end > readers::SLOTS {
@@ -231,7 +235,7 @@ impl Inner {
             names.push(c.name);
         }
         if let Some(f) = self.follow.as_mut() {
-            f.view = now;
+            f.view = Some(s);
         }
         Some(names)
     }
