@@ -340,19 +340,28 @@ async function p5l(s: Spec): Promise<Partial<Result>> {
   return { seconds: warmMs / 1000, checksum, extra }
 }
 
+/** P7's and P12's timestamps: version v committed at LOOKUP_BASE + v seconds (after the
+ * file's creation: Python's non-exact lookup ignores versions older than __first_version__). */
+const LOOKUP_BASE = Date.UTC(2030, 0, 1)
+
+/** P7's and P12's histories: versions `from`..`to` of one small dataset, each changing one cell. */
+async function commitSmallHistory(vf: VF, from: number, to: number) {
+  for (let v = from; v < to; v++) {
+    await vf.stageVersion(`v${v}`, (g) => {
+      if (v === 0) g.createDataset('x', { shape: [16], dtype: 'int64', chunks: [16] })
+      g.dataset('x').write([v % 16], BigInt(v))
+    }, { timestamp: new Date(LOOKUP_BASE + v * 1000) })
+  }
+}
+
 async function p7(s: Spec): Promise<Partial<Result>> {
-  const base = Date.UTC(2030, 0, 1) // after the file's creation: Python's non-exact lookup ignores versions older than __first_version__
   let vf: VF = VersionedFile.open(s.file, { mode: 'w' })
   const lookups: Record<string, { openMs: number; perSecond: number }> = {}
   const t0 = now()
   let v = 0
   for (const cp of s.checkpoints!) {
-    for (; v < cp; v++) {
-      await vf.stageVersion(`v${v}`, (g) => {
-        if (v === 0) g.createDataset('x', { shape: [16], dtype: 'int64', chunks: [16] })
-        g.dataset('x').write([v % 16], BigInt(v))
-      }, { timestamp: new Date(base + v * 1000) })
-    }
+    await commitSmallHistory(vf, v, cp)
+    v = cp
     vf.close()
     copyFileSync(s.file, `${s.file}.${cp}.h5`)
     let t = now()
@@ -365,7 +374,7 @@ async function p7(s: Spec): Promise<Partial<Result>> {
     for (let i = 0; i < n; i++) {
       const k = Math.floor(r() * cp)
       const exact = i % 2 === 0
-      const when = new Date(base + k * 1000 + (exact ? 0 : 500))
+      const when = new Date(LOOKUP_BASE + k * 1000 + (exact ? 0 : 500))
       if (ro.versionAt(when, { exact }).name === `v${k}`) hits++
     }
     const ms = now() - t
@@ -378,20 +387,13 @@ async function p7(s: Spec): Promise<Partial<Result>> {
   return { seconds: (now() - t0) / 1000, extra: { lookups } }
 }
 
-/** P12's timestamps: version v committed at base + v seconds. */
-const P10_BASE = Date.UTC(2030, 0, 1)
-
 /** P12, setup: one small dataset changed by every version, copied at each checkpoint. */
 async function p12Make(s: Spec): Promise<Partial<Result>> {
   let vf: VF = VersionedFile.open(s.file, { mode: 'w' })
   let v = 0
   for (const cp of s.checkpoints!) {
-    for (; v < cp; v++) {
-      await vf.stageVersion(`v${v}`, (g) => {
-        if (v === 0) g.createDataset('x', { shape: [16], dtype: 'int64', chunks: [16] })
-        g.dataset('x').write([v % 16], BigInt(v))
-      }, { timestamp: new Date(P10_BASE + v * 1000) })
-    }
+    await commitSmallHistory(vf, v, cp)
+    v = cp
     vf.close()
     copyFileSync(s.file, s.files![String(cp)])
     vf = VersionedFile.open(s.file, { mode: 'a' })
@@ -413,14 +415,14 @@ async function p12(s: Spec): Promise<Partial<Result>> {
     const pick = () => Math.floor(r() * cp)
     t = now()
     let k = pick()
-    if (ro.versionAt(new Date(P10_BASE + k * 1000)).name !== `v${k}`) throw new Error('P12: wrong version')
+    if (ro.versionAt(new Date(LOOKUP_BASE + k * 1000)).name !== `v${k}`) throw new Error('P12: wrong version')
     const firstLookupMs = now() - t
     const n = 1000
     t = now()
     for (let i = 0; i < n; i++) {
       k = pick()
       const exact = i % 2 === 0
-      if (ro.versionAt(new Date(P10_BASE + k * 1000 + (exact ? 0 : 500)), { exact }).name !== `v${k}`) throw new Error('P12: wrong version')
+      if (ro.versionAt(new Date(LOOKUP_BASE + k * 1000 + (exact ? 0 : 500)), { exact }).name !== `v${k}`) throw new Error('P12: wrong version')
     }
     const lookupUs = ((now() - t) * 1000) / n
     ro.close()
@@ -432,7 +434,7 @@ async function p12(s: Spec): Promise<Partial<Result>> {
       t = now()
       await vf.stageVersion(`w${i}`, (g) => {
         g.dataset('x').write([i % 16], BigInt(-i))
-      }, { timestamp: new Date(P10_BASE + (cp + i) * 1000) })
+      }, { timestamp: new Date(LOOKUP_BASE + (cp + i) * 1000) })
       commits.push(now() - t)
     }
     vf.close()

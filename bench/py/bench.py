@@ -361,19 +361,25 @@ def p7(impl, spec):
         t = now_ms()
         f = h5py.File(f"{spec['file']}.{cp}.h5", "r")
         open_ms = now_ms() - t
-        # Each lookup reads every version's timestamp: a few are enough.
         n = min(spec["pyLookups"], 4)
-        t = now_ms()
-        for i in range(n):
-            k = int(rng.integers(cp))
-            exact = i % 2 == 0
-            when = base + datetime.timedelta(seconds=k, milliseconds=0 if exact else 500)
-            if get_version_by_timestamp(f, when, exact=exact) != f"v{k}":
-                raise SystemExit(f"P7: wrong version for v{k}")
-        ms = now_ms() - t
+        ms = timed_lookups(f, cp, rng, n, base, "P7")
         f.close()
         lookups[str(cp)] = dict(openMs=open_ms, perSecond=n / (ms / 1000))
     return dict(seconds=(now_ms() - t0) / 1000, extra=dict(lookups=lookups))
+
+
+def timed_lookups(f, cp, rng, n, base, label):
+    """Milliseconds of `n` lookups by time (half exact, half between versions) in a
+    file whose version v was committed at `base` + v seconds. Each lookup reads every
+    version's timestamp, so callers keep `n` small."""
+    t = now_ms()
+    for i in range(n):
+        k = int(rng.integers(cp))
+        exact = i % 2 == 0
+        when = base + datetime.timedelta(seconds=k, milliseconds=0 if exact else 500)
+        if get_version_by_timestamp(f, when, exact=exact) != f"v{k}":
+            raise SystemExit(f"{label}: wrong version for v{k}")
+    return now_ms() - t
 
 
 def repack(path):
@@ -417,16 +423,8 @@ def p12(impl, spec):
         if get_version_by_timestamp(f, base + datetime.timedelta(seconds=k)) != f"v{k}":
             raise SystemExit("P12: wrong version")
         first_lookup = now_ms() - t
-        # Each lookup reads every version's timestamp: a few are enough.
         n = min(spec["pyLookups"], 4)
-        t = now_ms()
-        for i in range(n):
-            k = int(rng.integers(cp))
-            exact = i % 2 == 0
-            when = base + datetime.timedelta(seconds=k, milliseconds=0 if exact else 500)
-            if get_version_by_timestamp(f, when, exact=exact) != f"v{k}":
-                raise SystemExit(f"P12: wrong version for v{k}")
-        lookup_us = (now_ms() - t) * 1000 / n
+        lookup_us = timed_lookups(f, cp, rng, n, base, "P12") * 1000 / n
         f.close()
         t = now_ms()
         f = h5py.File(path, "r+")
