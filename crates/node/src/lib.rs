@@ -93,6 +93,18 @@ pub fn storage_scans_for_test(
     guard(env, || Ok(file.inner.storage_scans_for_test() as f64))
 }
 
+/// Whether `file`'s open took its versions from the version index file
+/// (docs/design/013-deep-histories.md). Test builds only (feature `test-hooks`); not
+/// part of the public typings.
+#[cfg(feature = "test-hooks")]
+#[napi(js_name = "_openedFromIndexForTest", skip_typescript)]
+pub fn opened_from_index_for_test(
+    env: &Env,
+    file: &versioned_file::VersionedFile,
+) -> napi::Result<bool> {
+    guard(env, || Ok(file.inner.opened_from_index_for_test()))
+}
+
 /// Panics inside the guard (test builds only, feature `test-hooks`): the panic test
 /// checks that it reaches JS as an `INTERNAL_ERROR`, synchronously or, with
 /// `inTask`, from a task on the thread pool (a rejected promise).

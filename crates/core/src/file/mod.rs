@@ -33,6 +33,7 @@ mod open;
 mod read;
 mod storage;
 mod tree;
+pub(crate) mod vindex;
 
 pub use crate::layout::{normalize_path, version_relative};
 pub(crate) use catalog::{Catalog, DatasetFacts};
@@ -225,10 +226,16 @@ pub(crate) struct Inner {
     pub(crate) follow: Option<follow::Follow>,
     /// What a returned commit survives (kept for a reopen after an I/O fault).
     pub durability: Durability,
+    /// A writer's state of the version index file beside the data file ([`vindex`]);
+    /// `None` for a read-only handle, which never writes it.
+    pub(crate) vindex: Option<vindex::IndexState>,
+    /// Whether the open took the versions from the version index file (for tests).
+    pub(crate) opened_from_index: bool,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.close_file();
         if let Some(k) = self.registered.take() {
             writers().remove(&k);
         }
@@ -277,6 +284,68 @@ impl Inner {
             self.chunks.insert(&raw_path, row, &ext, Arc::new(bytes));
         }
         self.catalog.record_commit(&name, c.tree, c.datasets);
+        self.update_version_index(Some(&name));
+    }
+
+    /// Brings the version index file up to the file as it is now, after a write that
+    /// reached it: appends the record of the version `added` when the index file
+    /// holds exactly the other versions, and otherwise writes it anew (when every
+    /// version is committed and timed). A failure only leaves the index stale: the
+    /// next open reads the version groups.
+    pub(crate) fn update_version_index(&mut self, added: Option<&str>) {
+        let Some(mut st) = self.vindex.take() else {
+            return;
+        };
+        match self.file.as_ref().and_then(h5::stamp_now) {
+            Some(stamp) => self.write_version_index(&mut st, added, &stamp),
+            None => st.synced = false,
+        }
+        self.vindex = Some(st);
+    }
+
+    fn write_version_index(
+        &self,
+        st: &mut vindex::IndexState,
+        added: Option<&str>,
+        stamp: &h5::FileStamp,
+    ) {
+        let path = std::path::Path::new(&self.path);
+        if st.synced {
+            let r = match added.and_then(|n| self.versions.get(n)) {
+                Some(info) => vindex::append(path, st, info, stamp),
+                None => vindex::restamp(path, st, stamp),
+            };
+            if r.is_ok() {
+                return;
+            }
+        }
+        if self.unmarked.is_empty() && vindex::indexable(self.versions.values()) {
+            *st = vindex::write_full(path, stamp, self.versions.values())
+                .unwrap_or_else(|_| vindex::IndexState::unsynced());
+        }
+    }
+
+    /// Closes libhdf5's file (every object of it first), then, for a writer whose
+    /// close left the file whole, says so in the version index file.
+    pub(crate) fn close_file(&mut self) {
+        let id = self
+            .file
+            .as_ref()
+            .and_then(h5::stamp_now)
+            .map(|s| (s.dev, s.ino));
+        self.data_groups.clear();
+        self.catalog.clear();
+        self.raws.clear();
+        self.data_file = None;
+        self.chunks.clear();
+        self.keep_open.clear();
+        self.file = None;
+        let (Some((dev, ino)), Some(mut st)) = (id, self.vindex.take()) else {
+            return;
+        };
+        if let Some(stamp) = h5::take_close_stamp(dev, ino) {
+            self.write_version_index(&mut st, None, &stamp);
+        }
     }
 
     /// Marks `name` as being staged: no other version may take it until
@@ -521,13 +590,7 @@ impl VersionedFile {
     /// Closes the file without flushing it (see [`close`](Self::close)).
     fn close_now(&self) -> Result<()> {
         let mut g = self.lock_raw();
-        g.data_groups.clear();
-        g.catalog.clear();
-        g.raws.clear();
-        g.data_file = None;
-        g.chunks.clear();
-        g.keep_open.clear();
-        g.file = None;
+        g.close_file();
         g.follow = None;
         if let Some(k) = g.registered.take() {
             writers().remove(&k);

@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Catalog, Durability, Inner, Mode, VersionInfo, VersionedFile, DEFAULT_CATALOG_BYTES};
+use super::{
+    vindex, Catalog, Durability, Inner, Mode, VersionInfo, VersionedFile, DEFAULT_CATALOG_BYTES,
+};
 use crate::attrs::AttrValue;
 use crate::cache::{ChunkCache, DEFAULT_READ_CACHE_BYTES};
 use crate::error::{bail, err, ErrorKind, Result};
@@ -281,9 +283,28 @@ impl VersionedFile {
             Ok(AttrValue::Str(s)) => s,
             _ => bail!(CorruptFile, "'{path}' has no current_version attribute"),
         };
+        // The version index file, when it describes exactly this file (its stamp from
+        // before anything wrote to it here); otherwise the version groups are read.
+        let stamp = match reader {
+            Some((_, _, true)) => None,
+            Some(_) => h5::stamp_now(&file),
+            None => h5::stamp_at_lock(&file),
+        };
+        let indexed = stamp
+            .and_then(|s| vindex::load(Path::new(path), &s))
+            .filter(|l| index_matches(&vgroup, l));
         let mut versions = HashMap::new();
         let mut unmarked = HashSet::new();
-        for name in h5::list(&vgroup)? {
+        let mut by_time = Vec::new();
+        let mut vindex_state = None;
+        if let Some(l) = indexed {
+            versions = l.versions;
+            by_time = l.by_time;
+            vindex_state = Some(l.state);
+        }
+        let scan = vindex_state.is_none();
+        let names = if scan { h5::list(&vgroup)? } else { Vec::new() };
+        for name in names {
             if name == FIRST_VERSION {
                 continue;
             }
@@ -298,7 +319,7 @@ impl VersionedFile {
         // removes it, so the name is free again; slots it appended past largest_index
         // are simply overwritten by the next commit.
         let mut current = current;
-        if writable {
+        if writable && scan {
             let mut half: Vec<VersionInfo> = Vec::new();
             for v in versions.values().filter(|v| !v.committed) {
                 // Only an explicit committed=False marks an interrupted commit; a group
@@ -347,7 +368,7 @@ impl VersionedFile {
             path: path.to_string(),
             writable,
             versions,
-            by_time: Vec::new(),
+            by_time,
             current,
             staging: HashSet::new(),
             unmarked,
@@ -374,6 +395,12 @@ impl VersionedFile {
                 torn: false,
             }),
             durability,
+            opened_from_index: !scan,
+            vindex: match vindex_state {
+                Some(st) if writable => Some(st),
+                _ if writable => Some(vindex::IndexState::unsynced()),
+                _ => None,
+            },
         };
         if inner.torn_now() {
             return Ok(None);
@@ -382,7 +409,9 @@ impl VersionedFile {
             // libhdf5's mark of the open is written: readers may read again.
             h5::end_writes(inner.file()?)?;
         }
-        inner.rebuild_time_index();
+        if scan {
+            inner.rebuild_time_index();
+        }
         if writable {
             if let Ok(k) = std::fs::canonicalize(path) {
                 writers().insert(k.clone());
@@ -393,6 +422,24 @@ impl VersionedFile {
             inner: Arc::new(Mutex::new(inner)),
         }))
     }
+}
+
+/// Whether a version index file's records hold as many versions as `versions` has
+/// groups (besides `__first_version__`), and its newest version's group is committed:
+/// a check of two reads against a stamp that a coarse clock could not tell apart.
+fn index_matches(vgroup: &Hid, l: &vindex::Loaded) -> bool {
+    let Ok(links) = h5::link_count(vgroup) else {
+        return false;
+    };
+    if links != l.versions.len() as u64 + 1 {
+        return false;
+    }
+    let Some((_, newest)) = l.by_time.last() else {
+        return true;
+    };
+    h5::open_group(vgroup, newest)
+        .and_then(|g| read_version_info(&g, newest))
+        .is_ok_and(|v| v.committed && l.versions.get(newest) == Some(&v))
 }
 
 /// Whether any data group under `_version_data` stores variable-length strings (an

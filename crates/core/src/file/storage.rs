@@ -567,4 +567,12 @@ impl super::VersionedFile {
     pub fn storage_scans_for_test(&self) -> u64 {
         self.lock_raw().storage_scans
     }
+
+    /// Whether this handle's open took the committed versions from the version index
+    /// file instead of reading every version group (docs/design/013-deep-histories.md).
+    /// Test builds only (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub fn opened_from_index_for_test(&self) -> bool {
+        self.lock_raw().opened_from_index
+    }
 }

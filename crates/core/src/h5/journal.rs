@@ -31,7 +31,7 @@
 //! is emptied, the emptied journal before the checkpoint returns, and the directory
 //! when the journal is created or removed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr, CString};
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind as IoKind;
@@ -478,6 +478,74 @@ struct JFile {
     truncated: bool,
     /// Power-loss durability: the fsyncs this file still owes.
     durable: Durable,
+    /// What `fstat` said of the file when the writer's `flock` was taken, before
+    /// libhdf5 wrote anything ([`stamp_at_lock`]).
+    locked: Option<FileStamp>,
+}
+
+/// What `fstat` says of a file: device, inode, length, and modification and change
+/// times to the nanosecond. Any write to the file changes the times (to the clock's
+/// granularity), and a replacement changes the inode: the version index file
+/// (`file::vindex`) is trusted only for the exact stamp it was written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i64,
+    pub(crate) ctime_ns: i64,
+}
+
+impl FileStamp {
+    pub(crate) fn of(file: &File) -> Option<FileStamp> {
+        let m = file.metadata().ok()?;
+        Some(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime_ns: m
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.mtime_nsec()),
+            ctime_ns: m
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.ctime_nsec()),
+        })
+    }
+}
+
+/// Stamps of writable files as their last close left them, once everything was
+/// written and before the `flock` went, by `(dev, ino)` ([`take_close_stamp`]).
+fn close_stamps() -> std::sync::MutexGuard<'static, HashMap<(u64, u64), FileStamp>> {
+    static STAMPS: OnceLock<std::sync::Mutex<HashMap<(u64, u64), FileStamp>>> = OnceLock::new();
+    STAMPS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The stamp a clean close of the writable file `(dev, ino)` left (taken, so asked
+/// once); `None` when it was not closed cleanly (a failed write keeps the journal) or
+/// is still open.
+pub(crate) fn take_close_stamp(dev: u64, ino: u64) -> Option<FileStamp> {
+    close_stamps().remove(&(dev, ino))
+}
+
+/// The stamp of a writable `file` from the moment its writer's lock was taken, before
+/// libhdf5 or a repair of the open wrote to it: what the file was when this writer
+/// found it. `None` for a read-only open, or a file system without locks.
+pub(crate) fn stamp_at_lock(file: &Hid) -> Option<FileStamp> {
+    with_jfile(file, |jf| jf.locked).ok().flatten().flatten()
+}
+
+/// The stamp of `file` now (`fstat` of the driver's descriptor). `None` for another
+/// driver's file.
+pub(crate) fn stamp_now(file: &Hid) -> Option<FileStamp> {
+    with_jfile(file, |jf| FileStamp::of(&jf.file))
+        .ok()
+        .flatten()
+        .flatten()
 }
 
 /// The old bytes of a dead writer's transaction, laid over what a reader reads: the
@@ -1290,6 +1358,7 @@ unsafe extern "C" fn cb_open(
             new_entry: flags & (H5F_ACC_CREAT | H5F_ACC_TRUNC) != 0,
             ..Durable::default()
         },
+        locked: None,
     });
     let raw = Box::into_raw(jf) as *mut c_void;
     open_files().insert(raw as usize);
@@ -1338,7 +1407,8 @@ unsafe extern "C" fn cb_close(f: *mut c_void) -> herr_t {
             .journal
             .as_ref()
             .is_some_and(|j| j.poisoned && j.len == 0);
-    if (clean && jf.checkpoint().is_ok()) || undone {
+    let whole = clean && jf.checkpoint().is_ok();
+    if whole || undone {
         if let Some(j) = &jf.journal {
             if j.file.is_some() {
                 trace::push_for(&j.path, || trace::Op::RemoveJournal);
@@ -1346,6 +1416,12 @@ unsafe extern "C" fn cb_close(f: *mut c_void) -> herr_t {
                     let _ = sync_dir(&j.path);
                 }
             }
+        }
+    }
+    if whole && jf.locked.is_some() {
+        // Still under the writer's lock: nothing else wrote since.
+        if let Some(s) = FileStamp::of(&jf.file) {
+            close_stamps().insert((jf.dev, jf.ino), s);
         }
     }
     drop(jf);
@@ -1574,6 +1650,7 @@ unsafe extern "C" fn cb_lock(f: *mut c_void, rw: u8) -> herr_t {
     let r = lock_for_writing(&jf.file);
     match r {
         Ok(()) => {
+            jf.locked = FileStamp::of(&jf.file);
             if let Some(c) = &jf.coord {
                 let truncated = jf.truncated;
                 c.lock()

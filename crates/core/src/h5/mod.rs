@@ -191,11 +191,11 @@ pub(crate) use io::{
 };
 pub(crate) use journal::{
     check_journal_place, data_reader, end_writes, fault as io_fault, hold_writes, note_commit,
-    release_writes, roll_back,
+    release_writes, roll_back, stamp_at_lock, stamp_now, take_close_stamp, FileStamp,
 };
 pub(crate) use objects::{
-    copy_object, create_group, exists, kind_of, list, move_link, open_group, open_object, unlink,
-    ObjKind,
+    copy_object, create_group, exists, kind_of, link_count, list, move_link, open_group,
+    open_object, unlink, ObjKind,
 };
 pub(crate) use space::file_space;
 pub(crate) use types::dtype_of;

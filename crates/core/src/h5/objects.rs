@@ -114,6 +114,22 @@ pub(crate) fn create_group(loc: &Hid, path: &str) -> Result<Hid> {
     })
 }
 
+/// How many links `group` has (one read of its link info, not an iteration).
+pub(crate) fn link_count(group: &Hid) -> Result<u64> {
+    locked(|| {
+        let mut info = std::mem::MaybeUninit::<H5G_info_t>::zeroed();
+        // SAFETY: `group` is an open group; `info` is a writable H5G_info_t that
+        // H5Gget_info fills in before it is read.
+        unsafe {
+            ck!(
+                "reading a group's link count",
+                H5Gget_info(group.id(), info.as_mut_ptr())
+            );
+            Ok(info.assume_init().nlinks)
+        }
+    })
+}
+
 /// Names of the links in a group, in name order: one iteration over the group (asking
 /// for names by index instead re-sorts the group's links for every name).
 pub(crate) fn list(group: &Hid) -> Result<Vec<String>> {

@@ -171,6 +171,10 @@ impl Inner {
     pub(crate) fn forget_history(&mut self) {
         // Storage marks on disk predate the rewrite: none is trusted in this session.
         self.mark_eoa = None;
+        // The version index file is written anew at the next commit or close.
+        if let Some(st) = self.vindex.as_mut() {
+            st.synced = false;
+        }
         self.catalog.invalidate();
         self.data_groups.clear();
         self.raws.clear();
