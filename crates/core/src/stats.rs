@@ -85,7 +85,7 @@ impl VersionedFile {
         // The slots (by first row) every committed version maps, per path.
         let mut mapped_rows: BTreeMap<String, HashSet<u64>> = BTreeMap::new();
         let committed: Vec<String> = if live {
-            g.by_time.iter().map(|(_, n)| n.clone()).collect()
+            g.versions.names_by_time()
         } else {
             Vec::new()
         };

@@ -119,13 +119,13 @@ impl VersionedFile {
         if let Err(e) = g.current_committed() {
             rep.problems.push(Problem::new(versions_path(), e.message));
         }
-        let mut names: Vec<String> = g.versions.keys().cloned().collect();
+        let mut names: Vec<String> = g.versions.keys().map(str::to_string).collect();
         names.sort();
         let mut uses: BTreeMap<String, BTreeMap<u64, SlotUse>> = BTreeMap::new();
         ticker.grow(names.len() as u64);
         for name in &names {
             ticker.tick();
-            let Some(info) = g.versions.get(name).cloned() else {
+            let Some(info) = g.versions.get(name).map(|v| v.to_info()) else {
                 continue;
             };
             if !info.committed && g.unmarked.contains(name) {
@@ -135,7 +135,7 @@ impl VersionedFile {
                     .versions
                     .values()
                     .filter(|c| c.committed && c.prev_version == *name)
-                    .map(|c| c.name.clone())
+                    .map(|c| c.name.to_string())
                     .min();
                 let p = Problem::new(
                     name.clone(),

@@ -213,25 +213,15 @@ impl Inner {
             if self.versions.get(&c.name).is_some_and(|i| i.committed) {
                 continue;
             }
-            if let Some(t) = c.timestamp {
-                self.index_time(t, &c.name);
-            }
             if c.current {
                 self.current = c.name.clone();
             }
-            let untimed = c.timestamp.is_none();
-            self.versions.insert(
-                c.name.clone(),
-                VersionInfo {
-                    name: c.name.clone(),
-                    prev_version: c.prev,
-                    timestamp: c.timestamp,
-                    committed: true,
-                },
-            );
-            if untimed {
-                self.rebuild_time_index();
-            }
+            self.versions.insert(VersionInfo {
+                name: c.name.clone(),
+                prev_version: c.prev,
+                timestamp: c.timestamp,
+                committed: true,
+            });
             names.push(c.name);
         }
         if let Some(f) = self.follow.as_mut() {
@@ -291,8 +281,8 @@ impl Inner {
                 removed = self
                     .versions
                     .keys()
-                    .filter(|n| !on_disk.contains(n.as_str()))
-                    .cloned()
+                    .filter(|n| !on_disk.contains(n))
+                    .map(str::to_string)
                     .collect();
                 list.into_iter()
                     .filter(|n| n != FIRST_VERSION && !known(n))
@@ -318,28 +308,21 @@ impl Inner {
             return Ok(None);
         }
         let gen_changed = matches!((view, now), (Some(v), Some(s)) if v.gen != s.gen);
+        self.versions.remove_all(&removed);
         for n in &removed {
-            self.versions.remove(n);
             self.unmarked.remove(n);
         }
-        let mut fresh: Vec<(Option<i64>, String)> = Vec::new();
+        let mut fresh: Vec<(Option<i64>, String)> = added
+            .iter()
+            .filter(|i| i.committed)
+            .map(|i| (i.timestamp, i.name.clone()))
+            .collect();
         for info in added {
-            if info.committed {
-                fresh.push((info.timestamp, info.name.clone()));
-            }
-            self.versions.insert(info.name.clone(), info);
+            self.versions.insert(info);
         }
         self.unmarked.extend(unmarked);
         self.current = current;
-        if removed.is_empty() && !gen_changed {
-            for (t, n) in &fresh {
-                if let Some(t) = t {
-                    self.index_time(*t, n);
-                } else {
-                    self.rebuild_time_index();
-                }
-            }
-        } else {
+        if !removed.is_empty() || gen_changed {
             self.rebuild_time_index();
         }
         if !ringed {

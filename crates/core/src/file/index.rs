@@ -2,6 +2,7 @@
 //! ancestry. Built once per open from the version groups' attributes; commits add to
 //! it.
 
+use super::versions::VersionRef;
 use super::{Inner, VersionInfo, VersionedFile};
 use crate::attrs::AttrValue;
 use crate::error::{bail, ErrorKind, Result};
@@ -12,41 +13,26 @@ use crate::time;
 
 impl Inner {
     pub(crate) fn rebuild_time_index(&mut self) {
-        let mut v: Vec<(i64, String)> = self
-            .versions
-            .values()
-            .filter(|i| i.committed)
-            .map(|i| (i.timestamp.unwrap_or(i64::MIN), i.name.clone()))
-            .collect();
-        v.sort();
-        self.by_time = v;
+        self.versions.rebuild_time();
     }
 
     /// A committed version whose commit time is unknown (its `timestamp` attribute is
     /// missing or unreadable), if any. Such versions sort first in `by_time`.
     pub(crate) fn untimed(&self) -> Option<&str> {
-        self.by_time
-            .iter()
-            .take_while(|(t, _)| *t == i64::MIN)
-            .map(|(_, n)| n.as_str())
-            .find(|n| self.versions.get(*n).is_some_and(|v| v.timestamp.is_none()))
+        self.versions
+            .by_time()
+            .take_while(|v| v.timestamp.is_none())
+            .map(|v| v.name)
+            .next()
     }
 
-    /// Adds one committed version to the time index, keeping it sorted.
-    pub(crate) fn index_time(&mut self, timestamp: i64, name: &str) {
-        let key = (timestamp, name.to_string());
-        let at = self.by_time.partition_point(|e| *e < key);
-        self.by_time.insert(at, key);
-    }
-
-    pub(crate) fn committed(&self, name: &str) -> Result<&VersionInfo> {
+    pub(crate) fn committed(&self, name: &str) -> Result<VersionRef<'_>> {
         match self.versions.get(name) {
             Some(v) if v.committed => Ok(v),
             Some(_) if self.unmarked.contains(name) => {
                 let child = self
-                    .by_time
-                    .iter()
-                    .filter_map(|(_, n)| self.versions.get(n))
+                    .versions
+                    .by_time()
                     .find(|c| c.prev_version == name)
                     .map(|c| format!(" (version '{}' was committed on top of it)", c.name))
                     .unwrap_or_default();
@@ -74,7 +60,7 @@ impl Inner {
 
     /// The current version, or `CORRUPT_FILE` when `current_version` names no committed
     /// version. `None` when it is `__first_version__` (no version yet).
-    pub(crate) fn current_committed(&self) -> Result<Option<&VersionInfo>> {
+    pub(crate) fn current_committed(&self) -> Result<Option<VersionRef<'_>>> {
         if self.current == FIRST_VERSION {
             return Ok(None);
         }
@@ -130,17 +116,14 @@ impl VersionedFile {
     pub fn versions(&self) -> Result<Vec<String>> {
         let g = self.lock_raw();
         g.file()?;
-        Ok(g.by_time.iter().map(|(_, n)| n.clone()).collect())
+        Ok(g.versions.names_by_time())
     }
 
     /// Committed versions' metadata, oldest first.
     pub fn version_infos(&self) -> Result<Vec<VersionInfo>> {
         let g = self.lock_raw();
         g.file()?;
-        Ok(g.by_time
-            .iter()
-            .filter_map(|(_, n)| g.versions.get(n).cloned())
-            .collect())
+        Ok(g.versions.by_time().map(VersionRef::to_info).collect())
     }
 
     /// A committed version by name.
@@ -153,7 +136,7 @@ impl VersionedFile {
         }
         let g = self.lock_raw();
         g.file()?;
-        g.committed(name).cloned()
+        g.committed(name).map(VersionRef::to_info)
     }
 
     /// The latest committed version at or before `micros` (or exactly at it, with
@@ -168,7 +151,7 @@ impl VersionedFile {
                 "version '{name}' has no readable 'timestamp' attribute, so no version can be looked up by time: the file is damaged (verify() reports it); look versions up by name instead"
             );
         }
-        let idx = g.by_time.partition_point(|(t, _)| *t <= micros);
+        let idx = g.versions.time_partition(|t| t <= micros);
         let shown = time::format_micros(micros).unwrap_or_else(|_| micros.to_string());
         if idx == 0 {
             bail!(
@@ -176,11 +159,13 @@ impl VersionedFile {
                 "no version was committed at or before {shown}"
             );
         }
-        let (t, name) = &g.by_time[idx - 1];
-        if exact && *t != micros {
+        let Some(found) = g.versions.time_at(idx - 1) else {
+            bail!(InternalError, "the time index lost a version");
+        };
+        if exact && found.timestamp != Some(micros) {
             bail!(NoVersionAtTime, "no version was committed exactly at {shown}: pass exact: false for the latest before it");
         }
-        g.committed(name).cloned()
+        g.committed(found.name).map(VersionRef::to_info)
     }
 
     /// The `n`-th ancestor of the current version (0 = the current version), walking
@@ -196,7 +181,7 @@ impl VersionedFile {
             );
         };
         for i in 1..=n {
-            let prev = info.prev_version.as_str();
+            let prev = info.prev_version;
             if prev == FIRST_VERSION {
                 bail!(
                     VersionNotFound,
@@ -214,6 +199,6 @@ impl VersionedFile {
                 Err(e) => return Err(e),
             };
         }
-        Ok(info.clone())
+        Ok(info.to_info())
     }
 }

@@ -16,9 +16,10 @@
 //!   libhdf5's handle reopened when the file changed, `refresh()`).
 //!
 //! Invariants kept while a file is open:
-//! - `versions` mirrors the version groups on disk (committed or not); `by_time` lists
-//!   the committed ones sorted by (timestamp, name), so lookups by time are a binary
-//!   search.
+//! - `versions` mirrors the version groups on disk (committed or not), and keeps the
+//!   committed ones sorted by (timestamp, name), so lookups by time are a binary
+//!   search ([`versions`]); at an open it comes from the version index file when that
+//!   describes exactly this file ([`vindex`]), else from reading every group.
 //! - a [`DataGroup`] in `data_groups` mirrors its on-disk hash table rows
 //!   `[0, largest_index)`; it is loaded once and appended to by commits, never reloaded.
 //! - decoded chunk maps of committed version datasets never change (versions are
@@ -33,6 +34,7 @@ mod open;
 mod read;
 mod storage;
 mod tree;
+pub(crate) mod versions;
 pub(crate) mod vindex;
 
 pub use crate::layout::{normalize_path, version_relative};
@@ -181,8 +183,8 @@ pub(crate) struct Inner {
     pub file: Option<Hid>,
     pub path: String,
     pub writable: bool,
-    pub versions: HashMap<String, VersionInfo>,
-    pub by_time: Vec<(i64, String)>,
+    /// Every version group's name, parent, time and commit state.
+    pub(crate) versions: versions::Versions,
     pub current: String,
     pub staging: HashSet<String>,
     /// Version groups without a `committed` attribute: neither committed nor an
@@ -268,10 +270,7 @@ impl Inner {
     /// its new chunks (for the read cache).
     pub(crate) fn record_commit(&mut self, c: CommitRecord) {
         let name = c.info.name.clone();
-        if let Some(t) = c.info.timestamp {
-            self.index_time(t, &name);
-        }
-        self.versions.insert(name.clone(), c.info);
+        self.versions.insert(c.info);
         if c.make_current {
             self.current = name.clone();
         }

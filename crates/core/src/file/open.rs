@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::versions::{VersionRef, Versions};
 use super::{
     vindex, Catalog, Durability, Inner, Mode, VersionInfo, VersionedFile, DEFAULT_CATALOG_BYTES,
 };
@@ -293,13 +294,11 @@ impl VersionedFile {
         let indexed = stamp
             .and_then(|s| vindex::load(Path::new(path), &s))
             .filter(|l| index_matches(&vgroup, l));
-        let mut versions = HashMap::new();
+        let mut versions = Versions::default();
         let mut unmarked = HashSet::new();
-        let mut by_time = Vec::new();
         let mut vindex_state = None;
         if let Some(l) = indexed {
             versions = l.versions;
-            by_time = l.by_time;
             vindex_state = Some(l.state);
         }
         let scan = vindex_state.is_none();
@@ -312,7 +311,7 @@ impl VersionedFile {
             if !h5::attr_exists(&g, attr::COMMITTED)? {
                 unmarked.insert(name.clone());
             }
-            versions.insert(name.clone(), read_version_info(&g, &name)?);
+            versions.add_unsorted(&read_version_info(&g, &name)?);
         }
         // Recovery: a version group still marked committed=False is what an interrupted
         // commit leaves (the file lock rules out a writer still working on it). A writer
@@ -324,8 +323,8 @@ impl VersionedFile {
             for v in versions.values().filter(|v| !v.committed) {
                 // Only an explicit committed=False marks an interrupted commit; a group
                 // missing the attribute is damaged, and is left for the user to inspect.
-                if !unmarked.contains(&v.name) {
-                    half.push(v.clone());
+                if !unmarked.contains(v.name) {
+                    half.push(v.to_info());
                 }
             }
             let mut remove = || -> Result<()> {
@@ -368,7 +367,6 @@ impl VersionedFile {
             path: path.to_string(),
             writable,
             versions,
-            by_time,
             current,
             staging: HashSet::new(),
             unmarked,
@@ -434,12 +432,12 @@ fn index_matches(vgroup: &Hid, l: &vindex::Loaded) -> bool {
     if links != l.versions.len() as u64 + 1 {
         return false;
     }
-    let Some((_, newest)) = l.by_time.last() else {
+    let Some(newest) = l.versions.by_time().next_back() else {
         return true;
     };
-    h5::open_group(vgroup, newest)
-        .and_then(|g| read_version_info(&g, newest))
-        .is_ok_and(|v| v.committed && l.versions.get(newest) == Some(&v))
+    h5::open_group(vgroup, newest.name)
+        .and_then(|g| read_version_info(&g, newest.name))
+        .is_ok_and(|v| v.committed && VersionRef::from(&v) == newest)
 }
 
 /// Whether any data group under `_version_data` stores variable-length strings (an

@@ -116,7 +116,7 @@ impl Inner {
                 .unwrap_or(HashKind::Sha256);
             let mut slots: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
             for v in self.versions.values().filter(|v| v.committed) {
-                let vg = h5::open_group(file, &version_group_path(&v.name))?;
+                let vg = h5::open_group(file, &version_group_path(v.name))?;
                 if !h5::exists(&vg, ds_path)? {
                     continue;
                 }
@@ -325,7 +325,7 @@ impl Inner {
         }
         self.storage_scans += 1;
         let raw_path = raw_data_path(ds_path);
-        let mut names: Vec<&String> = self.versions.keys().collect();
+        let mut names: Vec<&str> = self.versions.keys().collect();
         names.sort();
         let mut out = RowUse::default();
         let file = self.file()?;
@@ -485,7 +485,7 @@ impl Inner {
                 "'{gpath}' has a hash table but no raw_data: the stored data of '{ds_path}' is lost. Nothing was written. verify() lists the versions that map it; remove them (e.g. with Python versioned-hdf5's delete_versions) or copy the intact versions to a new file before writing '{ds_path}' again"
             );
         }
-        let mut names: Vec<&String> = self.versions.keys().collect();
+        let mut names: Vec<&str> = self.versions.keys().collect();
         names.sort();
         for name in names {
             let Some(obj) = version_dataset(file, name, ds_path)? else {

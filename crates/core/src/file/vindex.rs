@@ -16,12 +16,11 @@
 //! 8 bytes of BLAKE3 over the header before them), records from byte [`BODY`] on, each
 //! `u32` name length, `u32` parent length, `i64` timestamp (µs), name, parent.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::VersionInfo;
+use super::versions::{VersionRef, Versions};
 use crate::h5::FileStamp;
 
 const MAGIC: &[u8; 8] = b"VH5VERS1";
@@ -92,7 +91,7 @@ fn header(stamp: &FileStamp, st: &IndexState) -> [u8; HEADER] {
     h
 }
 
-fn record(info: &VersionInfo, out: &mut Vec<u8>) {
+fn record(info: VersionRef<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(&(info.name.len() as u32).to_le_bytes());
     out.extend_from_slice(&(info.prev_version.len() as u32).to_le_bytes());
     out.extend_from_slice(&info.timestamp.unwrap_or(i64::MIN).to_le_bytes());
@@ -103,15 +102,13 @@ fn record(info: &VersionInfo, out: &mut Vec<u8>) {
 /// Whether `versions` can be indexed: every one committed and timed (a damaged or
 /// half-committed version group is left to the open's reading of the groups, which
 /// reports it).
-pub(crate) fn indexable<'a>(mut versions: impl Iterator<Item = &'a VersionInfo>) -> bool {
+pub(crate) fn indexable<'a>(mut versions: impl Iterator<Item = VersionRef<'a>>) -> bool {
     versions.all(|v| v.committed && v.timestamp.is_some())
 }
 
 /// What a trusted index gives an open.
 pub(crate) struct Loaded {
-    pub(crate) versions: HashMap<String, VersionInfo>,
-    /// `(timestamp, name)`, sorted.
-    pub(crate) by_time: Vec<(i64, String)>,
+    pub(crate) versions: Versions,
     pub(crate) state: IndexState,
 }
 
@@ -144,8 +141,7 @@ pub(crate) fn load(path: &Path, stamp: &FileStamp) -> Option<Loaded> {
     if hasher.finalize().as_bytes()[..16] != h[64..80] {
         return None;
     }
-    let mut versions = HashMap::with_capacity(count as usize);
-    let mut by_time = Vec::with_capacity(count as usize);
+    let mut versions = Versions::with_capacity(count as usize, body.len());
     let mut at = 0usize;
     while at < body.len() {
         let fixed = body.get(at..at + 16)?;
@@ -157,26 +153,16 @@ pub(crate) fn load(path: &Path, stamp: &FileStamp) -> Option<Loaded> {
         if t == i64::MIN {
             return None;
         }
-        by_time.push((t, name.to_string()));
-        let info = VersionInfo {
-            name: name.to_string(),
-            prev_version: prev.to_string(),
-            timestamp: Some(t),
-            committed: true,
-        };
-        if versions.insert(name.to_string(), info).is_some() {
+        if !versions.push_loaded(name, prev, t) {
             return None;
         }
     }
     if versions.len() as u64 != count {
         return None;
     }
-    if !by_time.is_sorted() {
-        by_time.sort();
-    }
+    versions.finish_loaded();
     Some(Loaded {
         versions,
-        by_time,
         state: IndexState {
             synced: true,
             count,
@@ -191,7 +177,7 @@ pub(crate) fn load(path: &Path, stamp: &FileStamp) -> Option<Loaded> {
 pub(crate) fn write_full<'a>(
     path: &Path,
     stamp: &FileStamp,
-    versions: impl Iterator<Item = &'a VersionInfo>,
+    versions: impl Iterator<Item = VersionRef<'a>>,
 ) -> std::io::Result<IndexState> {
     let mut body = Vec::new();
     let mut count = 0;
@@ -230,7 +216,7 @@ fn open_rw(path: &Path) -> std::io::Result<File> {
 pub(crate) fn append(
     path: &Path,
     st: &mut IndexState,
-    info: &VersionInfo,
+    info: VersionRef<'_>,
     stamp: &FileStamp,
 ) -> std::io::Result<()> {
     let r = (|| {
@@ -262,6 +248,7 @@ pub(crate) fn restamp(path: &Path, st: &mut IndexState, stamp: &FileStamp) -> st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::file::VersionInfo;
 
     fn info(n: &str, p: &str, t: i64) -> VersionInfo {
         VersionInfo {
@@ -284,18 +271,21 @@ mod tests {
             ctime_ns: 5,
         };
         let vs = [info("a", "__first_version__", 10), info("b", "a", 20)];
-        let mut st = write_full(&data, &s1, vs.iter()).unwrap();
+        let mut st = write_full(&data, &s1, vs.iter().map(VersionRef::from)).unwrap();
         let l = load(&data, &s1).unwrap();
         assert_eq!(l.versions.len(), 2);
-        assert_eq!(l.versions["b"], vs[1]);
-        assert_eq!(l.by_time, vec![(10, "a".into()), (20, "b".into())]);
+        assert_eq!(
+            l.versions.get("b").map(VersionRef::to_info),
+            Some(vs[1].clone())
+        );
+        assert_eq!(l.versions.names_by_time(), ["a", "b"]);
         let s2 = FileStamp { size: 9, ..s1 };
         assert!(load(&data, &s2).is_none(), "another stamp is stale");
-        append(&data, &mut st, &info("c", "a", 15), &s2).unwrap();
+        append(&data, &mut st, (&info("c", "a", 15)).into(), &s2).unwrap();
         assert!(load(&data, &s1).is_none());
         let l = load(&data, &s2).unwrap();
-        assert_eq!(l.by_time[1], (15, "c".into()));
-        assert_eq!(l.versions["c"].prev_version, "a");
+        assert_eq!(l.versions.names_by_time(), ["a", "c", "b"]);
+        assert_eq!(l.versions.get("c").unwrap().prev_version, "a");
         // A damaged record is refused.
         let p = index_path(&data);
         let mut b = std::fs::read(&p).unwrap();

@@ -243,13 +243,9 @@ impl VersionedFile {
         match apply_delete(&mut g, &del, &plan, &mut ticker) {
             Ok(()) => {
                 let (parents, current) = (plan.parents, plan.current);
-                for n in &del {
-                    g.versions.remove(n);
-                }
+                g.versions.remove_all(&del);
                 for (v, p) in parents {
-                    if let Some(info) = g.versions.get_mut(&v) {
-                        info.prev_version = p;
-                    }
+                    g.versions.set_prev(&v, &p);
                 }
                 g.current = current;
                 g.rebuild_time_index();
@@ -279,7 +275,7 @@ fn surviving_ancestor(g: &Inner, del: &HashSet<String>, mut v: String) -> String
         v = g
             .versions
             .get(&v)
-            .map_or_else(|| FIRST_VERSION.to_string(), |i| i.prev_version.clone());
+            .map_or_else(|| FIRST_VERSION.to_string(), |i| i.prev_version.to_string());
         steps += 1;
     }
     v
@@ -288,17 +284,17 @@ fn surviving_ancestor(g: &Inner, del: &HashSet<String>, mut v: String) -> String
 fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
     let current = surviving_ancestor(g, del, g.current.clone());
     let mut parents = Vec::new();
-    for (name, info) in &g.versions {
-        if del.contains(name) {
+    for info in g.versions.values() {
+        if del.contains(info.name) {
             continue;
         }
-        let p = surviving_ancestor(g, del, info.prev_version.clone());
+        let p = surviving_ancestor(g, del, info.prev_version.to_string());
         if p != info.prev_version {
-            parents.push((name.clone(), p));
+            parents.push((info.name.to_string(), p));
         }
     }
     parents.sort();
-    let committed: Vec<String> = g.by_time.iter().map(|(_, n)| n.clone()).collect();
+    let committed: Vec<String> = g.versions.names_by_time();
     // Per path: whether a deleted version holds it non-empty (Python leaves a path
     // alone otherwise), and what the survivors map.
     let mut touched: HashSet<String> = HashSet::new();

@@ -485,7 +485,7 @@ impl VersionedFile {
 }
 
 fn plan_modify(g: &mut Inner, path: &str, ch: &MetadataChange) -> Result<ModifyPlan> {
-    let committed: Vec<String> = g.by_time.iter().map(|(_, n)| n.clone()).collect();
+    let committed: Vec<String> = g.versions.names_by_time();
     let mut versions = Vec::new();
     let mut shape = None;
     for v in &committed {
