@@ -408,7 +408,7 @@ for (const r of rows.filter((x) => x.workload === 'P12')) {
   const e = (r.result.extra as { p12: Record<string, Record<string, number>> }).p12
   for (const [n, m] of Object.entries(e)) {
     notes.push(
-      `P12 ${NAMES[r.impl]}, ${Number(n).toLocaleString('en')} versions: open 'r' ${f(m.openR, 1)} ms, first versionAt ${f(m.firstLookupMs, 2)} ms, then ${f(m.lookupUs, 1)} µs each; ` +
+      `P12 ${NAMES[r.impl]}, ${Number(n).toLocaleString('en')} versions: ${m.openScan === undefined ? '' : `first open 'a' of the copy (reads every version group, writes the version index) ${f(m.openScan, 1)} ms; then `}open 'r' ${f(m.openR, 1)} ms, first versionAt ${f(m.firstLookupMs, 2)} ms, then ${f(m.lookupUs, 1)} µs each; ` +
         `open 'a' ${f(m.openA, 1)} ms, first commit ${f(m.firstCommitMs, 1)} ms, steady commit ${f(m.steadyCommitMs, 2)} ms (${f(m.firstCommitMs / m.steadyCommitMs, 1)}×).`,
     )
   }

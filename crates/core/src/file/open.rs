@@ -409,6 +409,9 @@ impl VersionedFile {
         }
         if scan {
             inner.rebuild_time_index();
+            // A writer that had to read the groups writes the index now, so that the
+            // next open (a restart after a kill included) need not.
+            inner.update_version_index(None);
         }
         if writable {
             if let Ok(k) = std::fs::canonicalize(path) {
