@@ -17,8 +17,11 @@ use std::collections::HashMap;
 
 use crate::h5::HashRow;
 
-/// A dataset's stored chunks by hash: the first `raw_data` row of the slot.
-pub(crate) type HashIndex = HashMap<[u8; 32], u64>;
+/// A dataset's stored chunks by hash: the first `raw_data` row of the slot. Keys are
+/// content hashes, so the map's own hash needs only to be fast and seeded (foldhash,
+/// hashbrown's default) rather than SipHash; the first commit after an open builds
+/// it from every row of the hash table.
+pub(crate) type HashIndex = hashbrown::HashMap<[u8; 32], u64>;
 
 /// Why a hash-table row cannot be indexed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -212,13 +212,12 @@ impl Inner {
             // Generation-1 files hashed strings by object pointer: those rows say
             // nothing about content, so they are not used for deduplication.
             let trusted = !(meta.dtype.is_vlen() && self.data_version < DATA_VERSION);
-            let rows = if trusted {
-                h5::read_hash_rows(&table, largest_index.min(table_len))?
+            let (rows, bytes) = if trusted {
+                h5::read_hash_table(&table, largest_index.min(table_len))?
             } else {
-                Vec::new()
+                (Vec::new(), Vec::new())
             };
-            let table_bytes =
-                (trusted && rows.len() as u64 == largest_index).then(|| h5::rows_to_bytes(&rows));
+            let table_bytes = (trusted && rows.len() as u64 == largest_index).then_some(bytes);
             let index = match index_rows(&rows, largest_index, meta.chunks[0]) {
                 Ok(i) => i,
                 Err(BadRow::Malformed { start, stop }) => bail!(

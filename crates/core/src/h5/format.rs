@@ -184,8 +184,14 @@ pub(crate) fn create_hash_table(group: &Hid) -> Result<Hid> {
 
 /// Reads rows `[0, n)` of a hash table.
 pub(crate) fn read_hash_rows(table: &Hid, n: u64) -> Result<Vec<HashRow>> {
+    read_hash_table(table, n).map(|(rows, _)| rows)
+}
+
+/// Reads rows `[0, n)` of a hash table, also as their bytes in the table's layout
+/// (what [`rows_to_bytes`] gives of them).
+pub(crate) fn read_hash_table(table: &Hid, n: u64) -> Result<(Vec<HashRow>, Vec<u8>)> {
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let mut buf = vec![0u8; n as usize * HASH_ROW_BYTES];
     locked(|| {
@@ -199,7 +205,7 @@ pub(crate) fn read_hash_rows(table: &Hid, n: u64) -> Result<Vec<HashRow>> {
             false,
         )
     })?;
-    Ok(buf
+    let rows = buf
         .chunks_exact(HASH_ROW_BYTES)
         .map(|r| {
             let mut hash = [0u8; 32];
@@ -214,7 +220,8 @@ pub(crate) fn read_hash_rows(table: &Hid, n: u64) -> Result<Vec<HashRow>> {
                 stop: i64::from_le_bytes(b),
             }
         })
-        .collect())
+        .collect();
+    Ok((rows, buf))
 }
 
 /// Writes `rows` at row `at`, growing the table to exactly `at + rows.len()` rows

@@ -181,8 +181,8 @@ pub(crate) use file::{open_object_count, FileOpen};
 pub(crate) use filters::{ds_chunk_dims, ds_fill, ds_fill_in, ds_filters, pipeline};
 pub use filters::{Compression, Filters};
 pub(crate) use format::{
-    create_hash_table, create_raw_data, create_version_dataset, read_hash_rows, rows_to_bytes,
-    write_hash_rows, HashRow,
+    create_hash_table, create_raw_data, create_version_dataset, read_hash_rows, read_hash_table,
+    rows_to_bytes, write_hash_rows, HashRow,
 };
 pub(crate) use io::{
     ds_set_extent, ds_shape, ds_type, open_dataset, open_storage, read_block, read_strings,
