@@ -74,6 +74,10 @@ async function p1(s: Spec): Promise<Partial<Result>> {
   const d = f64(s.data!)
   const vf = VersionedFile.open(s.file, { mode: 'w', durability: s.durability ?? 'process' })
   const commits: number[] = []
+  // Chunks of the version each commit wrote (P6 reports commit time per chunk too).
+  const chunks: number[] = []
+  const c0 = s.chunks?.[0] ?? 4096
+  let len = 0
   let off = 0
   const t0 = now()
   for (let v = 0; off < d.length; v++) {
@@ -96,11 +100,13 @@ async function p1(s: Spec): Promise<Partial<Result>> {
       x.write([{ indices: idx }], cvals)
     })
     commits.push(now() - t)
+    len += add
+    chunks.push(Math.ceil(len / c0))
   }
   const seconds = (now() - t0) / 1000
   const last = await vf.version(vf.currentVersion).dataset('x').read()
   vf.close()
-  return { seconds, commitsMs: commits.slice(1), initialMs: commits[0], checksum: [sum(last)] }
+  return { seconds, commitsMs: commits.slice(1), initialMs: commits[0], checksum: [sum(last)], extra: { chunks: chunks.slice(1) } }
 }
 
 async function p2(s: Spec): Promise<Partial<Result>> {

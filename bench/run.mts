@@ -390,7 +390,13 @@ for (const r of rows.filter((x) => x.workload === 'P1' || x.workload === 'P6')) 
     // 50-commit windows: 20 gave medians that moved by a third between runs.
     const early = median(c.slice(25, 75))
     const late = median(c.slice(-50))
-    notes.push(`P6 ${NAMES[r.impl]} (${r.workload} ${r.variant}): commit median at versions 26–75 ${f(early)} ms, at the last 50 (to version ${c.length}) ${f(late)} ms: ${f(late / early)}×.`)
+    const k = (r.result.extra as { chunks?: number[] } | undefined)?.chunks
+    // Per chunk: each commit's time over the chunks of the version it wrote.
+    const perChunk = k?.length === c.length ? c.map((ms, i) => (ms * 1000) / k[i]) : undefined
+    const chunkNote = perChunk
+      ? `; per chunk of the version (${k![50]} chunks, then ${k!.at(-1)}) ${f(median(perChunk.slice(25, 75)), 0)} µs and ${f(median(perChunk.slice(-50)), 0)} µs: ${f(median(perChunk.slice(-50)) / median(perChunk.slice(25, 75)))}×`
+      : ''
+    notes.push(`P6 ${NAMES[r.impl]} (${r.workload} ${r.variant}): commit median at versions 26–75 ${f(early)} ms, at the last 50 (to version ${c.length}) ${f(late)} ms: ${f(late / early)}×${chunkNote}.`)
   }
 }
 {
