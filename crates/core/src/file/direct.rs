@@ -133,7 +133,6 @@ fn disabled() -> bool {
 /// One mapped chunk of the selection and where it is stored.
 struct Job<'g, 'p> {
     cp: &'g ChunkPieces<'p>,
-    ext: grid::Axes<u64>,
     loc: StoredChunk,
 }
 
@@ -187,11 +186,7 @@ pub(crate) fn read_direct(
             return Ok(None);
         }
         let cp = &groups[i];
-        jobs.push(Job {
-            cp,
-            ext: grid::chunk_extent(&meta.shape, &meta.chunks, &cp.coord),
-            loc,
-        });
+        jobs.push(Job { cp, loc });
     }
     let block_dims = s.block_shape();
     let count = grid::volume(&block_dims)?;
@@ -319,81 +314,114 @@ impl Reader<'_> {
     }
 
     /// Any other selection: chunks read and decoded in parallel, a batch at a time,
-    /// trimmed to their extent, then copied into the result.
+    /// into buffers kept from call to call ([`pool`]: a scan would otherwise fault in
+    /// fresh memory for every chunk), then copied into the result in parallel, each
+    /// thread filling its own band of the result's first axis from every chunk of the
+    /// batch that reaches into it.
     fn batches(&self, jobs: &[Job<'_, '_>], chunks: &[u64], block: &[u64], out: &mut [u8]) -> bool {
         let per_batch = (BATCH_BYTES / self.chunk_bytes.max(1)).max(1);
-        for batch in jobs.chunks(per_batch) {
-            let decoded: Option<Vec<Vec<u8>>> = batch
-                .par_iter()
-                .map(|job| {
-                    let mut whole = vec![0u8; self.chunk_bytes];
-                    self.decode_into(&job.loc, &mut whole)
-                        .then(|| trim(whole, chunks, &job.ext, self.es))
-                })
-                .collect();
-            let Some(decoded) = decoded else {
-                return false;
-            };
-            for (job, bytes) in batch.iter().zip(&decoded) {
-                job.cp.copy(
-                    grid::Direction::ChunkToBlock,
-                    &job.ext,
-                    block,
-                    self.es,
-                    false,
-                    bytes,
-                    out,
-                );
-            }
+        let row_bytes = block[1..].iter().product::<u64>() as usize * self.es;
+        let rows = block.first().copied().unwrap_or(0) as usize;
+        if row_bytes == 0 || rows == 0 || out.len() != rows * row_bytes {
+            return false;
         }
-        true
+        let mut bufs = pool::take(per_batch.min(jobs.len()), self.chunk_bytes);
+        let done = jobs.chunks(per_batch).all(|batch| {
+            let bufs = &mut bufs[..batch.len()];
+            let read = batch
+                .par_iter()
+                .zip(bufs.par_iter_mut())
+                .all(|(job, buf)| self.decode_into(&job.loc, buf));
+            if !read {
+                return false;
+            }
+            // Bands of whole rows of the result, a few per thread.
+            let band = rows.div_ceil(rayon::current_num_threads() * 4).max(1);
+            out.par_chunks_mut(band * row_bytes)
+                .enumerate()
+                .for_each(|(b, dst)| {
+                    let (lo, hi) = ((b * band) as u64, (b * band + dst.len() / row_bytes) as u64);
+                    let mut band_block: grid::Axes<u64> = block.iter().copied().collect();
+                    band_block[0] = hi - lo;
+                    for (job, bytes) in batch.iter().zip(bufs.iter()) {
+                        let first: Vec<grid::Piece> = job.cp.axes[0]
+                            .iter()
+                            .filter_map(|p| clip(p, lo, hi))
+                            .collect();
+                        if first.is_empty() {
+                            continue;
+                        }
+                        let axes: grid::Axes<&[grid::Piece]> = std::iter::once(&first[..])
+                            .chain(job.cp.axes[1..].iter().copied())
+                            .collect();
+                        let cp = ChunkPieces {
+                            coord: job.cp.coord.clone(),
+                            axes,
+                        };
+                        cp.copy(
+                            grid::Direction::ChunkToBlock,
+                            chunks,
+                            &band_block,
+                            self.es,
+                            false,
+                            bytes,
+                            dst,
+                        );
+                    }
+                });
+            true
+        });
+        pool::give(bufs);
+        done
     }
 }
 
-/// A whole stored chunk (dims `chunks`) cut to its edge-trimmed extent `ext`.
-fn trim(whole: Vec<u8>, chunks: &[u64], ext: &[u64], es: usize) -> Vec<u8> {
-    if ext == chunks || ext.len() <= 1 {
-        // 1-D: the extent is a prefix of the chunk.
-        return whole;
+/// The part of axis-0 piece `p` whose block positions lie in `[lo, hi)`, moved to
+/// start at `lo`; `None` when none does.
+fn clip(p: &grid::Piece, lo: u64, hi: u64) -> Option<grid::Piece> {
+    let a = p.out.max(lo);
+    let b = (p.out + p.n).min(hi);
+    (a < b).then(|| grid::Piece {
+        chunk: p.chunk,
+        out: a - lo,
+        inn: p.inn + (a - p.out) * p.step,
+        n: b - a,
+        step: p.step,
+    })
+}
+
+/// Chunk-sized buffers kept between reads (at most [`BATCH_BYTES`] of them), so that
+/// reading a large dataset again reuses memory it already faulted in.
+mod pool {
+    use std::sync::Mutex;
+
+    static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+    /// `n` buffers of `len` bytes (contents unspecified).
+    pub(super) fn take(n: usize, len: usize) -> Vec<Vec<u8>> {
+        let mut free = FREE.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let mut b = match free.pop() {
+                Some(b) if b.capacity() >= len => b,
+                _ => Vec::new(),
+            };
+            b.resize(len, 0);
+            out.push(b);
+        }
+        out
     }
-    let nd = ext.len();
-    let cs = grid::strides(chunks);
-    let row = ext[nd - 1] as usize * es;
-    let mut out = Vec::with_capacity(grid::volume(ext).unwrap_or(0) * es);
-    let mut idx = vec![0u64; nd - 1];
-    loop {
-        let off = idx.iter().zip(&cs).map(|(i, s)| i * s).sum::<u64>() as usize * es;
-        out.extend_from_slice(&whole[off..off + row]);
-        let mut ax = nd - 1;
-        loop {
-            if ax == 0 {
-                return out;
-            }
-            ax -= 1;
-            idx[ax] += 1;
-            if idx[ax] < ext[ax] {
+
+    /// Keeps `bufs` for the next read, up to [`super::BATCH_BYTES`] in all.
+    pub(super) fn give(bufs: Vec<Vec<u8>>) {
+        let mut free = FREE.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held: usize = free.iter().map(Vec::capacity).sum();
+        for b in bufs {
+            if held + b.capacity() > super::BATCH_BYTES {
                 break;
             }
-            idx[ax] = 0;
+            held += b.capacity();
+            free.push(b);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::trim;
-
-    #[test]
-    fn trim_cuts_edges() {
-        // A 3×4 chunk of one-byte elements cut to 2×3.
-        let whole: Vec<u8> = (0..12).collect();
-        assert_eq!(
-            trim(whole.clone(), &[3, 4], &[2, 3], 1),
-            vec![0, 1, 2, 4, 5, 6]
-        );
-        assert_eq!(trim(whole.clone(), &[3, 4], &[3, 4], 1), whole);
-        // 3-D: 2×2×2 cut to 1×2×1.
-        let whole: Vec<u8> = (0..8).collect();
-        assert_eq!(trim(whole, &[2, 2, 2], &[1, 2, 1], 1), vec![0, 2]);
     }
 }
