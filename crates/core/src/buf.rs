@@ -11,40 +11,13 @@ pub struct AlignedBytes {
     len: usize,
 }
 
-/// Buffers at least this large ask for transparent huge pages (as NumPy does for its
-/// arrays): a 128 MiB result then takes 64 page faults to fill instead of 32,768,
-/// which on a virtual machine was a third of a full read's time.
-const HUGE_PAGE_BYTES: usize = 4 << 20;
-
-/// Asks the kernel to back the pages of `words` with huge pages where it can (Linux
-/// `madvise(MADV_HUGEPAGE)`; a hint, so its failure changes nothing).
-#[cfg(target_os = "linux")]
-fn advise_huge_pages(words: &[u64]) {
-    const PAGE: usize = 4096;
-    let start = (words.as_ptr() as usize).next_multiple_of(PAGE);
-    let end = (words.as_ptr() as usize + std::mem::size_of_val(words)) & !(PAGE - 1);
-    if end > start {
-        // SAFETY: [start, end) lies inside the allocation of `words`, page-aligned;
-        // MADV_HUGEPAGE changes how its pages are backed, never their contents (they
-        // are all zero, untouched or not).
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-/// Other systems: nothing to ask.
-#[cfg(not(target_os = "linux"))]
-fn advise_huge_pages(_words: &[u64]) {}
-
 impl AlignedBytes {
     /// `len` zero bytes.
     pub fn zeroed(len: usize) -> AlignedBytes {
-        let words = vec![0; len.div_ceil(8)];
-        if len >= HUGE_PAGE_BYTES {
-            advise_huge_pages(&words);
+        AlignedBytes {
+            words: vec![0; len.div_ceil(8)],
+            len,
         }
-        AlignedBytes { words, len }
     }
 
     /// `count` copies of the element `fill`.
