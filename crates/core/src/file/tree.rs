@@ -102,6 +102,59 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
     Ok((groups, datasets))
 }
 
+/// The dataset paths of a version's tree, sorted, without opening any dataset
+/// ([`h5::kind_at`]): what a history rewrite needs of the versions it deletes. From
+/// the catalog when the tree was walked before.
+pub(crate) fn version_dataset_paths(inner: &Inner, version: &str) -> Result<Vec<String>> {
+    if let Some(t) = inner.catalog.tree(version) {
+        return Ok(t.1.keys().cloned().collect());
+    }
+    let root = h5::open_group(inner.file()?, &version_group_path(version))?;
+    let mut out = Vec::new();
+    let mut stack: Vec<(String, Hid)> = vec![(String::new(), root)];
+    while let Some((prefix, g)) = stack.pop() {
+        for name in h5::list(&g)? {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            match h5::kind_at(&g, &name)? {
+                h5::ObjKind::Group => {
+                    let sub = h5::open_group(&g, &name)?;
+                    stack.push((path, sub));
+                }
+                h5::ObjKind::Dataset => out.push(path),
+                h5::ObjKind::Other => {}
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A version dataset's metadata and, from the same copy of its creation properties
+/// (which holds every mapping), its chunk map; `None` for the map where the mappings
+/// cannot be decoded (a read of it finds out on its own).
+fn read_facts(inner: &Inner, obj: &Hid, version: &str, path: &str) -> Result<DatasetFacts> {
+    let dcpl = h5::create_plist(obj).ok();
+    let (meta, raw_path) = match &dcpl {
+        Some(p) => inner.dataset_meta_in(obj, p)?,
+        None => inner.dataset_meta(obj)?,
+    };
+    let map = dcpl
+        .as_ref()
+        .and_then(|p| h5::read_mappings_in(p).ok())
+        .and_then(|m| chunk_map_of(m, &meta, version, path).ok())
+        .map(Arc::new);
+    Ok(DatasetFacts {
+        meta,
+        raw_path,
+        attrs: None,
+        map,
+    })
+}
+
 impl Inner {
     /// Reads a version dataset's metadata.
     pub(crate) fn dataset_meta(&self, ds: &Hid) -> Result<(DatasetMeta, String)> {
@@ -146,6 +199,31 @@ impl Inner {
             },
             raw_path,
         ))
+    }
+
+    /// Metadata and chunk map of `version`'s dataset at `path`, from the catalog or
+    /// read with one copy of its creation properties (and noted in the catalog). The
+    /// dataset must exist.
+    pub(crate) fn mapped_dataset(
+        &mut self,
+        version: &str,
+        path: &str,
+    ) -> Result<(DatasetMeta, Arc<ChunkMap>)> {
+        let meta = match self.catalog.dataset(version, path) {
+            Some(d) => d.meta.clone(),
+            None => {
+                let ds = h5::open_dataset(
+                    self.file()?,
+                    &format!("{}/{path}", version_group_path(version)),
+                )?;
+                let facts = read_facts(self, &ds, version, path)?;
+                let meta = facts.meta.clone();
+                self.catalog.note_dataset(version, path, facts);
+                meta
+            }
+        };
+        let map = self.chunk_map(version, path, &meta)?;
+        Ok((meta, map))
     }
 
     /// Decoded chunk map of `version`'s dataset at `path` (cached).
@@ -278,28 +356,10 @@ impl VersionedFile {
             h5::ObjKind::Dataset => {
                 // The creation properties are copied (with every mapping) once, for the
                 // fill value and, while at hand, the chunk map: a dataset looked up is
-                // usually read next, and a second copy costs as much again. Where the
-                // mappings cannot be decoded, the read finds out on its own.
-                let dcpl = h5::create_plist(&obj).ok();
-                let (meta, raw_path) = match &dcpl {
-                    Some(p) => g.dataset_meta_in(&obj, p)?,
-                    None => g.dataset_meta(&obj)?,
-                };
-                let map = dcpl
-                    .as_ref()
-                    .and_then(|p| h5::read_mappings_in(p).ok())
-                    .and_then(|m| chunk_map_of(m, &meta, version, &path).ok())
-                    .map(Arc::new);
-                g.catalog.note_dataset(
-                    version,
-                    &path,
-                    DatasetFacts {
-                        meta: meta.clone(),
-                        raw_path,
-                        attrs: None,
-                        map,
-                    },
-                );
+                // usually read next, and a second copy costs as much again.
+                let facts = read_facts(&g, &obj, version, &path)?;
+                let meta = facts.meta.clone();
+                g.catalog.note_dataset(version, &path, facts);
                 Ok(Node::Dataset(meta))
             }
             h5::ObjKind::Other => bail!(

@@ -194,8 +194,8 @@ pub(crate) use journal::{
     release_writes, roll_back,
 };
 pub(crate) use objects::{
-    copy_object, create_group, exists, kind_of, list, move_link, open_group, open_object, unlink,
-    ObjKind,
+    copy_object, create_group, exists, kind_at, kind_of, list, move_link, open_group, open_object,
+    unlink, ObjKind,
 };
 pub(crate) use space::file_space;
 pub(crate) use types::dtype_of;

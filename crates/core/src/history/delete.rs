@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::attrs::AttrValue;
 use crate::error::{bail, Result};
-use crate::file::{read_user_attrs, walk_version, DatasetMeta, Inner, VersionedFile};
+use crate::file::{read_user_attrs, version_dataset_paths, DatasetMeta, Inner, VersionedFile};
 use crate::grid::{self, ChunkCoord};
 use crate::h5::{self, HashRow};
 use crate::history::{Progress, Ticker};
@@ -281,6 +281,18 @@ fn surviving_ancestor(g: &Inner, del: &HashSet<String>, mut v: String) -> String
     v
 }
 
+/// Rows (first axis) of `version`'s dataset at `path`.
+fn rows_of(g: &Inner, version: &str, path: &str) -> Result<u64> {
+    let shape = match g.catalog.dataset(version, path) {
+        Some(d) => d.meta.shape.clone(),
+        None => {
+            let vg = h5::open_group(g.file()?, &version_group_path(version))?;
+            h5::ds_shape(&h5::open_dataset(&vg, path)?)?
+        }
+    };
+    Ok(shape.first().copied().unwrap_or(0))
+}
+
 fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
     let current = surviving_ancestor(g, del, g.current.clone());
     let mut parents = Vec::new();
@@ -296,30 +308,49 @@ fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
     parents.sort();
     let committed: Vec<String> = g.by_time.iter().map(|(_, n)| n.clone()).collect();
     // Per path: whether a deleted version holds it non-empty (Python leaves a path
-    // alone otherwise), and what the survivors map.
+    // alone otherwise), and which survivors hold it. A deleted version's datasets are
+    // not opened (opening a virtual dataset decodes all its mappings) but where its
+    // shape still decides whether the path is touched.
     let mut touched: HashSet<String> = HashSet::new();
-    let mut paths: BTreeMap<String, PathPlan> = BTreeMap::new();
+    let mut holders: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for v in &committed {
-        let (_, datasets) = walk_version(g, v, true)?;
-        for (p, (meta, _)) in datasets {
-            if del.contains(v) {
-                if meta.shape.first().copied().unwrap_or(0) != 0 {
-                    touched.insert(p);
-                }
-                continue;
+        let held = version_dataset_paths(g, v)?;
+        if !del.contains(v) {
+            for p in held {
+                holders.entry(p).or_default().push(v.clone());
             }
-            let map = g.chunk_map(v, &p, &meta)?;
-            let e = paths.entry(p.clone()).or_insert_with(|| PathPlan {
-                meta: meta.clone(),
-                kept: BTreeMap::new(),
-                versions: Vec::new(),
-            });
+            continue;
+        }
+        for p in held {
+            if !touched.contains(&p) && rows_of(g, v, &p)? != 0 {
+                touched.insert(p);
+            }
+        }
+    }
+    let mut paths: BTreeMap<String, PathPlan> = BTreeMap::new();
+    for (p, versions) in holders {
+        if !touched.contains(&p) {
+            continue;
+        }
+        let mut kept: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        let mut first = None;
+        for v in &versions {
+            let (meta, map) = g.mapped_dataset(v, &p)?;
             for (k, &row) in map.iter() {
-                e.kept
-                    .entry(row)
+                kept.entry(row)
                     .or_insert_with(|| grid::chunk_extent(&meta.shape, &meta.chunks, k).to_vec());
             }
-            e.versions.push(v.clone());
+            first.get_or_insert(meta);
+        }
+        if let Some(meta) = first {
+            paths.insert(
+                p,
+                PathPlan {
+                    meta,
+                    kept,
+                    versions,
+                },
+            );
         }
     }
     let gone: Vec<String> = touched
@@ -327,7 +358,6 @@ fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
         .filter(|p| !paths.contains_key(*p))
         .cloned()
         .collect();
-    paths.retain(|p, _| touched.contains(p));
     // Every slot that stays must be there to be moved.
     for (p, plan) in &paths {
         let Some(dg) = g.data_group(p)? else {
@@ -489,11 +519,7 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_
     stop_on_fault(g)?;
     for v in &pp.versions {
         ticker.tick();
-        let (_, datasets) = walk_version(g, v, true)?;
-        let Some((vmeta, _)) = datasets.get(p) else {
-            continue;
-        };
-        let map = g.chunk_map(v, p, vmeta)?;
+        let (vmeta, map) = g.mapped_dataset(v, p)?;
         if map.values().all(|r| moved.get(r) == Some(r)) {
             continue;
         }
@@ -501,7 +527,7 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_
             .iter()
             .map(|(k, r)| (k.clone(), moved.get(r).copied().unwrap_or(*r)))
             .collect();
-        rewrite_version_dataset(g, v, p, vmeta, &new_map, &raw_dims)?;
+        rewrite_version_dataset(g, v, p, &vmeta, &new_map, &raw_dims)?;
         stop_on_fault(g)?;
     }
     Ok(())
