@@ -105,11 +105,16 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
 /// The dataset paths of a version's tree, sorted, without opening any dataset
 /// ([`h5::kind_at`]): what a history rewrite needs of the versions it deletes. From
 /// the catalog when the tree was walked before.
-pub(crate) fn version_dataset_paths(inner: &Inner, version: &str) -> Result<Vec<String>> {
+/// `versions` is the open group of all versions (`_version_data/versions`).
+pub(crate) fn version_dataset_paths(
+    inner: &Inner,
+    versions: &Hid,
+    version: &str,
+) -> Result<Vec<String>> {
     if let Some(t) = inner.catalog.tree(version) {
         return Ok(t.1.keys().cloned().collect());
     }
-    let root = h5::open_group(inner.file()?, &version_group_path(version))?;
+    let root = h5::open_group(versions, version)?;
     let mut out = Vec::new();
     let mut stack: Vec<(String, Hid)> = vec![(String::new(), root)];
     while let Some((prefix, g)) = stack.pop() {
@@ -131,6 +136,19 @@ pub(crate) fn version_dataset_paths(inner: &Inner, version: &str) -> Result<Vec<
     }
     out.sort();
     Ok(out)
+}
+
+/// What a history rewrite needs of a surviving version's dataset
+/// ([`Inner::mapped_dataset`]).
+pub(crate) struct MappedDataset {
+    /// Its metadata.
+    pub(crate) meta: DatasetMeta,
+    /// Its chunk map.
+    pub(crate) map: Arc<ChunkMap>,
+    /// Its user attributes (those the format reserves left out).
+    pub(crate) attrs: Attrs,
+    /// The value of its `raw_data` attribute.
+    pub(crate) raw_path: String,
 }
 
 /// A version dataset's metadata and, from the same copy of its creation properties
@@ -181,13 +199,19 @@ impl Inner {
         let shape = h5::ds_shape(ds)?;
         let raw_path = raw_data_attr(ds)?;
         let chunks = chunks_attr(ds, "a version dataset")?;
-        let file = self.file()?;
-        let filters = match h5::open_storage(file, &raw_path) {
-            Ok(raw) => h5::ds_filters(&raw)?,
-            Err(_) => bail!(
-                CorruptFile,
-                "the raw data '{raw_path}' of a version dataset is missing"
-            ),
+        // The filters of a loaded data group were read off the same `raw_data`.
+        let loaded = layout::raw_data_owner(&raw_path)
+            .and_then(|p| self.data_groups.get(p))
+            .map(|dg| dg.meta.filters);
+        let filters = match loaded {
+            Some(f) => f,
+            None => match h5::open_storage(self.file()?, &raw_path) {
+                Ok(raw) => h5::ds_filters(&raw)?,
+                Err(_) => bail!(
+                    CorruptFile,
+                    "the raw data '{raw_path}' of a version dataset is missing"
+                ),
+            },
         };
         Ok((
             DatasetMeta {
@@ -201,29 +225,46 @@ impl Inner {
         ))
     }
 
-    /// Metadata and chunk map of `version`'s dataset at `path`, from the catalog or
-    /// read with one copy of its creation properties (and noted in the catalog). The
-    /// dataset must exist.
-    pub(crate) fn mapped_dataset(
-        &mut self,
-        version: &str,
-        path: &str,
-    ) -> Result<(DatasetMeta, Arc<ChunkMap>)> {
-        let meta = match self.catalog.dataset(version, path) {
-            Some(d) => d.meta.clone(),
-            None => {
+    /// Metadata, chunk map, user attributes and `raw_data` path of `version`'s
+    /// dataset at `path`, from the catalog or read with one open of the dataset and
+    /// one copy of its creation properties (and noted in the catalog). The dataset
+    /// must exist.
+    pub(crate) fn mapped_dataset(&mut self, version: &str, path: &str) -> Result<MappedDataset> {
+        let known = self.catalog.dataset(version, path).cloned();
+        let (meta, map, attrs, raw_path) = match known {
+            Some(d) if d.attrs.is_some() => (
+                d.meta.clone(),
+                d.map.clone(),
+                d.attrs.clone(),
+                d.raw_path.clone(),
+            ),
+            _ => {
                 let ds = h5::open_dataset(
                     self.file()?,
                     &format!("{}/{path}", version_group_path(version)),
                 )?;
-                let facts = read_facts(self, &ds, version, path)?;
-                let meta = facts.meta.clone();
+                let mut facts = read_facts(self, &ds, version, path)?;
+                facts.attrs = Some(read_user_attrs(&ds, &DATASET_RESERVED)?);
+                let out = (
+                    facts.meta.clone(),
+                    facts.map.clone(),
+                    facts.attrs.clone(),
+                    facts.raw_path.clone(),
+                );
                 self.catalog.note_dataset(version, path, facts);
-                meta
+                out
             }
         };
-        let map = self.chunk_map(version, path, &meta)?;
-        Ok((meta, map))
+        let map = match map {
+            Some(m) => m,
+            None => self.chunk_map(version, path, &meta)?,
+        };
+        Ok(MappedDataset {
+            meta,
+            map,
+            attrs: attrs.unwrap_or_default(),
+            raw_path,
+        })
     }
 
     /// Decoded chunk map of `version`'s dataset at `path` (cached).

@@ -185,9 +185,9 @@ pub(crate) use format::{
     write_hash_rows, HashRow,
 };
 pub(crate) use io::{
-    ds_set_extent, ds_shape, ds_type, open_dataset, open_storage, read_block, read_strings,
-    refresh_chunk_lookup, stored_as, stored_chunks, write_block, write_chunk, write_strings,
-    StoredChunk,
+    ds_set_extent, ds_shape, ds_type, open_dataset, open_storage, read_block, read_chunk,
+    read_strings, refresh_chunk_lookup, stored_as, stored_chunks, write_block, write_chunk,
+    write_strings, StoredChunk,
 };
 pub(crate) use journal::{
     check_journal_place, data_reader, end_writes, fault as io_fault, hold_writes, note_commit,

@@ -11,8 +11,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::attrs::AttrValue;
+use crate::attrs::Attrs;
 use crate::error::{bail, Result};
-use crate::file::{read_user_attrs, version_dataset_paths, DatasetMeta, Inner, VersionedFile};
+use crate::file::{
+    read_user_attrs, version_dataset_paths, DatasetMeta, Inner, MappedDataset, VersionedFile,
+};
 use crate::grid::{self, ChunkCoord};
 use crate::h5::{self, HashRow};
 use crate::history::{Progress, Ticker};
@@ -21,6 +24,7 @@ use crate::layout::{
     FIRST_VERSION,
 };
 use crate::stage::commit::objects::create_mapped_dataset;
+use crate::stage::commit::slots::probe_offset;
 use crate::strings::{hash_elements, StrPool};
 
 /// What happens to one dataset path's storage.
@@ -107,9 +111,44 @@ pub(crate) fn move_slot(
     Ok(h)
 }
 
+/// Slot moves as stored bytes ([`h5::read_chunk`], [`h5::write_chunk`]), one chunk
+/// at a time in a reused buffer.
+struct StoredMove {
+    offset: Vec<u64>,
+    buf: Vec<u8>,
+    /// Row of the last slot written.
+    last: Option<u64>,
+}
+
+impl StoredMove {
+    /// Copies the stored chunk at row `from` to row `to`; `false` (nothing written)
+    /// when no chunk is stored at `from`.
+    fn copy(&mut self, raw: &h5::Hid, from: u64, to: u64) -> Result<bool> {
+        self.offset[0] = from;
+        let Some(mask) = h5::read_chunk(raw, &self.offset, &mut self.buf)? else {
+            return Ok(false);
+        };
+        self.offset[0] = to;
+        h5::write_chunk(raw, &self.offset, mask, &self.buf)?;
+        self.last = Some(to);
+        Ok(true)
+    }
+
+    /// After the moves: the last chunk written directly may carry a filter mask
+    /// libhdf5 did not note (`h5::refresh_chunk_lookup`).
+    fn finish(&self, raw: &h5::Hid, chunks: &[u64]) -> Result<()> {
+        match self.last {
+            Some(row) => h5::refresh_chunk_lookup(raw, &probe_offset(row, chunks)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Rewrites version `version`'s dataset at `path` with the chunk map `map` (chunk →
 /// first row of its slot in a `raw_data` of extent `raw_dims`) and the metadata
-/// `meta`, keeping its attributes (its `chunks` attribute says `meta.chunks`).
+/// `meta`, keeping its attributes (its `chunks` attribute says `meta.chunks`). `known`
+/// gives its user attributes and `raw_data` attribute where the caller read them
+/// already; otherwise they are read from the dataset.
 pub(crate) fn rewrite_version_dataset(
     g: &mut Inner,
     version: &str,
@@ -117,19 +156,33 @@ pub(crate) fn rewrite_version_dataset(
     meta: &DatasetMeta,
     map: &HashMap<ChunkCoord, u64>,
     raw_dims: &[u64],
+    known: Option<(&Attrs, &str)>,
 ) -> Result<()> {
     let file = g.file()?;
     let vg = h5::open_group(file, &version_group_path(version))?;
-    let attrs = {
-        let ds = h5::open_dataset(&vg, path)?;
-        read_user_attrs(&ds, &[])?
+    let chunks = AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect());
+    let attrs = match known {
+        // In the order a read of all of them gives (by name).
+        Some((user, raw_path)) => {
+            let mut all = user.clone();
+            all.push((
+                attr::RAW_DATA.to_string(),
+                AttrValue::Str(raw_path.to_string()),
+            ));
+            all.push((attr::CHUNKS.to_string(), chunks.clone()));
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all
+        }
+        None => {
+            let ds = h5::open_dataset(&vg, path)?;
+            read_user_attrs(&ds, &[])?
+        }
     };
     stop_on_fault(g)?;
     h5::unlink(&vg, path)?;
     stop_on_fault(g)?;
     let ds = create_mapped_dataset(&vg, path, meta, map, raw_dims)?;
     stop_on_fault(g)?;
-    let chunks = AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect());
     for (k, v) in &attrs {
         let v = if k == attr::CHUNKS { &chunks } else { v };
         h5::write_new_attr(&ds, k, v)?;
@@ -313,8 +366,9 @@ fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
     // shape still decides whether the path is touched.
     let mut touched: HashSet<String> = HashSet::new();
     let mut holders: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let versions = h5::open_group(g.file()?, &versions_path())?;
     for v in &committed {
-        let held = version_dataset_paths(g, v)?;
+        let held = version_dataset_paths(g, &versions, v)?;
         if !del.contains(v) {
             for p in held {
                 holders.entry(p).or_default().push(v.clone());
@@ -332,10 +386,12 @@ fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
         if !touched.contains(&p) {
             continue;
         }
+        // Loaded first: the survivors' metadata takes its filters from it.
+        g.data_group(&p)?;
         let mut kept: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         let mut first = None;
         for v in &versions {
-            let (meta, map) = g.mapped_dataset(v, &p)?;
+            let MappedDataset { meta, map, .. } = g.mapped_dataset(v, &p)?;
             for (k, &row) in map.iter() {
                 kept.entry(row)
                     .or_insert_with(|| grid::chunk_extent(&meta.shape, &meta.chunks, k).to_vec());
@@ -464,10 +520,24 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_
     };
     let mut moved: HashMap<u64, u64> = HashMap::with_capacity(pp.kept.len());
     let mut rows = Vec::with_capacity(pp.kept.len());
+    // A whole chunk whose hash is known moves as its stored bytes (still filtered),
+    // through libhdf5's direct chunk I/O: nothing to decode, convert or encode. Edge
+    // chunks (their padding is rewritten) and variable-length strings (their stored
+    // bytes point into the global heap) are decoded and written again.
+    let mut stored = StoredMove {
+        offset: vec![0u64; meta.chunks.len()],
+        buf: Vec::new(),
+        last: None,
+    };
     for (i, (&old, ext)) in pp.kept.iter().enumerate() {
         let new = i as u64 * c0;
         let known = hashes.get(&old).copied();
-        let hash = if new == old && ext == &meta.chunks {
+        let whole = ext == &meta.chunks;
+        // In place already, or moved as stored bytes.
+        let as_is = whole
+            && (new == old
+                || (known.is_some() && !meta.dtype.is_vlen() && stored.copy(&raw, old, new)?));
+        let hash = if as_is {
             known
         } else {
             move_slot(
@@ -493,6 +563,7 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_
         stop_on_fault(g)?;
         ticker.tick();
     }
+    stored.finish(&raw, &meta.chunks)?;
     let n = rows.len() as u64;
     let mut raw_dims = meta.chunks.clone();
     raw_dims[0] = n * c0;
@@ -519,7 +590,8 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_
     stop_on_fault(g)?;
     for v in &pp.versions {
         ticker.tick();
-        let (vmeta, map) = g.mapped_dataset(v, p)?;
+        let vd = g.mapped_dataset(v, p)?;
+        let map = &vd.map;
         if map.values().all(|r| moved.get(r) == Some(r)) {
             continue;
         }
@@ -527,7 +599,15 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_
             .iter()
             .map(|(k, r)| (k.clone(), moved.get(r).copied().unwrap_or(*r)))
             .collect();
-        rewrite_version_dataset(g, v, p, &vmeta, &new_map, &raw_dims)?;
+        rewrite_version_dataset(
+            g,
+            v,
+            p,
+            &vd.meta,
+            &new_map,
+            &raw_dims,
+            Some((&vd.attrs, &vd.raw_path)),
+        )?;
         stop_on_fault(g)?;
     }
     Ok(())

@@ -686,7 +686,7 @@ fn apply_modify(g: &mut Inner, path: &str, plan: &ModifyPlan) -> Result<()> {
             shape: shape.clone(),
             ..plan.new.clone()
         };
-        rewrite_version_dataset(g, v, path, &meta, map, &raw_dims)?;
+        rewrite_version_dataset(g, v, path, &meta, map, &raw_dims, None)?;
         stop_on_fault(g)?;
     }
     h5::file_flush(g.file()?)
