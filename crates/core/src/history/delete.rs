@@ -111,6 +111,40 @@ pub(crate) fn move_slot(
     Ok(h)
 }
 
+/// Open groups of surviving versions, kept open from their first use in a rewrite
+/// to its end: libhdf5 evicts an object's metadata when its last handle closes
+/// (evict-on-close), so opening a group again reads it from the file again. At most
+/// [`GROUPS_OPEN`] are kept; the others are opened for each use.
+struct VersionGroups {
+    versions: h5::Hid,
+    open: HashMap<String, h5::Hid>,
+}
+
+/// Most groups [`VersionGroups`] keeps open.
+const GROUPS_OPEN: usize = 4096;
+
+impl VersionGroups {
+    fn new(file: &h5::Hid) -> Result<VersionGroups> {
+        Ok(VersionGroups {
+            versions: h5::open_group(file, &versions_path())?,
+            open: HashMap::new(),
+        })
+    }
+
+    /// Calls `f` with the open group of `version`.
+    fn with<T>(&mut self, version: &str, f: impl FnOnce(&h5::Hid) -> Result<T>) -> Result<T> {
+        if let Some(vg) = self.open.get(version) {
+            return f(vg);
+        }
+        let vg = h5::open_group(&self.versions, version)?;
+        let out = f(&vg);
+        if self.open.len() < GROUPS_OPEN {
+            self.open.insert(version.to_string(), vg);
+        }
+        out
+    }
+}
+
 /// Slot moves as stored bytes ([`h5::read_chunk`], [`h5::write_chunk`]), one chunk
 /// at a time in a reused buffer.
 struct StoredMove {
@@ -144,22 +178,20 @@ impl StoredMove {
     }
 }
 
-/// Rewrites version `version`'s dataset at `path` with the chunk map `map` (chunk →
-/// first row of its slot in a `raw_data` of extent `raw_dims`) and the metadata
-/// `meta`, keeping its attributes (its `chunks` attribute says `meta.chunks`). `known`
-/// gives its user attributes and `raw_data` attribute where the caller read them
-/// already; otherwise they are read from the dataset.
+/// Rewrites the dataset at `path` of a version (its open group `vg`) with the chunk
+/// map `map` (chunk → first row of its slot in a `raw_data` of extent `raw_dims`)
+/// and the metadata `meta`, keeping its attributes (its `chunks` attribute says
+/// `meta.chunks`). `known` gives its user attributes and `raw_data` attribute where
+/// the caller read them already; otherwise they are read from the dataset.
 pub(crate) fn rewrite_version_dataset(
     g: &mut Inner,
-    version: &str,
+    vg: &h5::Hid,
     path: &str,
     meta: &DatasetMeta,
     map: &HashMap<ChunkCoord, u64>,
     raw_dims: &[u64],
     known: Option<(&Attrs, &str)>,
 ) -> Result<()> {
-    let file = g.file()?;
-    let vg = h5::open_group(file, &version_group_path(version))?;
     let chunks = AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect());
     let attrs = match known {
         // In the order a read of all of them gives (by name).
@@ -174,14 +206,14 @@ pub(crate) fn rewrite_version_dataset(
             all
         }
         None => {
-            let ds = h5::open_dataset(&vg, path)?;
+            let ds = h5::open_dataset(vg, path)?;
             read_user_attrs(&ds, &[])?
         }
     };
     stop_on_fault(g)?;
-    h5::unlink(&vg, path)?;
+    h5::unlink(vg, path)?;
     stop_on_fault(g)?;
-    let ds = create_mapped_dataset(&vg, path, meta, map, raw_dims)?;
+    let ds = create_mapped_dataset(vg, path, meta, map, raw_dims)?;
     stop_on_fault(g)?;
     for (k, v) in &attrs {
         let v = if k == attr::CHUNKS { &chunks } else { v };
@@ -366,10 +398,18 @@ fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
     // shape still decides whether the path is touched.
     let mut touched: HashSet<String> = HashSet::new();
     let mut holders: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Once every path with storage (a data group) is touched, the other deleted
+    // versions cannot change the plan: they are not even listed.
+    let stored = crate::stats::data_group_paths(g.file()?)?;
+    let mut all_touched = stored.is_empty();
     let versions = h5::open_group(g.file()?, &versions_path())?;
     for v in &committed {
+        let deleted = del.contains(v);
+        if deleted && all_touched {
+            continue;
+        }
         let held = version_dataset_paths(g, &versions, v)?;
-        if !del.contains(v) {
+        if !deleted {
             for p in held {
                 holders.entry(p).or_default().push(v.clone());
             }
@@ -378,6 +418,7 @@ fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
         for p in held {
             if !touched.contains(&p) && rows_of(g, v, &p)? != 0 {
                 touched.insert(p);
+                all_touched = stored.iter().all(|s| touched.contains(s));
             }
         }
     }
@@ -453,8 +494,9 @@ fn apply_delete(
     // Readers in other processes see a new generation at the checkpoint, and start
     // from the file again (docs/design/008-readers-and-writers.md).
     h5::journal::note_rewrite(g.file()?)?;
+    let mut groups = VersionGroups::new(g.file()?)?;
     for (p, pp) in &plan.paths {
-        rewrite_storage(g, p, pp, ticker)?;
+        rewrite_storage(g, p, pp, &mut groups, ticker)?;
         stop_on_fault(g)?;
     }
     let file = g.file()?;
@@ -473,7 +515,20 @@ fn apply_delete(
         stop_on_fault(g)?;
         ticker.tick();
     }
+    for (v, p) in &plan.parents {
+        groups.with(v, |vg| {
+            h5::write_attr(vg, attr::PREV_VERSION, &AttrValue::Str(p.clone()))
+        })?;
+    }
+    h5::write_attr(
+        &groups.versions,
+        attr::CURRENT_VERSION,
+        &AttrValue::Str(plan.current.clone()),
+    )?;
+    // Closed before the versions are unlinked: libhdf5 updates the path of every open
+    // object at each unlink.
     let versions = h5::open_group(file, &versions_path())?;
+    drop(groups);
     let mut gone_versions: Vec<&String> = del.iter().collect();
     gone_versions.sort();
     for v in gone_versions {
@@ -481,15 +536,6 @@ fn apply_delete(
         stop_on_fault(g)?;
         ticker.tick();
     }
-    for (v, p) in &plan.parents {
-        let vg = h5::open_group(&versions, v)?;
-        h5::write_attr(&vg, attr::PREV_VERSION, &AttrValue::Str(p.clone()))?;
-    }
-    h5::write_attr(
-        &versions,
-        attr::CURRENT_VERSION,
-        &AttrValue::Str(plan.current.clone()),
-    )?;
     h5::file_flush(file)?;
     ticker.finish();
     Ok(())
@@ -497,7 +543,13 @@ fn apply_delete(
 
 /// Compacts one path's `raw_data` to the slots survivors use, rewrites its hash table
 /// and the survivors' virtual datasets whose slots moved.
-fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_>) -> Result<()> {
+fn rewrite_storage(
+    g: &mut Inner,
+    p: &str,
+    pp: &PathPlan,
+    groups: &mut VersionGroups,
+    ticker: &mut Ticker<'_>,
+) -> Result<()> {
     let Some(dg) = g.data_group(p)? else {
         bail!(InternalError, "the storage of '{p}' vanished");
     };
@@ -599,15 +651,17 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_
             .iter()
             .map(|(k, r)| (k.clone(), moved.get(r).copied().unwrap_or(*r)))
             .collect();
-        rewrite_version_dataset(
-            g,
-            v,
-            p,
-            &vd.meta,
-            &new_map,
-            &raw_dims,
-            Some((&vd.attrs, &vd.raw_path)),
-        )?;
+        groups.with(v, |vg| {
+            rewrite_version_dataset(
+                g,
+                vg,
+                p,
+                &vd.meta,
+                &new_map,
+                &raw_dims,
+                Some((&vd.attrs, &vd.raw_path)),
+            )
+        })?;
         stop_on_fault(g)?;
     }
     Ok(())
