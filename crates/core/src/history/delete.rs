@@ -111,37 +111,23 @@ pub(crate) fn move_slot(
     Ok(h)
 }
 
-/// Open groups of surviving versions, kept open from their first use in a rewrite
-/// to its end: libhdf5 evicts an object's metadata when its last handle closes
-/// (evict-on-close), so opening a group again reads it from the file again. At most
-/// [`GROUPS_OPEN`] are kept; the others are opened for each use.
-struct VersionGroups {
-    versions: h5::Hid,
-    open: HashMap<String, h5::Hid>,
+/// The survivors whose parent changes, and those already given the new one.
+struct Reparent {
+    /// Version → its new parent.
+    to: HashMap<String, String>,
+    done: HashSet<String>,
 }
 
-/// Most groups [`VersionGroups`] keeps open.
-const GROUPS_OPEN: usize = 4096;
-
-impl VersionGroups {
-    fn new(file: &h5::Hid) -> Result<VersionGroups> {
-        Ok(VersionGroups {
-            versions: h5::open_group(file, &versions_path())?,
-            open: HashMap::new(),
-        })
-    }
-
-    /// Calls `f` with the open group of `version`.
-    fn with<T>(&mut self, version: &str, f: impl FnOnce(&h5::Hid) -> Result<T>) -> Result<T> {
-        if let Some(vg) = self.open.get(version) {
-            return f(vg);
+impl Reparent {
+    /// Writes `version`'s new parent into its open group `vg`, if it has one and it
+    /// is not written yet.
+    fn write(&mut self, vg: &h5::Hid, version: &str) -> Result<()> {
+        if let Some(p) = self.to.get(version) {
+            if self.done.insert(version.to_string()) {
+                h5::write_attr(vg, attr::PREV_VERSION, &AttrValue::Str(p.clone()))?;
+            }
         }
-        let vg = h5::open_group(&self.versions, version)?;
-        let out = f(&vg);
-        if self.open.len() < GROUPS_OPEN {
-            self.open.insert(version.to_string(), vg);
-        }
-        out
+        Ok(())
     }
 }
 
@@ -494,9 +480,16 @@ fn apply_delete(
     // Readers in other processes see a new generation at the checkpoint, and start
     // from the file again (docs/design/008-readers-and-writers.md).
     h5::journal::note_rewrite(g.file()?)?;
-    let mut groups = VersionGroups::new(g.file()?)?;
+    let versions = h5::open_group(g.file()?, &versions_path())?;
+    // A survivor whose dataset is rewritten gets its new parent while its group is
+    // open: libhdf5 evicts a closed object's metadata, so opening it again reads it
+    // again.
+    let mut parents = Reparent {
+        to: plan.parents.iter().cloned().collect(),
+        done: HashSet::new(),
+    };
     for (p, pp) in &plan.paths {
-        rewrite_storage(g, p, pp, &mut groups, ticker)?;
+        rewrite_storage(g, p, pp, &versions, &mut parents, ticker)?;
         stop_on_fault(g)?;
     }
     let file = g.file()?;
@@ -515,20 +508,16 @@ fn apply_delete(
         stop_on_fault(g)?;
         ticker.tick();
     }
-    for (v, p) in &plan.parents {
-        groups.with(v, |vg| {
-            h5::write_attr(vg, attr::PREV_VERSION, &AttrValue::Str(p.clone()))
-        })?;
+    for (v, _) in &plan.parents {
+        if !parents.done.contains(v) {
+            parents.write(&h5::open_group(&versions, v)?, v)?;
+        }
     }
     h5::write_attr(
-        &groups.versions,
+        &versions,
         attr::CURRENT_VERSION,
         &AttrValue::Str(plan.current.clone()),
     )?;
-    // Closed before the versions are unlinked: libhdf5 updates the path of every open
-    // object at each unlink.
-    let versions = h5::open_group(file, &versions_path())?;
-    drop(groups);
     let mut gone_versions: Vec<&String> = del.iter().collect();
     gone_versions.sort();
     for v in gone_versions {
@@ -547,7 +536,8 @@ fn rewrite_storage(
     g: &mut Inner,
     p: &str,
     pp: &PathPlan,
-    groups: &mut VersionGroups,
+    versions: &h5::Hid,
+    parents: &mut Reparent,
     ticker: &mut Ticker<'_>,
 ) -> Result<()> {
     let Some(dg) = g.data_group(p)? else {
@@ -651,17 +641,18 @@ fn rewrite_storage(
             .iter()
             .map(|(k, r)| (k.clone(), moved.get(r).copied().unwrap_or(*r)))
             .collect();
-        groups.with(v, |vg| {
-            rewrite_version_dataset(
-                g,
-                vg,
-                p,
-                &vd.meta,
-                &new_map,
-                &raw_dims,
-                Some((&vd.attrs, &vd.raw_path)),
-            )
-        })?;
+        let vg = h5::open_group(versions, v)?;
+        rewrite_version_dataset(
+            g,
+            &vg,
+            p,
+            &vd.meta,
+            &new_map,
+            &raw_dims,
+            Some((&vd.attrs, &vd.raw_path)),
+        )?;
+        stop_on_fault(g)?;
+        parents.write(&vg, v)?;
         stop_on_fault(g)?;
     }
     Ok(())
