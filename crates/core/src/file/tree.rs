@@ -24,6 +24,15 @@ pub(crate) fn version_dataset(file: &Hid, version: &str, ds_path: &str) -> Resul
     Ok((h5::kind_of(&obj) == h5::ObjKind::Dataset).then_some(obj))
 }
 
+/// The path of `name` inside the group at `prefix` (`""`: the root).
+fn child_path(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
 /// A version's tree: group paths with attributes; dataset paths with metadata and
 /// attributes.
 pub(crate) type Tree = (
@@ -48,11 +57,7 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
     let mut stack: Vec<(String, Hid)> = vec![(String::new(), root)];
     while let Some((prefix, g)) = stack.pop() {
         for name in h5::list(&g)? {
-            let path = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
+            let path = child_path(&prefix, &name);
             let known = if cached {
                 inner.catalog.dataset(version, &path).cloned()
             } else {
@@ -119,11 +124,7 @@ pub(crate) fn version_dataset_paths(
     let mut stack: Vec<(String, Hid)> = vec![(String::new(), root)];
     while let Some((prefix, g)) = stack.pop() {
         for name in h5::list(&g)? {
-            let path = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
+            let path = child_path(&prefix, &name);
             match h5::kind_at(&g, &name)? {
                 h5::ObjKind::Group => {
                     let sub = h5::open_group(&g, &name)?;
