@@ -80,6 +80,16 @@ pub(crate) fn raw_data_path(ds_path: &str) -> String {
     format!("/{VERSION_DATA}/{ds_path}/{RAW_DATA}")
 }
 
+/// The dataset path whose `raw_data` is at `raw_path` ([`raw_data_path`]'s inverse).
+pub(crate) fn raw_data_owner(raw_path: &str) -> Option<&str> {
+    raw_path
+        .strip_prefix('/')?
+        .strip_prefix(VERSION_DATA)?
+        .strip_prefix('/')?
+        .strip_suffix(RAW_DATA)?
+        .strip_suffix('/')
+}
+
 /// Absolute HDF5 path of a dataset path's `hash_table`.
 pub(crate) fn hash_table_path(ds_path: &str) -> String {
     format!("/{VERSION_DATA}/{ds_path}/{HASH_TABLE}")

@@ -154,8 +154,8 @@ impl VersionedFile {
 }
 
 /// Paths of every data group under `/_version_data` (a group holding `raw_data`),
-/// nested ones too.
-fn data_group_paths(file: &h5::Hid) -> Result<Vec<String>> {
+/// nested ones too. Only groups are opened.
+pub(crate) fn data_group_paths(file: &h5::Hid) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut stack = vec![(
         String::new(),
@@ -166,10 +166,10 @@ fn data_group_paths(file: &h5::Hid) -> Result<Vec<String>> {
             if prefix.is_empty() && name == VERSIONS {
                 continue;
             }
-            let obj = h5::open_object(&group, &name)?;
-            if h5::kind_of(&obj) != ObjKind::Group {
+            if h5::kind_at(&group, &name)? != ObjKind::Group {
                 continue;
             }
+            let obj = h5::open_group(&group, &name)?;
             let path = if prefix.is_empty() {
                 name
             } else {

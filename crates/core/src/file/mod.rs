@@ -44,7 +44,7 @@ pub use catalog::{CatalogStats, DEFAULT_CATALOG_BYTES};
 pub use read::ReadSink;
 pub(crate) use read::{gather, read_mapped, read_result, ChunkBytes};
 pub(crate) use storage::DataGroup;
-pub(crate) use tree::{read_user_attrs, walk_version, Tree};
+pub(crate) use tree::{read_user_attrs, version_dataset_paths, walk_version, MappedDataset, Tree};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -24,6 +24,15 @@ pub(crate) fn version_dataset(file: &Hid, version: &str, ds_path: &str) -> Resul
     Ok((h5::kind_of(&obj) == h5::ObjKind::Dataset).then_some(obj))
 }
 
+/// The path of `name` inside the group at `prefix` (`""`: the root).
+fn child_path(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
 /// A version's tree: group paths with attributes; dataset paths with metadata and
 /// attributes.
 pub(crate) type Tree = (
@@ -48,11 +57,7 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
     let mut stack: Vec<(String, Hid)> = vec![(String::new(), root)];
     while let Some((prefix, g)) = stack.pop() {
         for name in h5::list(&g)? {
-            let path = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
+            let path = child_path(&prefix, &name);
             let known = if cached {
                 inner.catalog.dataset(version, &path).cloned()
             } else {
@@ -102,6 +107,73 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
     Ok((groups, datasets))
 }
 
+/// The dataset paths of a version's tree, sorted, without opening any dataset
+/// ([`h5::kind_at`]): what a history rewrite needs of the versions it deletes. From
+/// the catalog when the tree was walked before.
+/// `versions` is the open group of all versions (`_version_data/versions`).
+pub(crate) fn version_dataset_paths(
+    inner: &Inner,
+    versions: &Hid,
+    version: &str,
+) -> Result<Vec<String>> {
+    if let Some(t) = inner.catalog.tree(version) {
+        return Ok(t.1.keys().cloned().collect());
+    }
+    let root = h5::open_group(versions, version)?;
+    let mut out = Vec::new();
+    let mut stack: Vec<(String, Hid)> = vec![(String::new(), root)];
+    while let Some((prefix, g)) = stack.pop() {
+        for name in h5::list(&g)? {
+            let path = child_path(&prefix, &name);
+            match h5::kind_at(&g, &name)? {
+                h5::ObjKind::Group => {
+                    let sub = h5::open_group(&g, &name)?;
+                    stack.push((path, sub));
+                }
+                h5::ObjKind::Dataset => out.push(path),
+                h5::ObjKind::Other => {}
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What a history rewrite needs of a surviving version's dataset
+/// ([`Inner::mapped_dataset`]).
+pub(crate) struct MappedDataset {
+    /// Its metadata.
+    pub(crate) meta: DatasetMeta,
+    /// Its chunk map.
+    pub(crate) map: Arc<ChunkMap>,
+    /// Its user attributes (those the format reserves left out).
+    pub(crate) attrs: Attrs,
+    /// The value of its `raw_data` attribute.
+    pub(crate) raw_path: String,
+}
+
+/// A version dataset's metadata and, from the same copy of its creation properties
+/// (which holds every mapping), its chunk map; `None` for the map where the mappings
+/// cannot be decoded (a read of it finds out on its own).
+fn read_facts(inner: &Inner, obj: &Hid, version: &str, path: &str) -> Result<DatasetFacts> {
+    let dcpl = h5::create_plist(obj).ok();
+    let (meta, raw_path) = match &dcpl {
+        Some(p) => inner.dataset_meta_in(obj, p)?,
+        None => inner.dataset_meta(obj)?,
+    };
+    let map = dcpl
+        .as_ref()
+        .and_then(|p| h5::read_mappings_in(p).ok())
+        .and_then(|m| chunk_map_of(m, &meta, version, path).ok())
+        .map(Arc::new);
+    Ok(DatasetFacts {
+        meta,
+        raw_path,
+        attrs: None,
+        map,
+    })
+}
+
 impl Inner {
     /// Reads a version dataset's metadata.
     pub(crate) fn dataset_meta(&self, ds: &Hid) -> Result<(DatasetMeta, String)> {
@@ -128,13 +200,19 @@ impl Inner {
         let shape = h5::ds_shape(ds)?;
         let raw_path = raw_data_attr(ds)?;
         let chunks = chunks_attr(ds, "a version dataset")?;
-        let file = self.file()?;
-        let filters = match h5::open_storage(file, &raw_path) {
-            Ok(raw) => h5::ds_filters(&raw)?,
-            Err(_) => bail!(
-                CorruptFile,
-                "the raw data '{raw_path}' of a version dataset is missing"
-            ),
+        // The filters of a loaded data group were read off the same `raw_data`.
+        let loaded = layout::raw_data_owner(&raw_path)
+            .and_then(|p| self.data_groups.get(p))
+            .map(|dg| dg.meta.filters);
+        let filters = match loaded {
+            Some(f) => f,
+            None => match h5::open_storage(self.file()?, &raw_path) {
+                Ok(raw) => h5::ds_filters(&raw)?,
+                Err(_) => bail!(
+                    CorruptFile,
+                    "the raw data '{raw_path}' of a version dataset is missing"
+                ),
+            },
         };
         Ok((
             DatasetMeta {
@@ -146,6 +224,48 @@ impl Inner {
             },
             raw_path,
         ))
+    }
+
+    /// Metadata, chunk map, user attributes and `raw_data` path of `version`'s
+    /// dataset at `path`, from the catalog or read with one open of the dataset and
+    /// one copy of its creation properties (and noted in the catalog). The dataset
+    /// must exist.
+    pub(crate) fn mapped_dataset(&mut self, version: &str, path: &str) -> Result<MappedDataset> {
+        let known = self.catalog.dataset(version, path).cloned();
+        let (meta, map, attrs, raw_path) = match known {
+            Some(d) if d.attrs.is_some() => (
+                d.meta.clone(),
+                d.map.clone(),
+                d.attrs.clone(),
+                d.raw_path.clone(),
+            ),
+            _ => {
+                let ds = h5::open_dataset(
+                    self.file()?,
+                    &format!("{}/{path}", version_group_path(version)),
+                )?;
+                let mut facts = read_facts(self, &ds, version, path)?;
+                facts.attrs = Some(read_user_attrs(&ds, &DATASET_RESERVED)?);
+                let out = (
+                    facts.meta.clone(),
+                    facts.map.clone(),
+                    facts.attrs.clone(),
+                    facts.raw_path.clone(),
+                );
+                self.catalog.note_dataset(version, path, facts);
+                out
+            }
+        };
+        let map = match map {
+            Some(m) => m,
+            None => self.chunk_map(version, path, &meta)?,
+        };
+        Ok(MappedDataset {
+            meta,
+            map,
+            attrs: attrs.unwrap_or_default(),
+            raw_path,
+        })
     }
 
     /// Decoded chunk map of `version`'s dataset at `path` (cached).
@@ -278,28 +398,10 @@ impl VersionedFile {
             h5::ObjKind::Dataset => {
                 // The creation properties are copied (with every mapping) once, for the
                 // fill value and, while at hand, the chunk map: a dataset looked up is
-                // usually read next, and a second copy costs as much again. Where the
-                // mappings cannot be decoded, the read finds out on its own.
-                let dcpl = h5::create_plist(&obj).ok();
-                let (meta, raw_path) = match &dcpl {
-                    Some(p) => g.dataset_meta_in(&obj, p)?,
-                    None => g.dataset_meta(&obj)?,
-                };
-                let map = dcpl
-                    .as_ref()
-                    .and_then(|p| h5::read_mappings_in(p).ok())
-                    .and_then(|m| chunk_map_of(m, &meta, version, &path).ok())
-                    .map(Arc::new);
-                g.catalog.note_dataset(
-                    version,
-                    &path,
-                    DatasetFacts {
-                        meta: meta.clone(),
-                        raw_path,
-                        attrs: None,
-                        map,
-                    },
-                );
+                // usually read next, and a second copy costs as much again.
+                let facts = read_facts(&g, &obj, version, &path)?;
+                let meta = facts.meta.clone();
+                g.catalog.note_dataset(version, &path, facts);
                 Ok(Node::Dataset(meta))
             }
             h5::ObjKind::Other => bail!(

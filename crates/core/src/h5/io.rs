@@ -115,6 +115,67 @@ pub(super) fn storage_dapl() -> Result<Hid> {
     })
 }
 
+// In libhdf5 since 1.10.2; not bound by hdf5-sys.
+extern "C" {
+    fn H5Dget_chunk_storage_size(
+        dset_id: hid_t,
+        offset: *const hsize_t,
+        chunk_bytes: *mut hsize_t,
+    ) -> herr_t;
+}
+
+/// Reads the stored bytes of the chunk at chunk offset `offset` as they are (still
+/// filtered) into `buf`, with their filter mask; `None` when no chunk is stored there.
+pub(crate) fn read_chunk(ds: &Hid, offset: &[u64], buf: &mut Vec<u8>) -> Result<Option<u32>> {
+    locked(|| {
+        let mut size: hsize_t = 0;
+        // SAFETY: `ds` is an open chunked dataset of rank `offset.len()`; `size` and
+        // `mask` are valid out-pointers; `buf` holds the `size` bytes libhdf5 says the
+        // stored chunk has, which is what H5Dread_chunk writes.
+        unsafe {
+            if H5Dget_chunk_storage_size(ds.id(), offset.as_ptr(), &mut size) < 0 {
+                H5Eclear2(H5E_DEFAULT);
+                return Ok(None);
+            }
+            if size == 0 {
+                return Ok(None);
+            }
+            buf.resize(size as usize, 0);
+            let mut mask: u32 = 0;
+            // The static build's libhdf5 (2.x) has the call that is told the buffer's
+            // size; older libraries only the other.
+            #[cfg(feature = "static")]
+            {
+                let mut len: usize = buf.len();
+                ck!(
+                    "reading a chunk",
+                    H5Dread_chunk2(
+                        ds.id(),
+                        H5P_DEFAULT,
+                        offset.as_ptr(),
+                        &mut mask,
+                        buf.as_mut_ptr() as *mut c_void,
+                        &mut len
+                    )
+                );
+                buf.truncate(len);
+            }
+            #[cfg(not(feature = "static"))]
+            ck!(
+                "reading a chunk",
+                H5Dread_chunk1(
+                    ds.id(),
+                    H5P_DEFAULT,
+                    offset.as_ptr(),
+                    &mut mask,
+                    buf.as_mut_ptr() as *mut c_void
+                )
+            );
+            Ok(Some(mask))
+        }
+    })
+}
+
 /// Makes libhdf5 forget what it noted about the chunk last written directly to a
 /// dataset opened with [`open_storage`].
 ///
@@ -126,14 +187,6 @@ pub(super) fn storage_dapl() -> Result<Hid> {
 /// replaces the note. With the chunk cache off, that lookup always reaches the index.
 /// Not needed for datasets without filters, whose only mask is zero.
 pub(crate) fn refresh_chunk_lookup(ds: &Hid, probe: &[u64]) -> Result<()> {
-    // In libhdf5 since 1.10.2; not bound by hdf5-sys.
-    extern "C" {
-        fn H5Dget_chunk_storage_size(
-            dset_id: hid_t,
-            offset: *const hsize_t,
-            chunk_bytes: *mut hsize_t,
-        ) -> herr_t;
-    }
     locked(|| {
         let mut size: hsize_t = 0;
         // SAFETY: `ds` is an open chunked dataset of rank `probe.len()`; `size` is a

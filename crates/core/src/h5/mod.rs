@@ -185,16 +185,16 @@ pub(crate) use format::{
     rows_to_bytes, write_hash_rows, HashRow,
 };
 pub(crate) use io::{
-    ds_set_extent, ds_shape, ds_type, open_dataset, open_storage, read_block, read_strings,
-    refresh_chunk_lookup, stored_as, stored_chunks, write_block, write_chunk, write_strings,
-    StoredChunk,
+    ds_set_extent, ds_shape, ds_type, open_dataset, open_storage, read_block, read_chunk,
+    read_strings, refresh_chunk_lookup, stored_as, stored_chunks, write_block, write_chunk,
+    write_strings, StoredChunk,
 };
 pub(crate) use journal::{
     check_journal_place, data_reader, end_writes, fault as io_fault, hold_writes, note_commit,
     release_writes, roll_back, stamp_at_lock, stamp_now, take_close_stamp, FileStamp,
 };
 pub(crate) use objects::{
-    copy_object, create_group, exists, kind_of, link_count, list, move_link, open_group,
+    copy_object, create_group, exists, kind_at, kind_of, link_count, list, move_link, open_group,
     open_object, unlink, ObjKind,
 };
 pub(crate) use space::file_space;

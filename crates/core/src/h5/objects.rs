@@ -78,6 +78,43 @@ pub(crate) fn kind_of(obj: &Hid) -> ObjKind {
     })
 }
 
+/// Kind of the object `name` (relative to `loc`) names, without opening it: opening
+/// a virtual dataset decodes all its mappings, and a walk that only needs to tell
+/// datasets from groups would pay that for every dataset.
+pub(crate) fn kind_at(loc: &Hid, name: &str) -> Result<ObjKind> {
+    #[cfg(feature = "static")]
+    {
+        let c = cstr(name)?;
+        locked(|| {
+            // SAFETY: valid location and C string; `info` is a plain C struct libhdf5
+            // fills (the basic fields asked for) before it is read.
+            unsafe {
+                let mut info: H5O_info2_t = std::mem::zeroed();
+                ck!(
+                    &format!("looking at '{name}'"),
+                    H5Oget_info_by_name3(
+                        loc.id(),
+                        c.as_ptr(),
+                        &mut info,
+                        H5O_INFO_BASIC,
+                        H5P_DEFAULT
+                    )
+                );
+                Ok(match info.type_ {
+                    H5O_type_t::H5O_TYPE_GROUP => ObjKind::Group,
+                    H5O_type_t::H5O_TYPE_DATASET => ObjKind::Dataset,
+                    _ => ObjKind::Other,
+                })
+            }
+        })
+    }
+    // Older libraries (the debug build's) lack the call above under this name.
+    #[cfg(not(feature = "static"))]
+    {
+        Ok(kind_of(&open_object(loc, name)?))
+    }
+}
+
 /// Opens a group.
 pub(crate) fn open_group(loc: &Hid, path: &str) -> Result<Hid> {
     let c = cstr(path)?;

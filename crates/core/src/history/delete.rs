@@ -11,8 +11,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::attrs::AttrValue;
+use crate::attrs::Attrs;
 use crate::error::{bail, Result};
-use crate::file::{read_user_attrs, walk_version, DatasetMeta, Inner, VersionedFile};
+use crate::file::{
+    read_user_attrs, version_dataset_paths, DatasetMeta, Inner, MappedDataset, VersionedFile,
+};
 use crate::grid::{self, ChunkCoord};
 use crate::h5::{self, HashRow};
 use crate::history::{Progress, Ticker};
@@ -21,6 +24,7 @@ use crate::layout::{
     FIRST_VERSION,
 };
 use crate::stage::commit::objects::create_mapped_dataset;
+use crate::stage::commit::slots::probe_offset;
 use crate::strings::{hash_elements, StrPool};
 
 /// What happens to one dataset path's storage.
@@ -107,29 +111,96 @@ pub(crate) fn move_slot(
     Ok(h)
 }
 
-/// Rewrites version `version`'s dataset at `path` with the chunk map `map` (chunk →
-/// first row of its slot in a `raw_data` of extent `raw_dims`) and the metadata
-/// `meta`, keeping its attributes (its `chunks` attribute says `meta.chunks`).
+/// The survivors whose parent changes, and those already given the new one.
+struct Reparent {
+    /// Version → its new parent.
+    to: HashMap<String, String>,
+    done: HashSet<String>,
+}
+
+impl Reparent {
+    /// Writes `version`'s new parent into its open group `vg`, if it has one and it
+    /// is not written yet.
+    fn write(&mut self, vg: &h5::Hid, version: &str) -> Result<()> {
+        if let Some(p) = self.to.get(version) {
+            if self.done.insert(version.to_string()) {
+                h5::write_attr(vg, attr::PREV_VERSION, &AttrValue::Str(p.clone()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Slot moves as stored bytes ([`h5::read_chunk`], [`h5::write_chunk`]), one chunk
+/// at a time in a reused buffer.
+struct StoredMove {
+    offset: Vec<u64>,
+    buf: Vec<u8>,
+    /// Row of the last slot written.
+    last: Option<u64>,
+}
+
+impl StoredMove {
+    /// Copies the stored chunk at row `from` to row `to`; `false` (nothing written)
+    /// when no chunk is stored at `from`.
+    fn copy(&mut self, raw: &h5::Hid, from: u64, to: u64) -> Result<bool> {
+        self.offset[0] = from;
+        let Some(mask) = h5::read_chunk(raw, &self.offset, &mut self.buf)? else {
+            return Ok(false);
+        };
+        self.offset[0] = to;
+        h5::write_chunk(raw, &self.offset, mask, &self.buf)?;
+        self.last = Some(to);
+        Ok(true)
+    }
+
+    /// After the moves: the last chunk written directly may carry a filter mask
+    /// libhdf5 did not note (`h5::refresh_chunk_lookup`).
+    fn finish(&self, raw: &h5::Hid, chunks: &[u64]) -> Result<()> {
+        match self.last {
+            Some(row) => h5::refresh_chunk_lookup(raw, &probe_offset(row, chunks)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Rewrites the dataset at `path` of a version (its open group `vg`) with the chunk
+/// map `map` (chunk → first row of its slot in a `raw_data` of extent `raw_dims`)
+/// and the metadata `meta`, keeping its attributes (its `chunks` attribute says
+/// `meta.chunks`). `known` gives its user attributes and `raw_data` attribute where
+/// the caller read them already; otherwise they are read from the dataset.
 pub(crate) fn rewrite_version_dataset(
     g: &mut Inner,
-    version: &str,
+    vg: &h5::Hid,
     path: &str,
     meta: &DatasetMeta,
     map: &HashMap<ChunkCoord, u64>,
     raw_dims: &[u64],
+    known: Option<(&Attrs, &str)>,
 ) -> Result<()> {
-    let file = g.file()?;
-    let vg = h5::open_group(file, &version_group_path(version))?;
-    let attrs = {
-        let ds = h5::open_dataset(&vg, path)?;
-        read_user_attrs(&ds, &[])?
+    let chunks = AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect());
+    let attrs = match known {
+        // In the order a read of all of them gives (by name).
+        Some((user, raw_path)) => {
+            let mut all = user.clone();
+            all.push((
+                attr::RAW_DATA.to_string(),
+                AttrValue::Str(raw_path.to_string()),
+            ));
+            all.push((attr::CHUNKS.to_string(), chunks.clone()));
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all
+        }
+        None => {
+            let ds = h5::open_dataset(vg, path)?;
+            read_user_attrs(&ds, &[])?
+        }
     };
     stop_on_fault(g)?;
-    h5::unlink(&vg, path)?;
+    h5::unlink(vg, path)?;
     stop_on_fault(g)?;
-    let ds = create_mapped_dataset(&vg, path, meta, map, raw_dims)?;
+    let ds = create_mapped_dataset(vg, path, meta, map, raw_dims)?;
     stop_on_fault(g)?;
-    let chunks = AttrValue::IntArray(meta.chunks.iter().map(|&c| c as i64).collect());
     for (k, v) in &attrs {
         let v = if k == attr::CHUNKS { &chunks } else { v };
         h5::write_new_attr(&ds, k, v)?;
@@ -281,6 +352,18 @@ fn surviving_ancestor(g: &Inner, del: &HashSet<String>, mut v: String) -> String
     v
 }
 
+/// Rows (first axis) of `version`'s dataset at `path`.
+fn rows_of(g: &Inner, version: &str, path: &str) -> Result<u64> {
+    let shape = match g.catalog.dataset(version, path) {
+        Some(d) => d.meta.shape.clone(),
+        None => {
+            let vg = h5::open_group(g.file()?, &version_group_path(version))?;
+            h5::ds_shape(&h5::open_dataset(&vg, path)?)?
+        }
+    };
+    Ok(shape.first().copied().unwrap_or(0))
+}
+
 fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
     let current = surviving_ancestor(g, del, g.current.clone());
     let mut parents = Vec::new();
@@ -296,30 +379,61 @@ fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
     parents.sort();
     let committed: Vec<String> = g.versions.names_by_time();
     // Per path: whether a deleted version holds it non-empty (Python leaves a path
-    // alone otherwise), and what the survivors map.
+    // alone otherwise), and which survivors hold it. A deleted version's datasets are
+    // not opened (opening a virtual dataset decodes all its mappings) but where its
+    // shape still decides whether the path is touched.
     let mut touched: HashSet<String> = HashSet::new();
-    let mut paths: BTreeMap<String, PathPlan> = BTreeMap::new();
+    let mut holders: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Once every path with storage (a data group) is touched, the other deleted
+    // versions cannot change the plan: they are not even listed.
+    let stored = crate::stats::data_group_paths(g.file()?)?;
+    let mut all_touched = stored.is_empty();
+    let versions = h5::open_group(g.file()?, &versions_path())?;
     for v in &committed {
-        let (_, datasets) = walk_version(g, v, true)?;
-        for (p, (meta, _)) in datasets {
-            if del.contains(v) {
-                if meta.shape.first().copied().unwrap_or(0) != 0 {
-                    touched.insert(p);
-                }
-                continue;
+        let deleted = del.contains(v);
+        if deleted && all_touched {
+            continue;
+        }
+        let held = version_dataset_paths(g, &versions, v)?;
+        if !deleted {
+            for p in held {
+                holders.entry(p).or_default().push(v.clone());
             }
-            let map = g.chunk_map(v, &p, &meta)?;
-            let e = paths.entry(p.clone()).or_insert_with(|| PathPlan {
-                meta: meta.clone(),
-                kept: BTreeMap::new(),
-                versions: Vec::new(),
-            });
+            continue;
+        }
+        for p in held {
+            if !touched.contains(&p) && rows_of(g, v, &p)? != 0 {
+                touched.insert(p);
+                all_touched = stored.iter().all(|s| touched.contains(s));
+            }
+        }
+    }
+    let mut paths: BTreeMap<String, PathPlan> = BTreeMap::new();
+    for (p, versions) in holders {
+        if !touched.contains(&p) {
+            continue;
+        }
+        // Loaded first: the survivors' metadata takes its filters from it.
+        g.data_group(&p)?;
+        let mut kept: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        let mut first = None;
+        for v in &versions {
+            let MappedDataset { meta, map, .. } = g.mapped_dataset(v, &p)?;
             for (k, &row) in map.iter() {
-                e.kept
-                    .entry(row)
+                kept.entry(row)
                     .or_insert_with(|| grid::chunk_extent(&meta.shape, &meta.chunks, k).to_vec());
             }
-            e.versions.push(v.clone());
+            first.get_or_insert(meta);
+        }
+        if let Some(meta) = first {
+            paths.insert(
+                p,
+                PathPlan {
+                    meta,
+                    kept,
+                    versions,
+                },
+            );
         }
     }
     let gone: Vec<String> = touched
@@ -327,7 +441,6 @@ fn plan_delete(g: &mut Inner, del: &HashSet<String>) -> Result<DeletePlan> {
         .filter(|p| !paths.contains_key(*p))
         .cloned()
         .collect();
-    paths.retain(|p, _| touched.contains(p));
     // Every slot that stays must be there to be moved.
     for (p, plan) in &paths {
         let Some(dg) = g.data_group(p)? else {
@@ -367,8 +480,16 @@ fn apply_delete(
     // Readers in other processes see a new generation at the checkpoint, and start
     // from the file again (docs/design/008-readers-and-writers.md).
     h5::journal::note_rewrite(g.file()?)?;
+    let versions = h5::open_group(g.file()?, &versions_path())?;
+    // A survivor whose dataset is rewritten gets its new parent while its group is
+    // open: libhdf5 evicts a closed object's metadata, so opening it again reads it
+    // again.
+    let mut parents = Reparent {
+        to: plan.parents.iter().cloned().collect(),
+        done: HashSet::new(),
+    };
     for (p, pp) in &plan.paths {
-        rewrite_storage(g, p, pp, ticker)?;
+        rewrite_storage(g, p, pp, &versions, &mut parents, ticker)?;
         stop_on_fault(g)?;
     }
     let file = g.file()?;
@@ -387,7 +508,16 @@ fn apply_delete(
         stop_on_fault(g)?;
         ticker.tick();
     }
-    let versions = h5::open_group(file, &versions_path())?;
+    for (v, _) in &plan.parents {
+        if !parents.done.contains(v) {
+            parents.write(&h5::open_group(&versions, v)?, v)?;
+        }
+    }
+    h5::write_attr(
+        &versions,
+        attr::CURRENT_VERSION,
+        &AttrValue::Str(plan.current.clone()),
+    )?;
     let mut gone_versions: Vec<&String> = del.iter().collect();
     gone_versions.sort();
     for v in gone_versions {
@@ -395,15 +525,6 @@ fn apply_delete(
         stop_on_fault(g)?;
         ticker.tick();
     }
-    for (v, p) in &plan.parents {
-        let vg = h5::open_group(&versions, v)?;
-        h5::write_attr(&vg, attr::PREV_VERSION, &AttrValue::Str(p.clone()))?;
-    }
-    h5::write_attr(
-        &versions,
-        attr::CURRENT_VERSION,
-        &AttrValue::Str(plan.current.clone()),
-    )?;
     h5::file_flush(file)?;
     ticker.finish();
     Ok(())
@@ -411,7 +532,14 @@ fn apply_delete(
 
 /// Compacts one path's `raw_data` to the slots survivors use, rewrites its hash table
 /// and the survivors' virtual datasets whose slots moved.
-fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_>) -> Result<()> {
+fn rewrite_storage(
+    g: &mut Inner,
+    p: &str,
+    pp: &PathPlan,
+    versions: &h5::Hid,
+    parents: &mut Reparent,
+    ticker: &mut Ticker<'_>,
+) -> Result<()> {
     let Some(dg) = g.data_group(p)? else {
         bail!(InternalError, "the storage of '{p}' vanished");
     };
@@ -434,10 +562,24 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_
     };
     let mut moved: HashMap<u64, u64> = HashMap::with_capacity(pp.kept.len());
     let mut rows = Vec::with_capacity(pp.kept.len());
+    // A whole chunk whose hash is known moves as its stored bytes (still filtered),
+    // through libhdf5's direct chunk I/O: nothing to decode, convert or encode. Edge
+    // chunks (their padding is rewritten) and variable-length strings (their stored
+    // bytes point into the global heap) are decoded and written again.
+    let mut stored = StoredMove {
+        offset: vec![0u64; meta.chunks.len()],
+        buf: Vec::new(),
+        last: None,
+    };
     for (i, (&old, ext)) in pp.kept.iter().enumerate() {
         let new = i as u64 * c0;
         let known = hashes.get(&old).copied();
-        let hash = if new == old && ext == &meta.chunks {
+        let whole = ext == &meta.chunks;
+        // In place already, or moved as stored bytes.
+        let as_is = whole
+            && (new == old
+                || (known.is_some() && !meta.dtype.is_vlen() && stored.copy(&raw, old, new)?));
+        let hash = if as_is {
             known
         } else {
             move_slot(
@@ -463,6 +605,7 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_
         stop_on_fault(g)?;
         ticker.tick();
     }
+    stored.finish(&raw, &meta.chunks)?;
     let n = rows.len() as u64;
     let mut raw_dims = meta.chunks.clone();
     raw_dims[0] = n * c0;
@@ -489,11 +632,8 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_
     stop_on_fault(g)?;
     for v in &pp.versions {
         ticker.tick();
-        let (_, datasets) = walk_version(g, v, true)?;
-        let Some((vmeta, _)) = datasets.get(p) else {
-            continue;
-        };
-        let map = g.chunk_map(v, p, vmeta)?;
+        let vd = g.mapped_dataset(v, p)?;
+        let map = &vd.map;
         if map.values().all(|r| moved.get(r) == Some(r)) {
             continue;
         }
@@ -501,7 +641,18 @@ fn rewrite_storage(g: &mut Inner, p: &str, pp: &PathPlan, ticker: &mut Ticker<'_
             .iter()
             .map(|(k, r)| (k.clone(), moved.get(r).copied().unwrap_or(*r)))
             .collect();
-        rewrite_version_dataset(g, v, p, vmeta, &new_map, &raw_dims)?;
+        let vg = h5::open_group(versions, v)?;
+        rewrite_version_dataset(
+            g,
+            &vg,
+            p,
+            &vd.meta,
+            &new_map,
+            &raw_dims,
+            Some((&vd.attrs, &vd.raw_path)),
+        )?;
+        stop_on_fault(g)?;
+        parents.write(&vg, v)?;
         stop_on_fault(g)?;
     }
     Ok(())

@@ -33,7 +33,8 @@ use crate::grid::{self, AxisSel, ChunkCoord};
 use crate::h5::{self, Compression, HashRow, Hid};
 use crate::hash::HashKind;
 use crate::layout::{
-    attr, hash_table_path, normalized, raw_data_path, HASH_TABLE, RAW_DATA, VERSION_DATA,
+    attr, hash_table_path, normalized, raw_data_path, version_group_path, HASH_TABLE, RAW_DATA,
+    VERSION_DATA,
 };
 use crate::stage::commit::objects::create_data_group_objects;
 use crate::stage::dataset::{check_chunks, fill_element};
@@ -686,7 +687,8 @@ fn apply_modify(g: &mut Inner, path: &str, plan: &ModifyPlan) -> Result<()> {
             shape: shape.clone(),
             ..plan.new.clone()
         };
-        rewrite_version_dataset(g, v, path, &meta, map, &raw_dims)?;
+        let vg = h5::open_group(g.file()?, &version_group_path(v))?;
+        rewrite_version_dataset(g, &vg, path, &meta, map, &raw_dims, None)?;
         stop_on_fault(g)?;
     }
     h5::file_flush(g.file()?)
