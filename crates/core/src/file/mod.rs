@@ -324,6 +324,17 @@ impl Inner {
         }
     }
 
+    /// Drops every libhdf5 object of the file but the file itself, and what was read
+    /// through them (storage, catalog, read cache, the second descriptor).
+    fn drop_file_state(&mut self) {
+        self.data_groups.clear();
+        self.catalog.clear();
+        self.raws.clear();
+        self.data_file = None;
+        self.chunks.clear();
+        self.keep_open.clear();
+    }
+
     /// Closes libhdf5's file (every object of it first), then, for a writer whose
     /// close left the file whole, says so in the version index file.
     pub(crate) fn close_file(&mut self) {
@@ -332,12 +343,7 @@ impl Inner {
             .as_ref()
             .and_then(h5::stamp_now)
             .map(|s| (s.dev, s.ino));
-        self.data_groups.clear();
-        self.catalog.clear();
-        self.raws.clear();
-        self.data_file = None;
-        self.chunks.clear();
-        self.keep_open.clear();
+        self.drop_file_state();
         self.file = None;
         let (Some((dev, ino)), Some(mut st)) = (id, self.vindex.take()) else {
             return;
@@ -418,12 +424,7 @@ impl Inner {
         let rolled = self.file.as_ref().map(h5::roll_back);
         let staging = std::mem::take(&mut self.staging);
         let cache_bytes = self.chunks.capacity();
-        self.data_groups.clear();
-        self.catalog.clear();
-        self.raws.clear();
-        self.data_file = None;
-        self.chunks.clear();
-        self.keep_open.clear();
+        self.drop_file_state();
         // Objects whose close failed inside libhdf5 on the failed write are closed again
         // (what they write is dropped). Any left keep libhdf5's stale view of the file
         // open until the process ends; the driver makes it equal to no other file, so
