@@ -305,10 +305,11 @@ pub(crate) struct VersionFacts {
 ///
 /// `None` when this cannot be answered exactly as [`read_mappings`] and the dataset
 /// getters would answer it: no such dataset, a file whose HDF5 addresses are not file
-/// offsets (`journal::data_reader`), or anything `layout` does not decode. Then the
+/// offsets or a history rewrite under way (`journal::metadata_reader`), or anything
+/// `layout` does not decode. Then the
 /// caller opens the dataset through libhdf5, which also reports what is wrong.
 pub(crate) fn version_facts(file: &Hid, loc: &Hid, name: &str) -> Option<VersionFacts> {
-    let reader = journal::data_reader(file).ok()??;
+    let reader = journal::metadata_reader(file).ok()??;
     let c = cstr(name).ok()?;
     let (addr, widths) = locked(|| {
         // SAFETY: `file` and `loc` are open; `c` is a valid C string; the info struct
@@ -688,5 +689,25 @@ mod tests {
             assert!(vf.read("v1", "c", &[]).is_ok(), "{what}");
             vf.close().unwrap();
         }
+    }
+
+    #[test]
+    fn a_history_rewrite_under_way_takes_libhdf5s_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.h5");
+        ours(&path);
+        let file = file_open(path.to_str().unwrap(), FileOpen::Write).unwrap();
+        let vg = open_group(&file, "_version_data/versions/v1").unwrap();
+        assert!(version_facts(&file, &vg, "a").is_some());
+        journal::note_rewrite(&file).unwrap();
+        assert!(
+            version_facts(&file, &vg, "a").is_none(),
+            "during the rewrite"
+        );
+        crate::h5::file_flush(&file).unwrap();
+        assert!(
+            version_facts(&file, &vg, "a").is_some(),
+            "after its checkpoint"
+        );
     }
 }
