@@ -132,13 +132,6 @@ impl<'a> Cur<'a> {
 
 /// Bob Jenkins' lookup3 `hashlittle`, which HDF5 uses for its metadata checksums.
 pub(crate) fn lookup3(data: &[u8], init: u32) -> u32 {
-    fn rot(x: u32, k: u32) -> u32 {
-        x.rotate_left(k)
-    }
-    let mut a = 0xdead_beef_u32
-        .wrapping_add(data.len() as u32)
-        .wrapping_add(init);
-    let (mut b, mut c) = (a, a);
     let word = |s: &[u8], i: usize| -> u32 {
         let mut w = [0u8; 4];
         let end = (i + 4).min(s.len());
@@ -147,55 +140,38 @@ pub(crate) fn lookup3(data: &[u8], init: u32) -> u32 {
         }
         u32::from_le_bytes(w)
     };
+    let add = |v: &mut [u32; 3], k: &[u8]| {
+        for (i, x) in v.iter_mut().enumerate() {
+            *x = x.wrapping_add(word(k, 4 * i));
+        }
+    };
+    let start = 0xdead_beef_u32
+        .wrapping_add(data.len() as u32)
+        .wrapping_add(init);
+    let mut v = [start; 3];
     let mut k = data;
     while k.len() > 12 {
-        a = a.wrapping_add(word(k, 0));
-        b = b.wrapping_add(word(k, 4));
-        c = c.wrapping_add(word(k, 8));
-        // mix(a, b, c)
-        a = a.wrapping_sub(c);
-        a ^= rot(c, 4);
-        c = c.wrapping_add(b);
-        b = b.wrapping_sub(a);
-        b ^= rot(a, 6);
-        a = a.wrapping_add(c);
-        c = c.wrapping_sub(b);
-        c ^= rot(b, 8);
-        b = b.wrapping_add(a);
-        a = a.wrapping_sub(c);
-        a ^= rot(c, 16);
-        c = c.wrapping_add(b);
-        b = b.wrapping_sub(a);
-        b ^= rot(a, 19);
-        a = a.wrapping_add(c);
-        c = c.wrapping_sub(b);
-        c ^= rot(b, 4);
-        b = b.wrapping_add(a);
+        add(&mut v, k);
+        // mix(a, b, c): each step x -= z; x ^= z <<< r; z += y, the roles turning.
+        for (i, r) in [4, 6, 8, 16, 19, 4].into_iter().enumerate() {
+            let (x, y, z) = (i % 3, (i + 1) % 3, (i + 2) % 3);
+            v[x] = v[x].wrapping_sub(v[z]) ^ v[z].rotate_left(r);
+            v[z] = v[z].wrapping_add(v[y]);
+        }
         k = &k[12..];
     }
     if k.is_empty() {
-        return c;
+        return v[2];
     }
-    // The last 1 to 12 bytes, zero-padded.
-    a = a.wrapping_add(word(k, 0));
-    b = b.wrapping_add(word(k, 4));
-    c = c.wrapping_add(word(k, 8));
-    // final(a, b, c)
-    c ^= b;
-    c = c.wrapping_sub(rot(b, 14));
-    a ^= c;
-    a = a.wrapping_sub(rot(c, 11));
-    b ^= a;
-    b = b.wrapping_sub(rot(a, 25));
-    c ^= b;
-    c = c.wrapping_sub(rot(b, 16));
-    a ^= c;
-    a = a.wrapping_sub(rot(c, 4));
-    b ^= a;
-    b = b.wrapping_sub(rot(a, 14));
-    c ^= b;
-    c = c.wrapping_sub(rot(b, 24));
-    c
+    // The last 1 to 12 bytes, zero-padded, then final(a, b, c): each step
+    // x ^= y; x -= y <<< r, from c on, the roles turning.
+    add(&mut v, k);
+    for (i, r) in [14, 11, 25, 16, 4, 14, 24].into_iter().enumerate() {
+        let x = (i + 2) % 3;
+        let y = (x + 2) % 3;
+        v[x] = (v[x] ^ v[y]).wrapping_sub(v[y].rotate_left(r));
+    }
+    v[2]
 }
 
 /// Whether `block` ends with the lookup3 checksum of the rest.
