@@ -28,6 +28,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use super::vds::Mapping;
+use crate::grid::Axes;
 
 /// Byte widths of the file's addresses and lengths (its superblock's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,9 +68,9 @@ pub(crate) enum Fill {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RawMapping {
     /// Start and extent of the region in the virtual dataset.
-    pub virt: (Vec<u64>, Vec<u64>),
+    pub virt: (Axes<u64>, Axes<u64>),
     /// Start and extent of the region in the source dataset.
-    pub src: (Vec<u64>, Vec<u64>),
+    pub src: (Axes<u64>, Axes<u64>),
 }
 
 /// Largest block read in one piece (object header chunks, heap collections): far above
@@ -518,9 +519,13 @@ const VDS_FILE_SHARED: u8 = 0x01;
 const VDS_DSET_SHARED: u8 = 0x02;
 
 /// The mapping list libhdf5 stores in a virtual dataset's heap object
-/// (`H5D__virtual_store_layout`): the mappings, and the source dataset name of the
-/// first one.
-pub(crate) fn decode_mappings(blob: &[u8], w: Widths) -> Option<(Vec<RawMapping>, Option<String>)> {
+/// (`H5D__virtual_store_layout`) of a dataset of dimensions `shape`: the mappings
+/// ([`mapping_of`] each), and the source dataset name of the first one.
+pub(crate) fn decode_mappings(
+    blob: &[u8],
+    w: Widths,
+    shape: &[u64],
+) -> Option<(Vec<Mapping>, Option<String>)> {
     if !checksum_ok(blob) {
         return None;
     }
@@ -581,7 +586,7 @@ pub(crate) fn decode_mappings(blob: &[u8], w: Widths) -> Option<(Vec<RawMapping>
         }
         let src = selection(&mut c)?;
         let virt = selection(&mut c)?;
-        out.push(RawMapping { virt, src });
+        out.push(mapping_of(RawMapping { virt, src }, shape)?);
     }
     if c.left() != 0 {
         return None;
@@ -591,7 +596,7 @@ pub(crate) fn decode_mappings(blob: &[u8], w: Widths) -> Option<(Vec<RawMapping>
 
 /// A hyperslab selection (`H5S_select_deserialize`) that is one contiguous block, as
 /// libhdf5 reports it through `H5Sget_regular_hyperslab`: its start and extent.
-fn selection(c: &mut Cur) -> Option<(Vec<u64>, Vec<u64>)> {
+fn selection(c: &mut Cur) -> Option<(Axes<u64>, Axes<u64>)> {
     // Hyperslabs only (not points, all, or none).
     if c.u32()? != 2 {
         return None;
@@ -626,8 +631,8 @@ fn selection(c: &mut Cur) -> Option<(Vec<u64>, Vec<u64>)> {
     } else {
         (1u64 << (8 * enc)) - 1
     };
-    let mut start = Vec::with_capacity(rank);
-    let mut extent = Vec::with_capacity(rank);
+    let mut start = Axes::with_capacity(rank);
+    let mut extent = Axes::with_capacity(rank);
     if flags & 1 != 0 {
         if version < 2 {
             return None;
@@ -657,7 +662,7 @@ fn selection(c: &mut Cur) -> Option<(Vec<u64>, Vec<u64>)> {
         if c.uint(enc)? != 1 {
             return None;
         }
-        let lo: Vec<u64> = (0..rank).map(|_| c.uint(enc)).collect::<Option<_>>()?;
+        let lo: Axes<u64> = (0..rank).map(|_| c.uint(enc)).collect::<Option<_>>()?;
         for &l in &lo {
             let h = c.uint(enc)?;
             if h < l || h == u64::MAX {
@@ -670,32 +675,28 @@ fn selection(c: &mut Cur) -> Option<(Vec<u64>, Vec<u64>)> {
     Some((start, extent))
 }
 
-/// A version dataset's mappings from its stored list, with the checks of
+/// A version dataset's mapping from its stored form, with the checks of
 /// [`read_mappings`](super::read_mappings) and of libhdf5's open: `None` where either
 /// would refuse (the caller then takes libhdf5's path, which says why).
-pub(crate) fn mappings_of(raw: Vec<RawMapping>, shape: &[u64]) -> Option<Vec<Mapping>> {
-    let mut out = Vec::with_capacity(raw.len());
-    for m in raw {
-        let (vstart, vext) = m.virt;
-        let (sstart, sext) = m.src;
-        if vext != sext || vstart.len() != shape.len() || sstart.iter().skip(1).any(|&s| s != 0) {
-            return None;
-        }
-        if vstart
-            .iter()
-            .zip(&vext)
-            .zip(shape)
-            .any(|((&s, &e), &d)| s + e > d)
-        {
-            return None;
-        }
-        out.push(Mapping {
-            vstart,
-            extent: vext,
-            src_row: sstart[0],
-        });
+pub(crate) fn mapping_of(m: RawMapping, shape: &[u64]) -> Option<Mapping> {
+    let (vstart, vext) = m.virt;
+    let (sstart, sext) = m.src;
+    if vext != sext || vstart.len() != shape.len() || sstart.iter().skip(1).any(|&s| s != 0) {
+        return None;
     }
-    Some(out)
+    if vstart
+        .iter()
+        .zip(&vext)
+        .zip(shape)
+        .any(|((&s, &e), &d)| s + e > d)
+    {
+        return None;
+    }
+    Some(Mapping {
+        vstart: vstart.to_vec(),
+        extent: vext.to_vec(),
+        src_row: sstart[0],
+    })
 }
 
 /// Everything of a version dataset the object header at `addr` holds: its header
@@ -708,8 +709,7 @@ pub(crate) fn read_version(
     let msgs = header_messages(r, addr, w)?;
     let h = version_header(&msgs, w)?;
     let blob = heap_object(r, h.heap.0, h.heap.1, w)?;
-    let (raw, source) = decode_mappings(&blob, w)?;
-    let maps = mappings_of(raw, &h.shape)?;
+    let (maps, source) = decode_mappings(&blob, w, &h.shape)?;
     Some((h, maps, source))
 }
 
@@ -718,6 +718,8 @@ mod tests {
     use super::*;
 
     const W: Widths = Widths { addr: 8, len: 8 };
+    /// A 1-D dataset large enough for every mapping of these tests.
+    const D: &[u64] = &[1 << 20];
 
     #[test]
     fn lookup3_matches_the_reference_values() {
@@ -785,9 +787,8 @@ mod tests {
             (regular(&[(8, 1, 1, 4)]), regular(&[(0, 1, 1, 4)])),
             (blocks(&[(&[4], &[7])]), regular(&[(4, 1, 4, 1)])),
         ]);
-        let (raw, name) = decode_mappings(&b, W).unwrap();
+        let (maps, name) = decode_mappings(&b, W, &[8]).unwrap();
         assert_eq!(name.as_deref(), Some("/raw"));
-        let maps = mappings_of(raw, &[8]).unwrap();
         assert_eq!(
             maps,
             vec![
@@ -804,8 +805,7 @@ mod tests {
             ]
         );
         // Outside the dataset: libhdf5 refuses to open it.
-        let (raw, _) = decode_mappings(&b, W).unwrap();
-        assert_eq!(mappings_of(raw, &[7]), None);
+        assert_eq!(decode_mappings(&b, W, &[7]), None);
     }
 
     #[test]
@@ -832,27 +832,26 @@ mod tests {
             }),
         ];
         for (what, b) in cases {
-            assert_eq!(decode_mappings(&b, W), None, "{what}");
+            assert_eq!(decode_mappings(&b, W, D), None, "{what}");
         }
         let good = blob(std::slice::from_ref(&ok));
-        assert!(decode_mappings(&good, W).is_some());
+        assert!(decode_mappings(&good, W, D).is_some());
         let mut bad = good.clone();
         bad[12] ^= 1;
-        assert_eq!(decode_mappings(&bad, W), None, "a wrong checksum");
+        assert_eq!(decode_mappings(&bad, W, D), None, "a wrong checksum");
         assert_eq!(
-            decode_mappings(&good[..good.len() - 1], W),
+            decode_mappings(&good[..good.len() - 1], W, D),
             None,
             "truncated"
         );
         let mut v2 = good.clone();
         v2[0] = 2;
-        assert_eq!(decode_mappings(&v2, W), None, "an unknown encoding");
+        assert_eq!(decode_mappings(&v2, W, D), None, "an unknown encoding");
         // Another shape of source and virtual region: read_mappings reports it.
         let b = blob(&[(
             regular(&[(0, 1, 1, 4), (0, 1, 1, 1)]),
             regular(&[(0, 1, 1, 2), (0, 1, 1, 2)]),
         )]);
-        let (raw, _) = decode_mappings(&b, W).unwrap();
-        assert_eq!(mappings_of(raw, &[4, 4]), None);
+        assert_eq!(decode_mappings(&b, W, &[4, 4]), None);
     }
 }
