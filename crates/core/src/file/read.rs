@@ -138,6 +138,13 @@ impl VersionedFile {
         if known.is_none() && !h5::exists(&vg, path)? {
             bail!(NotFound, "version '{version}' has no dataset '{path}'");
         }
+        // Our own decoder first: it reads the dataset without opening it.
+        if known.as_ref().is_none_or(|d| d.map.is_none()) {
+            if let Some((meta, raw_path, map)) = g.dataset_fast(version, &vg, path) {
+                drop(vg);
+                return read_mapped(&mut g, &meta, &raw_path, &map, sel);
+            }
+        }
         let ds = h5::open_dataset(&vg, path)?;
         // One copy of the creation properties (with every mapping) serves the fill
         // value and the chunk map. Where libhdf5 cannot copy them (see below), each

@@ -198,22 +198,9 @@ impl Inner {
         fill: Vec<u8>,
     ) -> Result<(DatasetMeta, String)> {
         let shape = h5::ds_shape(ds)?;
-        let raw_path = raw_data_attr(ds)?;
-        let chunks = chunks_attr(ds, "a version dataset")?;
-        // The filters of a loaded data group were read off the same `raw_data`.
-        let loaded = layout::raw_data_owner(&raw_path)
-            .and_then(|p| self.data_groups.get(p))
-            .map(|dg| dg.meta.filters);
-        let filters = match loaded {
-            Some(f) => f,
-            None => match h5::open_storage(self.file()?, &raw_path) {
-                Ok(raw) => h5::ds_filters(&raw)?,
-                Err(_) => bail!(
-                    CorruptFile,
-                    "the raw data '{raw_path}' of a version dataset is missing"
-                ),
-            },
-        };
+        let raw_path = raw_data_value(h5::read_attr(ds, layout::attr::RAW_DATA))?;
+        let chunks = chunks_value(h5::read_attr(ds, attr::CHUNKS), "a version dataset")?;
+        let filters = self.raw_filters(&raw_path)?;
         Ok((
             DatasetMeta {
                 shape,
@@ -268,6 +255,68 @@ impl Inner {
         })
     }
 
+    /// The filters of the raw data at `raw_path`, which a version dataset maps (those
+    /// of its loaded data group, which were read off the same `raw_data`).
+    fn raw_filters(&self, raw_path: &str) -> Result<h5::Filters> {
+        if let Some(dg) = layout::raw_data_owner(raw_path).and_then(|p| self.data_groups.get(p)) {
+            return Ok(dg.meta.filters);
+        }
+        match h5::open_storage(self.file()?, raw_path) {
+            Ok(raw) => h5::ds_filters(&raw),
+            Err(_) => bail!(
+                CorruptFile,
+                "the raw data '{raw_path}' of a version dataset is missing"
+            ),
+        }
+    }
+
+    /// Looks up `version`'s dataset at `path` (relative to its version group `vg`)
+    /// without opening it: its metadata and chunk map, read by our own decoder of the
+    /// version dataset (`h5::version_facts`, docs/design/032), recorded in the catalog
+    /// as [`VersionedFile::node`] records them. On 40,000 mappings this takes a few
+    /// milliseconds where opening the dataset and reading its mappings back through
+    /// libhdf5 takes most of a second.
+    ///
+    /// `None` (nothing recorded) where the decoder cannot tell or anything on the way
+    /// fails: the caller then opens the dataset through libhdf5, which reports what is
+    /// wrong as before.
+    pub(crate) fn dataset_fast(
+        &mut self,
+        version: &str,
+        vg: &Hid,
+        path: &str,
+    ) -> Option<(DatasetMeta, String, Arc<ChunkMap>)> {
+        let facts = h5::version_facts(self.file().ok()?, vg, path)?;
+        let dtype = h5::dtype_of(&facts.dtype).ok()?;
+        let fill = h5::fill_value(&facts.fill, &facts.dtype, &dtype).ok()?;
+        let raw_path = raw_data_value(h5::read_attr_at(vg, path, layout::attr::RAW_DATA)).ok()?;
+        let chunks = chunks_value(
+            h5::read_attr_at(vg, path, attr::CHUNKS),
+            "a version dataset",
+        )
+        .ok()?;
+        let filters = self.raw_filters(&raw_path).ok()?;
+        let meta = DatasetMeta {
+            shape: facts.shape,
+            dtype,
+            chunks,
+            fill,
+            filters,
+        };
+        let map = Arc::new(chunk_map_of(Some(facts.mappings), &meta, version, path).ok()?);
+        self.catalog.note_dataset(
+            version,
+            path,
+            DatasetFacts {
+                meta: meta.clone(),
+                raw_path: raw_path.clone(),
+                attrs: None,
+                map: Some(map.clone()),
+            },
+        );
+        Some((meta, raw_path, map))
+    }
+
     /// Decoded chunk map of `version`'s dataset at `path` (cached).
     pub(crate) fn chunk_map(
         &mut self,
@@ -294,10 +343,29 @@ impl Inner {
         {
             return Ok(m);
         }
-        let ds = h5::open_dataset(
-            self.file()?,
-            &format!("{}/{path}", version_group_path(version)),
-        )?;
+        let full = format!("{}/{path}", version_group_path(version));
+        if dcpl.is_none() {
+            // Our own decoder first (`h5::version_facts`): it does not open the dataset.
+            let file = self.file()?;
+            if let Some(f) = h5::version_facts(file, file, &full) {
+                let raw_path = match self.catalog.dataset(version, path) {
+                    Some(d) => Some(d.raw_path.clone()),
+                    None => {
+                        raw_data_value(h5::read_attr_at(file, &full, layout::attr::RAW_DATA)).ok()
+                    }
+                };
+                if let (Some(raw_path), Ok(map)) = (
+                    raw_path,
+                    chunk_map_of(Some(f.mappings), meta, version, path),
+                ) {
+                    let arc = Arc::new(map);
+                    self.catalog
+                        .note_map(version, path, meta, &raw_path, arc.clone());
+                    return Ok(arc);
+                }
+            }
+        }
+        let ds = h5::open_dataset(self.file()?, &full)?;
         let mappings = match dcpl {
             Some(p) => h5::read_mappings_in(p)?,
             None => h5::read_mappings(&ds)?,
@@ -349,7 +417,12 @@ fn chunk_map_of(
 
 /// The `raw_data` attribute of a version dataset: the path of the storage it maps.
 fn raw_data_attr(ds: &Hid) -> Result<String> {
-    match h5::read_attr(ds, layout::attr::RAW_DATA) {
+    raw_data_value(h5::read_attr(ds, layout::attr::RAW_DATA))
+}
+
+/// [`raw_data_attr`] from the attribute as read.
+fn raw_data_value(v: Result<AttrValue>) -> Result<String> {
+    match v {
         Ok(AttrValue::Str(s)) => Ok(s),
         _ => bail!(CorruptFile, "a version dataset has no 'raw_data' attribute: the file is not a valid versioned-hdf5 file"),
     }
@@ -391,6 +464,9 @@ impl VersionedFile {
                 NotFound,
                 "version '{version}' has nothing at '{path}': see keys() for what it holds"
             );
+        }
+        if let Some((meta, _, _)) = g.dataset_fast(version, &vg, &path) {
+            return Ok(Node::Dataset(meta));
         }
         let obj = h5::open_object(&vg, &path)?;
         match h5::kind_of(&obj) {
@@ -476,7 +552,12 @@ impl VersionedFile {
 
 /// The `chunks` attribute of a version dataset or `raw_data` (`what` names it in errors).
 pub(crate) fn chunks_attr(obj: &Hid, what: &str) -> Result<Vec<u64>> {
-    match h5::read_attr(obj, attr::CHUNKS) {
+    chunks_value(h5::read_attr(obj, attr::CHUNKS), what)
+}
+
+/// [`chunks_attr`] from the attribute as read.
+fn chunks_value(v: Result<AttrValue>, what: &str) -> Result<Vec<u64>> {
+    match v {
         Ok(AttrValue::IntArray(v)) => Ok(v.into_iter().map(|c| c.max(1) as u64).collect()),
         Ok(AttrValue::UIntArray(v)) => Ok(v.into_iter().map(|c| c.max(1)).collect()),
         _ => bail!(CorruptFile, "{what} has no valid 'chunks' attribute"),

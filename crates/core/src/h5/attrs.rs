@@ -264,15 +264,41 @@ pub(crate) fn delete_attr(obj: &Hid, name: &str) -> Result<()> {
 /// Reads an attribute. Types outside [`AttrValue`] give `UNSUPPORTED_DTYPE`.
 pub(crate) fn read_attr(obj: &Hid, name: &str) -> Result<AttrValue> {
     let c = cstr(name)?;
-    locked(|| {
-        // SAFETY: the attribute, its type and space are opened and released here;
-        // buffers match the element counts read from the space; vlen strings returned
-        // by HDF5 are freed with H5free_memory.
+    let a = locked(|| {
+        // SAFETY: `obj` is open and `c` a valid C string; the id is owned by the Hid.
         unsafe {
-            let a = hid!(
+            Ok(hid!(
                 &format!("opening attribute '{name}'"),
                 H5Aopen(obj.id(), c.as_ptr(), H5P_DEFAULT)
-            );
+            ))
+        }
+    })?;
+    read_opened_attr(&a, name)
+}
+
+/// [`read_attr`] of the object at `path` relative to `loc`, without opening that
+/// object (opening a virtual dataset decodes all its mappings).
+pub(crate) fn read_attr_at(loc: &Hid, path: &str, name: &str) -> Result<AttrValue> {
+    let (p, c) = (cstr(path)?, cstr(name)?);
+    let a = locked(|| {
+        // SAFETY: `loc` is open, `p` and `c` valid C strings; the id is owned by the Hid.
+        unsafe {
+            Ok(hid!(
+                &format!("opening attribute '{name}'"),
+                H5Aopen_by_name(loc.id(), p.as_ptr(), c.as_ptr(), H5P_DEFAULT, H5P_DEFAULT)
+            ))
+        }
+    })?;
+    read_opened_attr(&a, name)
+}
+
+/// Reads the open attribute `a`, called `name`.
+fn read_opened_attr(a: &Hid, name: &str) -> Result<AttrValue> {
+    locked(|| {
+        // SAFETY: `a` is an open attribute; its type and space are opened and released
+        // here; buffers match the element counts read from the space; vlen strings
+        // returned by HDF5 are freed with H5free_memory.
+        unsafe {
             let t = hid!("reading an attribute type", H5Aget_type(a.id()));
             let space = hid!("reading an attribute space", H5Aget_space(a.id()));
             let rank = ck!(

@@ -11,8 +11,10 @@ use std::ptr;
 use hdf5_sys::h5d::*;
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::*;
+use hdf5_sys::h5t::H5Tget_size;
 use hdf5_sys::h5z::*;
 
+use super::layout::Fill;
 use super::types::dtype_file_type;
 use super::{h5err, locked, Hid, FILTER_LZF};
 use crate::codec;
@@ -190,4 +192,36 @@ pub(crate) fn ds_fill_in(dcpl: &Hid, dtype: &Dtype) -> Result<Vec<u8>> {
             Ok(buf)
         }
     })
+}
+
+/// The fill value `fill` of a dataset of datatype `file_type`, as
+/// `vds::version_facts` reads it, in bytes of `dtype`: what [`ds_fill_in`] reads from
+/// that dataset's creation properties (libhdf5 converts a stored value the same way).
+pub(crate) fn fill_value(fill: &Fill, file_type: &Hid, dtype: &Dtype) -> Result<Vec<u8>> {
+    let bytes = match fill {
+        Fill::Value(b) if !dtype.is_vlen() => b,
+        _ => return Ok(dtype.zero()),
+    };
+    let dcpl = locked(|| {
+        // SAFETY: `file_type` is an open datatype; `bytes` holds one element of it (as
+        // checked here), which libhdf5 copies.
+        unsafe {
+            if H5Tget_size(file_type.id()) != bytes.len() {
+                bail!(
+                    CorruptFile,
+                    "a version dataset's fill value does not have the size of its datatype"
+                );
+            }
+            let dcpl = hid!(
+                "creating a dataset creation list",
+                H5Pcreate(*H5P_CLS_DATASET_CREATE)
+            );
+            ck!(
+                "setting a fill value",
+                H5Pset_fill_value(dcpl.id(), file_type.id(), bytes.as_ptr() as *const c_void)
+            );
+            Ok(dcpl)
+        }
+    })?;
+    ds_fill_in(&dcpl, dtype)
 }

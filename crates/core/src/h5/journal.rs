@@ -476,6 +476,9 @@ struct JFile {
     overlay: Option<Overlay>,
     /// Opened with truncation (a new file over an old one: readers start again).
     truncated: bool,
+    /// A history rewrite is under way ([`note_rewrite`]) until the next checkpoint:
+    /// objects of committed versions may have been replaced in libhdf5's cache only.
+    rewriting: bool,
     /// Power-loss durability: the fsyncs this file still owes.
     durable: Durable,
     /// What `fstat` said of the file when the writer's `flock` was taken, before
@@ -1353,6 +1356,7 @@ unsafe extern "C" fn cb_open(
         coord,
         overlay,
         truncated,
+        rewriting: false,
         durable: Durable {
             on: fsync && rw,
             new_entry: flags & (H5F_ACC_CREAT | H5F_ACC_TRUNC) != 0,
@@ -1935,10 +1939,25 @@ fn with_jfile<T>(file: &Hid, f: impl FnOnce(&mut JFile) -> T) -> Result<Option<T
 /// byte 0 (a user block), where those offsets would not be file offsets, or a reader's
 /// file read through a dead writer's journal ([`Overlay`]).
 pub(crate) fn data_reader(file: &Hid) -> Result<Option<File>> {
+    reader_if(file, |_| true)
+}
+
+/// [`data_reader`], for reading committed versions' metadata (object headers, the
+/// global heap) outside libhdf5 (`h5::layout`): also `None` while a history rewrite
+/// is under way ([`note_rewrite`] until the next checkpoint), when what the file holds
+/// at an object's address may not yet be what libhdf5 holds there. Otherwise every
+/// committed version's metadata is in the file as libhdf5 knows it: a commit flushes
+/// it, and only history rewrites change it.
+pub(crate) fn metadata_reader(file: &Hid) -> Result<Option<File>> {
+    reader_if(file, |j| !j.rewriting)
+}
+
+fn reader_if(file: &Hid, ok: impl FnOnce(&JFile) -> bool) -> Result<Option<File>> {
     match with_jfile(file, |j| {
         // A reader that sees the file through a dead writer's journal must not read
         // around it.
-        (j.public.base_addr == 0 && j.overlay.is_none()).then(|| (j.file.try_clone(), j.path()))
+        (j.public.base_addr == 0 && j.overlay.is_none() && ok(j))
+            .then(|| (j.file.try_clone(), j.path()))
     })? {
         Some(Some((Ok(f), _))) => Ok(Some(f)),
         Some(Some((Err(e), path))) => Err(io_error(
@@ -2040,6 +2059,7 @@ pub(crate) fn note_commit(file: &Hid, note: CommitNote) -> Result<()> {
 /// rewrite): readers that see it start from the file again (a new generation).
 pub(crate) fn note_rewrite(file: &Hid) -> Result<()> {
     with_jfile(file, |jf| {
+        jf.rewriting = true;
         if let Some(c) = &jf.coord {
             c.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -2085,7 +2105,7 @@ pub(crate) fn checkpoint(file: &Hid) -> Result<()> {
         if let Some(f) = jf.journal.as_ref().and_then(|j| j.fault.as_ref()) {
             return Err(f.to_error("ending the transaction"));
         }
-        jf.checkpoint().map_err(|e| {
+        jf.checkpoint().map(|()| jf.rewriting = false).map_err(|e| {
             jf.mark_failed("emptying the journal", None, &e);
             match jf.journal.as_ref().and_then(|j| j.fault.as_ref()) {
                 Some(f) => f.to_error("ending the transaction"),

@@ -9,7 +9,8 @@
 //! `file` (files, through the journal file driver of [`journal`]), `objects` (groups,
 //! links, objects), `types` (datatypes and [`Dtype`](crate::dtype::Dtype)), `io` (dataspaces, dataset
 //! reads and writes, direct chunk writes), `filters` (filter pipelines, chunk shapes,
-//! fill values), `vds` (reading virtual mappings) and `attrs` (attributes). The one
+//! fill values), `vds` (reading virtual mappings), `layout` (our own decoder of version
+//! datasets' object headers and mapping lists, docs/design/032) and `attrs` (attributes). The one
 //! exception is `format`: the creators whose shape the versioned-hdf5 format decides
 //! (`raw_data`, the hash table and its rows, version datasets), gathered there with a
 //! list of those decisions. What a file holds (versions, chunk maps, deduplication) is
@@ -165,20 +166,21 @@ mod file;
 mod filters;
 mod format;
 mod io;
+mod layout;
 mod objects;
 mod space;
 mod types;
 mod vds;
 
 pub(crate) use attrs::{
-    attr_exists, attr_names, delete_attr, read_attr, write_attr, write_new_attr,
+    attr_exists, attr_names, delete_attr, read_attr, read_attr_at, write_attr, write_new_attr,
 };
 pub(crate) use file::{
     close_leftover_objects, file_eoa, file_flush, file_open, file_open_reader, file_open_with,
     flush_cache,
 };
 pub(crate) use file::{open_object_count, FileOpen};
-pub(crate) use filters::{ds_chunk_dims, ds_fill, ds_fill_in, ds_filters, pipeline};
+pub(crate) use filters::{ds_chunk_dims, ds_fill, ds_fill_in, ds_filters, fill_value, pipeline};
 pub use filters::{Compression, Filters};
 pub(crate) use format::{
     create_hash_table, create_raw_data, create_version_dataset, read_hash_rows, read_hash_table,
@@ -199,4 +201,6 @@ pub(crate) use objects::{
 };
 pub(crate) use space::file_space;
 pub(crate) use types::dtype_of;
-pub(crate) use vds::{create_plist, furthest_source, read_mappings, read_mappings_in, Mapping};
+pub(crate) use vds::{
+    create_plist, furthest_source, read_mappings, read_mappings_in, version_facts, Mapping,
+};
