@@ -219,6 +219,7 @@ impl Inner {
     /// must exist.
     pub(crate) fn mapped_dataset(&mut self, version: &str, path: &str) -> Result<MappedDataset> {
         let known = self.catalog.dataset(version, path).cloned();
+        let full = format!("{}/{path}", version_group_path(version));
         let (meta, map, attrs, raw_path) = match known {
             Some(d) if d.attrs.is_some() => (
                 d.meta.clone(),
@@ -226,13 +227,31 @@ impl Inner {
                 d.attrs.clone(),
                 d.raw_path.clone(),
             ),
-            _ => {
-                let ds = h5::open_dataset(
-                    self.file()?,
-                    &format!("{}/{path}", version_group_path(version)),
-                )?;
-                let mut facts = read_facts(self, &ds, version, path)?;
-                facts.attrs = Some(read_user_attrs(&ds, &DATASET_RESERVED)?);
+            known => {
+                // Known without its attributes, or readable by our own decoder: the
+                // attributes are then read by name, without opening the dataset.
+                let known = match known {
+                    Some(d) => Some(d),
+                    None => {
+                        let vg = h5::open_group(self.file()?, &version_group_path(version))?;
+                        self.dataset_fast(version, &vg, path)
+                            .and_then(|_| self.catalog.dataset(version, path).cloned())
+                    }
+                };
+                let facts = match known {
+                    Some(d) => DatasetFacts {
+                        attrs: Some(read_user_attrs_at(self.file()?, &full, &DATASET_RESERVED)?),
+                        meta: d.meta.clone(),
+                        raw_path: d.raw_path.clone(),
+                        map: d.map.clone(),
+                    },
+                    None => {
+                        let ds = h5::open_dataset(self.file()?, &full)?;
+                        let mut facts = read_facts(self, &ds, version, path)?;
+                        facts.attrs = Some(read_user_attrs(&ds, &DATASET_RESERVED)?);
+                        facts
+                    }
+                };
                 let out = (
                     facts.meta.clone(),
                     facts.map.clone(),
@@ -431,12 +450,29 @@ fn raw_data_value(v: Result<AttrValue>) -> Result<String> {
 /// Reads an object's attributes except `skip`; attributes of unsupported types are
 /// left out.
 pub(crate) fn read_user_attrs(obj: &Hid, skip: &[&str]) -> Result<Attrs> {
+    user_attrs(h5::attr_names(obj)?, skip, |name| h5::read_attr(obj, name))
+}
+
+/// [`read_user_attrs`] of the object at `path` relative to `loc`, without opening it.
+pub(crate) fn read_user_attrs_at(loc: &Hid, path: &str, skip: &[&str]) -> Result<Attrs> {
+    user_attrs(h5::attr_names_at(loc, path)?, skip, |name| {
+        h5::read_attr_at(loc, path, name)
+    })
+}
+
+/// The attributes called `names` but not `skip`, read by `read`; those of types
+/// outside [`crate::attrs::AttrValue`] are left out.
+fn user_attrs(
+    names: Vec<String>,
+    skip: &[&str],
+    read: impl Fn(&str) -> Result<crate::attrs::AttrValue>,
+) -> Result<Attrs> {
     let mut out = Vec::new();
-    for name in h5::attr_names(obj)? {
+    for name in names {
         if skip.contains(&name.as_str()) {
             continue;
         }
-        match h5::read_attr(obj, &name) {
+        match read(&name) {
             Ok(v) => out.push((name, v)),
             Err(e) if e.kind == ErrorKind::UnsupportedDtype => {}
             Err(e) => return Err(e),

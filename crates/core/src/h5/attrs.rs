@@ -61,6 +61,55 @@ pub(crate) fn attr_names(obj: &Hid) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// [`attr_names`] of the object at `path` relative to `loc`, without opening that
+/// object (opening a virtual dataset decodes all its mappings, and iterating over
+/// its attributes by name opens it).
+pub(crate) fn attr_names_at(loc: &Hid, path: &str) -> Result<Vec<String>> {
+    let p = cstr(path)?;
+    locked(|| {
+        // SAFETY: `loc` is open and `p` a valid C string; the info struct is plain data
+        // written by libhdf5; each name buffer holds the size libhdf5 reported plus
+        // its terminating NUL.
+        unsafe {
+            let mut info: hdf5_sys::h5o::H5O_info2_t = std::mem::zeroed();
+            ck!(
+                "counting attributes",
+                hdf5_sys::h5o::H5Oget_info_by_name3(
+                    loc.id(),
+                    p.as_ptr(),
+                    &mut info,
+                    hdf5_sys::h5o::H5O_INFO_NUM_ATTRS,
+                    H5P_DEFAULT
+                )
+            );
+            let mut names = Vec::with_capacity(info.num_attrs as usize);
+            for i in 0..info.num_attrs {
+                let name_at = |buf: *mut c_char, size: usize| {
+                    H5Aget_name_by_idx(
+                        loc.id(),
+                        p.as_ptr(),
+                        H5_index_t::H5_INDEX_NAME,
+                        H5_iter_order_t::H5_ITER_INC,
+                        i,
+                        buf,
+                        size,
+                        H5P_DEFAULT,
+                    )
+                };
+                let len = ck!("reading an attribute name", name_at(ptr::null_mut(), 0));
+                let mut buf = vec![0u8; len as usize + 1];
+                ck!(
+                    "reading an attribute name",
+                    name_at(buf.as_mut_ptr() as *mut c_char, buf.len())
+                );
+                buf.truncate(len as usize);
+                names.push(String::from_utf8_lossy(&buf).into_owned());
+            }
+            Ok(names)
+        }
+    })
+}
+
 /// Whether an attribute exists.
 pub(crate) fn attr_exists(obj: &Hid, name: &str) -> Result<bool> {
     let c = cstr(name)?;

@@ -966,16 +966,22 @@ impl JFile {
             while s < ge {
                 let e = ge.min(s + RECORD_MAX);
                 let n = (e - s) as usize;
-                let mut rec = vec![0u8; RECORD_HEAD + n];
-                rec[..8].copy_from_slice(&s.to_le_bytes());
-                rec[8..16].copy_from_slice(&(n as u64).to_le_bytes());
+                let mut rec = Vec::with_capacity(RECORD_HEAD + n);
+                rec.extend_from_slice(&s.to_le_bytes());
+                rec.extend_from_slice(&(n as u64).to_le_bytes());
+                rec.extend_from_slice(&[0; 8]);
                 let (k0, kb) = known;
                 match s
                     .checked_sub(k0)
                     .and_then(|o| kb.get(o as usize..o as usize + n))
                 {
-                    Some(old) => rec[RECORD_HEAD..].copy_from_slice(old),
-                    None => read_full(&self.file, &mut rec[RECORD_HEAD..], s)?,
+                    // Copied in without zero-filling first: this runs for every byte
+                    // a transaction overwrites.
+                    Some(old) => rec.extend_from_slice(old),
+                    None => {
+                        rec.resize(RECORD_HEAD + n, 0);
+                        read_full(&self.file, &mut rec[RECORD_HEAD..], s)?;
+                    }
                 }
                 let sum = check(&[&rec[..16], &rec[RECORD_HEAD..]]);
                 rec[16..24].copy_from_slice(&sum.to_le_bytes());

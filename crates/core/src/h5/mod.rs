@@ -173,7 +173,8 @@ mod types;
 mod vds;
 
 pub(crate) use attrs::{
-    attr_exists, attr_names, delete_attr, read_attr, read_attr_at, write_attr, write_new_attr,
+    attr_exists, attr_names, attr_names_at, delete_attr, read_attr, read_attr_at, write_attr,
+    write_new_attr,
 };
 pub(crate) use file::{
     close_leftover_objects, file_eoa, file_flush, file_open, file_open_reader, file_open_with,

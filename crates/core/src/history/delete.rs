@@ -154,6 +154,35 @@ impl StoredMove {
         Ok(true)
     }
 
+    /// Copies the unfiltered edge chunk of extent `ext` stored at row `from` to row
+    /// `to` as its stored bytes, with the padding outside `ext` set to zero bytes (the
+    /// caller checks that this is the fill value); `false` (nothing written) when no
+    /// chunk is stored at `from` or it is not a whole unfiltered slot of `full`.
+    fn copy_edge(
+        &mut self,
+        raw: &h5::Hid,
+        (from, to): (u64, u64),
+        ext: &[u64],
+        full: &[u64],
+        es: usize,
+    ) -> Result<bool> {
+        self.offset[0] = from;
+        let Some(mask) = h5::read_chunk(raw, &self.offset, &mut self.buf)? else {
+            return Ok(false);
+        };
+        if mask != 0 || self.buf.len() != grid::volume(full)? * es {
+            return Ok(false);
+        }
+        let mut slot = vec![0u8; self.buf.len()];
+        for_each_run(ext, full, |_, d, n| {
+            slot[d * es..(d + n) * es].copy_from_slice(&self.buf[d * es..(d + n) * es]);
+        });
+        self.offset[0] = to;
+        h5::write_chunk(raw, &self.offset, 0, &slot)?;
+        self.last = Some(to);
+        Ok(true)
+    }
+
     /// After the moves: the last chunk written directly may carry a filter mask
     /// libhdf5 did not note (`h5::refresh_chunk_lookup`).
     fn finish(&self, raw: &h5::Hid, chunks: &[u64]) -> Result<()> {
@@ -560,6 +589,12 @@ fn rewrite_storage(
         shape: meta.shape.clone(),
         ..pp.meta.clone()
     };
+    // Edge chunks of unfiltered fixed-size data whose fill value is zero bytes move as
+    // their stored bytes too, with the padding zeroed in the buffer.
+    let es = meta.dtype.size();
+    let raw_edges = !meta.dtype.is_vlen()
+        && chunk_meta.filters == h5::Filters::default()
+        && chunk_meta.fill.iter().all(|&b| b == 0);
     let mut moved: HashMap<u64, u64> = HashMap::with_capacity(pp.kept.len());
     let mut rows = Vec::with_capacity(pp.kept.len());
     // A whole chunk whose hash is known moves as its stored bytes (still filtered),
@@ -576,9 +611,14 @@ fn rewrite_storage(
         let known = hashes.get(&old).copied();
         let whole = ext == &meta.chunks;
         // In place already, or moved as stored bytes.
-        let as_is = whole
-            && (new == old
-                || (known.is_some() && !meta.dtype.is_vlen() && stored.copy(&raw, old, new)?));
+        let as_is = if whole {
+            new == old
+                || (known.is_some() && !meta.dtype.is_vlen() && stored.copy(&raw, old, new)?)
+        } else {
+            raw_edges
+                && known.is_some()
+                && stored.copy_edge(&raw, (old, new), ext, &meta.chunks, es)?
+        };
         let hash = if as_is {
             known
         } else {
