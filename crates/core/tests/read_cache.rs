@@ -287,3 +287,131 @@ fn direct_reads_agree_and_leave_the_cache_alone() {
     assert_eq!(read(&ro, "v5", &[]), cur);
     assert_eq!(ro.direct_read_count(), 1);
 }
+
+/// Small reads (a few chunks, one box of the selection in each) of unfiltered data go
+/// outside libhdf5 too, as positioned reads of just the bytes they select, once the
+/// storage's slot index exists: a run of small reads builds it, a few do not. They
+/// agree with the model everywhere, edge chunks, unmapped chunks (the fill value) and
+/// dropped axes included; a stepped selection still goes chunk by chunk.
+#[test]
+fn small_reads_go_direct_after_a_run_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.h5");
+    let path = path.to_str().unwrap();
+    let (rows, cols) = (90i64, 70i64);
+    let at = |r: i64, c: i64| (r * 1000 + c) as f64;
+    let model: Vec<f64> = (0..rows)
+        .flat_map(|r| (0..cols).map(move |c| at(r, c)))
+        .collect();
+    let vf = VersionedFile::open(path, Mode::Truncate).unwrap();
+    let s = vf.stage("v0", StageOptions::default()).unwrap();
+    s.create_dataset(
+        "x",
+        CreateOptions {
+            data: Some(f64s(&model)),
+            shape: Some(vec![rows as u64, cols as u64]),
+            chunks: Some(vec![16, 20]),
+            dtype: Some(Dtype::Float64),
+            fill: Some(f64s(&[-1.0])),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    s.commit().unwrap();
+    // v1 grows into chunks never written: they read as the fill value.
+    let s = vf.stage("v1", StageOptions::default()).unwrap();
+    s.resize("x", &[rows as u64 + 30, cols as u64]).unwrap();
+    s.commit().unwrap();
+    vf.close().unwrap();
+    let ro = VersionedFile::open(path, Mode::Read).unwrap();
+    ro.set_read_cache_bytes(0);
+    let bx = |r0: i64, r1: i64, c0: i64, c1: i64| {
+        [
+            AxisSel::Slice {
+                start: Some(r0),
+                stop: Some(r1),
+                step: 1,
+            },
+            AxisSel::Slice {
+                start: Some(c0),
+                stop: Some(c1),
+                step: 1,
+            },
+        ]
+    };
+    let want = |r0: i64, r1: i64, c0: i64, c1: i64| -> Vec<f64> {
+        (r0..r1)
+            .flat_map(|r| (c0..c1).map(move |c| if r < rows { at(r, c) } else { -1.0 }))
+            .collect()
+    };
+    let mut seed = 17u64;
+    let mut next = |n: i64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) % n as u64) as i64
+    };
+    for i in 0..400 {
+        let (r0, c0) = (next(rows + 30), next(cols));
+        let (r1, c1) = (
+            (r0 + 1 + next(20)).min(rows + 30),
+            (c0 + 1 + next(30)).min(cols),
+        );
+        let got = read(&ro, "v1", &bx(r0, r1, c0, c1));
+        assert_eq!(got, want(r0, r1, c0, c1), "box {r0}..{r1} × {c0}..{c1}");
+        if i == 60 {
+            assert_eq!(
+                ro.direct_read_count(),
+                0,
+                "a few small reads build no index"
+            );
+        }
+    }
+    let direct = ro.direct_read_count();
+    // All but the first 64 and those that touch only unmapped chunks (about a quarter).
+    assert!(
+        direct > 200,
+        "a run of small reads went direct ({direct} of 400)"
+    );
+    // A dropped axis, and a stepped selection (chunk by chunk).
+    let row = read(
+        &ro,
+        "v0",
+        &[
+            AxisSel::Index(33),
+            AxisSel::Slice {
+                start: Some(5),
+                stop: Some(61),
+                step: 1,
+            },
+        ],
+    );
+    assert_eq!(row, want(33, 34, 5, 61));
+    assert_eq!(ro.direct_read_count(), direct + 1);
+    let stepped = read(
+        &ro,
+        "v0",
+        &[
+            AxisSel::Slice {
+                start: Some(3),
+                stop: Some(9),
+                step: 2,
+            },
+            AxisSel::Slice {
+                start: Some(0),
+                stop: Some(10),
+                step: 1,
+            },
+        ],
+    );
+    let ws: Vec<f64> = [3, 5, 7]
+        .iter()
+        .flat_map(|&r| (0..10).map(move |c| at(r, c)))
+        .collect();
+    assert_eq!(stepped, ws);
+    assert_eq!(
+        ro.direct_read_count(),
+        direct + 1,
+        "stepped: chunk by chunk"
+    );
+}

@@ -1,7 +1,9 @@
-//! Reads of many chunks outside libhdf5 (docs/design/012): the stored slots a
-//! selection needs are read with positioned reads of the file (`pread`), at the file
+//! Reads outside libhdf5 (docs/design/012): the stored slots a selection of many
+//! chunks needs are read with positioned reads of the file (`pread`), at the file
 //! offsets libhdf5's chunk index gave once ([`Inner::slot_index`]), adjacent slots in
-//! one read, decoded (`codec::decode`) and copied into the result in parallel.
+//! one read, decoded (`codec::decode`) and copied into the result in parallel. A small
+//! selection of unfiltered chunks reads just its bytes, a run at a time
+//! ([`Reader::small_runs`]).
 //!
 //! Invariants:
 //! - only committed slots are read: a read of a committed version maps only slots
@@ -30,9 +32,40 @@ use crate::error::{bail, Result};
 use crate::grid::{self, ChunkPieces, Selection};
 use crate::h5::{self, StoredChunk};
 
-/// Reads touching fewer mapped chunks than this go chunk by chunk through the read
-/// cache (slices read over and over), larger ones here.
+/// Reads touching fewer mapped chunks than this are small: they go chunk by chunk
+/// through the read cache (slices read over and over) unless their chunks are
+/// unfiltered and not cached, then here as [`Reader::small_runs`].
 pub(crate) const DIRECT_MIN_CHUNKS: usize = 8;
+
+/// Most runs (contiguous stretches along the last axis inside one chunk) a small read
+/// goes direct with; more go chunk by chunk through the read cache.
+const SMALL_RUNS_MAX: u64 = 256;
+
+/// Small reads of a storage without a slot index that go through the read cache
+/// before the index is built for the next one.
+pub(crate) const SMALL_BEFORE_INDEX: u32 = 64;
+
+/// How many runs along the last axis the selection makes inside its chunks, when each
+/// chunk holds one box of it (one piece of step 1 per axis); `None` otherwise.
+fn small_runs(groups: &[ChunkPieces<'_>]) -> Option<u64> {
+    let mut total = 0u64;
+    for cp in groups {
+        let mut runs = 1u64;
+        for (d, pieces) in cp.axes.iter().enumerate() {
+            let [p] = pieces else {
+                return None;
+            };
+            if p.step != 1 {
+                return None;
+            }
+            if d + 1 < cp.axes.len() {
+                runs = runs.checked_mul(p.n)?;
+            }
+        }
+        total = total.checked_add(runs)?;
+    }
+    Some(total)
+}
 
 /// Positioned reads are split at this many bytes, so that one large run of adjacent
 /// slots still spreads over the threads.
@@ -155,7 +188,19 @@ pub(crate) fn read_direct(
         .enumerate()
         .filter_map(|(i, cp)| map.get(&cp.coord).map(|&row| (i, row)))
         .collect();
-    if mapped.len() < DIRECT_MIN_CHUNKS {
+    // A small read whose chunks are all in the read cache is served from there; one
+    // that is not goes here too, as positioned reads of just the bytes it selects
+    // where the chunks are stored unfiltered ([`Reader::small_runs`]).
+    let small = mapped.len() < DIRECT_MIN_CHUNKS;
+    if small && (mapped.is_empty() || small_runs(groups).is_none_or(|n| n > SMALL_RUNS_MAX)) {
+        return Ok(None);
+    }
+    if small
+        && mapped.iter().all(|&(i, row)| {
+            let ext = grid::chunk_extent(&meta.shape, &meta.chunks, &groups[i].coord);
+            g.chunks.contains(raw_path, row, &ext)
+        })
+    {
         return Ok(None);
     }
     let c0 = meta.chunks[0].max(1);
@@ -167,6 +212,15 @@ pub(crate) fn read_direct(
         .map(|&(_, row)| row / c0 + 1)
         .max()
         .unwrap_or(0);
+    // Building the slot index takes one pass over the chunk index (about 10 ms at
+    // 40,000 chunks): a few small reads do not pay for it, a run of them does.
+    if small && g.chunks.locations(raw_path).is_none() {
+        if g.small_reads_unindexed < SMALL_BEFORE_INDEX {
+            g.small_reads_unindexed += 1;
+            return Ok(None);
+        }
+        g.small_reads_unindexed = 0;
+    }
     let Some(ix) = g.slot_index(raw_path, meta, need)? else {
         return Ok(None);
     };
@@ -176,6 +230,9 @@ pub(crate) fn read_direct(
     let es = meta.dtype.size();
     let chunk_bytes = grid::volume(&meta.chunks)? * es;
     let filtered = !ix.pipeline.is_empty();
+    if small && filtered {
+        return Ok(None);
+    }
     let mut jobs = Vec::with_capacity(mapped.len());
     for &(i, row) in &mapped {
         let Some(Some(loc)) = ix.slots.get((row / c0) as usize).copied() else {
@@ -207,7 +264,9 @@ pub(crate) fn read_direct(
         es,
         chunk_bytes,
     };
-    let done = if meta.shape.len() == 1
+    let done = if small {
+        r.small_runs(&jobs, &meta.chunks, &block_dims, out.as_bytes_mut())
+    } else if meta.shape.len() == 1
         && jobs
             .iter()
             .all(|j| j.cp.axes[0].len() == 1 && j.cp.axes[0][0].step == 1)
@@ -311,6 +370,58 @@ impl Reader<'_> {
                 None => false,
             }
         })
+    }
+
+    /// A small selection of unfiltered chunks, each holding one box of it
+    /// ([`small_runs`]): every run along the last axis is read from the file straight
+    /// into its place in the result, on this thread (a few reads of a few hundred
+    /// bytes each cost less than handing them to other threads).
+    fn small_runs(
+        &self,
+        jobs: &[Job<'_, '_>],
+        chunks: &[u64],
+        block: &[u64],
+        out: &mut [u8],
+    ) -> bool {
+        let n = chunks.len();
+        if n == 0 || block.len() != n {
+            return false;
+        }
+        let es = self.es as u64;
+        // Element strides of a chunk and of the result, C order.
+        let mut cstride = vec![1u64; n];
+        let mut ostride = vec![1u64; n];
+        for d in (0..n - 1).rev() {
+            cstride[d] = cstride[d + 1] * chunks[d + 1];
+            ostride[d] = ostride[d + 1] * block[d + 1];
+        }
+        for job in jobs {
+            let p: Vec<_> = job.cp.axes.iter().map(|a| a[0]).collect();
+            let len = (p[n - 1].n * es) as usize;
+            let runs: u64 = p[..n - 1].iter().map(|q| q.n).product();
+            for r in 0..runs {
+                // Run `r`'s position over every axis but the last, in C order.
+                let (mut inn, mut at, mut rest) = (p[n - 1].inn, p[n - 1].out, r);
+                for d in (0..n - 1).rev() {
+                    let i = rest % p[d].n;
+                    rest /= p[d].n;
+                    inn += (p[d].inn + i) * cstride[d];
+                    at += (p[d].out + i) * ostride[d];
+                }
+                let lo = (at * es) as usize;
+                let Some(dst) = out.get_mut(lo..lo + len) else {
+                    return false;
+                };
+                if self
+                    .file
+                    .read_exact_at(dst, job.loc.addr + inn * es)
+                    .is_err()
+                {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Any other selection: chunks read and decoded in parallel, a batch at a time,

@@ -210,6 +210,10 @@ pub(crate) struct Inner {
     pub data_file: Option<Arc<std::fs::File>>,
     /// Reads answered by the direct path since the file was opened.
     pub direct_reads: u64,
+    /// Small reads that went through the read cache because their storage's slot
+    /// index was not built yet (`direct::read_direct`): after
+    /// `direct::SMALL_BEFORE_INDEX` of them the index is built.
+    pub small_reads_unindexed: u32,
     /// Decoded `raw_data` chunks that reads touched (see [`crate::cache`]).
     pub(crate) chunks: ChunkCache,
     /// The file's `data_version` (1 when the attribute is absent).

@@ -378,6 +378,7 @@ impl VersionedFile {
             raws: HashMap::new(),
             data_file: None,
             direct_reads: 0,
+            small_reads_unindexed: 0,
             chunks: ChunkCache::new(DEFAULT_READ_CACHE_BYTES),
             data_version,
             registered: None,
