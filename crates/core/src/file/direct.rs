@@ -129,7 +129,10 @@ impl Inner {
         let rows = h5::ds_shape(raw)?.first().copied().unwrap_or(0);
         let mut slots = known.map(|k| k.slots.clone()).unwrap_or_default();
         let from = slots.len() as u64;
-        let to = rows.div_ceil(chunk_rows).max(from);
+        // Whole slots only: a slot that `raw_data`'s extent cuts (a damaged file) is
+        // left to libhdf5's path, which reports the rows it lacks as CORRUPT_FILE
+        // (the stored chunk may still hold bytes past the extent).
+        let to = (rows / chunk_rows).max(from);
         // One pass over the index for many slots, lookups for the few a commit added.
         let whole = to - from > 256;
         slots.extend(h5::stored_chunks(
