@@ -193,9 +193,14 @@ pub(crate) fn read_direct(
         .collect();
     // A small read whose chunks are all in the read cache is served from there; one
     // that is not goes here too, as positioned reads of just the bytes it selects
-    // where the chunks are stored unfiltered ([`Reader::small_runs`]).
+    // where the chunks are stored unfiltered ([`Reader::small_runs`]; the filters are
+    // those of the same `raw_data`, read off its pipeline).
     let small = mapped.len() < DIRECT_MIN_CHUNKS;
-    if small && (mapped.is_empty() || small_runs(groups).is_none_or(|n| n > SMALL_RUNS_MAX)) {
+    if small
+        && (mapped.is_empty()
+            || meta.filters != h5::Filters::default()
+            || small_runs(groups).is_none_or(|n| n > SMALL_RUNS_MAX))
+    {
         return Ok(None);
     }
     if small
@@ -233,9 +238,6 @@ pub(crate) fn read_direct(
     let es = meta.dtype.size();
     let chunk_bytes = grid::volume(&meta.chunks)? * es;
     let filtered = !ix.pipeline.is_empty();
-    if small && filtered {
-        return Ok(None);
-    }
     let mut jobs = Vec::with_capacity(mapped.len());
     for &(i, row) in &mapped {
         let Some(Some(loc)) = ix.slots.get((row / c0) as usize).copied() else {
@@ -392,14 +394,14 @@ impl Reader<'_> {
         }
         let es = self.es as u64;
         // Element strides of a chunk and of the result, C order.
-        let mut cstride = vec![1u64; n];
-        let mut ostride = vec![1u64; n];
+        let mut cstride: grid::Axes<u64> = smallvec::smallvec![1; n];
+        let mut ostride: grid::Axes<u64> = smallvec::smallvec![1; n];
         for d in (0..n - 1).rev() {
             cstride[d] = cstride[d + 1] * chunks[d + 1];
             ostride[d] = ostride[d + 1] * block[d + 1];
         }
         for job in jobs {
-            let p: Vec<_> = job.cp.axes.iter().map(|a| a[0]).collect();
+            let p: grid::Axes<_> = job.cp.axes.iter().map(|a| a[0]).collect();
             let len = (p[n - 1].n * es) as usize;
             let runs: u64 = p[..n - 1].iter().map(|q| q.n).product();
             for r in 0..runs {
