@@ -4,11 +4,17 @@
 // an in-memory model: uncompressed, gzip, shuffle+gzip, lzf, fletcher32 (which the
 // direct path leaves to libhdf5), fixed-length strings, unmapped chunks (fill values),
 // 2-D edge chunks, stepped and listed selections, and files Python versioned-hdf5
-// 2.4 and 2.6 wrote. About 3 s.
+// 2.4 and 2.6 wrote; and large results that reuse the memory of collected ones. About
+// 3 s.
+import v8 from 'node:v8'
+import vm from 'node:vm'
+
 import test from 'ava'
 
 import { VersionedFile, type Dataset } from '../index.js'
 import { VENV26_PYTHON, VENV_PYTHON, tmpFile, vpyWith } from './helpers.js'
+
+const lib = require('../index.js') as { _recycledReusesForTest: () => number }
 
 type Sel = Array<number | [number, number] | [number, number, number] | { indices: number[] }>
 
@@ -149,3 +155,44 @@ for (const [label, python] of [['2.4', VENV_PYTHON], ['2.6', VENV26_PYTHON]] as 
     ro.close()
   })
 }
+
+test('large results reuse the memory of collected ones and hold only their own values', async (t) => {
+  v8.setFlagsFromString('--expose-gc')
+  const gc = vm.runInNewContext('gc') as () => void
+  const path = tmpFile('direct-recycle')
+  const [R, C] = [2048, 512]
+  const model = Float64Array.from({ length: R * C }, (_, i) => i + 0.25)
+  const vf = VersionedFile.open(path, { mode: 'w' })
+  await vf.stageVersion('v0', (g) => {
+    g.createDataset('x', { data: model, shape: [R, C], chunks: [64, 64] })
+    g.createDataset('z', { data: model, shape: [R, C], chunks: [64, 64], compression: 'gzip', compressionLevel: 1 })
+  })
+  await vf.stageVersion('v1', (g) => {
+    g.dataset('x').resize([R + 512, C])
+  })
+  vf.close()
+  const ro = VersionedFile.open(path, { mode: 'r' })
+  const before = lib._recycledReusesForTest()
+  // Elements of `a` that differ from the model's rows from `r0` on (0 past its end).
+  const wrong = (a: Float64Array, r0: number) => a.reduce((n, v, i) => n + (v !== (r0 * C + i < R * C ? model[r0 * C + i] : 0) ? 1 : 0), 0)
+  for (let k = 0; k < 6; k++) {
+    // 512 rows of 512 float64: 2 MiB, handed to JS without a copy.
+    const r0 = ((k * 3) % 4) * 512
+    for (const name of ['x', 'z']) {
+      let a: Float64Array | null = ro.version('v0').dataset(name).readSync([[r0, r0 + 512], [0, C]]) as Float64Array
+      t.is(a.length, 512 * C)
+      t.is(wrong(a, r0), 0, `${name} rows ${r0}`)
+      a = null
+      gc()
+    }
+    // Half in unmapped chunks (the fill value, zero), half stored: nothing of a
+    // recycled buffer shows.
+    let b: Float64Array | null = (await ro.version('v1').dataset('x').read([[R - 256, R + 256], [0, C]])) as Float64Array
+    t.is(b.length, 512 * C)
+    t.is(wrong(b, R - 256), 0, `across the end, round ${k}`)
+    b = null
+    gc()
+  }
+  t.true(lib._recycledReusesForTest() - before >= 6, 'collected results were reused')
+  ro.close()
+})

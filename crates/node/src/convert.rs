@@ -566,15 +566,18 @@ impl TypeName for TypedOutput {
     }
 }
 
-/// Frees the buffer of an external `ArrayBuffer` once JS collected it.
+/// Frees the buffer of an external `ArrayBuffer` once JS collected it, or hands it back
+/// for the next large read to reuse ([`vh5::buf::recycle`]).
 unsafe extern "C" fn free_words(
     _env: napi::sys::napi_env,
     _data: *mut std::ffi::c_void,
     hint: *mut std::ffi::c_void,
 ) {
     // SAFETY: `hint` is the `Box<Vec<u64>>` leaked in `TypedOutput::to_napi_value` for
-    // this ArrayBuffer alone; Node calls the finalizer once.
-    drop(unsafe { Box::from_raw(hint.cast::<Vec<u64>>()) });
+    // this ArrayBuffer alone; Node calls the finalizer once, after which nothing in JS
+    // can reach the bytes.
+    let words = unsafe { Box::from_raw(hint.cast::<Vec<u64>>()) };
+    vh5::buf::recycle(*words);
 }
 
 impl ToNapiValue for TypedOutput {

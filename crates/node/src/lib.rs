@@ -66,6 +66,15 @@ pub fn bench_vds_floor(
     })
 }
 
+/// How many large read results reused the memory of collected ones
+/// (`vh5::buf::recycle`). Test builds only (feature `test-hooks`); not part of the
+/// public typings.
+#[cfg(feature = "test-hooks")]
+#[napi(js_name = "_recycledReusesForTest", skip_typescript)]
+pub fn recycled_reuses_for_test() -> f64 {
+    vh5::buf::recycled_reuses() as f64
+}
+
 /// Holds `file`'s lock, with a read-only handle's lock on the file, for `ms`
 /// milliseconds on the calling thread, as a long read would (the stopped-reader test).
 /// Test builds only (feature `test-hooks`); not part of the public typings.

@@ -259,7 +259,9 @@ pub(crate) fn read_direct(
         );
     }
     let mut out = if jobs.len() == groups.len() {
-        AlignedBytes::zeroed(count * es)
+        // Every element is in a stored chunk that the read below copies in, or the
+        // read fails and `out` is dropped unseen.
+        AlignedBytes::for_overwrite(count * es)
     } else {
         AlignedBytes::filled(&meta.fill, count)
     };
