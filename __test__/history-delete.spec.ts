@@ -14,6 +14,8 @@ import { snapshot } from './support/snapshot.js'
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { writeHistory } = require('./crash/history-ops.js') as { writeHistory: (vf: VersionedFile) => Promise<void> }
 
+const lib = require('../index.js') as { _slotMoversForTest: () => number }
+
 const HISTORY = join(__dirname, 'py', 'history.py')
 const DUMP = join(__dirname, 'py', 'dump_versions.py')
 
@@ -129,7 +131,10 @@ async function compareWithPython(t: import('ava').ExecutionContext, file: string
 }
 
 test("deleteVersions matches Python 2.6's delete_versions on a file we wrote", async (t) => {
+  const movers = lib._slotMoversForTest()
   await compareWithPython(t, await ours(), ['h2', 'h4'])
+  // m/grid (unfiltered, edge chunks) had its slots moved on a thread of their own.
+  t.true(lib._slotMoversForTest() > movers, 'the slot moves ran on their own thread')
 })
 
 test("deleteVersions matches Python 2.6's delete_versions on a file Python wrote", async (t) => {

@@ -117,20 +117,6 @@ fn traced_run(dir: &std::path::Path, durability: Durability) -> Run {
     Run { pre, ops, states }
 }
 
-fn apply(buf: &mut Vec<u8>, op: &Op) {
-    match op {
-        Op::Write(_, at, bytes) => {
-            let at = *at as usize;
-            if buf.len() < at + bytes.len() {
-                buf.resize(at + bytes.len(), 0);
-            }
-            buf[at..at + bytes.len()].copy_from_slice(bytes);
-        }
-        Op::SetLen(_, len) => buf.resize(*len as usize, 0),
-        _ => {}
-    }
-}
-
 fn target(op: &Op) -> Option<Target> {
     match op {
         Op::Write(t, ..) | Op::SetLen(t, _) => Some(*t),

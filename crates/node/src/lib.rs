@@ -66,6 +66,15 @@ pub fn bench_vds_floor(
     })
 }
 
+/// How many times `deleteVersions` moved slots on a thread of its own
+/// (`vh5::history::movers_started`). Test builds only (feature `test-hooks`); not part
+/// of the public typings.
+#[cfg(feature = "test-hooks")]
+#[napi(js_name = "_slotMoversForTest", skip_typescript)]
+pub fn slot_movers_for_test() -> f64 {
+    vh5::history::movers_started() as f64
+}
+
 /// How many large read results reused the memory of collected ones
 /// (`vh5::buf::recycle`). Test builds only (feature `test-hooks`); not part of the
 /// public typings.

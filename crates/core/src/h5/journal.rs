@@ -60,6 +60,13 @@ const HEADER_LEN: u64 = 24;
 const RECORD_HEAD: usize = 24;
 /// Longest run of old bytes one record holds (bounds the memory of one save).
 const RECORD_MAX: u64 = 8 << 20;
+/// The offset field of a block's head: a run of records laid out ahead of time, all of
+/// one length, which another thread fills in while libhdf5 goes on
+/// ([`JFile::reserve_moves`]). The head's length field is the block's length; the 8
+/// bytes after the head give the length of each record in it (head included). A slot
+/// still empty or torn is skipped: its record is written before the change it covers,
+/// so that change was never made.
+const BLOCK: u64 = u64::MAX;
 
 // libhdf5's memory types and feature flags (the same values in 1.10 and 2.x).
 const MEM_SUPER: c_int = 1;
@@ -136,6 +143,15 @@ fn parse(bytes: &[u8]) -> Option<Parsed> {
         else {
             break;
         };
+        // Before the length check: a block the journal ends inside still holds whole
+        // records, whose changes may have been made.
+        if off == BLOCK {
+            let Some(block) = parse_block(bytes, at, end, sum, &mut records) else {
+                break;
+            };
+            at = block;
+            continue;
+        }
         if end > bytes.len() {
             break;
         }
@@ -147,6 +163,40 @@ fn parse(bytes: &[u8]) -> Option<Parsed> {
         at = end;
     }
     Some(Parsed { base_eof, records })
+}
+
+/// The whole records of the block whose head is at `at` and which ends at `end`
+/// (see [`BLOCK`]), appended to `records`; where the records after it start, or `None`
+/// when its head is torn or the journal ends inside it (nothing was written after an
+/// unfinished block).
+fn parse_block(
+    bytes: &[u8],
+    at: usize,
+    end: usize,
+    sum: u64,
+    records: &mut Vec<(u64, Vec<u8>)>,
+) -> Option<usize> {
+    let first = at + RECORD_HEAD + 8;
+    let stride_at = bytes.get(at + RECORD_HEAD..first)?;
+    if check(&[&bytes[at..at + 16], stride_at]) != sum {
+        return None;
+    }
+    let stride = usize::try_from(u64_at(bytes, at + RECORD_HEAD)).ok()?;
+    if stride <= RECORD_HEAD || end < first || !(end - first).is_multiple_of(stride) {
+        return None;
+    }
+    let mut s = first;
+    while s + stride <= end.min(bytes.len()) {
+        let rec = &bytes[s..s + stride];
+        let n = u64_at(rec, 8);
+        if n == (stride - RECORD_HEAD) as u64
+            && check(&[&rec[..16], &rec[RECORD_HEAD..]]) == u64_at(rec, 16)
+        {
+            records.push((u64_at(rec, 0), rec[RECORD_HEAD..].to_vec()));
+        }
+        s += stride;
+    }
+    (end <= bytes.len()).then_some(end)
 }
 
 /// The code of an open refused by the operating system: `READ_ONLY` for a read-only
@@ -996,6 +1046,62 @@ impl JFile {
             }
         }
         Ok(())
+    }
+
+    /// Lays out a block of journal records ([`BLOCK`]) for writes of `slot` bytes at
+    /// each of `dests`, for a [`MoveBlock`] to fill in and make from another thread.
+    /// The block's head is written and the ranges are counted as saved now, so that
+    /// libhdf5's own records go after the block. `None` (nothing done) under `fsync`
+    /// durability (its held-back writes and syncs stay on libhdf5's thread), without a
+    /// journal, for records longer than [`RECORD_MAX`], or when a destination is not a
+    /// range of the checkpoint's bytes that this transaction has not saved yet.
+    fn reserve_moves(&mut self, dests: &[u64], slot: usize) -> std::io::Result<Option<MoveBlock>> {
+        let Some(j) = self.journal.as_ref() else {
+            return Ok(None);
+        };
+        if self.durable.on || slot == 0 || slot as u64 > RECORD_MAX || dests.is_empty() {
+            return Ok(None);
+        }
+        for &d in dests {
+            let e = d.checked_add(slot as u64);
+            if e.is_none_or(|e| e > j.base_eof || j.saved.gaps(d, e) != [(d, e)]) {
+                return Ok(None);
+            }
+        }
+        if let Some(c) = &self.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .begin();
+        }
+        self.begin()?;
+        let stride = RECORD_HEAD + slot;
+        let len = 8 + dests.len() as u64 * stride as u64;
+        let mut head = [0u8; RECORD_HEAD + 8];
+        head[..8].copy_from_slice(&BLOCK.to_le_bytes());
+        head[8..16].copy_from_slice(&len.to_le_bytes());
+        head[RECORD_HEAD..].copy_from_slice(&(stride as u64).to_le_bytes());
+        let sum = check(&[&head[..16], &head[RECORD_HEAD..]]);
+        head[16..24].copy_from_slice(&sum.to_le_bytes());
+        let at = self.journal.as_ref().map_or(0, |j| j.len);
+        fault_point()?;
+        self.write_journal(at, &head)?;
+        let Some(j) = self.journal.as_mut() else {
+            return Ok(None);
+        };
+        j.len = at + RECORD_HEAD as u64 + len;
+        for &d in dests {
+            j.saved.insert(d, d + slot as u64);
+        }
+        let Some(jf) = j.file.as_ref() else {
+            return Ok(None);
+        };
+        Ok(Some(MoveBlock {
+            journal: jf.try_clone()?,
+            data: self.file.try_clone()?,
+            jpath: j.path.clone(),
+            first: at + RECORD_HEAD as u64 + 8,
+            stride,
+        }))
     }
 
     /// The part of a write of `data` at `addr` that changes the file: `None` when
@@ -1923,6 +2029,112 @@ pub(crate) fn fapl(fsync: bool) -> Result<Hid> {
 }
 
 /// Runs `f` on the driver's file struct of `file`; `None` for another driver's file.
+/// Writes to a file of this driver made from another thread while libhdf5 goes on,
+/// each saved first in its slot of a block of the journal that
+/// [`reserve_moves`] laid out (the history rewrites' slot moves). It owns its own
+/// descriptors of the file and the journal, and touches nothing of the driver's state:
+/// the slots and the saved ranges were taken when the block was laid out. Writes of
+/// one block must not overlap what libhdf5 reads or writes until the caller joins it.
+pub(crate) struct MoveBlock {
+    journal: File,
+    data: File,
+    jpath: PathBuf,
+    /// Journal offset of the block's first record.
+    first: u64,
+    /// Length of each record, head included.
+    stride: usize,
+}
+
+/// A failed [`MoveBlock`] write: what failed, on which file, and the OS error.
+#[derive(Debug)]
+pub(crate) struct MoveFault {
+    what: &'static str,
+    on_journal: bool,
+    error: std::io::Error,
+}
+
+impl MoveBlock {
+    /// Bytes of one write: the length `reserve_moves` was given.
+    pub(crate) fn slot(&self) -> usize {
+        self.stride - RECORD_HEAD
+    }
+
+    /// Reads `buf.len()` bytes of the file at `at` (zeros past its end).
+    pub(crate) fn read(&self, at: u64, buf: &mut [u8]) -> std::result::Result<(), MoveFault> {
+        read_full(&self.data, buf, at).map_err(MoveFault::on("reading", false))
+    }
+
+    /// Write `i` of the block: the file's bytes at `dst` go to record `i`, then `new`
+    /// (of [`slot`](Self::slot) bytes) is written there. `rec` is a buffer of the
+    /// record's length, kept across calls.
+    pub(crate) fn write(
+        &self,
+        i: usize,
+        dst: u64,
+        new: &[u8],
+        rec: &mut Vec<u8>,
+    ) -> std::result::Result<(), MoveFault> {
+        let slot = self.slot();
+        debug_assert_eq!(new.len(), slot);
+        rec.resize(self.stride, 0);
+        rec[..8].copy_from_slice(&dst.to_le_bytes());
+        rec[8..16].copy_from_slice(&(slot as u64).to_le_bytes());
+        self.read(dst, &mut rec[RECORD_HEAD..])?;
+        let sum = check(&[&rec[..16], &rec[RECORD_HEAD..]]);
+        rec[16..24].copy_from_slice(&sum.to_le_bytes());
+        let at = self.first + (i * self.stride) as u64;
+        let journal = MoveFault::on("appending to the journal", true);
+        fault_point().map_err(journal)?;
+        trace::push_for(&self.jpath, || {
+            trace::Op::Write(trace::Target::Journal, at, rec.clone())
+        });
+        self.journal.write_all_at(rec, at).map_err(journal)?;
+        let file = MoveFault::on("writing", false);
+        fault_point().map_err(file)?;
+        trace::push_for(&self.jpath, || {
+            trace::Op::Write(trace::Target::File, dst, new.to_vec())
+        });
+        self.data.write_all_at(new, dst).map_err(file)
+    }
+}
+
+impl MoveFault {
+    /// Makes the fault of an OS error while doing `what` (on the journal or the file).
+    fn on(what: &'static str, on_journal: bool) -> impl Fn(std::io::Error) -> MoveFault + Copy {
+        move |error| MoveFault {
+            what,
+            on_journal,
+            error,
+        }
+    }
+}
+
+/// Lays out a [`MoveBlock`] in `file`'s open transaction for writes of `slot` bytes at
+/// each of `dests` (file offsets; see [`JFile::reserve_moves`] for when it is `None`
+/// and the caller makes the writes through libhdf5 instead).
+pub(crate) fn reserve_moves(file: &Hid, dests: &[u64], slot: usize) -> Result<Option<MoveBlock>> {
+    match with_jfile(file, |jf| {
+        jf.reserve_moves(dests, slot)
+            .inspect_err(|e| jf.mark_failed("appending to the journal", None, e))
+    })? {
+        Some(Ok(b)) => Ok(b),
+        Some(Err(e)) => Err(Error::new(
+            ErrorKind::IoError,
+            format!("laying out the journal's records of the slot moves failed: {e}"),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Records a [`MoveBlock`]'s failure as `file`'s transaction fault (what
+/// [`fault`] reports and every later write of the transaction is dropped for).
+pub(crate) fn note_move_fault(file: &Hid, f: &MoveFault) {
+    let _ = with_jfile(file, |jf| {
+        let path = if f.on_journal { None } else { jf.path() };
+        jf.mark_failed(f.what, path.as_deref(), &f.error);
+    });
+}
+
 fn with_jfile<T>(file: &Hid, f: impl FnOnce(&mut JFile) -> T) -> Result<Option<T>> {
     locked(|| {
         let mut h: *mut c_void = std::ptr::null_mut();
@@ -2290,5 +2502,63 @@ mod tests {
         assert_eq!(p.records, vec![(10, data.to_vec())]);
         j[3] ^= 1;
         assert!(parse(&j).is_none());
+    }
+
+    /// A record of `data` saved from `off`, as `save` writes it.
+    fn record(off: u64, data: &[u8]) -> Vec<u8> {
+        let mut r = off.to_le_bytes().to_vec();
+        r.extend((data.len() as u64).to_le_bytes());
+        r.extend([0; 8]);
+        r.extend(data);
+        let sum = check(&[&r[..16], &r[RECORD_HEAD..]]);
+        r[16..24].copy_from_slice(&sum.to_le_bytes());
+        r
+    }
+
+    #[test]
+    fn blocks_keep_their_whole_records_and_skip_the_rest() {
+        let mut j = header(1000).to_vec();
+        j.extend(record(5, b"ab"));
+        let block_at = j.len();
+        // Three slots of 4 bytes: one written, one never (zeros), one torn.
+        let stride = RECORD_HEAD + 4;
+        let len = 8 + 3 * stride as u64;
+        let mut head = BLOCK.to_le_bytes().to_vec();
+        head.extend(len.to_le_bytes());
+        head.extend([0; 8]);
+        head.extend((stride as u64).to_le_bytes());
+        let sum = check(&[&head[..16], &head[RECORD_HEAD..]]);
+        head[16..24].copy_from_slice(&sum.to_le_bytes());
+        j.extend(&head);
+        j.extend(record(100, b"wxyz"));
+        j.extend(vec![0; stride]);
+        let mut torn = record(300, b"1234");
+        torn[RECORD_HEAD + 2] ^= 1;
+        j.extend(torn);
+        j.extend(record(7, b"c"));
+        let p = parse(&j).unwrap();
+        assert_eq!(
+            p.records,
+            vec![
+                (5, b"ab".to_vec()),
+                (100, b"wxyz".to_vec()),
+                (7, b"c".to_vec())
+            ]
+        );
+        // The journal ends inside the block (nothing was written after it).
+        let cut = block_at + head.len() + stride + 3;
+        let p = parse(&j[..cut]).unwrap();
+        assert_eq!(
+            p.records,
+            vec![(5, b"ab".to_vec()), (100, b"wxyz".to_vec())]
+        );
+        // A torn block head: nothing from it on counts.
+        let mut bad = j.clone();
+        bad[block_at + 8] ^= 1;
+        assert_eq!(parse(&bad).unwrap().records, vec![(5, b"ab".to_vec())]);
+        // A stride that does not divide the block is a torn head too.
+        let mut odd = j.clone();
+        odd[block_at + RECORD_HEAD] ^= 1;
+        assert_eq!(parse(&odd).unwrap().records, vec![(5, b"ab".to_vec())]);
     }
 }

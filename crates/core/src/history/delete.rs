@@ -18,6 +18,7 @@ use crate::file::{
 };
 use crate::grid::{self, ChunkCoord};
 use crate::h5::{self, HashRow};
+use crate::history::mover::{Move, Mover, MoverError};
 use crate::history::{Progress, Ticker};
 use crate::layout::{
     attr, data_group_path, hash_table_path, raw_data_path, version_group_path, versions_path,
@@ -517,8 +518,18 @@ fn apply_delete(
         to: plan.parents.iter().cloned().collect(),
         done: HashSet::new(),
     };
+    // Slot moves running on their own thread; their `raw_data` gets its new extent
+    // once they are done, after the groups below are unlinked. Dropping this stops and
+    // joins them (an error on the way out), before the caller rolls back.
+    let mut moving: Vec<Moving> = Vec::new();
     for (p, pp) in &plan.paths {
-        rewrite_storage(g, p, pp, &versions, &mut parents, ticker)?;
+        // One mover thread at a time.
+        for m in &mut moving {
+            m.wait(g)?;
+        }
+        if let Some(m) = rewrite_storage(g, p, pp, &versions, &mut parents, ticker)? {
+            moving.push(m);
+        }
         stop_on_fault(g)?;
     }
     let file = g.file()?;
@@ -554,13 +565,99 @@ fn apply_delete(
         stop_on_fault(g)?;
         ticker.tick();
     }
+    for mut m in moving {
+        m.wait(g)?;
+        let raw = h5::open_storage(g.file()?, &m.raw_path)?;
+        h5::ds_set_extent(&raw, &m.raw_dims)?;
+        stop_on_fault(g)?;
+    }
+    let file = g.file()?;
     h5::file_flush(file)?;
     ticker.finish();
     Ok(())
 }
 
+/// A path whose slot moves run on their own thread ([`Mover`]): its `raw_data` takes
+/// its new extent `raw_dims` once they are done.
+struct Moving {
+    raw_path: String,
+    raw_dims: Vec<u64>,
+    mover: Mover,
+}
+
+impl Moving {
+    /// Waits for the moves; a failed one becomes the transaction's fault.
+    fn wait(&mut self, g: &Inner) -> Result<()> {
+        match self.mover.wait() {
+            Ok(()) => Ok(()),
+            Err(MoverError::Fault(f)) => {
+                h5::journal::note_move_fault(g.file()?, &f);
+                stop_on_fault(g)?;
+                bail!(IoError, "moving the slots of '{}' failed", self.raw_path)
+            }
+            Err(MoverError::Panicked) => bail!(
+                InternalError,
+                "the thread moving the slots of '{}' stopped",
+                self.raw_path
+            ),
+        }
+    }
+}
+
+/// The moves of `pp`'s kept slots to rows `0, c0, 2 c0, ...` of `raw` (slots of
+/// `full` extent, `slot` bytes each) as positioned reads and writes of their stored
+/// bytes on another thread, when every one of them can be made so: each source and
+/// destination a whole stored slot of unfiltered data. The caller checks that edge
+/// chunks may be padded with zero bytes. `None`: the caller moves them through
+/// libhdf5.
+fn start_mover(
+    file: &h5::Hid,
+    raw: &h5::Hid,
+    pp: &PathPlan,
+    full: &[u64],
+    slot: usize,
+    es: usize,
+) -> Result<Option<Mover>> {
+    let c0 = full[0];
+    let rows = h5::ds_shape(raw)?.first().copied().unwrap_or(0);
+    let stored = h5::stored_chunks(raw, c0, full.len(), 0, rows / c0, true)?;
+    let at = |row: u64| {
+        stored
+            .get((row / c0) as usize)
+            .copied()
+            .flatten()
+            .filter(|l| l.size == slot as u64 && l.mask == 0)
+            .map(|l| l.addr)
+    };
+    let mut moves = Vec::new();
+    for (i, (&old, ext)) in pp.kept.iter().enumerate() {
+        let new = i as u64 * c0;
+        let whole = ext == full;
+        if whole && new == old {
+            continue;
+        }
+        let (Some(src), Some(dst)) = (at(old), at(new)) else {
+            return Ok(None);
+        };
+        moves.push(Move {
+            src,
+            dst,
+            edge: (!whole).then(|| ext.clone()),
+        });
+    }
+    if moves.is_empty() {
+        return Ok(None);
+    }
+    let dests: Vec<u64> = moves.iter().map(|m| m.dst).collect();
+    let Some(block) = h5::journal::reserve_moves(file, &dests, slot)? else {
+        return Ok(None);
+    };
+    Ok(Some(Mover::start(block, moves, full.to_vec(), es)))
+}
+
 /// Compacts one path's `raw_data` to the slots survivors use, rewrites its hash table
-/// and the survivors' virtual datasets whose slots moved.
+/// and the survivors' virtual datasets whose slots moved. The slot moves may still be
+/// running when it returns ([`Moving`]).
 fn rewrite_storage(
     g: &mut Inner,
     p: &str,
@@ -568,7 +665,7 @@ fn rewrite_storage(
     versions: &h5::Hid,
     parents: &mut Reparent,
     ticker: &mut Ticker<'_>,
-) -> Result<()> {
+) -> Result<Option<Moving>> {
     let Some(dg) = g.data_group(p)? else {
         bail!(InternalError, "the storage of '{p}' vanished");
     };
@@ -606,7 +703,33 @@ fn rewrite_storage(
         buf: Vec::new(),
         last: None,
     };
+    // Every chunk's hash known and every edge chunk's padding zero bytes: the moves
+    // may run on their own thread.
+    let mover = if raw_edges && pp.kept.keys().all(|old| hashes.contains_key(old)) {
+        start_mover(
+            g.file()?,
+            &raw,
+            pp,
+            &meta.chunks,
+            grid::volume(&meta.chunks)? * es,
+            es,
+        )?
+    } else {
+        None
+    };
+    stop_on_fault(g)?;
     for (i, (&old, ext)) in pp.kept.iter().enumerate() {
+        if mover.is_some() {
+            let new = i as u64 * c0;
+            rows.push(HashRow {
+                hash: hashes[&old],
+                start: new as i64,
+                stop: (new + ext[0]) as i64,
+            });
+            moved.insert(old, new);
+            ticker.tick();
+            continue;
+        }
         let new = i as u64 * c0;
         let known = hashes.get(&old).copied();
         let whole = ext == &meta.chunks;
@@ -649,7 +772,17 @@ fn rewrite_storage(
     let n = rows.len() as u64;
     let mut raw_dims = meta.chunks.clone();
     raw_dims[0] = n * c0;
-    h5::ds_set_extent(&raw, &raw_dims)?;
+    let moving = match mover {
+        Some(mover) => Some(Moving {
+            raw_path: raw_data_path(p),
+            raw_dims: raw_dims.clone(),
+            mover,
+        }),
+        None => {
+            h5::ds_set_extent(&raw, &raw_dims)?;
+            None
+        }
+    };
     if rows.is_empty() {
         h5::write_hash_rows(
             &table,
@@ -695,5 +828,5 @@ fn rewrite_storage(
         parents.write(&vg, v)?;
         stop_on_fault(g)?;
     }
-    Ok(())
+    Ok(moving)
 }

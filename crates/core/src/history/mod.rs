@@ -6,6 +6,9 @@ mod compact;
 mod delete;
 pub mod diff;
 mod metadata;
+mod mover;
+
+pub use mover::movers_started;
 
 pub use compact::CompactStats;
 pub use diff::{DatasetDiff, DiffOptions, DiffRegion, DiffStatus};

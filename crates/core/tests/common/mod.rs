@@ -2,6 +2,7 @@
 //! and a look at a file's storage from outside the engine.
 #![allow(dead_code, reason = "each test crate uses a part of these helpers")]
 
+use vh5::io_trace::Op;
 use vh5::{AxisSel, Values};
 
 /// Float64s as the engine's element bytes.
@@ -44,5 +45,21 @@ pub(crate) fn slots(file: &str, ds: &str, c0: u64) -> u64 {
     match f.dataset(&format!("_version_data/{ds}/raw_data")) {
         Ok(d) => d.shape()[0] as u64 / c0,
         Err(_) => 0,
+    }
+}
+
+/// Makes a traced write or length change on `buf` (the bytes of the file or of its
+/// journal, as a crash state replays them).
+pub(crate) fn apply(buf: &mut Vec<u8>, op: &Op) {
+    match op {
+        Op::Write(_, at, bytes) => {
+            let at = *at as usize;
+            if buf.len() < at + bytes.len() {
+                buf.resize(at + bytes.len(), 0);
+            }
+            buf[at..at + bytes.len()].copy_from_slice(bytes);
+        }
+        Op::SetLen(_, len) => buf.resize(*len as usize, 0),
+        _ => {}
     }
 }
