@@ -52,6 +52,7 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
         }
     }
     let root = h5::open_group(inner.file()?, &version_group_path(version))?;
+    let vg = h5::open_group(inner.file()?, &version_group_path(version))?;
     let mut groups = BTreeMap::new();
     let mut datasets = BTreeMap::new();
     let mut stack: Vec<(String, Hid)> = vec![(String::new(), root)];
@@ -68,6 +69,31 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
                 // virtual mappings.
                 datasets.insert(path, (meta.clone(), attrs.clone()));
                 continue;
+            }
+            // A version dataset our own decoder reads (docs/design/032): its facts and
+            // its attributes by name, without opening it (which decodes every mapping).
+            if cached && h5::kind_at(&g, &name)? == h5::ObjKind::Dataset {
+                let fast = match &known {
+                    Some(d) => Some(d.meta.clone()),
+                    None => inner.dataset_fast(version, &vg, &path).map(|(m, _, _)| m),
+                };
+                if let Some(meta) = fast {
+                    let attrs = read_user_attrs_at(&vg, &path, &DATASET_RESERVED)?;
+                    if let Some(d) = inner.catalog.dataset(version, &path).cloned() {
+                        inner.catalog.note_dataset(
+                            version,
+                            &path,
+                            DatasetFacts {
+                                meta: d.meta.clone(),
+                                raw_path: d.raw_path.clone(),
+                                attrs: Some(attrs.clone()),
+                                map: d.map.clone(),
+                            },
+                        );
+                    }
+                    datasets.insert(path, (meta, attrs));
+                    continue;
+                }
             }
             let obj = h5::open_object(&g, &name)?;
             match h5::kind_of(&obj) {
