@@ -78,7 +78,14 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
                     None => inner.dataset_fast(version, &vg, &path).map(|(m, _, _)| m),
                 };
                 if let Some(meta) = fast {
-                    let attrs = read_user_attrs_at(&vg, &path, &DATASET_RESERVED)?;
+                    let attrs = match inner
+                        .catalog
+                        .dataset(version, &path)
+                        .and_then(|d| d.attrs.clone())
+                    {
+                        Some(a) => a,
+                        None => read_user_attrs_at(&vg, &path, &DATASET_RESERVED)?,
+                    };
                     if let Some(d) = inner.catalog.dataset(version, &path).cloned() {
                         inner.catalog.note_dataset(
                             version,
@@ -266,7 +273,10 @@ impl Inner {
                 };
                 let facts = match known {
                     Some(d) => DatasetFacts {
-                        attrs: Some(read_user_attrs_at(self.file()?, &full, &DATASET_RESERVED)?),
+                        attrs: Some(match &d.attrs {
+                            Some(a) => a.clone(),
+                            None => read_user_attrs_at(self.file()?, &full, &DATASET_RESERVED)?,
+                        }),
                         meta: d.meta.clone(),
                         raw_path: d.raw_path.clone(),
                         map: d.map.clone(),
@@ -349,13 +359,21 @@ impl Inner {
             filters,
         };
         let map = Arc::new(chunk_map_of(Some(facts.mappings), &meta, version, path).ok()?);
+        // With every attribute's name in the header, only user attributes are read
+        // (none, for most version datasets), without listing them through libhdf5.
+        let attrs = facts.attr_names.and_then(|names| {
+            user_attrs(names, &DATASET_RESERVED, |name| {
+                h5::read_attr_at(vg, path, name)
+            })
+            .ok()
+        });
         self.catalog.note_dataset(
             version,
             path,
             DatasetFacts {
                 meta: meta.clone(),
                 raw_path: raw_path.clone(),
-                attrs: None,
+                attrs,
                 map: Some(map.clone()),
             },
         );

@@ -50,6 +50,10 @@ pub(crate) struct Header {
     pub fill: Fill,
     /// Address and index of the global-heap object holding the mapping list.
     pub heap: (u64, u32),
+    /// The names of its attributes, sorted, when all of them are Attribute messages in
+    /// the header (compact storage); `None` when some may be elsewhere (dense
+    /// storage, shared messages) or a name does not decode.
+    pub attr_names: Option<Vec<String>>,
 }
 
 /// A fill value as libhdf5 reads it from a Fill Value message.
@@ -225,7 +229,9 @@ const MSG_DATASPACE: u16 = 0x0001;
 const MSG_DATATYPE: u16 = 0x0003;
 const MSG_FILL: u16 = 0x0005;
 const MSG_LAYOUT: u16 = 0x0008;
+const MSG_ATTRIBUTE: u16 = 0x000C;
 const MSG_CONTINUATION: u16 = 0x0010;
+const MSG_ATTRIBUTE_INFO: u16 = 0x0015;
 const MSG_FLAG_SHARED: u8 = 0x02;
 
 /// The messages of the object header at `addr`, continuation blocks followed.
@@ -385,7 +391,71 @@ pub(crate) fn version_header(msgs: &[Message], w: Widths) -> Option<Header> {
         dtype: only(msgs, MSG_DATATYPE)?.to_vec(),
         fill: fill(only(msgs, MSG_FILL)?)?,
         heap: virtual_layout(only(msgs, MSG_LAYOUT)?, w)?,
+        attr_names: attribute_names(msgs, w),
     })
+}
+
+/// The names of the Attribute messages among `msgs`, sorted (libhdf5's name order:
+/// bytewise). `None` when the Attribute Info message says they are in dense storage
+/// (a fractal heap outside the header) or does not decode, an attribute is a shared
+/// message, or a name is not a NUL-terminated UTF-8 string in a message of versions 1
+/// to 3.
+fn attribute_names(msgs: &[Message], w: Widths) -> Option<Vec<String>> {
+    let mut infos = msgs.iter().filter(|m| m.kind == MSG_ATTRIBUTE_INFO);
+    if let Some(info) = infos.next() {
+        if infos.next().is_some() || info.flags & MSG_FLAG_SHARED != 0 {
+            return None;
+        }
+        let mut c = Cur::new(&info.body);
+        if c.u8()? != 0 {
+            return None;
+        }
+        let flags = c.u8()?;
+        if flags & !0x03 != 0 {
+            return None;
+        }
+        if flags & 0x01 != 0 {
+            c.u16()?;
+        }
+        // The fractal heap of dense storage: the undefined address when there is none.
+        let undefined = if w.addr >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * w.addr)) - 1
+        };
+        if c.uint(w.addr)? != undefined {
+            return None;
+        }
+    }
+    let mut names = Vec::new();
+    for m in msgs.iter().filter(|m| m.kind == MSG_ATTRIBUTE) {
+        if m.flags & MSG_FLAG_SHARED != 0 {
+            return None;
+        }
+        let mut c = Cur::new(&m.body);
+        let version = c.u8()?;
+        let _flags = c.u8()?;
+        let name_len = c.u16()? as usize;
+        let _type_len = c.u16()?;
+        let _space_len = c.u16()?;
+        match version {
+            1 | 2 => {}
+            3 => {
+                // The name's character set (ASCII or UTF-8).
+                c.u8()?;
+            }
+            _ => return None,
+        }
+        // The size counts the terminating NUL.
+        let raw = c.bytes(name_len)?;
+        let (&nul, name) = raw.split_last()?;
+        if nul != 0 || name.contains(&0) {
+            return None;
+        }
+        names.push(String::from_utf8(name.to_vec()).ok()?);
+    }
+    names.sort();
+    Some(names)
 }
 
 /// The dimensions of a simple dataspace (rank 1 to 32).

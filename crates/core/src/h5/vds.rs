@@ -296,6 +296,9 @@ pub(crate) struct VersionFacts {
     pub fill: Fill,
     /// Its mappings and the first one's source name (as [`read_mappings`]).
     pub mappings: (Vec<Mapping>, Option<String>),
+    /// Its attributes' names, sorted, when its header holds all of them (see
+    /// `layout::Header::attr_names`).
+    pub attr_names: Option<Vec<String>>,
 }
 
 /// The version dataset `name` (relative to `loc`) of `file`, read without opening it:
@@ -374,6 +377,7 @@ pub(crate) fn version_facts(file: &Hid, loc: &Hid, name: &str) -> Option<Version
         dtype,
         fill: header.fill,
         mappings: (maps, source),
+        attr_names: header.attr_names,
     })
 }
 
@@ -419,12 +423,13 @@ mod tests {
     }
 
     /// Compares both decoders on every version dataset of the file at `path`:
-    /// wherever ours answers, it answers as libhdf5 does. Returns how many virtual
-    /// datasets there were and how many of them ours answered.
-    fn compare(path: &Path) -> (usize, usize) {
+    /// wherever ours answers, it answers as libhdf5 does (attribute names included).
+    /// Returns how many virtual datasets there were, how many of them ours answered,
+    /// and for how many it listed the attributes.
+    fn compare(path: &Path) -> (usize, usize, usize) {
         let file = file_open(path.to_str().unwrap(), FileOpen::Read).unwrap();
         let versions = open_group(&file, "_version_data/versions").unwrap();
-        let (mut virt, mut fast) = (0, 0);
+        let (mut virt, mut fast, mut named) = (0, 0, 0);
         for v in list(&versions).unwrap() {
             let vg = open_group(&versions, &v).unwrap();
             let mut paths = Vec::new();
@@ -450,6 +455,12 @@ mod tests {
                         f.mappings.0[i], maps[i]
                     );
                 }
+                if let Some(names) = &f.attr_names {
+                    let mut theirs = crate::h5::attr_names_at(&vg, &p).unwrap();
+                    theirs.sort();
+                    assert_eq!(names, &theirs, "{what}: attribute names");
+                    named += 1;
+                }
                 assert_eq!(f.shape, ds_shape(&ds).unwrap(), "{what}");
                 let dt = dtype_of(&ds_type(&ds).unwrap()).unwrap();
                 assert_eq!(dtype_of(&f.dtype).unwrap(), dt, "{what}");
@@ -460,7 +471,7 @@ mod tests {
                 );
             }
         }
-        (virt, fast)
+        (virt, fast, named)
     }
 
     fn f64s(v: impl Iterator<Item = f64>) -> Values {
@@ -532,6 +543,15 @@ mod tests {
             ),
         )
         .unwrap();
+        // User attributes beside the reserved ones, enough to need a continuation.
+        for i in 0..12 {
+            s.set_attr(
+                "c",
+                &format!("note{i:02}"),
+                crate::AttrValue::Str("x".repeat(40 * i)),
+            )
+            .unwrap();
+        }
         s.commit().unwrap();
         let s = vf.stage("v1", StageOptions::default()).unwrap();
         s.resize("a", &[1100]).unwrap();
@@ -590,11 +610,15 @@ mod tests {
             fixtures.display()
         );
         for f in &files {
-            let (virt, fast) = compare(f);
+            let (virt, fast, named) = compare(f);
             // Every virtual dataset of these well-formed files is decoded by ours (so
-            // the comparison above covered them all).
+            // the comparison above covered them all), and so are the names of its
+            // attributes, but for 'c' of our file in both versions: more than 8
+            // attributes, which libhdf5 keeps in dense storage, outside the header.
             assert!(virt > 0, "{}: no virtual dataset", f.display());
             assert_eq!(fast, virt, "{}", f.display());
+            let dense = if f == &files[0] { 2 } else { 0 };
+            assert_eq!(named + dense, virt, "{}: attribute names", f.display());
         }
     }
 
