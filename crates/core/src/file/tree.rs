@@ -70,35 +70,13 @@ pub(crate) fn walk_version(inner: &mut Inner, version: &str, cached: bool) -> Re
                 datasets.insert(path, (meta.clone(), attrs.clone()));
                 continue;
             }
-            // A version dataset our own decoder reads (docs/design/032): its facts and
-            // its attributes by name, without opening it (which decodes every mapping).
+            // A dataset known without its attributes or read by our own decoder
+            // (docs/design/032): not opened (which decodes every mapping).
             if cached && h5::kind_at(&g, &name)? == h5::ObjKind::Dataset {
-                let fast = match &known {
-                    Some(d) => Some(d.meta.clone()),
-                    None => inner.dataset_fast(version, &vg, &path).map(|(m, _, _)| m),
-                };
-                if let Some(meta) = fast {
-                    let attrs = match inner
-                        .catalog
-                        .dataset(version, &path)
-                        .and_then(|d| d.attrs.clone())
-                    {
-                        Some(a) => a,
-                        None => read_user_attrs_at(&vg, &path, &DATASET_RESERVED)?,
-                    };
-                    if let Some(d) = inner.catalog.dataset(version, &path).cloned() {
-                        inner.catalog.note_dataset(
-                            version,
-                            &path,
-                            DatasetFacts {
-                                meta: d.meta.clone(),
-                                raw_path: d.raw_path.clone(),
-                                attrs: Some(attrs.clone()),
-                                map: d.map.clone(),
-                            },
-                        );
-                    }
-                    datasets.insert(path, (meta, attrs));
+                if let Some(f) = inner.facts_by_name(version, &vg, &path)? {
+                    let entry = (f.meta.clone(), f.attrs.clone().unwrap_or_default());
+                    inner.catalog.note_dataset(version, &path, f);
+                    datasets.insert(path, entry);
                     continue;
                 }
             }
@@ -246,6 +224,41 @@ impl Inner {
         ))
     }
 
+    /// `version`'s dataset at `path` (relative to the version's open group `vg`), as
+    /// the catalog knows it or our own decoder reads it ([`dataset_fast`]), with its
+    /// user attributes: read by name when they are not known yet, without opening the
+    /// dataset. For the caller to note in the catalog. `None` when neither knows it:
+    /// the caller opens the dataset.
+    ///
+    /// [`dataset_fast`]: Self::dataset_fast
+    fn facts_by_name(
+        &mut self,
+        version: &str,
+        vg: &Hid,
+        path: &str,
+    ) -> Result<Option<DatasetFacts>> {
+        let known = match self.catalog.dataset(version, path).cloned() {
+            Some(d) => d,
+            None => match self
+                .dataset_fast(version, vg, path)
+                .and_then(|_| self.catalog.dataset(version, path).cloned())
+            {
+                Some(d) => d,
+                None => return Ok(None),
+            },
+        };
+        let attrs = match &known.attrs {
+            Some(a) => a.clone(),
+            None => read_user_attrs_at(vg, path, &DATASET_RESERVED)?,
+        };
+        Ok(Some(DatasetFacts {
+            meta: known.meta.clone(),
+            raw_path: known.raw_path.clone(),
+            attrs: Some(attrs),
+            map: known.map.clone(),
+        }))
+    }
+
     /// Metadata, chunk map, user attributes and `raw_data` path of `version`'s
     /// dataset at `path`, from the catalog or read with one open of the dataset and
     /// one copy of its creation properties (and noted in the catalog). The dataset
@@ -260,27 +273,10 @@ impl Inner {
                 d.attrs.clone(),
                 d.raw_path.clone(),
             ),
-            known => {
-                // Known without its attributes, or readable by our own decoder: the
-                // attributes are then read by name, without opening the dataset.
-                let known = match known {
-                    Some(d) => Some(d),
-                    None => {
-                        let vg = h5::open_group(self.file()?, &version_group_path(version))?;
-                        self.dataset_fast(version, &vg, path)
-                            .and_then(|_| self.catalog.dataset(version, path).cloned())
-                    }
-                };
-                let facts = match known {
-                    Some(d) => DatasetFacts {
-                        attrs: Some(match &d.attrs {
-                            Some(a) => a.clone(),
-                            None => read_user_attrs_at(self.file()?, &full, &DATASET_RESERVED)?,
-                        }),
-                        meta: d.meta.clone(),
-                        raw_path: d.raw_path.clone(),
-                        map: d.map.clone(),
-                    },
+            _ => {
+                let vg = h5::open_group(self.file()?, &version_group_path(version))?;
+                let facts = match self.facts_by_name(version, &vg, path)? {
+                    Some(f) => f,
                     None => {
                         let ds = h5::open_dataset(self.file()?, &full)?;
                         let mut facts = read_facts(self, &ds, version, path)?;

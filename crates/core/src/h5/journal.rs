@@ -973,9 +973,17 @@ impl JFile {
         Ok(())
     }
 
-    /// Starts a transaction if none is open: the journal's header goes first, so a
-    /// roll-back cuts away whatever the transaction appends to the file.
+    /// Before a change the journal covers: enters a write phase of the reader protocol
+    /// (every write is inside one; one may have ended inside the transaction: see
+    /// `end_writes`), and starts a transaction if none is open: the journal's header
+    /// goes first, so a roll-back cuts away whatever the transaction appends to the
+    /// file.
     fn begin(&mut self) -> std::io::Result<()> {
+        if let Some(c) = &self.coord {
+            c.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .begin();
+        }
         let Some(j) = self.journal.as_ref() else {
             return Ok(());
         };
@@ -995,13 +1003,6 @@ impl JFile {
     /// [`changed_span`](Self::changed_span) just read), which are taken instead of
     /// reading the file again where they cover a record.
     fn save(&mut self, a: u64, b: u64, known: (u64, &[u8])) -> std::io::Result<()> {
-        // Every write is inside a write phase of the reader protocol (one may have
-        // ended inside the transaction: see `end_writes`).
-        if let Some(c) = &self.coord {
-            c.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .begin();
-        }
         self.begin()?;
         let Some(j) = self.journal.as_ref() else {
             return Ok(());
@@ -1067,11 +1068,6 @@ impl JFile {
             if e.is_none_or(|e| e > j.base_eof || j.saved.gaps(d, e) != [(d, e)]) {
                 return Ok(None);
             }
-        }
-        if let Some(c) = &self.coord {
-            c.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .begin();
         }
         self.begin()?;
         let stride = RECORD_HEAD + slot;
