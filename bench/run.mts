@@ -35,8 +35,8 @@ const want = (w: string) => !only || only.has(w)
 // p5l: [chunks of the 1-D dataset, side of the 2-D one]; 0 skips P5L.
 const SIZES = {
   quick: { p12: [] as number[], p5l: [0, 0], p1: 200, p2: 100, p3: [10_000, 5], p4: 128 << 20, p6: 1000, p7: [200, 2000], lookups: 20_000, pyLookups: 20, p9: 256 << 20, p10: 100, r: [300, 2000] },
-  standard: { p12: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000, r: [1000, 10_000] },
-  full: { p12: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 << 30, p10: 1000, r: [1000, 10_000] },
+  standard: { p12: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 1000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 * 2 ** 30, p10: 1000, r: [1000, 10_000] },
+  full: { p12: [1000, 10_000, 100_000], p5l: [40_000, 4096], p1: 5000, p2: 500, p3: [40_000, 20], p4: 1 << 30, p6: 5000, p7: [1000, 10_000], lookups: 100_000, pyLookups: 20, p9: 4 * 2 ** 30, p10: 1000, r: [1000, 10_000] },
 }[mode]
 // P9's size, in MiB, for a run of its own (the goal is stated for 4 GiB).
 if (process.env.VH5_BENCH_P9_MIB) SIZES.p9 = Number(process.env.VH5_BENCH_P9_MIB) * 2 ** 20
