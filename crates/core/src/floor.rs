@@ -41,7 +41,7 @@ fn floor_here(path: &str, n_chunks: u64, chunk_len: u64) -> Result<f64> {
         })
         .collect();
     let t = Instant::now();
-    let vds = h5::create_version_dataset(
+    let vds = h5::create_version_dataset_by_libhdf5(
         &g,
         "version",
         &Dtype::Float64,

@@ -153,7 +153,7 @@ pub(crate) fn close_leftover_objects(file: &Hid) -> i64 {
             let got = H5Fget_obj_ids(file.id(), kinds, ids.len(), ids.as_mut_ptr());
             for &id in ids.iter().take(got.max(0) as usize) {
                 while hdf5_sys::h5i::H5Iis_valid(id) > 0 {
-                    if hdf5_sys::h5i::H5Idec_ref(id) < 0 {
+                    if super::release(id) < 0 {
                         break;
                     }
                 }

@@ -30,6 +30,7 @@ use hdf5_sys::h5z::*;
 use super::attrs::write_attr;
 use super::filters::{apply_filters, Filters};
 use super::io::{block_io, ds_set_extent, simple_space};
+use super::own_list::{self, ListPatch};
 use super::types::dtype_file_type;
 use super::vds::Mapping;
 use super::{cstr, h5err, locked, Hid, FILTER_LZF};
@@ -248,11 +249,77 @@ pub(crate) fn write_hash_rows(table: &Hid, at: u64, rows: &[HashRow]) -> Result<
 
 /// Creates a version dataset: a virtual dataset with one mapping per stored chunk, or,
 /// when there is none, a plain dataset with no storage whose reads give the fill value.
+///
+/// From [`OWN_LIST_MIN`](super::own_list::OWN_LIST_MIN) mappings on, in a file that
+/// qualifies, the mapping list is encoded here rather than by libhdf5
+/// (`h5::own_list`): the dataset is then returned with a [`ListPatch`], which the
+/// caller applies once it has closed the dataset (until then it reads as fill).
 #[allow(
     clippy::too_many_arguments,
     reason = "every property of the virtual dataset libhdf5 needs at creation"
 )]
 pub(crate) fn create_version_dataset(
+    loc: &Hid,
+    name: &str,
+    dtype: &Dtype,
+    shape: &[u64],
+    fill: &[u8],
+    raw_path: &str,
+    raw_dims: &[u64],
+    mappings: &[Mapping],
+) -> Result<(Hid, Option<ListPatch>)> {
+    if mappings.len() >= own_list::OWN_LIST_MIN {
+        let cname = cstr(name)?;
+        let craw = cstr(raw_path)?;
+        if let Some(blob) = own_list::encode_list(&craw, mappings) {
+            let made = locked(|| {
+                // SAFETY: every id is created and released here; `fill` holds one
+                // element of `dtype`; under the libhdf5 lock.
+                unsafe {
+                    let t = dtype_file_type(dtype)?;
+                    let space = simple_space(shape, Some(shape))?;
+                    let dcpl = version_dcpl(dtype, &t, fill)?;
+                    own_list::create_empty(loc, &cname, &t, &space, &dcpl, &blob)
+                }
+            })?;
+            if let Some((ds, patch)) = made {
+                return Ok((ds, Some(patch)));
+            }
+        }
+    }
+    create_version_dataset_by_libhdf5(loc, name, dtype, shape, fill, raw_path, raw_dims, mappings)
+        .map(|ds| (ds, None))
+}
+
+/// A version dataset's creation properties before its layout: the fill value (none
+/// for variable-length types).
+///
+/// # Safety
+/// Under the libhdf5 lock; `t` is `dtype`'s file type; `fill` holds one element.
+unsafe fn version_dcpl(dtype: &Dtype, t: &Hid, fill: &[u8]) -> Result<Hid> {
+    // SAFETY: as the caller promises; the list is owned by the returned Hid.
+    unsafe {
+        let dcpl = hid!(
+            "creating creation properties",
+            H5Pcreate(*H5P_CLS_DATASET_CREATE)
+        );
+        if !dtype.is_vlen() {
+            ck!(
+                "setting the fill value",
+                H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void)
+            );
+        }
+        Ok(dcpl)
+    }
+}
+
+/// [`create_version_dataset`] with libhdf5 encoding the mapping list: one
+/// `H5Pset_virtual` per mapping.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "every property of the virtual dataset libhdf5 needs at creation"
+)]
+pub(crate) fn create_version_dataset_by_libhdf5(
     loc: &Hid,
     name: &str,
     dtype: &Dtype,
@@ -270,16 +337,7 @@ pub(crate) fn create_version_dataset(
         unsafe {
             let t = dtype_file_type(dtype)?;
             let space = simple_space(shape, Some(shape))?;
-            let dcpl = hid!(
-                "creating creation properties",
-                H5Pcreate(*H5P_CLS_DATASET_CREATE)
-            );
-            if !dtype.is_vlen() {
-                ck!(
-                    "setting the fill value",
-                    H5Pset_fill_value(dcpl.id(), t.id(), fill.as_ptr() as *const c_void)
-                );
-            }
+            let dcpl = version_dcpl(dtype, &t, fill)?;
             if !mappings.is_empty() {
                 let vspace = simple_space(shape, Some(shape))?;
                 let mut maxd = raw_dims.to_vec();

@@ -849,6 +849,62 @@ fn sync_dir(jpath: &Path) -> std::io::Result<()> {
 }
 
 impl JFile {
+    /// Reads `out.len()` bytes at `addr` as libhdf5 sees them: the file's bytes, with
+    /// writes still held for the durability barrier and a dead writer's journal laid
+    /// over them.
+    fn read_at(&self, addr: u64, out: &mut [u8]) -> std::io::Result<()> {
+        read_full(&self.file, out, addr)?;
+        lay_held(&self.durable.held, out, addr);
+        if let Some(o) = &self.overlay {
+            o.apply(addr, out);
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `addr` inside the open transaction: the bytes it replaces are
+    /// saved to the journal first (only the span that changes). On failure, the
+    /// libhdf5 error class and message to report; the transaction is marked failed.
+    fn write_at(&mut self, addr: u64, data: &[u8]) -> std::result::Result<(), (hid_t, String)> {
+        if self.poisoned() {
+            // Rolled back under libhdf5 (`roll_back`): what it writes now, closing its
+            // stale view of the file, is dropped. Failing instead would leave its ids
+            // half-closed.
+            return Ok(());
+        }
+        let (lo, hi) = match self.changed_span(addr, data) {
+            Ok(Some(span)) => span,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let p = self.path();
+                self.mark_failed("reading the bytes a write replaces in", p.as_deref(), &e);
+                return Err((
+                    *H5E_READERROR,
+                    format!("reading the bytes a write replaces failed: {e}"),
+                ));
+            }
+        };
+        let old = std::mem::take(&mut self.scratch);
+        let (from, data) = (addr, &data[lo..hi]);
+        let addr = from + lo as u64;
+        let end = addr + data.len() as u64;
+        let saved = self.save(addr, end, (from, &old[..self.known.min(old.len())]));
+        self.scratch = old;
+        if let Err(e) = saved {
+            self.mark_failed("appending to the journal", None, &e);
+            return Err((
+                *H5E_WRITEERROR,
+                format!("saving the old bytes to the journal failed: {e}"),
+            ));
+        }
+        if let Err(e) = fault_point().and_then(|()| self.write_file(addr, data)) {
+            let p = self.path();
+            self.mark_failed("writing", p.as_deref(), &e);
+            return Err((*H5E_WRITEERROR, format!("file write failed: {e}")));
+        }
+        self.eof = self.eof.max(end);
+        Ok(())
+    }
+
     fn write_journal(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
         let Some(j) = self.journal.as_mut() else {
             return Ok(());
@@ -1634,14 +1690,8 @@ unsafe extern "C" fn cb_read(
     }
     // SAFETY: libhdf5 passes a buffer of `size` writable bytes.
     let out = unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, size) };
-    match read_full(&jf.file, out, addr) {
-        Ok(()) => {
-            lay_held(&jf.durable.held, out, addr);
-            if let Some(o) = &jf.overlay {
-                o.apply(addr, out);
-            }
-            0
-        }
+    match jf.read_at(addr, out) {
+        Ok(()) => 0,
         Err(e) => {
             push(*H5E_READERROR, &format!("file read failed: {e}"));
             -1
@@ -1669,48 +1719,15 @@ unsafe extern "C" fn cb_write(
     if size == 0 {
         return 0;
     }
-    if jf.poisoned() {
-        // Rolled back under libhdf5 (`roll_back`): what it writes now, closing its stale
-        // view of the file, is dropped. Failing instead would leave its ids half-closed.
-        return 0;
-    }
     // SAFETY: libhdf5 passes `size` readable bytes.
     let data = unsafe { std::slice::from_raw_parts(buf as *const u8, size) };
-    let (lo, hi) = match jf.changed_span(addr, data) {
-        Ok(Some(span)) => span,
-        Ok(None) => return 0,
-        Err(e) => {
-            let p = jf.path();
-            jf.mark_failed("reading the bytes a write replaces in", p.as_deref(), &e);
-            push(
-                *H5E_READERROR,
-                &format!("reading the bytes a write replaces failed: {e}"),
-            );
-            return -1;
+    match jf.write_at(addr, data) {
+        Ok(()) => 0,
+        Err((minor, msg)) => {
+            push(minor, &msg);
+            -1
         }
-    };
-    let old = std::mem::take(&mut jf.scratch);
-    let (from, data) = (addr, &data[lo..hi]);
-    let addr = from + lo as u64;
-    let end = addr + data.len() as u64;
-    let saved = jf.save(addr, end, (from, &old[..jf.known.min(old.len())]));
-    jf.scratch = old;
-    if let Err(e) = saved {
-        jf.mark_failed("appending to the journal", None, &e);
-        push(
-            *H5E_WRITEERROR,
-            &format!("saving the old bytes to the journal failed: {e}"),
-        );
-        return -1;
     }
-    if let Err(e) = fault_point().and_then(|()| jf.write_file(addr, data)) {
-        let p = jf.path();
-        jf.mark_failed("writing", p.as_deref(), &e);
-        push(*H5E_WRITEERROR, &format!("file write failed: {e}"));
-        return -1;
-    }
-    jf.eof = jf.eof.max(end);
-    0
 }
 
 unsafe extern "C" fn cb_truncate(f: *mut c_void, _dxpl: hid_t, _closing: u8) -> herr_t {
@@ -2119,6 +2136,47 @@ pub(crate) fn reserve_moves(file: &Hid, dests: &[u64], slot: usize) -> Result<Op
             format!("laying out the journal's records of the slot moves failed: {e}"),
         )),
         None => Ok(None),
+    }
+}
+
+/// Reads `out.len()` bytes at file offset `addr` of `file` as libhdf5 would read
+/// them through this driver. `Ok(false)`: another driver's file, nothing read.
+pub(crate) fn read_through(file: &Hid, addr: u64, out: &mut [u8]) -> Result<bool> {
+    match with_jfile(file, |jf| {
+        if overflow(addr, out.len() as u64) || addr + out.len() as u64 > jf.eoa {
+            return Err(std::io::Error::other(format!(
+                "{} bytes at {addr} are past the end of the allocated space",
+                out.len()
+            )));
+        }
+        jf.read_at(addr, out)
+    })? {
+        Some(Ok(())) => Ok(true),
+        Some(Err(e)) => Err(Error::new(
+            ErrorKind::IoError,
+            format!("reading the file failed: {e}"),
+        )),
+        None => Ok(false),
+    }
+}
+
+/// Writes `data` at file offset `addr` of `file` as a write of libhdf5's through this
+/// driver: inside the open transaction, its old bytes saved to the journal first. For
+/// bytes libhdf5 has written and holds no copy of (an evicted object header). `Ok(false)`:
+/// another driver's file, nothing written.
+pub(crate) fn write_through(file: &Hid, addr: u64, data: &[u8]) -> Result<bool> {
+    match with_jfile(file, |jf| {
+        if overflow(addr, data.len() as u64) || addr + data.len() as u64 > jf.eoa {
+            return Err(format!(
+                "{} bytes at {addr} are past the end of the allocated space",
+                data.len()
+            ));
+        }
+        jf.write_at(addr, data).map_err(|(_, m)| m)
+    })? {
+        Some(Ok(())) => Ok(true),
+        Some(Err(m)) => Err(Error::new(ErrorKind::IoError, m)),
+        None => Ok(false),
     }
 }
 

@@ -65,10 +65,28 @@ impl Drop for Hid {
                 // SAFETY: the id was returned by an HDF5 open/create call and is released
                 // exactly once here; a failure (id already invalid) is harmless.
                 unsafe {
-                    H5Idec_ref(self.0);
+                    release(self.0);
                     H5Eclear2(H5E_DEFAULT);
                 }
             });
+        }
+    }
+}
+
+/// Gives up one reference to `id`. A dataset goes through `H5Dclose`: when closing it
+/// fails (its close writes, as an anonymous dataset's deletion does, and the write
+/// fails), `H5Dclose` still removes the id, while `H5Idec_ref` would keep an id whose
+/// object libhdf5 has already freed, which the file's close then dereferences.
+///
+/// # Safety
+/// Under the libhdf5 lock.
+pub(crate) unsafe fn release(id: hid_t) -> herr_t {
+    // SAFETY: as the caller promises; both calls check the id themselves.
+    unsafe {
+        if H5Iget_type(id) == H5I_type_t::H5I_DATASET {
+            hdf5_sys::h5d::H5Dclose(id)
+        } else {
+            H5Idec_ref(id)
         }
     }
 }
@@ -168,6 +186,7 @@ mod format;
 mod io;
 mod layout;
 mod objects;
+mod own_list;
 mod space;
 mod types;
 mod vds;
@@ -184,8 +203,8 @@ pub(crate) use file::{open_object_count, FileOpen};
 pub(crate) use filters::{ds_chunk_dims, ds_fill, ds_fill_in, ds_filters, fill_value, pipeline};
 pub use filters::{Compression, Filters};
 pub(crate) use format::{
-    create_hash_table, create_raw_data, create_version_dataset, read_hash_rows, read_hash_table,
-    rows_to_bytes, write_hash_rows, HashRow,
+    create_hash_table, create_raw_data, create_version_dataset, create_version_dataset_by_libhdf5,
+    read_hash_rows, read_hash_table, rows_to_bytes, write_hash_rows, HashRow,
 };
 pub(crate) use io::{
     ds_set_extent, ds_shape, ds_type, open_dataset, open_storage, read_block, read_chunk,
@@ -200,6 +219,7 @@ pub(crate) use objects::{
     copy_object, create_group, exists, kind_at, kind_of, link_count, list, move_link, open_group,
     open_object, unlink, ObjKind,
 };
+pub(crate) use own_list::ListPatch;
 pub(crate) use space::file_space;
 pub(crate) use types::dtype_of;
 pub(crate) use vds::{

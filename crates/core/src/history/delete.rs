@@ -229,11 +229,16 @@ pub(crate) fn rewrite_version_dataset(
     stop_on_fault(g)?;
     h5::unlink(vg, path)?;
     stop_on_fault(g)?;
-    let ds = create_mapped_dataset(vg, path, meta, map, raw_dims)?;
+    let (ds, patch) = create_mapped_dataset(vg, path, meta, map, raw_dims)?;
     stop_on_fault(g)?;
     for (k, v) in &attrs {
         let v = if k == attr::CHUNKS { &chunks } else { v };
         h5::write_new_attr(&ds, k, v)?;
+        stop_on_fault(g)?;
+    }
+    drop(ds);
+    if let Some(p) = patch {
+        p.apply(g.file()?)?;
         stop_on_fault(g)?;
     }
     Ok(())

@@ -118,7 +118,7 @@ pub(crate) fn write_version(
     let mut written = Vec::with_capacity(plans.len());
     for (path, meta, attrs, plan) in plans {
         let raw_path = raw_data_path(path);
-        let ds = match plan {
+        let (ds, patch) = match plan {
             Plan::Copy { from } => {
                 let src = h5::open_group(file, &version_group_path(from))?;
                 h5::copy_object(&src, path, &vg, path)?;
@@ -126,7 +126,7 @@ pub(crate) fn write_version(
                 for a in h5::attr_names(&ds)? {
                     h5::delete_attr(&ds, &a)?;
                 }
-                ds
+                (ds, None)
             }
             Plan::Virtual { map } => {
                 let raw_dims = match f.data_groups.get(path) {
@@ -153,6 +153,11 @@ pub(crate) fn write_version(
         // As a later read of the file gives them (order, types), while the dataset is
         // open: staging over this version then need not open it again.
         written.push(read_user_attrs(&ds, &DATASET_RESERVED)?);
+        // The dataset closed (its header evicted), its layout gets its mapping list.
+        drop(ds);
+        if let Some(p) = patch {
+            p.apply(file)?;
+        }
     }
     Ok((group_attrs, written))
 }
@@ -160,13 +165,15 @@ pub(crate) fn write_version(
 /// Creates the dataset `path` of the version group `vg` (its parent groups exist) as
 /// a virtual dataset over the path's `raw_data` of extent `raw_dims`: one mapping per
 /// chunk of `map` (chunk → first row of its slot), in chunk order. No attributes.
+/// The [`ListPatch`](h5::ListPatch), when there is one, is applied once the dataset
+/// is closed ([`h5::create_version_dataset`]).
 pub(crate) fn create_mapped_dataset(
     vg: &Hid,
     path: &str,
     meta: &DatasetMeta,
     map: &ChunkMap,
     raw_dims: &[u64],
-) -> Result<Hid> {
+) -> Result<(Hid, Option<h5::ListPatch>)> {
     let mut keys: Vec<&ChunkCoord> = map.keys().collect();
     keys.sort();
     let mappings: Vec<Mapping> = keys
