@@ -355,9 +355,9 @@ for (const r of rows) {
 const notes: string[] = []
 const p3 = rows.find((r) => r.workload === 'P3' && r.impl === 'node')
 if (p3) {
-  const e = p3.result.extra as { floorMs: number | null; hdf5: string }
+  const e = p3.result.extra as { floorMs: number | null; hdf5: string; withFloorRss?: number }
   if (e.floorMs === null) notes.push('P3 floor: not measured, the addon was built without the test-hooks feature (build with `VH5_FEATURES=test-hooks npm run build`).')
-  else notes.push(`P3 floor (libhdf5 ${e.hdf5} alone creating and flushing one virtual dataset of ${p3.variant.replace('k', ',000')} mappings): ${f(e.floorMs, 1)} ms; one-chunk commit median ${f(median(p3.result.commitsMs!), 1)} ms = ${f(median(p3.result.commitsMs!) / e.floorMs)}× the floor.`)
+  else notes.push(`P3 floor (libhdf5 ${e.hdf5} alone creating and flushing one virtual dataset of ${p3.variant.replace('k', ',000')} mappings): ${f(e.floorMs, 1)} ms; one-chunk commit median ${f(median(p3.result.commitsMs!), 1)} ms = ${f(median(p3.result.commitsMs!) / e.floorMs)}× the floor. Peak RSS ${MiB(p3.result.peakRss)} MiB through the commits (its input array included), ${MiB(e.withFloorRss)} MiB once the floor has run in the same process.`)
 }
 for (const r of rows.filter((x) => x.workload === 'P5')) {
   const e = r.result.extra as {
