@@ -9,8 +9,11 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { VersionedFile } from '../index.js'
 import { randomKills } from './crash/kills.js'
-import { PYTHON, tmpFile } from './helpers.js'
+import { ownListsFromTwoMappings, PYTHON, tmpFile } from './helpers.js'
 import { snapshot } from './support/snapshot.js'
+
+// Small datasets too take the path that encodes mapping lists here (design 033).
+ownListsFromTwoMappings()
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { writeBase, commitNext } = require('./crash/fault-ops.js') as { writeBase: (vf: VersionedFile) => Promise<void>; commitNext: (vf: VersionedFile) => Promise<void> }

@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import { VersionedFile } from '../index.js'
-import { PYTHON } from './helpers.js'
+import { ownListsFromTwoMappings, PYTHON } from './helpers.js'
+
+// Small datasets too take the path that encodes mapping lists here (design 033).
+ownListsFromTwoMappings()
 
 const root = process.getuid?.() === 0
 const title = 'a full tmpfs: every commit past the space fails with NO_SPACE and changes nothing; after space is freed the same handle commits on'

@@ -97,3 +97,14 @@ export async function throwsCode(t: { is: (a: unknown, b: unknown, m?: string) =
   t.fail(`expected an error with code ${code}`)
   return new Error('unreachable')
 }
+
+/**
+ * Sends every version dataset of two or more mappings, in this process and in the
+ * processes it spawns with its environment, down the path that encodes the mapping
+ * list in this library (docs/design/033), which the published build takes from 32
+ * mappings on. A hook of the test build: the fault, crash and some interop specs call
+ * it so that their sweeps meet both paths.
+ */
+export function ownListsFromTwoMappings(): void {
+  process.env.VH5_OWN_LIST_MIN = '2'
+}

@@ -11,8 +11,11 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { VersionedFile } from '../index.js'
-import { tmpFile } from './helpers.js'
+import { ownListsFromTwoMappings, tmpFile } from './helpers.js'
 import { snapshot } from './support/snapshot.js'
+
+// Small datasets too take the path that encodes mapping lists here (design 033).
+ownListsFromTwoMappings()
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { writeHistory, rewrite } = require('./crash/history-ops.js') as {

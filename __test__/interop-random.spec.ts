@@ -31,8 +31,11 @@ import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 import { VersionedFile, type Dataset, type StagedGroup } from '../index.js'
-import { tmpFile, vpy } from './helpers.js'
+import { ownListsFromTwoMappings, tmpFile, vpy } from './helpers.js'
 import { flatOffsets, unravel } from './support/selection.js'
+
+// Small datasets too take the path that encodes mapping lists here (design 033).
+ownListsFromTwoMappings()
 
 // ---- PRNG -----------------------------------------------------------------------------------
 

@@ -8,7 +8,10 @@ import test from 'ava'
 import { join } from 'node:path'
 
 import { VersionedFile } from '../index.js'
-import { VENV26_PYTHON, VENV_PYTHON, ds, tmpFile, vpyWith } from './helpers.js'
+import { ds, ownListsFromTwoMappings, tmpFile, VENV26_PYTHON, VENV_PYTHON, vpyWith } from './helpers.js'
+
+// Small datasets too take the path that encodes mapping lists here (design 033).
+ownListsFromTwoMappings()
 
 const SCRIPT = join(__dirname, 'py', 'sparse_extend.py')
 const DUMP = join(__dirname, 'py', 'dump_versions.py')

@@ -10,8 +10,11 @@ import { spawnSync } from 'node:child_process'
 import { copyFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { VersionedFile } from '../index.js'
-import { PYTHON, tmpFile } from './helpers.js'
+import { ownListsFromTwoMappings, PYTHON, tmpFile } from './helpers.js'
 import { snapshot } from './support/snapshot.js'
+
+// Small datasets too take the path that encodes mapping lists here (design 033).
+ownListsFromTwoMappings()
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { writeBase, commitNext } = require('./crash/fault-ops.js') as { writeBase: (vf: VersionedFile) => Promise<void>; commitNext: (vf: VersionedFile) => Promise<void> }

@@ -250,7 +250,7 @@ pub(crate) fn write_hash_rows(table: &Hid, at: u64, rows: &[HashRow]) -> Result<
 /// Creates a version dataset: a virtual dataset with one mapping per stored chunk, or,
 /// when there is none, a plain dataset with no storage whose reads give the fill value.
 ///
-/// From [`OWN_LIST_MIN`](super::own_list::OWN_LIST_MIN) mappings on, in a file that
+/// From [`own_list_min`](super::own_list::own_list_min) mappings on, in a file that
 /// qualifies, the mapping list is encoded here rather than by libhdf5
 /// (`h5::own_list`): the dataset is then returned with a [`ListPatch`], which the
 /// caller applies once it has closed the dataset (until then it reads as fill).
@@ -268,27 +268,45 @@ pub(crate) fn create_version_dataset(
     raw_dims: &[u64],
     mappings: &[Mapping],
 ) -> Result<(Hid, Option<ListPatch>)> {
-    if mappings.len() >= own_list::OWN_LIST_MIN {
-        let cname = cstr(name)?;
-        let craw = cstr(raw_path)?;
-        if let Some(blob) = own_list::encode_list(&craw, mappings) {
-            let made = locked(|| {
-                // SAFETY: every id is created and released here; `fill` holds one
-                // element of `dtype`; under the libhdf5 lock.
-                unsafe {
-                    let t = dtype_file_type(dtype)?;
-                    let space = simple_space(shape, Some(shape))?;
-                    let dcpl = version_dcpl(dtype, &t, fill)?;
-                    own_list::create_empty(loc, &cname, &t, &space, &dcpl, &blob)
-                }
-            })?;
-            if let Some((ds, patch)) = made {
-                return Ok((ds, Some(patch)));
-            }
+    if mappings.len() >= own_list::own_list_min() {
+        if let Some(made) =
+            create_version_dataset_by_own_list(loc, name, dtype, shape, fill, raw_path, mappings)?
+        {
+            return Ok(made);
         }
     }
     create_version_dataset_by_libhdf5(loc, name, dtype, shape, fill, raw_path, raw_dims, mappings)
         .map(|ds| (ds, None))
+}
+
+/// [`create_version_dataset`] with the mapping list encoded here, whatever the number
+/// of mappings; `None` when the list or the file does not qualify (then nothing was
+/// created).
+pub(crate) fn create_version_dataset_by_own_list(
+    loc: &Hid,
+    name: &str,
+    dtype: &Dtype,
+    shape: &[u64],
+    fill: &[u8],
+    raw_path: &str,
+    mappings: &[Mapping],
+) -> Result<Option<(Hid, Option<ListPatch>)>> {
+    let cname = cstr(name)?;
+    let craw = cstr(raw_path)?;
+    let Some(blob) = own_list::encode_list(&craw, mappings) else {
+        return Ok(None);
+    };
+    let made = locked(|| {
+        // SAFETY: every id is created and released here; `fill` holds one element of
+        // `dtype`; under the libhdf5 lock.
+        unsafe {
+            let t = dtype_file_type(dtype)?;
+            let space = simple_space(shape, Some(shape))?;
+            let dcpl = version_dcpl(dtype, &t, fill)?;
+            own_list::create_empty(loc, &cname, &t, &space, &dcpl, &blob)
+        }
+    })?;
+    Ok(made.map(|(ds, patch)| (ds, Some(patch))))
 }
 
 /// A version dataset's creation properties before its layout: the fill value (none

@@ -48,8 +48,30 @@ extern "C" {
     ) -> hdf5_sys::h5::herr_t;
 }
 
-/// Mapping lists of fewer mappings are left to libhdf5.
-pub(crate) const OWN_LIST_MIN: usize = 2;
+/// Mapping lists of fewer mappings are left to libhdf5. Below about 30 mappings its
+/// `H5Pset_virtual` path is cheaper than our four steps (the anonymous carrier, the
+/// reopen and the patch cost about 0.3 ms a dataset); above, its per-mapping copies
+/// grow quadratically (docs/design/033-own-mapping-lists.md).
+const OWN_LIST_MIN: usize = 32;
+
+/// The number of mappings from which a version dataset's list is encoded here:
+/// [`OWN_LIST_MIN`]. The test build reads `VH5_OWN_LIST_MIN` from the environment
+/// once, so that the fault, crash and interop specs can send small datasets down
+/// this path too; the published build has no such hook.
+pub(crate) fn own_list_min() -> usize {
+    #[cfg(feature = "test-hooks")]
+    {
+        static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        *MIN.get_or_init(|| {
+            std::env::var("VH5_OWN_LIST_MIN")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .map_or(OWN_LIST_MIN, |n| n.max(1))
+        })
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    OWN_LIST_MIN
+}
 
 /// One hyperslab selection of one block, version 1 (32-bit coordinates): `start` and
 /// `start + extent - 1` per axis. `None` when a coordinate does not fit 32 bits.
@@ -470,9 +492,10 @@ mod tests {
 
     use super::*;
     use crate::dtype::Dtype;
+    use crate::h5::format::create_version_dataset_by_own_list;
     use crate::h5::{
-        create_group, create_raw_data, create_version_dataset, create_version_dataset_by_libhdf5,
-        ds_set_extent, file_flush, file_open, open_dataset, read_mappings, FileOpen, Filters,
+        create_group, create_raw_data, create_version_dataset_by_libhdf5, ds_set_extent,
+        file_flush, file_open, open_dataset, read_mappings, FileOpen, Filters,
     };
 
     /// One mapping per chunk of `shape` in `chunks`, edge chunks trimmed, chunk `i` (C
@@ -557,17 +580,17 @@ mod tests {
                 )
                 .unwrap(),
             );
-            let (ds, patch) = create_version_dataset(
+            let (ds, patch) = create_version_dataset_by_own_list(
                 &vg,
                 "ours",
                 &Dtype::Float64,
                 shape,
                 &fill,
                 &raw_path,
-                &raw_dims,
                 &maps,
             )
-            .unwrap();
+            .unwrap()
+            .expect("this list qualifies");
             drop(ds);
             patch.expect("this file qualifies").apply(&file).unwrap();
             file_flush(&file).unwrap();
