@@ -323,7 +323,9 @@ impl Inner {
             }
         }
         if self.unmarked.is_empty() && vindex::indexable(self.versions.values()) {
-            *st = vindex::write_full(path, stamp, self.versions.values())
+            // In time order (every version is committed here, so all are in it): an
+            // open then finds the order it needs without sorting.
+            *st = vindex::write_full(path, stamp, self.versions.by_time())
                 .unwrap_or_else(|_| vindex::IndexState::unsynced());
         }
     }

@@ -72,6 +72,12 @@ fn text_of(text: &str, at: (u32, u32)) -> &str {
     &text[at.0 as usize..(at.0 + at.1) as usize]
 }
 
+/// The bytes of a name in `text`: what the name index hashes and compares (no
+/// character-boundary checks on the way).
+fn key_of(text: &str, at: (u32, u32)) -> &[u8] {
+    &text.as_bytes()[at.0 as usize..(at.0 + at.1) as usize]
+}
+
 impl Versions {
     /// An empty table with room for `n` versions of `text` bytes of names.
     pub(crate) fn with_capacity(n: usize, text: usize) -> Versions {
@@ -100,10 +106,12 @@ impl Versions {
     }
 
     fn find(&self, name: &str) -> Option<u32> {
-        let h = self.hasher.hash_one(name);
+        let h = self.hasher.hash_one(name.as_bytes());
         let (text, recs) = (&self.text, &self.recs);
         self.index
-            .find(h, |&i| text_of(text, recs[i as usize].name) == name)
+            .find(h, |&i| {
+                key_of(text, recs[i as usize].name) == name.as_bytes()
+            })
             .copied()
     }
 
@@ -146,10 +154,10 @@ impl Versions {
             removed: false,
         };
         self.recs.push(rec);
-        let h = self.hasher.hash_one(name);
+        let h = self.hasher.hash_one(name.as_bytes());
         let (text, recs, hasher) = (&self.text, &self.recs, &self.hasher);
         self.index.insert_unique(h, i, |&j| {
-            hasher.hash_one(text_of(text, recs[j as usize].name))
+            hasher.hash_one(key_of(text, recs[j as usize].name))
         });
         self.live += 1;
         (i, replaced)
@@ -158,12 +166,11 @@ impl Versions {
     /// Drops `name` from the name index (its record stays, marked removed); whether
     /// it was there. The caller fixes the time order.
     fn remove_from_index(&mut self, name: &str) -> bool {
-        let h = self.hasher.hash_one(name);
+        let h = self.hasher.hash_one(name.as_bytes());
         let (text, recs) = (&self.text, &self.recs);
-        match self
-            .index
-            .find_entry(h, |&i| text_of(text, recs[i as usize].name) == name)
-        {
+        match self.index.find_entry(h, |&i| {
+            key_of(text, recs[i as usize].name) == name.as_bytes()
+        }) {
             Ok(e) => {
                 let (i, _) = e.remove();
                 self.recs[i as usize].removed = true;
@@ -178,13 +185,13 @@ impl Versions {
     /// order; [`finish_loaded`](Self::finish_loaded) sorts the time order once.
     /// `false` (and nothing added) for a name already there.
     pub(crate) fn push_loaded(&mut self, name: &str, prev: &str, timestamp: i64) -> bool {
-        let h = self.hasher.hash_one(name);
+        let h = self.hasher.hash_one(name.as_bytes());
         let i = self.recs.len() as u32;
         let (text, recs, hasher) = (&self.text, &self.recs, &self.hasher);
         match self.index.entry(
             h,
-            |&j| text_of(text, recs[j as usize].name) == name,
-            |&j| hasher.hash_one(text_of(text, recs[j as usize].name)),
+            |&j| key_of(text, recs[j as usize].name) == name.as_bytes(),
+            |&j| hasher.hash_one(key_of(text, recs[j as usize].name)),
         ) {
             hashbrown::hash_table::Entry::Occupied(_) => return false,
             hashbrown::hash_table::Entry::Vacant(v) => {
@@ -204,16 +211,24 @@ impl Versions {
         true
     }
 
-    /// Sorts the time order after [`push_loaded`](Self::push_loaded) (commits come in
-    /// time order, so this is usually one check).
-    pub(crate) fn finish_loaded(&mut self) {
-        let sorted = self
-            .time
-            .windows(2)
-            .all(|w| self.time_key(w[0]) <= self.time_key(w[1]));
+    /// Sorts the time order after [`push_loaded`](Self::push_loaded) (an index is
+    /// written in time order and commits append in it, so this is usually one check).
+    /// Whether it had to sort.
+    pub(crate) fn finish_loaded(&mut self) -> bool {
+        let recs = &self.recs;
+        let sorted = self.time.windows(2).all(|w| {
+            let (a, b) = (&recs[w[0] as usize], &recs[w[1] as usize]);
+            // Loaded records all have a time; names are compared only on a tie.
+            match a.timestamp.cmp(&b.timestamp) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Greater => false,
+                std::cmp::Ordering::Equal => self.time_key(w[0]) <= self.time_key(w[1]),
+            }
+        });
         if !sorted {
             self.rebuild_time();
         }
+        !sorted
     }
 
     /// Adds a version read from its group, leaving the time order to one

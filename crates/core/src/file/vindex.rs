@@ -112,6 +112,17 @@ pub(crate) struct Loaded {
     pub(crate) state: IndexState,
 }
 
+/// A name of a record as text: `None` when it is not UTF-8. Names are mostly ASCII,
+/// whose check is cheaper than a general UTF-8 validation of a short string.
+fn text(b: &[u8]) -> Option<&str> {
+    if b.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(b) })
+    } else {
+        std::str::from_utf8(b).ok()
+    }
+}
+
 /// The index of the data file at `path`, when it was written for exactly `stamp`.
 /// `None` for a missing, stale or damaged index (the caller reads the groups).
 pub(crate) fn load(path: &Path, stamp: &FileStamp) -> Option<Loaded> {
@@ -147,8 +158,8 @@ pub(crate) fn load(path: &Path, stamp: &FileStamp) -> Option<Loaded> {
         let fixed = body.get(at..at + 16)?;
         let (nl, pl) = (u32_at(fixed, 0) as usize, u32_at(fixed, 4) as usize);
         let t = u64_at(fixed, 8) as i64;
-        let name = std::str::from_utf8(body.get(at + 16..at + 16 + nl)?).ok()?;
-        let prev = std::str::from_utf8(body.get(at + 16 + nl..at + 16 + nl + pl)?).ok()?;
+        let name = text(body.get(at + 16..at + 16 + nl)?)?;
+        let prev = text(body.get(at + 16 + nl..at + 16 + nl + pl)?)?;
         at += 16 + nl + pl;
         if t == i64::MIN {
             return None;
@@ -160,11 +171,13 @@ pub(crate) fn load(path: &Path, stamp: &FileStamp) -> Option<Loaded> {
     if versions.len() as u64 != count {
         return None;
     }
-    versions.finish_loaded();
+    // An index out of time order (an earlier release wrote it so after an open that
+    // read the groups) is rewritten in order by the next write.
+    let sorted = !versions.finish_loaded();
     Some(Loaded {
         versions,
         state: IndexState {
-            synced: true,
+            synced: sorted,
             count,
             body_len,
             hasher,
@@ -286,6 +299,18 @@ mod tests {
         let l = load(&data, &s2).unwrap();
         assert_eq!(l.versions.names_by_time(), ["a", "c", "b"]);
         assert_eq!(l.versions.get("c").unwrap().prev_version, "a");
+        // Records out of time order are sorted, and the index is then to be rewritten
+        // in order by the next write; written in order, it is taken as it is.
+        assert!(!l.state.synced, "an append out of time order");
+        let mut st = write_full(&data, &s2, l.versions.by_time()).unwrap();
+        assert!(
+            load(&data, &s2).unwrap().state.synced,
+            "written in time order"
+        );
+        append(&data, &mut st, (&info("d", "b", 30)).into(), &s1).unwrap();
+        let l = load(&data, &s1).unwrap();
+        assert!(l.state.synced);
+        assert_eq!(l.versions.names_by_time(), ["a", "c", "b", "d"]);
         // A damaged record is refused.
         let p = index_path(&data);
         let mut b = std::fs::read(&p).unwrap();
