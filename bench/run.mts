@@ -82,9 +82,13 @@ function run(impl: Impl, spec: Spec & Record<string, unknown>): Result {
 
 function record(workload: string, variant: string, impl: Impl, spec: Spec & Record<string, unknown>): Result {
   process.stdout.write(`  ${workload} ${variant.padEnd(10)} ${impl.padEnd(7)} `)
-  const result = run(impl, spec)
+  return report(workload, variant, impl, run(impl, spec))
+}
+
+/** Adds a result to the table and ends its progress line. */
+function report(workload: string, variant: string, impl: Impl, result: Result, how = ''): Result {
   rows.push({ workload, variant, impl, result })
-  console.log(`${result.seconds.toFixed(2)} s`)
+  console.log(`${result.seconds.toFixed(2)} s${how}`)
   return result
 }
 
@@ -144,9 +148,7 @@ try {
       const median = [...all].sort((a, b) => (a.extra!.deleteS as number) - (b.extra!.deleteS as number))[1]
       const result = { ...median, extra: { ...median.extra, deleteRuns: all.map((r) => r.extra!.deleteS) } }
       process.stdout.write(`  P8 ${'delete 90%'.padEnd(10)} ${impl.padEnd(7)} `)
-      rows.push({ workload: 'P8', variant: 'delete 90%', impl, result })
-      console.log(`${result.seconds.toFixed(2)} s (median of 3 deletes)`)
-      return result
+      return report('P8', 'delete 90%', impl, result, ' (median of 3 deletes)')
     })
     checkSame('P8', 'delete 90%', res)
     // modifyMetadata rechunking every version of P1's file (4096 → 16384), each library

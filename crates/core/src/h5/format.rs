@@ -269,10 +269,10 @@ pub(crate) fn create_version_dataset(
     mappings: &[Mapping],
 ) -> Result<(Hid, Option<ListPatch>)> {
     if mappings.len() >= own_list::own_list_min() {
-        if let Some(made) =
+        if let Some((ds, patch)) =
             create_version_dataset_by_own_list(loc, name, dtype, shape, fill, raw_path, mappings)?
         {
-            return Ok(made);
+            return Ok((ds, Some(patch)));
         }
     }
     create_version_dataset_by_libhdf5(loc, name, dtype, shape, fill, raw_path, raw_dims, mappings)
@@ -290,13 +290,13 @@ pub(crate) fn create_version_dataset_by_own_list(
     fill: &[u8],
     raw_path: &str,
     mappings: &[Mapping],
-) -> Result<Option<(Hid, Option<ListPatch>)>> {
+) -> Result<Option<(Hid, ListPatch)>> {
     let cname = cstr(name)?;
     let craw = cstr(raw_path)?;
     let Some(blob) = own_list::encode_list(&craw, mappings) else {
         return Ok(None);
     };
-    let made = locked(|| {
+    locked(|| {
         // SAFETY: every id is created and released here; `fill` holds one element of
         // `dtype`; under the libhdf5 lock.
         unsafe {
@@ -305,8 +305,7 @@ pub(crate) fn create_version_dataset_by_own_list(
             let dcpl = version_dcpl(dtype, &t, fill)?;
             own_list::create_empty(loc, &cname, &t, &space, &dcpl, &blob)
         }
-    })?;
-    Ok(made.map(|(ds, patch)| (ds, Some(patch))))
+    })
 }
 
 /// A version dataset's creation properties before its layout: the fill value (none

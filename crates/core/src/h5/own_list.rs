@@ -590,9 +590,9 @@ mod tests {
                 &maps,
             )
             .unwrap()
-            .expect("this list qualifies");
+            .expect("this list and this file qualify");
             drop(ds);
-            patch.expect("this file qualifies").apply(&file).unwrap();
+            patch.apply(&file).unwrap();
             file_flush(&file).unwrap();
             for which in ["lib", "ours"] {
                 let (got, src) = read_mappings(&open_dataset(&vg, which).unwrap())
